@@ -1,0 +1,93 @@
+#include "cli_args.hpp"
+
+#include <sstream>
+
+#include "ovseg/sdk/diagnostics.hpp"
+
+namespace ovseg::cli {
+
+std::string ParsedArgs::get(const std::string& name, const std::string& fallback) const {
+  auto it = values.find(name);
+  return it == values.end() || it->second.empty() ? fallback : it->second.back();
+}
+
+std::vector<std::string> ParsedArgs::all(const std::string& name) const {
+  auto it = values.find(name);
+  return it == values.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::vector<OptionSpec> pipeline_options() {
+  return {
+      {"--set", "nodes.X.param=VALUE", "override a value before validation (repeatable)", true},
+      {"--plugin-dir", "DIR", "also load plugins from DIR (repeatable; before OVSEG_PLUGIN_PATH)", true},
+      {"--device", "DEV", "cpu (default), cuda or cuda:N", false},
+  };
+}
+
+ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args) {
+  ParsedArgs out;
+  std::vector<std::string> names = {"--help"};
+  for (const auto& o : spec.options) names.push_back(o.name);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out.values["--help"].push_back("");
+      continue;
+    }
+    if (arg.size() > 1 && arg[0] == '-' && !(arg.size() > 1 && std::isdigit(static_cast<unsigned char>(arg[1])))) {
+      std::string value;
+      bool inline_value = false;
+      if (auto eq = arg.find('='); eq != std::string::npos && arg.rfind("--", 0) == 0) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        inline_value = true;
+      }
+      const OptionSpec* opt = nullptr;
+      for (const auto& o : spec.options)
+        if (o.name == arg) opt = &o;
+      if (opt == nullptr)
+        throw UsageError("ovseg " + spec.name + ": unknown option '" + arg + "'" + did_you_mean(arg, names) +
+                         " (see ovseg " + spec.name + " --help)");
+      if (opt->metavar.empty()) {
+        if (inline_value) throw UsageError("ovseg " + spec.name + ": " + arg + " takes no value");
+        out.values[arg].push_back("");
+        continue;
+      }
+      if (!inline_value) {
+        if (i + 1 >= args.size())
+          throw UsageError("ovseg " + spec.name + ": " + arg + " needs a value (" + opt->metavar + ")");
+        value = args[++i];
+      }
+      if (!opt->repeatable && out.has(arg))
+        throw UsageError("ovseg " + spec.name + ": " + arg + " given twice");
+      out.values[arg].push_back(value);
+      continue;
+    }
+    out.positionals.push_back(arg);
+  }
+  if (out.has("--help")) return out;
+  if (out.positionals.size() < spec.min_positionals)
+    throw UsageError("ovseg " + spec.name + ": missing argument; usage: ovseg " + spec.name + " " + spec.usage);
+  if (out.positionals.size() > spec.max_positionals)
+    throw UsageError("ovseg " + spec.name + ": unexpected argument '" + out.positionals[spec.max_positionals] +
+                     "'; usage: ovseg " + spec.name + " " + spec.usage);
+  return out;
+}
+
+std::string help_text(const CommandSpec& spec) {
+  std::ostringstream os;
+  os << "usage: ovseg " << spec.name << " " << spec.usage << "\n\n" << spec.summary << "\n";
+  if (!spec.details.empty()) os << "\n" << spec.details << "\n";
+  os << "\noptions:\n";
+  auto line = [&](const std::string& left, const std::string& help) {
+    os << "  " << left;
+    if (left.size() < 30) os << std::string(30 - left.size(), ' ');
+    else os << "\n  " << std::string(30, ' ');
+    os << help << "\n";
+  };
+  for (const auto& o : spec.options) line(o.name + (o.metavar.empty() ? "" : " " + o.metavar), o.help);
+  line("-h, --help", "show this help");
+  return os.str();
+}
+
+}  // namespace ovseg::cli

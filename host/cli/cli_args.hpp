@@ -1,0 +1,50 @@
+// A small declarative argument parser: each command lists its options, and
+// gets --help text and "did you mean" for typos for free.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ovseg::cli {
+
+struct OptionSpec {
+  std::string name;     // "--device"
+  std::string metavar;  // "DEV"; empty = a flag without value
+  std::string help;
+  bool repeatable = false;
+};
+
+struct CommandSpec {
+  std::string name;
+  std::string summary;
+  std::string usage;  // after "ovseg NAME"
+  std::vector<OptionSpec> options;
+  size_t min_positionals = 0;
+  size_t max_positionals = 0;
+  std::string details;  // extra help paragraphs
+};
+
+class ParsedArgs {
+ public:
+  std::vector<std::string> positionals;
+  std::map<std::string, std::vector<std::string>> values;
+
+  bool has(const std::string& name) const { return values.count(name) != 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const;
+  std::vector<std::string> all(const std::string& name) const;
+};
+
+// A mistake on the command line (exit code 2).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The options every command that runs a pipeline shares.
+std::vector<OptionSpec> pipeline_options();
+
+ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args);
+std::string help_text(const CommandSpec& spec);
+
+}  // namespace ovseg::cli

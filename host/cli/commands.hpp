@@ -1,0 +1,32 @@
+// The ovseg subcommands. Each lives in its own cmd_*.cpp and registers here.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli_args.hpp"
+
+namespace ovseg {
+class PluginCatalog;
+struct PipelineSpec;
+}
+
+namespace ovseg::cli {
+
+struct Command {
+  CommandSpec spec;
+  int (*run)(const ParsedArgs& args);
+};
+
+const std::vector<Command>& all_commands();
+
+Command plugins_command();
+Command check_command();
+Command run_command();
+
+// Shared by the commands that take a pipeline: discovers plugins (printing
+// load problems as warnings) and loads the pipeline with its --set values.
+PluginCatalog load_catalog(const ParsedArgs& args);
+PipelineSpec load_spec(const std::string& path, const ParsedArgs& args);
+
+}  // namespace ovseg::cli

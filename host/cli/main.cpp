@@ -1,0 +1,75 @@
+// ovseg: the command-line front of the workbench.
+#include <iostream>
+
+#include "commands.hpp"
+#include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/host/pipeline_spec.hpp"
+#include "ovseg/host/plugin_loader.hpp"
+
+namespace ovseg::cli {
+
+const std::vector<Command>& all_commands() {
+  static const std::vector<Command> commands = {plugins_command(), check_command(), run_command()};
+  return commands;
+}
+
+PluginCatalog load_catalog(const ParsedArgs& args) {
+  PluginCatalog catalog = discover_plugins(args.all("--plugin-dir"));
+  for (const auto& p : catalog.problems()) std::cerr << "warning: " << p.message << "\n";
+  return catalog;
+}
+
+PipelineSpec load_spec(const std::string& path, const ParsedArgs& args) {
+  std::vector<Override> overrides;
+  for (const auto& s : args.all("--set")) overrides.push_back(parse_override(s));
+  return load_pipeline_spec(path, overrides);
+}
+
+namespace {
+
+void print_usage(std::ostream& os) {
+  os << "usage: ovseg COMMAND [options]\n\n"
+        "A workbench for open-vocabulary semantic segmentation: pipelines of plugins\n"
+        "(encoder, refinement, fusion, postprocess) wired by TOML graphs.\n\ncommands:\n";
+  for (const auto& c : all_commands())
+    os << "  " << c.spec.name << std::string(c.spec.name.size() < 12 ? 12 - c.spec.name.size() : 1, ' ')
+       << c.spec.summary << "\n";
+  os << "\nRun `ovseg COMMAND --help` for a command's options.\n"
+        "Plugins are searched in --plugin-dir, OVSEG_PLUGIN_PATH, then <bin>/../lib/ovseg/plugins.\n";
+}
+
+}  // namespace
+}  // namespace ovseg::cli
+
+int main(int argc, char** argv) {
+  using namespace ovseg::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(args.empty() ? std::cerr : std::cout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string name = args[0];
+  args.erase(args.begin());
+  for (const auto& c : all_commands()) {
+    if (c.spec.name != name) continue;
+    try {
+      ParsedArgs parsed = parse_args(c.spec, args);
+      if (parsed.has("--help")) {
+        std::cout << help_text(c.spec);
+        return 0;
+      }
+      return c.run(parsed);
+    } catch (const UsageError& e) {
+      std::cerr << e.what() << "\n";
+      return 2;
+    } catch (const std::exception& e) {
+      std::cerr << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& c : all_commands()) names.push_back(c.spec.name);
+  std::cerr << "ovseg: unknown command '" << name << "'" << ovseg::did_you_mean(name, names)
+            << " (see ovseg --help)\n";
+  return 2;
+}

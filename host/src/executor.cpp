@@ -1,0 +1,119 @@
+#include "ovseg/host/executor.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <torch/cuda.h>
+
+#include "ovseg/host/device.hpp"
+#include "ovseg/sdk/diagnostics.hpp"
+
+namespace ovseg {
+
+namespace {
+
+class NodeContext final : public StageContext {
+ public:
+  NodeContext(const GraphNode& node, at::Device device,
+              std::map<std::string, const PortValue*> inputs)
+      : node_(node), device_(device), inputs_(std::move(inputs)) {}
+
+  const std::string& node_id() const override { return node_.id; }
+  at::Device device() const override { return device_; }
+  bool has_input(const std::string& port) const override { return inputs_.count(port) != 0; }
+
+  const PortValue& input_value(const std::string& port) const override {
+    auto it = inputs_.find(port);
+    if (it == inputs_.end())
+      throw Error({}, node_.id, "reads input '" + port + "', which is not connected",
+                  "declare it in the plugin's describe() and wire it in the pipeline");
+    return *it->second;
+  }
+
+  void set_output(const std::string& port, PortValue value) override {
+    const PortSpec* spec = node_.plugin->descriptor.find_output(port);
+    if (spec == nullptr)
+      throw Error({}, node_.id, "sets undeclared output '" + port + "'",
+                  "declare it with .output() in describe()");
+    if (spec->type != port_type(value))
+      throw Error({}, node_.id,
+                  "sets output '" + port + "' to " + to_string(port_type(value)) + ", declared " +
+                      to_string(spec->type),
+                  "fix the plugin");
+    outputs_[port] = std::move(value);
+  }
+
+  std::map<std::string, PortValue>& outputs() { return outputs_; }
+
+ private:
+  const GraphNode& node_;
+  at::Device device_;
+  std::map<std::string, const PortValue*> inputs_;
+  std::map<std::string, PortValue> outputs_;
+};
+
+std::string key(const std::string& node, const std::string& port) { return node + "." + port; }
+
+}  // namespace
+
+Executor::Executor(const Graph& graph, const std::string& device)
+    : graph_(graph), device_(parse_device(device)) {
+  for (const auto& node : graph_.nodes) {
+    StageInit init;
+    init.node_id = node.id;
+    init.params = node.params;
+    init.device = device;
+    init.pipeline_dir = std::filesystem::path(graph_.spec.file).parent_path().string();
+    libraries_.push_back(node.plugin->library);
+    try {
+      stages_.push_back(node.plugin->descriptor.create(init));
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(node.where, node.id, std::string("plugin '") + node.plugin->descriptor.name +
+                                           "' failed to initialise: " + e.what());
+    }
+  }
+}
+
+Executor::~Executor() {
+  stages_.clear();  // destroy stages while their libraries are still loaded
+}
+
+RunResult Executor::run(const Image& image) {
+  expect_shape(image.pixels, {-1, 3, -1, -1}, "input image");
+  RunResult result;
+  result.values[key(kInputNodeId, "image")] = Image{image.pixels.to(device_, at::kFloat)};
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const GraphNode& node = graph_.nodes[i];
+    std::map<std::string, const PortValue*> inputs;
+    for (const auto& [port, ref] : node.inputs) inputs[port] = &result.values.at(ref.str(graph_));
+    NodeContext ctx(node, device_, std::move(inputs));
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      stages_[i]->run(ctx);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(node.where, node.id,
+                  std::string("plugin '") + node.plugin->descriptor.name + "' failed: " + e.what());
+    }
+    if (device_.is_cuda()) torch::cuda::synchronize(device_.index());  // honest timings
+    auto t1 = std::chrono::steady_clock::now();
+    for (const auto& out : node.plugin->descriptor.outputs)
+      if (!ctx.outputs().count(out.name))
+        throw Error(node.where, node.id,
+                    "plugin '" + node.plugin->descriptor.name + "' did not set output '" + out.name + "'",
+                    "every declared output must be set in run()");
+    for (auto& [port, value] : ctx.outputs()) result.values[key(node.id, port)] = std::move(value);
+    result.timings.push_back({node.id, std::chrono::duration<double, std::milli>(t1 - t0).count()});
+  }
+  result.logits = std::get<Logits>(result.values.at(graph_.logits_output.str(graph_)));
+  if (graph_.labels_output) {
+    result.labels = std::get<LabelMap>(result.values.at(graph_.labels_output->str(graph_)));
+  } else {
+    result.labels = LabelMap{result.logits.logits.argmax(1), result.logits.class_names};
+  }
+  return result;
+}
+
+}  // namespace ovseg

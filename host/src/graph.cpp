@@ -1,0 +1,330 @@
+// PipelineSpec + PluginCatalog -> validated, topologically sorted Graph.
+#include "ovseg/host/graph.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace ovseg {
+
+namespace {
+
+const std::vector<PortSpec>& input_node_ports() {
+  static const std::vector<PortSpec> ports = {
+      {"image", PortType::Image, "the image being segmented, (B,3,H,W) RGB in [0,1]", false}};
+  return ports;
+}
+
+std::vector<std::string> port_names(const std::vector<PortSpec>& ports) {
+  std::vector<std::string> out;
+  for (const auto& p : ports) out.push_back(p.name);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& xs, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
+  return out;
+}
+
+// Converts a parsed value to the declared type where that loses nothing
+// (int -> float, int list -> float list, [] -> any list).
+ParamValue coerce(const SpecValue& given, const ParamSpec& spec, const std::string& node) {
+  const ParamType have = param_type_of(given.value);
+  if (have == spec.type) return given.value;
+  if (spec.type == ParamType::Float && have == ParamType::Int)
+    return static_cast<double>(std::get<int64_t>(given.value));
+  if (spec.type == ParamType::FloatList && have == ParamType::IntList) {
+    const auto& xs = std::get<std::vector<int64_t>>(given.value);
+    return std::vector<double>(xs.begin(), xs.end());
+  }
+  if (given.empty_list) {
+    if (spec.type == ParamType::FloatList) return std::vector<double>{};
+    if (spec.type == ParamType::StringList) return std::vector<std::string>{};
+  }
+  throw Error(given.where, node,
+              "parameter '" + spec.name + "' expects " + to_string(spec.type) + ", got " +
+                  to_string(have) + " " + format_param_value(given.value),
+              "write it like " + spec.name + " = " + format_param_value(spec.default_value));
+}
+
+void check_limits(const ParamValue& v, const ParamSpec& spec, const SourceLocation& where,
+                  const std::string& node) {
+  if (!spec.choices.empty()) {
+    const auto& s = std::get<std::string>(v);
+    if (std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end())
+      throw Error(where, node,
+                  "parameter '" + spec.name + "' is \"" + s + "\", not one of " +
+                      join(spec.choices, ", ") + did_you_mean(s, spec.choices),
+                  "pick one of: " + join(spec.choices, ", "));
+  }
+  if (!spec.min && !spec.max) return;
+  std::vector<double> numbers;
+  if (auto i = std::get_if<int64_t>(&v)) numbers.push_back(static_cast<double>(*i));
+  if (auto d = std::get_if<double>(&v)) numbers.push_back(*d);
+  if (auto is = std::get_if<std::vector<int64_t>>(&v)) numbers.assign(is->begin(), is->end());
+  if (auto ds = std::get_if<std::vector<double>>(&v)) numbers = *ds;
+  for (double x : numbers) {
+    if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max) || std::isnan(x)) {
+      std::string range = "[" + (spec.min ? format_param_value(*spec.min) : std::string("-inf")) +
+                          ", " + (spec.max ? format_param_value(*spec.max) : std::string("inf")) + "]";
+      throw Error(where, node,
+                  "parameter '" + spec.name + "' = " + format_param_value(v) + " is outside " + range,
+                  "use a value in " + range);
+    }
+  }
+}
+
+Params resolve_params(const NodeSpec& node, const PluginDescriptor& d) {
+  std::map<std::string, ParamValue> values;
+  for (const auto& spec : d.params) values[spec.name] = spec.default_value;
+  for (const auto& [name, given] : node.params) {
+    const ParamSpec* spec = d.find_param(name);
+    if (spec == nullptr) {
+      std::vector<std::string> known = port_names(d.inputs);
+      std::vector<std::string> param_names;
+      for (const auto& p : d.params) param_names.push_back(p.name);
+      std::string hint = did_you_mean(name, param_names);
+      std::string fix = param_names.empty()
+                            ? "plugin '" + d.name + "' takes no parameters; remove it"
+                            : "known parameters: " + join(param_names, ", ");
+      if (hint.empty() && std::find(known.begin(), known.end(), name) != known.end())
+        fix = "'" + name + "' is an input port: wire it in inputs = { " + name + " = \"node.port\" }";
+      throw Error(given.where, node.id,
+                  "unknown parameter '" + name + "' for plugin '" + d.name + "'" + hint, fix);
+    }
+    ParamValue v = coerce(given, *spec, node.id);
+    check_limits(v, *spec, given.where, node.id);
+    values[name] = std::move(v);
+  }
+  return Params(std::move(values));
+}
+
+}  // namespace
+
+std::string PortRef::str(const Graph& g) const {
+  return (node < 0 ? std::string(kInputNodeId) : g.nodes[node].id) + "." + port;
+}
+
+int Graph::index_of(const std::string& id) const {
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (nodes[i].id == id) return static_cast<int>(i);
+  return -1;
+}
+
+Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
+  const std::vector<NodeSpec>& specs = spec.nodes;
+  std::map<std::string, size_t> spec_index;
+  std::vector<std::string> ids = {kInputNodeId};
+  for (size_t i = 0; i < specs.size(); ++i) {
+    spec_index[specs[i].id] = i;
+    ids.push_back(specs[i].id);
+  }
+
+  // 1. Plugins and parameters.
+  std::vector<const LoadedPlugin*> plugins(specs.size());
+  std::vector<Params> params(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const NodeSpec& n = specs[i];
+    plugins[i] = catalog.find(n.plugin);
+    if (plugins[i] == nullptr) {
+      auto near = nearest_names(n.plugin, catalog.names());
+      std::string fix = catalog.plugins().empty()
+                            ? "no plugins were found; searched " + join(catalog.searched_dirs(), ", ") +
+                                  " (set OVSEG_PLUGIN_PATH or --plugin-dir)"
+                            : "run `ovseg plugins` to list the " +
+                                  std::to_string(catalog.plugins().size()) + " available plugins";
+      for (const auto& problem : catalog.problems())
+        if (problem.library_path.find(n.plugin) != std::string::npos)
+          fix = "its library failed to load: " + problem.message;
+      throw Error(n.plugin_where, n.id,
+                  "unknown plugin '" + n.plugin + "'" +
+                      (near.empty() ? "" : " (near: " + join(near, ", ") + ")"),
+                  fix);
+    }
+    params[i] = resolve_params(n, plugins[i]->descriptor);
+  }
+
+  // 2. Inputs: every wire names a real port of the right type.
+  std::vector<std::map<std::string, std::pair<std::string, std::string>>> wires(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const NodeSpec& n = specs[i];
+    const PluginDescriptor& d = plugins[i]->descriptor;
+    for (const auto& ref : n.inputs) {
+      const PortSpec* in = d.find_input(ref.port);
+      if (in == nullptr)
+        throw Error(ref.where, n.id,
+                    "plugin '" + d.name + "' has no input port '" + ref.port + "'" +
+                        did_you_mean(ref.port, port_names(d.inputs)),
+                    d.inputs.empty() ? "remove the inputs table"
+                                     : "its inputs are: " + join(port_names(d.inputs), ", "));
+      const std::vector<PortSpec>* source_ports = nullptr;
+      if (ref.source_node == kInputNodeId) {
+        source_ports = &input_node_ports();
+      } else if (auto it = spec_index.find(ref.source_node); it != spec_index.end()) {
+        source_ports = &plugins[it->second]->descriptor.outputs;
+      } else {
+        throw Error(ref.where, n.id,
+                    "input '" + ref.port + "' refers to node '" + ref.source_node +
+                        "', which does not exist" + did_you_mean(ref.source_node, ids),
+                    "wire it to an existing node: " + join(ids, ", "));
+      }
+      const PortSpec* out = nullptr;
+      for (const auto& p : *source_ports)
+        if (p.name == ref.source_port) out = &p;
+      if (out == nullptr)
+        throw Error(ref.where, n.id,
+                    "node '" + ref.source_node + "' has no output '" + ref.source_port + "'" +
+                        did_you_mean(ref.source_port, port_names(*source_ports)),
+                    "its outputs are: " + join(port_names(*source_ports), ", "));
+      if (out->type != in->type)
+        throw Error(ref.where, n.id,
+                    "input '" + ref.port + "' expects " + to_string(in->type) + " but " +
+                        ref.source_node + "." + ref.source_port + " is " + to_string(out->type),
+                    "wire '" + ref.port + "' to an output of type " + to_string(in->type));
+      wires[i][ref.port] = {ref.source_node, ref.source_port};
+    }
+    for (const auto& in : d.inputs)
+      if (!in.optional && !wires[i].count(in.name))
+        throw Error(n.where, n.id,
+                    "required input '" + in.name + "' (" + to_string(in.type) + ") is not connected",
+                    "add inputs = { " + in.name + " = \"<node>.<port>\" }");
+  }
+
+  // 3. Order: Kahn's algorithm, ties broken by file order so runs are
+  //    deterministic; leftovers mean a cycle.
+  std::vector<std::set<size_t>> deps(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i)
+    for (const auto& [port, src] : wires[i])
+      if (src.first != kInputNodeId) deps[i].insert(spec_index.at(src.first));
+  std::vector<size_t> order;
+  std::vector<bool> done(specs.size(), false);
+  while (order.size() < specs.size()) {
+    bool progressed = false;
+    for (size_t i = 0; i < specs.size() && !progressed; ++i) {
+      if (done[i]) continue;
+      if (std::all_of(deps[i].begin(), deps[i].end(), [&](size_t d) { return done[d]; })) {
+        done[i] = true;
+        order.push_back(i);
+        progressed = true;
+      }
+    }
+    if (!progressed) {
+      // Walk dependencies from an unfinished node until one repeats.
+      size_t start = 0;
+      while (done[start]) ++start;
+      std::vector<size_t> path;
+      std::vector<int> seen(specs.size(), -1);
+      size_t cur = start;
+      while (seen[cur] < 0) {
+        seen[cur] = static_cast<int>(path.size());
+        path.push_back(cur);
+        for (size_t d : deps[cur])
+          if (!done[d]) { cur = d; break; }
+      }
+      // path[seen[cur]..] is the cycle, listed consumer -> producer; print
+      // it in data-flow order.
+      std::vector<std::string> cycle;
+      for (size_t k = path.size(); k-- > static_cast<size_t>(seen[cur]);) cycle.push_back(specs[path[k]].id);
+      cycle.push_back(cycle.front());
+      const NodeSpec& first = specs[cur];
+      throw Error(first.where, first.id, "the graph has a cycle: " + join(cycle, " -> "),
+                  "break the cycle by rewiring one of these inputs");
+    }
+  }
+
+  Graph g;
+  for (size_t i : order) {
+    GraphNode node;
+    node.id = specs[i].id;
+    node.plugin = plugins[i];
+    node.params = params[i];
+    node.where = specs[i].where;
+    g.nodes.push_back(std::move(node));
+  }
+  for (size_t k = 0; k < order.size(); ++k)
+    for (const auto& [port, src] : wires[order[k]])
+      g.nodes[k].inputs[port] =
+          PortRef{src.first == kInputNodeId ? -1 : g.index_of(src.first), src.second};
+
+  // 4. Outputs: explicit [outputs], else the last Logits / LabelMap produced.
+  auto resolve_output = [&](const std::string& key, PortType want) -> std::optional<PortRef> {
+    if (auto it = spec.outputs.find(key); it != spec.outputs.end()) {
+      const OutputRef& ref = it->second;
+      int idx = g.index_of(ref.source_node);
+      if (idx < 0)
+        throw Error(ref.where, "", "output '" + key + "' refers to node '" + ref.source_node +
+                                       "', which does not exist" + did_you_mean(ref.source_node, ids),
+                    "use one of: " + join(ids, ", "));
+      const PortSpec* p = g.nodes[idx].plugin->descriptor.find_output(ref.source_port);
+      if (p == nullptr || p->type != want)
+        throw Error(ref.where, ref.source_node,
+                    "output '" + key + "' must name a " + to_string(want) + " port, but " +
+                        ref.source_node + "." + ref.source_port +
+                        (p ? " is " + std::string(to_string(p->type)) : " does not exist"),
+                    "point " + key + " at a node output of type " + to_string(want));
+      return PortRef{idx, ref.source_port};
+    }
+    for (size_t k = g.nodes.size(); k-- > 0;)
+      for (const auto& out : g.nodes[k].plugin->descriptor.outputs)
+        if (out.type == want) return PortRef{static_cast<int>(k), out.name};
+    return std::nullopt;
+  };
+  auto logits = resolve_output("logits", PortType::Logits);
+  if (!logits)
+    throw Error({spec.file, 1, 1}, "", "the pipeline produces no Logits",
+                "add a fusion node (e.g. cosine_logits) and name it in [outputs] logits = \"node.port\"");
+  g.logits_output = *logits;
+  g.labels_output = resolve_output("labels", PortType::LabelMap);
+  g.spec = std::move(spec);
+  return g;
+}
+
+std::string Graph::describe() const {
+  std::ostringstream os;
+  os << "pipeline '" << spec.name << "' (" << spec.file << ")\n";
+  if (!spec.description.empty()) os << "  " << spec.description << "\n";
+  if (!spec.protocol.empty()) {
+    os << "protocol:";
+    for (const auto& [k, v] : spec.protocol) os << " " << k << "=" << format_param_value(v.value);
+    os << "\n";
+  }
+  os << "nodes in execution order:\n";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const auto& n = nodes[i];
+    const auto& d = n.plugin->descriptor;
+    os << "  " << i + 1 << ". " << n.id << " = " << d.name << " (" << to_string(d.kind) << ")\n";
+    for (const auto& [port, ref] : n.inputs) os << "       in  " << port << " <- " << ref.str(*this) << "\n";
+    for (const auto& out : d.outputs) os << "       out " << out.name << ": " << to_string(out.type) << "\n";
+    for (const auto& [name, value] : n.params.all()) {
+      const ParamSpec* ps = d.find_param(name);
+      bool is_default = ps && format_param_value(ps->default_value) == format_param_value(value);
+      os << "       " << name << " = " << format_param_value(value) << (is_default ? "" : "   (set)") << "\n";
+    }
+  }
+  os << "outputs: logits <- " << logits_output.str(*this) << ", labels <- "
+     << (labels_output ? labels_output->str(*this) : "argmax(logits)") << "\n";
+  return os.str();
+}
+
+std::string Graph::to_dot() const {
+  std::ostringstream os;
+  os << "digraph \"" << spec.name << "\" {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n";
+  os << "  \"input\" [shape=ellipse];\n";
+  for (const auto& n : nodes)
+    os << "  \"" << n.id << "\" [label=\"" << n.id << "\\n" << n.plugin->descriptor.name << " ("
+       << to_string(n.plugin->descriptor.kind) << ")\"];\n";
+  for (const auto& n : nodes)
+    for (const auto& [port, ref] : n.inputs) {
+      std::string src = ref.node < 0 ? std::string(kInputNodeId) : nodes[ref.node].id;
+      const PortSpec* in = n.plugin->descriptor.find_input(port);
+      os << "  \"" << src << "\" -> \"" << n.id << "\" [label=\"" << ref.port << " -> " << port
+         << (in ? std::string("\\n") + to_string(in->type) : "") << "\"];\n";
+    }
+  os << "}\n";
+  return os.str();
+}
+
+}  // namespace ovseg

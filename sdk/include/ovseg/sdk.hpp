@@ -1,0 +1,6 @@
+// The one header a plugin author includes.
+#pragma once
+#include "ovseg/sdk/plugin.hpp"
+#include "ovseg/sdk/stage.hpp"
+#include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/sdk/npy.hpp"

@@ -1,0 +1,168 @@
+// The light half of the plugin SDK: stage kinds, port types, parameter schema
+// and the plugin descriptor. No LibTorch here, so the host's graph builder,
+// validator and CLI compile fast; tensors live in <ovseg/sdk/stage.hpp>.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace ovseg {
+
+// Bump whenever anything a plugin and the host exchange changes layout:
+// PluginDescriptor, Params, the port payloads, StageContext, Stage.
+// The host refuses a plugin built against another version (never a crash).
+inline constexpr int kSdkAbiVersion = 1;
+
+enum class StageKind { Encoder, Refinement, Fusion, Postprocess };
+
+// Typed ports let a graph be checked before any tensor moves.
+enum class PortType {
+  Image,           // (B,3,H,W) float32 RGB in [0,1]
+  Tokens,          // (B,N,C) with a patch grid, optional leading CLS token
+  FeatureMap,      // (B,C,h,w) dense features
+  TextEmbeddings,  // (K,C) class embeddings + class names
+  Logits,          // (B,K,H,W) class scores + class names
+  LabelMap,        // (B,H,W) int64 class indices + class names
+  Model,           // opaque model handle shared between stages
+};
+
+enum class ParamType { Bool, Int, Float, String, IntList, FloatList, StringList };
+
+using ParamValue = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>,
+                                std::vector<double>, std::vector<std::string>>;
+
+const char* to_string(StageKind kind);
+const char* to_string(PortType type);
+const char* to_string(ParamType type);
+std::optional<StageKind> stage_kind_from_string(const std::string& s);
+ParamType param_type_of(const ParamValue& v);
+std::string format_param_value(const ParamValue& v);  // TOML-like text
+
+struct PortSpec {
+  std::string name;
+  PortType type;
+  std::string doc;
+  bool optional = false;
+};
+
+struct ParamSpec {
+  std::string name;
+  ParamType type;
+  ParamValue default_value;
+  std::string doc;
+  std::vector<std::string> choices;  // for String params; empty = free text
+  std::optional<double> min, max;    // for numeric params (and list elements)
+};
+
+// Parameter values after validation: every declared parameter is present
+// (defaults filled in) and has its declared type.
+class Params {
+ public:
+  Params() = default;
+  explicit Params(std::map<std::string, ParamValue> values) : values_(std::move(values)) {}
+
+  template <class T>
+  const T& get(const std::string& name) const {
+    auto it = values_.find(name);
+    if (it == values_.end()) throw std::out_of_range("parameter '" + name + "' was not declared");
+    if (const T* v = std::get_if<T>(&it->second)) return *v;
+    throw std::invalid_argument("parameter '" + name + "' is a " +
+                                to_string(param_type_of(it->second)));
+  }
+  bool get_bool(const std::string& n) const { return get<bool>(n); }
+  int64_t get_int(const std::string& n) const { return get<int64_t>(n); }
+  double get_float(const std::string& n) const { return get<double>(n); }
+  const std::string& get_string(const std::string& n) const { return get<std::string>(n); }
+  bool has(const std::string& n) const { return values_.count(n) != 0; }
+  const std::map<std::string, ParamValue>& all() const { return values_; }
+
+ private:
+  std::map<std::string, ParamValue> values_;
+};
+
+// What the host hands a plugin's constructor.
+struct StageInit {
+  std::string node_id;       // the node's id in the pipeline graph
+  Params params;             // validated, defaults filled in
+  std::string device;        // "cpu", "cuda", "cuda:1"
+  std::string pipeline_dir;  // folder of the pipeline TOML: resolve relative paths here
+  std::string resolve_path(const std::string& path) const;
+};
+
+class Stage;  // defined in <ovseg/sdk/stage.hpp>
+using StageFactory = std::function<std::unique_ptr<Stage>(const StageInit&)>;
+
+// Everything the host knows about a plugin before running it. Built with a
+// fluent interface in the plugin's describe() function.
+struct PluginDescriptor {
+  std::string name;
+  StageKind kind = StageKind::Encoder;
+  std::string summary;
+  std::vector<PortSpec> inputs;
+  std::vector<PortSpec> outputs;
+  std::vector<ParamSpec> params;
+  StageFactory create;
+
+  PluginDescriptor() = default;
+  PluginDescriptor(std::string n, StageKind k, std::string s)
+      : name(std::move(n)), kind(k), summary(std::move(s)) {}
+
+  PluginDescriptor& input(std::string n, PortType t, std::string doc, bool optional = false) {
+    inputs.push_back({std::move(n), t, std::move(doc), optional});
+    return *this;
+  }
+  PluginDescriptor& output(std::string n, PortType t, std::string doc) {
+    outputs.push_back({std::move(n), t, std::move(doc), false});
+    return *this;
+  }
+  // Typed overloads so `param("sigma", 5.0, "...")` infers ParamType::Float.
+  PluginDescriptor& param(std::string n, bool def, std::string doc);
+  PluginDescriptor& param(std::string n, int def, std::string doc);
+  PluginDescriptor& param(std::string n, int64_t def, std::string doc);
+  PluginDescriptor& param(std::string n, double def, std::string doc);
+  PluginDescriptor& param(std::string n, const char* def, std::string doc);
+  PluginDescriptor& param(std::string n, std::string def, std::string doc);
+  PluginDescriptor& param(std::string n, std::vector<int64_t> def, std::string doc);
+  PluginDescriptor& param(std::string n, std::vector<double> def, std::string doc);
+  PluginDescriptor& param(std::string n, std::vector<std::string> def, std::string doc);
+  // Restrict the most recently added parameter.
+  PluginDescriptor& range(std::optional<double> lo, std::optional<double> hi);
+  PluginDescriptor& choices(std::vector<std::string> allowed);
+
+  const ParamSpec* find_param(const std::string& n) const;
+  const PortSpec* find_input(const std::string& n) const;
+  const PortSpec* find_output(const std::string& n) const;
+};
+
+namespace detail {
+// The plugins a shared library registers; filled by OVSEG_REGISTER_PLUGIN at
+// load time, read by the host through the exported entry point.
+std::vector<PluginDescriptor>& plugin_registry();
+bool register_plugin(PluginDescriptor d);
+}  // namespace detail
+
+}  // namespace ovseg
+
+#define OVSEG_DETAIL_CONCAT2(a, b) a##b
+#define OVSEG_DETAIL_CONCAT(a, b) OVSEG_DETAIL_CONCAT2(a, b)
+
+// Registers a Stage subclass that has `static PluginDescriptor describe()` and
+// a constructor taking `const ovseg::StageInit&`. One line per plugin:
+//   OVSEG_REGISTER_PLUGIN(MyStage)
+#define OVSEG_REGISTER_PLUGIN(StageClass)                                               \
+  static const bool OVSEG_DETAIL_CONCAT(ovseg_registered_plugin_, __LINE__) =           \
+      ::ovseg::detail::register_plugin([] {                                             \
+        ::ovseg::PluginDescriptor d = StageClass::describe();                           \
+        d.create = [](const ::ovseg::StageInit& init) -> std::unique_ptr<::ovseg::Stage> { \
+          return std::make_unique<StageClass>(init);                                    \
+        };                                                                              \
+        return d;                                                                       \
+      }())

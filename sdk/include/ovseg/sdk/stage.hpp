@@ -1,0 +1,116 @@
+// The tensor half of the plugin SDK: port payloads, the context a stage runs
+// in, and the Stage base class. Includes ATen (not <torch/torch.h>) to keep
+// plugin compile times down; include <torch/torch.h> in a plugin's own .cpp
+// only where it needs torch::nn or torch::jit.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "ovseg/sdk/plugin.hpp"
+
+namespace ovseg {
+
+struct Image {
+  at::Tensor pixels;  // (B,3,H,W) float32 RGB in [0,1]
+};
+
+struct Tokens {
+  at::Tensor tokens;  // (B,N,C); N = grid_h*grid_w (+1 when has_cls)
+  int64_t grid_h = 0;
+  int64_t grid_w = 0;
+  bool has_cls = false;  // token 0 is a class token
+};
+
+struct FeatureMap {
+  at::Tensor features;  // (B,C,h,w)
+};
+
+struct TextEmbeddings {
+  at::Tensor embeddings;  // (K,C)
+  std::vector<std::string> class_names;
+};
+
+struct Logits {
+  at::Tensor logits;  // (B,K,H,W)
+  std::vector<std::string> class_names;
+};
+
+struct LabelMap {
+  at::Tensor labels;  // (B,H,W) int64
+  std::vector<std::string> class_names;
+};
+
+// An opaque model shared between stages (e.g. an encoder hands its last
+// block's weights to a refinement stage). `type` names what `ptr` points to;
+// stages check it before casting.
+struct ModelHandle {
+  std::shared_ptr<void> ptr;
+  std::string type;
+  template <class T>
+  std::shared_ptr<T> as(const std::string& expected_type) const {
+    if (type != expected_type)
+      throw std::invalid_argument("model handle holds '" + type + "', expected '" +
+                                  expected_type + "'");
+    return std::static_pointer_cast<T>(ptr);
+  }
+};
+
+// Alternatives are in PortType order, so index() == static_cast<int>(PortType).
+using PortValue =
+    std::variant<Image, Tokens, FeatureMap, TextEmbeddings, Logits, LabelMap, ModelHandle>;
+
+template <class T> struct port_type_of;
+template <> struct port_type_of<Image> { static constexpr PortType value = PortType::Image; };
+template <> struct port_type_of<Tokens> { static constexpr PortType value = PortType::Tokens; };
+template <> struct port_type_of<FeatureMap> { static constexpr PortType value = PortType::FeatureMap; };
+template <> struct port_type_of<TextEmbeddings> { static constexpr PortType value = PortType::TextEmbeddings; };
+template <> struct port_type_of<Logits> { static constexpr PortType value = PortType::Logits; };
+template <> struct port_type_of<LabelMap> { static constexpr PortType value = PortType::LabelMap; };
+template <> struct port_type_of<ModelHandle> { static constexpr PortType value = PortType::Model; };
+
+inline PortType port_type(const PortValue& v) { return static_cast<PortType>(v.index()); }
+
+// "(2, 3, 224, 224)"
+std::string shape_string(const at::Tensor& t);
+
+// Throws a clear error unless `t` has `dims.size()` dimensions and each
+// non-negative entry of `dims` matches. `what` names the tensor, e.g.
+// "input 'features'".
+void expect_shape(const at::Tensor& t, std::vector<int64_t> dims, const std::string& what);
+
+// torch.nn.functional.normalize(t, p=2, dim, eps=1e-12): the exact formula
+// the methods' Python code uses, so parity holds at the last bit we can.
+at::Tensor l2_normalize(const at::Tensor& t, int64_t dim = -1);
+
+// What a stage sees while it runs: its inputs, its outputs, the device.
+class StageContext {
+ public:
+  virtual ~StageContext() = default;
+  virtual const std::string& node_id() const = 0;
+  virtual at::Device device() const = 0;
+  virtual bool has_input(const std::string& port) const = 0;
+  virtual const PortValue& input_value(const std::string& port) const = 0;
+  virtual void set_output(const std::string& port, PortValue value) = 0;
+
+  template <class T>
+  const T& input(const std::string& port) const {
+    const PortValue& v = input_value(port);
+    if (const T* p = std::get_if<T>(&v)) return *p;
+    throw std::invalid_argument("node '" + node_id() + "': input '" + port + "' carries " +
+                                to_string(port_type(v)) + ", expected " +
+                                to_string(port_type_of<T>::value));
+  }
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Reads inputs from ctx, computes, and sets every declared output.
+  virtual void run(StageContext& ctx) = 0;
+};
+
+}  // namespace ovseg
