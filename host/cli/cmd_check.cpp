@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/graph.hpp"
 
 namespace ovseg::cli {
@@ -14,6 +15,7 @@ namespace {
 int run_check(const ParsedArgs& args) {
   PluginCatalog catalog = load_catalog(args);
   Graph graph = build_graph(load_spec(args.positionals[0], args), catalog);
+  if (args.has("--device")) parse_device(args.get("--device"));  // fail now, not at run time
   std::cout << graph.describe();
   if (args.has("--dot")) {
     const std::string path = args.get("--dot");

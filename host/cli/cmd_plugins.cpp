@@ -26,9 +26,7 @@ void print_plugin(const LoadedPlugin& p, bool verbose) {
       for (size_t i = 0; i < prm.choices.size(); ++i) std::cout << (i ? ", " : "") << prm.choices[i];
       std::cout << "}";
     }
-    if (prm.min || prm.max)
-      std::cout << " [" << (prm.min ? format_param_value(*prm.min) : "-inf") << ", "
-                << (prm.max ? format_param_value(*prm.max) : "inf") << "]";
+    if (prm.min || prm.max) std::cout << " " << format_param_range(prm);
     std::cout << "\n";
   }
   if (verbose) std::cout << "    library " << p.library_path << "\n";

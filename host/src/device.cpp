@@ -25,7 +25,7 @@ c10::Device parse_device(const std::string& text) {
   }
   if (!at::hasCUDA())
     throw Error({}, "", "device '" + text + "' requested but this LibTorch was built without CUDA",
-                "use --device cpu, or build against a CUDA LibTorch (scripts/build_cuda.sh)");
+                "use --device cpu, or build against a CUDA LibTorch (README: CUDA)");
   int count = static_cast<int>(torch::cuda::device_count());
   if (index >= count)
     throw Error({}, "", "device '" + text + "' requested but only " + std::to_string(count) +

@@ -68,8 +68,7 @@ void check_limits(const ParamValue& v, const ParamSpec& spec, const SourceLocati
   if (auto ds = std::get_if<std::vector<double>>(&v)) numbers = *ds;
   for (double x : numbers) {
     if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max) || std::isnan(x)) {
-      std::string range = "[" + (spec.min ? format_param_value(*spec.min) : std::string("-inf")) +
-                          ", " + (spec.max ? format_param_value(*spec.max) : std::string("inf")) + "]";
+      const std::string range = format_param_range(spec);
       throw Error(where, node,
                   "parameter '" + spec.name + "' = " + format_param_value(v) + " is outside " + range,
                   "use a value in " + range);

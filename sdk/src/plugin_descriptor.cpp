@@ -99,6 +99,15 @@ std::string format_param_value(const ParamValue& v) {
   return std::visit(Visitor{}, v);
 }
 
+std::string format_param_range(const ParamSpec& spec) {
+  const bool integral = spec.type == ParamType::Int || spec.type == ParamType::IntList;
+  auto bound = [&](const std::optional<double>& b, const char* inf) -> std::string {
+    if (!b) return inf;
+    return integral ? std::to_string(static_cast<int64_t>(*b)) : format_double(*b);
+  };
+  return "[" + bound(spec.min, "-inf") + ", " + bound(spec.max, "inf") + "]";
+}
+
 std::string StageInit::resolve_path(const std::string& path) const {
   namespace fs = std::filesystem;
   if (path.empty() || fs::path(path).is_absolute() || pipeline_dir.empty()) return path;

@@ -45,6 +45,8 @@ const char* to_string(ParamType type);
 std::optional<StageKind> stage_kind_from_string(const std::string& s);
 ParamType param_type_of(const ParamValue& v);
 std::string format_param_value(const ParamValue& v);  // TOML-like text
+struct ParamSpec;
+std::string format_param_range(const ParamSpec& spec);  // "[0, 64]", "[0.5, inf]"
 
 struct PortSpec {
   std::string name;
