@@ -16,6 +16,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libtomlplusplus-dev \
   libbenchmark-dev \
   doctest-dev \
+  nlohmann-json3-dev libpng-dev \
   zlib1g-dev libicu-dev \
   >/dev/null
 echo "setup: packages installed"

@@ -23,6 +23,11 @@ const std::vector<Command>& all_commands();
 Command plugins_command();
 Command check_command();
 Command run_command();
+Command models_command();
+Command fetch_model_command();
+Command tokenize_command();
+Command encode_command();
+Command random_clip_command();
 
 // Shared by the commands that take a pipeline: discovers plugins (printing
 // load problems as warnings) and loads the pipeline with its --set values.

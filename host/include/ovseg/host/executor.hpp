@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,7 @@ class Executor {
   at::Device device_;
   // Libraries are declared before stages so they are unloaded after them.
   std::vector<std::shared_ptr<void>> libraries_;
+  std::set<std::string> wanted_;  // "node.port" read by some node or [outputs]
   std::vector<std::unique_ptr<Stage>> stages_;  // parallel to graph_.nodes
 };
 

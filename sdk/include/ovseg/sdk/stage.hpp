@@ -95,6 +95,9 @@ class StageContext {
   virtual bool has_input(const std::string& port) const = 0;
   virtual const PortValue& input_value(const std::string& port) const = 0;
   virtual void set_output(const std::string& port, PortValue value) = 0;
+  // Whether any node (or the pipeline's [outputs]) reads this output. A stage
+  // may skip computing an unwanted output and leave it unset.
+  virtual bool wants_output(const std::string& port) const = 0;
 
   template <class T>
   const T& input(const std::string& port) const {

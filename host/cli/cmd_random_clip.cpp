@@ -1,0 +1,53 @@
+// `ovseg make-random-clip --preset tiny --out F`: a CLIP checkpoint with
+// random weights in a real published layout, to smoke-test pipelines where
+// no real weights can be downloaded. Accuracy with it is meaningless.
+#include <iostream>
+
+#include "commands.hpp"
+#include "ovseg/models/checkpoint_io.hpp"
+#include "ovseg/models/clip_checkpoint.hpp"
+#include "ovseg/models/random_clip.hpp"
+
+namespace ovseg::cli {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int run_random_clip(const ParsedArgs& args) {
+  if (!args.has("--out")) throw UsageError("ovseg make-random-clip: --out FILE is required");
+  const std::string out = args.get("--out");
+  const models::ClipGeometry g = models::clip_geometry_preset(args.get("--preset", "tiny"));
+  const uint64_t seed = std::stoull(args.get("--seed", "0"));
+  models::StateDict sd = models::make_random_clip_state_dict(g, seed);
+  if (ends_with(out, ".safetensors")) {
+    if (args.get("--layout", "openai") == "hf") sd = models::openai_to_hf_clip_layout(sd);
+    models::save_safetensors(out, sd);
+  } else if (ends_with(out, ".pt")) {
+    models::save_torchscript_state_dict(out, sd);
+  } else if (ends_with(out, ".pth") || ends_with(out, ".bin")) {
+    models::save_state_dict_zip(out, sd);
+  } else {
+    throw UsageError("ovseg make-random-clip: --out must end in .pt (TorchScript), .safetensors or .pth (zip)");
+  }
+  std::cout << "wrote " << out << " (" << g.describe() << ", seed " << seed << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+Command random_clip_command() {
+  CommandSpec spec;
+  spec.name = "make-random-clip";
+  spec.summary = "write a random-weight CLIP checkpoint in a real layout (smoke tests)";
+  spec.usage = "--out FILE.{pt,safetensors,pth} [--preset tiny] [--seed N] [--layout openai|hf]";
+  spec.options = {{"--out", "FILE", "output: .pt TorchScript archive, .safetensors, or .pth zip state dict", false},
+                  {"--preset", "NAME", "tiny (default), ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336", false},
+                  {"--seed", "N", "random seed (default 0)", false},
+                  {"--layout", "L", "safetensors key names: openai (default, = open_clip) or hf", false}};
+  return {spec, run_random_clip};
+}
+
+}  // namespace ovseg::cli

@@ -1,0 +1,42 @@
+// `ovseg tokenize TEXT...`: CLIP BPE ids, for parity checks with other
+// implementations.
+#include <iostream>
+
+#include "commands.hpp"
+#include "ovseg/models/clip_tokenizer.hpp"
+#include "ovseg/models/model_zoo.hpp"
+
+namespace ovseg::cli {
+
+namespace {
+
+int run_tokenize(const ParsedArgs& args) {
+  models::ClipTokenizer tok(models::resolve_bpe_vocab(args.get("--bpe-vocab")));
+  for (const auto& text : args.positionals) {
+    std::vector<int64_t> ids;
+    if (args.has("--context")) {
+      ids = tok.tokenize_ids({text}, std::stoll(args.get("--context")), true).front();
+    } else {
+      ids = tok.encode(text);
+    }
+    for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command tokenize_command() {
+  CommandSpec spec;
+  spec.name = "tokenize";
+  spec.summary = "print CLIP BPE token ids of each TEXT (one line each)";
+  spec.usage = "TEXT... [--context 77] [--bpe-vocab FILE]";
+  spec.min_positionals = 1;
+  spec.max_positionals = 1000;
+  spec.options = {{"--context", "N", "emit clip.tokenize() rows: SOT + ids + EOT, zero-padded to N", false},
+                  {"--bpe-vocab", "FILE", "bpe_simple_vocab_16e6.txt.gz (default: $OVSEG_CLIP_BPE, model cache)", false}};
+  return {spec, run_tokenize};
+}
+
+}  // namespace ovseg::cli

@@ -1,0 +1,173 @@
+#include "ovseg/models/model_zoo.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "ovseg/models/sha256.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ovseg::models {
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+const std::vector<ZooEntry>& model_zoo() {
+  // OpenAI publishes each checkpoint under its own sha256 (clip.py _MODELS).
+  static const std::vector<ZooEntry> zoo = {
+      {"openai:ViT-B/32", "ViT-B-32.pt",
+       "https://openaipublic.azureedge.net/clip/models/"
+       "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+       "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af", "torchscript",
+       "OpenAI CLIP ViT-B/32, 224 px"},
+      {"openai:ViT-B/16", "ViT-B-16.pt",
+       "https://openaipublic.azureedge.net/clip/models/"
+       "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+       "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f", "torchscript",
+       "OpenAI CLIP ViT-B/16, 224 px (the OVSS papers' default)"},
+      {"openai:ViT-L/14", "ViT-L-14.pt",
+       "https://openaipublic.azureedge.net/clip/models/"
+       "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+       "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", "torchscript",
+       "OpenAI CLIP ViT-L/14, 224 px"},
+      {"openai:ViT-L/14@336", "ViT-L-14-336px.pt",
+       "https://openaipublic.azureedge.net/clip/models/"
+       "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
+       "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02", "torchscript",
+       "OpenAI CLIP ViT-L/14, 336 px"},
+      {"openai:bpe-vocab", "bpe_simple_vocab_16e6.txt.gz",
+       "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
+       "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a", "bpe-vocab",
+       "CLIP's byte-pair-encoding vocabulary (text tokenizer)"},
+  };
+  return zoo;
+}
+
+const ZooEntry* find_zoo_entry(const std::string& name) {
+  for (const auto& e : model_zoo())
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+std::string cache_root() {
+  if (auto dir = env("OVSEG_CACHE_DIR"); !dir.empty()) return dir;
+  if (auto xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return (fs::path(xdg) / "ovseg").string();
+  if (auto home = env("HOME"); !home.empty()) return (fs::path(home) / ".cache" / "ovseg").string();
+  return (fs::temp_directory_path() / "ovseg-cache").string();
+}
+
+std::string model_dir() {
+  if (auto dir = env("OVSEG_MODEL_DIR"); !dir.empty()) return dir;
+  return (fs::path(cache_root()) / "models").string();
+}
+
+std::string resolve_model_file(const std::string& name_or_path) {
+  if (fs::is_regular_file(name_or_path)) return name_or_path;
+  if (const ZooEntry* e = find_zoo_entry(name_or_path)) {
+    const fs::path p = fs::path(model_dir()) / e->file;
+    if (fs::is_regular_file(p)) return p.string();
+    throw std::runtime_error("model '" + e->name + "' is not downloaded (looked for " + p.string() +
+                             ") -- fix: run `ovseg fetch-model " + e->name + "`, or copy " + e->file +
+                             " there (OVSEG_MODEL_DIR sets the folder)");
+  }
+  std::string best;
+  size_t best_d = 4;
+  for (const auto& e : model_zoo())
+    if (size_t d = edit_distance(name_or_path, e.name); d < best_d) best = e.name, best_d = d;
+  throw std::runtime_error("model '" + name_or_path + "' is neither a file nor a zoo name" +
+                           (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                           " -- fix: give a checkpoint path, or a name from `ovseg models`");
+}
+
+std::string resolve_bpe_vocab(const std::string& explicit_path) {
+  std::vector<std::string> looked;
+  auto check = [&](const std::string& p) {
+    looked.push_back(p);
+    return !p.empty() && fs::is_regular_file(p);
+  };
+  if (!explicit_path.empty()) {
+    if (check(explicit_path)) return explicit_path;
+    throw std::runtime_error("BPE vocabulary not found: " + explicit_path);
+  }
+  if (auto e = env("OVSEG_CLIP_BPE"); !e.empty() && check(e)) return e;
+  const std::string cached = (fs::path(model_dir()) / "bpe_simple_vocab_16e6.txt.gz").string();
+  if (check(cached)) return cached;
+  std::string where;
+  for (const auto& l : looked) where += (where.empty() ? "" : ", ") + l;
+  throw std::runtime_error("CLIP's BPE vocabulary was not found (looked in: " + where +
+                           ") -- fix: run `ovseg fetch-model openai:bpe-vocab` or set OVSEG_CLIP_BPE");
+}
+
+std::string fetch_model(const ZooEntry& entry) {
+  fs::create_directories(model_dir());
+  const fs::path final_path = fs::path(model_dir()) / entry.file;
+  const fs::path tmp = final_path.string() + ".download";
+  const std::string cmd = "curl -fL --retry 2 --connect-timeout 20 -o " + shell_quote(tmp.string()) +
+                          " " + shell_quote(entry.url);
+  if (std::system(cmd.c_str()) != 0) {
+    fs::remove(tmp);
+    throw std::runtime_error("download of " + entry.name + " from " + entry.url +
+                             " failed (offline or blocked?) -- fix: fetch the file elsewhere and copy it to " +
+                             final_path.string());
+  }
+  const std::string got = sha256_file(tmp.string());
+  if (got != entry.sha256) {
+    fs::remove(tmp);
+    throw std::runtime_error("checksum mismatch for " + entry.name + ": expected sha256 " + entry.sha256 +
+                             ", got " + got + " -- the download was removed; retry");
+  }
+  fs::rename(tmp, final_path);
+  return final_path.string();
+}
+
+std::string cached_file_sha256(const std::string& path) {
+  const fs::path abs = fs::absolute(path);
+  const auto size = fs::file_size(abs);
+  const auto mtime = fs::last_write_time(abs).time_since_epoch().count();
+  const std::string key = sha256_hex(abs.string() + "|" + std::to_string(size) + "|" + std::to_string(mtime));
+  const fs::path stamp = fs::path(cache_root()) / "hashes" / (key + ".sha256");
+  if (std::ifstream in(stamp); in) {
+    std::string hex;
+    if (in >> hex && hex.size() == 64) return hex;
+  }
+  const std::string hex = sha256_file(abs.string());
+  std::error_code ec;
+  fs::create_directories(stamp.parent_path(), ec);
+  const fs::path tmp = stamp.string() + ".tmp";
+  if (std::ofstream out(tmp); out) {
+    out << hex << "\n";
+    out.close();
+    fs::rename(tmp, stamp, ec);
+  }
+  return hex;
+}
+
+}  // namespace ovseg::models

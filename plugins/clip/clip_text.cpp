@@ -1,0 +1,152 @@
+// clip_text: class embeddings from CLIP's text tower. Each class may list
+// synonyms ("person, man, woman"); every synonym is written into every
+// template, the normalised embeddings are averaged over templates, then over
+// synonyms, and normalised again (OpenAI's zero-shot recipe). Results are
+// cached on disk keyed by the checkpoint's sha256, the templates and names.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <ovseg/sdk.hpp>
+
+#include "clip_templates.hpp"
+#include "ovseg/models/clip_tokenizer.hpp"
+#include "ovseg/models/model_zoo.hpp"
+#include "ovseg/models/sha256.hpp"
+#include "shared_models.hpp"
+
+namespace {
+
+using namespace ovseg;
+namespace fs = std::filesystem;
+
+std::string trim(std::string s) {
+  s.erase(0, s.find_first_not_of(" \t"));
+  s.erase(s.find_last_not_of(" \t\r") + 1);
+  return s;
+}
+
+// "person, man, woman" -> {"person", "man", "woman"}
+std::vector<std::string> split_synonyms(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= line.size()) {
+    size_t comma = line.find(',', start);
+    std::string part = trim(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (!part.empty()) out.push_back(part);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error({path, 0, 0}, "", "cannot open class-name file", "check names_file");
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line))
+    if (!trim(line).empty()) lines.push_back(trim(line));
+  return lines;
+}
+
+const models::ClipTokenizer& shared_tokenizer(const std::string& path) {
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<models::ClipTokenizer>> tokenizers;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = tokenizers[path];
+  if (!slot) slot = std::make_unique<models::ClipTokenizer>(path);
+  return *slot;
+}
+
+class ClipText : public Stage {
+ public:
+  static PluginDescriptor describe() {
+    return PluginDescriptor("clip_text", StageKind::Encoder, "CLIP text tower: class embeddings from names x templates")
+        .output("embeddings", PortType::TextEmbeddings, "(K,embed) L2-normalised class embeddings")
+        .param("model", "openai:ViT-B/16", "checkpoint: a zoo name (see `ovseg models`) or a file path")
+        .param("class_names", std::vector<std::string>{}, "classes; synonyms comma-separated in one entry")
+        .param("names_file", "", "class-name file: one class per line, synonyms comma-separated")
+        .param("templates", "imagenet80", "imagenet80, best7, single, or a file with one {} template per line")
+        .param("bpe_vocab", "", "CLIP BPE vocabulary file (default: $OVSEG_CLIP_BPE, then the model cache)")
+        .param("cache", true, "reuse embeddings cached on disk for this checkpoint, templates and names");
+  }
+
+  explicit ClipText(const StageInit& init) {
+    const Params& p = init.params;
+    std::vector<std::string> lines = p.get<std::vector<std::string>>("class_names");
+    if (!p.get_string("names_file").empty()) {
+      if (!lines.empty()) throw std::invalid_argument("give class_names or names_file, not both");
+      lines = read_lines(init.resolve_path(p.get_string("names_file")));
+    }
+    if (lines.empty()) throw std::invalid_argument("no classes: set class_names or names_file");
+    std::string tmpl_arg = p.get_string("templates");
+    if (tmpl_arg != "imagenet80" && tmpl_arg != "best7" && tmpl_arg != "single") tmpl_arg = init.resolve_path(tmpl_arg);
+    const std::vector<std::string> templates = clip_plugins::template_set(tmpl_arg);
+
+    std::vector<std::vector<std::string>> synonyms;
+    for (const auto& line : lines) {
+      synonyms.push_back(split_synonyms(line));
+      if (synonyms.back().empty()) throw std::invalid_argument("empty class name in '" + line + "'");
+      names_.push_back(synonyms.back().front());
+    }
+
+    const std::string model_file = models::resolve_model_file(clip_plugins::model_argument(init));
+    const std::string vocab = models::resolve_bpe_vocab(
+        p.get_string("bpe_vocab").empty() ? "" : init.resolve_path(p.get_string("bpe_vocab")));
+    std::string key_text = "clip_text v1\n" + models::cached_file_sha256(model_file) + "\n";
+    for (const auto& t : templates) key_text += t + "\n";
+    for (const auto& l : lines) key_text += "class:" + l + "\n";
+    const fs::path cache_file =
+        fs::path(models::cache_root()) / "text-embeddings" / (models::sha256_hex(key_text) + ".npy");
+
+    at::Tensor e;
+    if (p.get_bool("cache") && fs::is_regular_file(cache_file)) {
+      e = read_npy(cache_file.string());
+    } else {
+      auto model = clip_plugins::shared_clip_model(model_file, at::Device(init.device));
+      e = embed(*model, shared_tokenizer(vocab), synonyms, templates).cpu();
+      if (p.get_bool("cache")) {
+        fs::create_directories(cache_file.parent_path());
+        write_npy(cache_file.string(), e);
+      }
+    }
+    embeddings_ = e.to(at::Device(init.device));
+  }
+
+  void run(StageContext& ctx) override { ctx.set_output("embeddings", TextEmbeddings{embeddings_, names_}); }
+
+ private:
+  static at::Tensor embed(const models::ClipModel& model, const models::ClipTokenizer& tok,
+                          const std::vector<std::vector<std::string>>& synonyms,
+                          const std::vector<std::string>& templates) {
+    std::vector<std::string> texts;
+    for (const auto& syns : synonyms)
+      for (const auto& s : syns)
+        for (const auto& t : templates) texts.push_back(clip_plugins::apply_template(t, s));
+    at::Tensor ids = tok.tokenize(texts, model.geometry().context_length).to(model.device());
+    std::vector<at::Tensor> chunks;
+    at::NoGradGuard no_grad;
+    constexpr int64_t kChunk = 256;  // bounds memory for 150 classes x 80 templates
+    for (int64_t i = 0; i < ids.size(0); i += kChunk)
+      chunks.push_back(l2_normalize(model.encode_text(ids.narrow(0, i, std::min(kChunk, ids.size(0) - i)))));
+    at::Tensor all = at::cat(chunks, 0);
+    std::vector<at::Tensor> classes;
+    int64_t row = 0;
+    const int64_t nt = static_cast<int64_t>(templates.size());
+    for (const auto& syns : synonyms) {
+      std::vector<at::Tensor> per_synonym;
+      for (size_t s = 0; s < syns.size(); ++s, row += nt)
+        per_synonym.push_back(l2_normalize(all.narrow(0, row, nt).mean(0), 0));
+      classes.push_back(l2_normalize(at::stack(per_synonym).mean(0), 0));
+    }
+    return at::stack(classes);
+  }
+
+  std::vector<std::string> names_;
+  at::Tensor embeddings_;  // computed once: the text side does not depend on the image
+};
+
+}  // namespace
+
+OVSEG_REGISTER_PLUGIN(ClipText);
