@@ -3,7 +3,6 @@
 #include "ovseg/host/pipeline_spec.hpp"
 
 #include <algorithm>
-#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -265,12 +264,6 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
       throw Error(node.where, node.id, "node has no plugin", "add plugin = \"<name>\" (see `ovseg plugins`)");
     spec.nodes.push_back(std::move(node));
   }
-  // toml::table iterates keys alphabetically; restore file order (the order
-  // documented for PipelineSpec::nodes and used to break execution-order ties).
-  std::stable_sort(spec.nodes.begin(), spec.nodes.end(), [](const NodeSpec& a, const NodeSpec& b) {
-    return std::make_pair(a.where.line, a.where.column) < std::make_pair(b.where.line, b.where.column);
-  });
-
   // toml++ iterates tables in key order; restore the order of the file so
   // ties in the execution order follow what the author wrote.
   std::stable_sort(spec.nodes.begin(), spec.nodes.end(), [](const NodeSpec& a, const NodeSpec& b) {
