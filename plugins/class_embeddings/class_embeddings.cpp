@@ -2,28 +2,11 @@
 // by a text encoder: from a .npy file (K,C) or inline in the TOML. Class
 // names come inline or from a class-name file in SCLIP's format (one class
 // per line, synonyms comma-separated; the first synonym names the class).
-#include <fstream>
 #include <ovseg/sdk.hpp>
 
 namespace {
 
 using namespace ovseg;
-
-std::vector<std::string> read_class_names(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error({path, 0, 0}, "", "cannot open class-name file", "check names_file");
-  std::vector<std::string> names;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    std::string first = line.substr(0, line.find(','));
-    first.erase(0, first.find_first_not_of(" \t"));
-    first.erase(first.find_last_not_of(" \t") + 1);
-    names.push_back(first);
-  }
-  return names;
-}
 
 class ClassEmbeddings : public Stage {
  public:
@@ -43,7 +26,8 @@ class ClassEmbeddings : public Stage {
     std::vector<std::string> names = p.get<std::vector<std::string>>("class_names");
     if (!p.get_string("names_file").empty()) {
       if (!names.empty()) throw std::invalid_argument("give class_names or names_file, not both");
-      names = read_class_names(init.resolve_path(p.get_string("names_file")));
+      for (const auto& synonyms : read_class_name_file(init.resolve_path(p.get_string("names_file"))))
+        names.push_back(synonyms.front());
     }
     if (names.empty()) throw std::invalid_argument("no classes: set class_names or names_file");
     const auto& inline_values = p.get<std::vector<double>>("embeddings");

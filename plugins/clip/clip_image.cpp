@@ -18,6 +18,8 @@ class ClipImage : public Stage {
         .output("tokens", PortType::Tokens, "tokens entering the last block (B,1+h*w,width), CLS first")
         .output("features", PortType::FeatureMap, "vanilla dense features ln_post(x)@proj (B,embed,h,w)")
         .output("model", PortType::Model, "the loaded CLIP model, for refinement stages")
+        .output("prev_tokens", PortType::Tokens,
+                "tokens entering the second-to-last block (B,1+h*w,width); computed only when wired (CLIPtrase)")
         .param("model", "openai:ViT-B/16", "checkpoint: a zoo name (see `ovseg models`) or a file path");
   }
 
@@ -34,7 +36,18 @@ class ClipImage : public Stage {
     if (pad_h || pad_w) x = at::constant_pad_nd(x, {0, pad_w, 0, pad_h}, 0.0);
 
     const bool want_features = ctx.wants_output("features");
-    models::VisionForward fwd = model_->encode_image_tokens(x, false, /*run_last_block=*/want_features);
+    models::VisionForward fwd;
+    if (ctx.wants_output("prev_tokens")) {
+      // Same blocks as encode_image_tokens, split one block earlier.
+      const int64_t L = model_->geometry().vision_layers;
+      if (L < 2) throw std::invalid_argument("'prev_tokens' needs a model with at least 2 vision blocks");
+      at::Tensor prev = model_->run_vision_blocks(model_->embed_image(x, &fwd.grid_h, &fwd.grid_w), 0, L - 2);
+      ctx.set_output("prev_tokens", Tokens{prev, fwd.grid_h, fwd.grid_w, true});
+      fwd.penultimate = model_->run_vision_blocks(prev, L - 2, L - 1);
+      if (want_features) fwd.final_tokens = model_->run_vision_blocks(fwd.penultimate, L - 1, L);
+    } else {
+      fwd = model_->encode_image_tokens(x, false, /*run_last_block=*/want_features);
+    }
     ctx.set_output("tokens", Tokens{fwd.penultimate, fwd.grid_h, fwd.grid_w, true});
     if (want_features) {
       at::Tensor dense = model_->project_tokens(fwd.final_tokens.narrow(1, 1, fwd.grid_h * fwd.grid_w));

@@ -4,7 +4,6 @@
 // synonyms, and normalised again (OpenAI's zero-shot recipe). Results are
 // cached on disk keyed by the checkpoint's sha256, the templates and names.
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <ovseg/sdk.hpp>
@@ -19,36 +18,6 @@ namespace {
 
 using namespace ovseg;
 namespace fs = std::filesystem;
-
-std::string trim(std::string s) {
-  s.erase(0, s.find_first_not_of(" \t"));
-  s.erase(s.find_last_not_of(" \t\r") + 1);
-  return s;
-}
-
-// "person, man, woman" -> {"person", "man", "woman"}
-std::vector<std::string> split_synonyms(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= line.size()) {
-    size_t comma = line.find(',', start);
-    std::string part = trim(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (!part.empty()) out.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error({path, 0, 0}, "", "cannot open class-name file", "check names_file");
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line))
-    if (!trim(line).empty()) lines.push_back(trim(line));
-  return lines;
-}
 
 const models::ClipTokenizer& shared_tokenizer(const std::string& path) {
   static std::mutex mutex;
@@ -74,29 +43,32 @@ class ClipText : public Stage {
 
   explicit ClipText(const StageInit& init) {
     const Params& p = init.params;
-    std::vector<std::string> lines = p.get<std::vector<std::string>>("class_names");
-    if (!p.get_string("names_file").empty()) {
-      if (!lines.empty()) throw std::invalid_argument("give class_names or names_file, not both");
-      lines = read_lines(init.resolve_path(p.get_string("names_file")));
+    std::vector<std::vector<std::string>> synonyms;
+    for (const auto& entry : p.get<std::vector<std::string>>("class_names")) {
+      synonyms.push_back(split_synonyms(entry));
+      if (synonyms.back().empty()) throw std::invalid_argument("empty class name in class_names");
     }
-    if (lines.empty()) throw std::invalid_argument("no classes: set class_names or names_file");
+    if (!p.get_string("names_file").empty()) {
+      if (!synonyms.empty()) throw std::invalid_argument("give class_names or names_file, not both");
+      synonyms = read_class_name_file(init.resolve_path(p.get_string("names_file")));
+    }
+    if (synonyms.empty()) throw std::invalid_argument("no classes: set class_names or names_file");
     std::string tmpl_arg = p.get_string("templates");
     if (tmpl_arg != "imagenet80" && tmpl_arg != "best7" && tmpl_arg != "single") tmpl_arg = init.resolve_path(tmpl_arg);
     const std::vector<std::string> templates = clip_plugins::template_set(tmpl_arg);
 
-    std::vector<std::vector<std::string>> synonyms;
-    for (const auto& line : lines) {
-      synonyms.push_back(split_synonyms(line));
-      if (synonyms.back().empty()) throw std::invalid_argument("empty class name in '" + line + "'");
-      names_.push_back(synonyms.back().front());
-    }
+    for (const auto& s : synonyms) names_.push_back(s.front());
 
     const std::string model_file = models::resolve_model_file(clip_plugins::model_argument(init));
     const std::string vocab = models::resolve_bpe_vocab(
         p.get_string("bpe_vocab").empty() ? "" : init.resolve_path(p.get_string("bpe_vocab")));
     std::string key_text = "clip_text v1\n" + models::cached_file_sha256(model_file) + "\n";
     for (const auto& t : templates) key_text += t + "\n";
-    for (const auto& l : lines) key_text += "class:" + l + "\n";
+    for (const auto& syns : synonyms) {
+      key_text += "class:";
+      for (const auto& s : syns) key_text += s + ",";
+      key_text += "\n";
+    }
     const fs::path cache_file =
         fs::path(models::cache_root()) / "text-embeddings" / (models::sha256_hex(key_text) + ".npy");
 

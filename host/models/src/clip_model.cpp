@@ -151,7 +151,14 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor
   return at::layer_norm(x, {x.size(-1)}, w, b, 1e-5);
 }
 
-at::Tensor quick_gelu(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }
+at::Tensor quick_gelu(const at::Tensor& x) {
+  // x * sigmoid(1.702 x). The MLP activation is the largest tensor of a
+  // block; without autograd, reuse one buffer instead of three (same values).
+  if (x.requires_grad() && at::GradMode::is_enabled()) return x * at::sigmoid(1.702 * x);
+  auto y = x * 1.702;
+  y.sigmoid_();
+  return y.mul_(x);
+}
 
 QKV block_qkv(const ResidualBlockWeights& blk, const at::Tensor& x_ln1) {
   TORCH_CHECK(x_ln1.dim() == 3, "block_qkv: expected (B,N,C) tokens, got ", x_ln1.sizes());

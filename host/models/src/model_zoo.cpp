@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "ovseg/models/sha256.hpp"
+#include "ovseg/sdk/diagnostics.hpp"
 
 namespace fs = std::filesystem;
 
@@ -18,18 +19,6 @@ namespace {
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 std::string shell_quote(const std::string& s) {
@@ -98,12 +87,10 @@ std::string resolve_model_file(const std::string& name_or_path) {
                              ") -- fix: run `ovseg fetch-model " + e->name + "`, or copy " + e->file +
                              " there (OVSEG_MODEL_DIR sets the folder)");
   }
-  std::string best;
-  size_t best_d = 4;
-  for (const auto& e : model_zoo())
-    if (size_t d = edit_distance(name_or_path, e.name); d < best_d) best = e.name, best_d = d;
+  std::vector<std::string> names;
+  for (const auto& e : model_zoo()) names.push_back(e.name);
   throw std::runtime_error("model '" + name_or_path + "' is neither a file nor a zoo name" +
-                           (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                           did_you_mean(name_or_path, names) +
                            " -- fix: give a checkpoint path, or a name from `ovseg models`");
 }
 

@@ -4,3 +4,4 @@
 #include "ovseg/sdk/stage.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/npy.hpp"
+#include "ovseg/sdk/class_names.hpp"

@@ -1,0 +1,47 @@
+// Permutohedral lattice (Adams, Baek & Davis, "Fast High-Dimensional Filtering
+// Using the Permutohedral Lattice", Eurographics 2010), as used by Krähenbühl &
+// Koltun's densecrf code (the code pydensecrf wraps): each d-dimensional feature
+// is splatted onto the d+1 vertices of its enclosing simplex with barycentric
+// weights, the lattice values are blurred with [1/2, 1, 1/2] along each of the
+// d+1 lattice directions, and the result is sliced back with the same weights.
+//
+// compute(out, in) approximates  out_i = sum_j exp(-|f_i - f_j|^2 / 2) in_j
+// (the point itself included), i.e. a Gaussian of unit standard deviation in
+// feature space: callers scale features by 1/theta. Same elevation, rounding,
+// hash key and `alpha` constant as densecrf's Permutohedral::seqCompute, so
+// the numbers match pydensecrf up to float summation order.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ovseg::densecrf {
+
+class PermutohedralLattice {
+ public:
+  // features: N points of dimension d, point-major (features[i*d + c]).
+  // d must be in 1..15 (keys are int16 and the lattice is exponential in d).
+  PermutohedralLattice(const float* features, int64_t n_points, int dim);
+
+  // out, in: N x value_size, point-major. out may alias in. Work is split
+  // over value components across ATen's intra-op threads.
+  void compute(float* out, const float* in, int64_t value_size) const;
+
+  int64_t num_points() const { return n_; }
+  int64_t num_lattice_points() const { return m_; }
+  int dim() const { return d_; }
+
+ private:
+  int64_t n_ = 0;  // input points
+  int64_t m_ = 0;  // lattice vertices in use
+  int d_ = 0;
+  // Per point, its d+1 simplex vertices: lattice index (+1: 0 is the zero
+  // "missing neighbour" slot) and barycentric weight.
+  std::vector<int32_t> offset_;
+  std::vector<float> barycentric_;
+  // Per direction j (0..d) and vertex i: the two neighbours along j (+1
+  // shifted like offset_, 0 when absent).
+  std::vector<int32_t> blur_n1_, blur_n2_;
+};
+
+}  // namespace ovseg::densecrf

@@ -1,0 +1,19 @@
+// naclip: NACLIP (Hajimiri et al. 2025). Defaults from the authors' code; see last_block.hpp.
+#include "refinement_stage.hpp"
+
+namespace {
+using namespace ovseg;
+using namespace ovseg::training_free;
+
+class Naclip : public RefinementStage {
+ public:
+  static PluginDescriptor describe() {
+    return describe_refinement({"naclip", "NACLIP (Hajimiri et al. 2025): softmax(k k^T s + Gaussian neighbourhood prior), reduced block: no residual, no FFN", "kk", /*residual=*/false, /*ffn=*/false,
+                                /*expose_gaussian=*/true, /*gaussian_std=*/5.0});
+  }
+  using RefinementStage::RefinementStage;
+};
+
+}  // namespace
+
+OVSEG_REGISTER_PLUGIN(Naclip);

@@ -1,0 +1,45 @@
+#include "ovseg/sdk/class_names.hpp"
+
+#include <fstream>
+
+#include "ovseg/sdk/diagnostics.hpp"
+
+namespace ovseg {
+
+namespace {
+std::string trim(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
+}
+}  // namespace
+
+std::vector<std::string> split_synonyms(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= line.size()) {
+    size_t comma = line.find(',', start);
+    std::string part = trim(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (!part.empty()) out.push_back(part);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> read_class_name_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error({path, 0, 0}, "", "cannot open class-name file", "check the path (names_file)");
+  std::vector<std::vector<std::string>> classes;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (trim(line).empty()) continue;
+    classes.push_back(split_synonyms(line));
+    if (classes.back().empty())
+      throw Error({path, n, 1}, "", "line has no class name", "write one class per line, synonyms after commas");
+  }
+  if (classes.empty()) throw Error({path, 0, 0}, "", "class-name file is empty", "add one class per line");
+  return classes;
+}
+
+}  // namespace ovseg
