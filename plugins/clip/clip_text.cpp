@@ -3,7 +3,9 @@
 // template, the normalised embeddings are averaged over templates, then over
 // synonyms, and normalised again (OpenAI's zero-shot recipe). Results are
 // cached on disk keyed by the checkpoint's sha256, the templates and names.
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <ovseg/sdk.hpp>
@@ -18,6 +20,38 @@ namespace {
 
 using namespace ovseg;
 namespace fs = std::filesystem;
+
+// Seed 003's prompt engineering: e.g. "person=person, man, woman, child,
+// pedestrian" swaps one class's prompts without touching the class list (the
+// class keeps its name and index, so metrics stay comparable).
+void apply_overrides(const std::vector<std::string>& overrides, const std::vector<std::string>& names,
+                     std::vector<std::vector<std::string>>& synonyms) {
+  for (const auto& entry : overrides) {
+    const auto eq = entry.find('=');
+    const std::vector<std::string> target = split_synonyms(entry.substr(0, eq == std::string::npos ? 0 : eq));
+    const std::vector<std::string> replacement =
+        eq == std::string::npos ? std::vector<std::string>{} : split_synonyms(entry.substr(eq + 1));
+    if (target.size() != 1 || replacement.empty())
+      throw std::invalid_argument("synonym override '" + entry + "' is not of the form class=syn1, syn2");
+    auto it = std::find(names.begin(), names.end(), target[0]);
+    if (it == names.end())
+      throw std::invalid_argument("synonym override names class '" + target[0] + "', which is not in the class list" +
+                                  did_you_mean(target[0], names));
+    synonyms[static_cast<size_t>(it - names.begin())] = replacement;  // exactly these prompts
+  }
+}
+
+std::vector<std::string> read_override_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error({path, 0, 0}, "", "cannot open overrides file", "check overrides_file");
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (split_synonyms(line).empty() || line.find_first_not_of(" \t") == line.find('#')) continue;
+    lines.push_back(line);
+  }
+  return lines;
+}
 
 const models::ClipTokenizer& shared_tokenizer(const std::string& path) {
   static std::mutex mutex;
@@ -37,6 +71,9 @@ class ClipText : public Stage {
         .param("class_names", std::vector<std::string>{}, "classes; synonyms comma-separated in one entry")
         .param("names_file", "", "class-name file: one class per line, synonyms comma-separated")
         .param("templates", "imagenet80", "imagenet80, best7, single, or a file with one {} template per line")
+        .param("synonym_overrides", std::vector<std::string>{},
+               "per-class prompt table: \"class=syn1, syn2\" replaces that class's synonyms")
+        .param("overrides_file", "", "file of class=syn1, syn2 lines (same meaning; # comments)")
         .param("bpe_vocab", "", "CLIP BPE vocabulary file (default: $OVSEG_CLIP_BPE, then the model cache)")
         .param("cache", true, "reuse embeddings cached on disk for this checkpoint, templates and names");
   }
@@ -53,11 +90,17 @@ class ClipText : public Stage {
       synonyms = read_class_name_file(init.resolve_path(p.get_string("names_file")));
     }
     if (synonyms.empty()) throw std::invalid_argument("no classes: set class_names or names_file");
+    std::vector<std::string> overrides = p.get<std::vector<std::string>>("synonym_overrides");
+    if (!p.get_string("overrides_file").empty()) {
+      auto from_file = read_override_lines(init.resolve_path(p.get_string("overrides_file")));
+      overrides.insert(overrides.begin(), from_file.begin(), from_file.end());  // inline entries win
+    }
+    for (const auto& syns : synonyms) names_.push_back(syns.front());
+    apply_overrides(overrides, names_, synonyms);
     std::string tmpl_arg = p.get_string("templates");
     if (tmpl_arg != "imagenet80" && tmpl_arg != "best7" && tmpl_arg != "single") tmpl_arg = init.resolve_path(tmpl_arg);
     const std::vector<std::string> templates = clip_plugins::template_set(tmpl_arg);
 
-    for (const auto& s : synonyms) names_.push_back(s.front());
 
     const std::string model_file = models::resolve_model_file(clip_plugins::model_argument(init));
     const std::string vocab = models::resolve_bpe_vocab(

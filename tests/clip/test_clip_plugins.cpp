@@ -182,3 +182,32 @@ TEST_CASE("model zoo: names, paths and clear errors") {
   CHECK(models::resolve_bpe_vocab() == OVSEG_SHARED_DATA "/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz");
   CHECK_THROWS_WITH_AS(models::resolve_bpe_vocab("/nope/vocab.gz"), doctest::Contains("/nope/vocab.gz"), std::runtime_error);
 }
+
+TEST_CASE("clip_text: per-class synonym overrides replace one class's prompts, keep its name and index") {
+  const fs::path file = clip_test::env().dir / "overrides.txt";
+  std::ofstream(file) << "# person is weak in CLIP\nperson=man, woman\n";
+  RunResult r = run(pipeline("class_names = [\"cat\", \"person\"]\ntemplates = \"single\"\ncache = false\n"
+                             "overrides_file = \"" + file.string() + "\"\n"),
+                    at::rand({1, 3, 32, 32}));
+  const TextEmbeddings& t = std::get<TextEmbeddings>(r.values.at("text.embeddings"));
+  CHECK(t.class_names == std::vector<std::string>({"cat", "person"}));
+  at::Tensor expected = l2_normalize(
+      at::stack({text_embedding("a photo of a man."), text_embedding("a photo of a woman.")}).mean(0), 0);
+  CHECK(max_abs_diff(t.embeddings[1], expected) < 1e-5);
+  CHECK(max_abs_diff(t.embeddings[0], text_embedding("a photo of a cat.")) < 1e-5);
+
+  // Inline entries win over the file.
+  RunResult inline_wins = run(pipeline("class_names = [\"cat\", \"person\"]\ntemplates = \"single\"\ncache = false\n"
+                                       "overrides_file = \"" + file.string() + "\"\n"
+                                       "synonym_overrides = [\"person=pedestrian\"]\n"),
+                              at::rand({1, 3, 32, 32}));
+  CHECK(max_abs_diff(std::get<TextEmbeddings>(inline_wins.values.at("text.embeddings")).embeddings[1],
+                     text_embedding("a photo of a pedestrian.")) < 1e-5);
+
+  auto bad = [](const std::string& entry) {
+    run(pipeline("class_names = [\"cat\", \"person\"]\ntemplates = \"single\"\nsynonym_overrides = [\"" + entry + "\"]\n"),
+        at::rand({1, 3, 32, 32}));
+  };
+  CHECK_THROWS_WITH_AS(bad("persn=man"), doctest::Contains("did you mean 'person'"), std::exception);
+  CHECK_THROWS_WITH_AS(bad("person"), doctest::Contains("class=syn1, syn2"), std::exception);
+}
