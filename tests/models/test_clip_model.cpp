@@ -271,10 +271,11 @@ TEST_CASE("CLIP pixel normalisation") {
   CHECK(std::abs(n[0][2][1][1].item<float>() - (0.5f - 0.40821073f) / 0.27577711f) < 1e-6);
 }
 
-TEST_CASE("QuickGELU: in-place inference path equals the autograd path") {
+TEST_CASE("QuickGELU: the inference path (silu-based) matches the autograd path") {
   auto x = at::randn({4, 7, 16});
   auto expected = x * at::sigmoid(1.702 * x);
-  CHECK(quick_gelu(x).equal(expected));
+  // The inference path computes silu(1.702 x) / 1.702: equal up to float rounding.
+  CHECK(at::allclose(quick_gelu(x), expected, /*rtol=*/1e-6, /*atol=*/1e-7));
   auto xg = x.clone().requires_grad_(true);
   auto y = quick_gelu(xg);
   CHECK(y.requires_grad());

@@ -153,11 +153,13 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 
 at::Tensor quick_gelu(const at::Tensor& x) {
   // x * sigmoid(1.702 x). The MLP activation is the largest tensor of a
-  // block; without autograd, reuse one buffer instead of three (same values).
+  // block. Without autograd we compute it as silu(1.702 x) / 1.702 (equal up
+  // to float rounding) in one buffer: Debian's LibTorch vectorises silu but
+  // not sigmoid (measured 0.63 vs 2.9 ms on 197x3072 floats).
   if (x.requires_grad() && at::GradMode::is_enabled()) return x * at::sigmoid(1.702 * x);
   auto y = x * 1.702;
-  y.sigmoid_();
-  return y.mul_(x);
+  at::silu_(y);
+  return y.div_(1.702);
 }
 
 QKV block_qkv(const ResidualBlockWeights& blk, const at::Tensor& x_ln1) {
