@@ -28,6 +28,9 @@ Command fetch_model_command();
 Command tokenize_command();
 Command encode_command();
 Command random_clip_command();
+Command eval_command();
+Command merge_command();
+Command table_command();
 
 // Shared by the commands that take a pipeline: discovers plugins (printing
 // load problems as warnings) and loads the pipeline with its --set values.

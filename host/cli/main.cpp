@@ -11,7 +11,8 @@ namespace ovseg::cli {
 const std::vector<Command>& all_commands() {
   static const std::vector<Command> commands = {
       plugins_command(), check_command(), run_command(),     models_command(),
-      fetch_model_command(), tokenize_command(), encode_command(), random_clip_command()};
+      fetch_model_command(), tokenize_command(), encode_command(), random_clip_command(),
+      eval_command(),    merge_command(),         table_command()};
   return commands;
 }
 

@@ -89,14 +89,22 @@ Executor::~Executor() {
   stages_.clear();  // destroy stages while their libraries are still loaded
 }
 
-RunResult Executor::run(const Image& image) {
+std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const std::vector<bool>& run_node,
+                                                     std::map<std::string, PortValue> values,
+                                                     std::vector<NodeTiming>* timings) {
   expect_shape(image.pixels, {-1, 3, -1, -1}, "input image");
-  RunResult result;
-  result.values[key(kInputNodeId, "image")] = Image{image.pixels.to(device_, at::kFloat)};
+  values[key(kInputNodeId, "image")] = Image{image.pixels.to(device_, at::kFloat)};
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    if (i < run_node.size() && !run_node[i]) continue;
     const GraphNode& node = graph_.nodes[i];
     std::map<std::string, const PortValue*> inputs;
-    for (const auto& [port, ref] : node.inputs) inputs[port] = &result.values.at(ref.str(graph_));
+    for (const auto& [port, ref] : node.inputs) {
+      auto it = values.find(ref.str(graph_));
+      if (it == values.end())
+        throw Error(node.where, node.id, "input '" + port + "' (" + ref.str(graph_) + ") has no value",
+                    "its producer did not run in this phase");
+      inputs[port] = &it->second;
+    }
     NodeContext ctx(node, device_, std::move(inputs), wanted_);
     auto t0 = std::chrono::steady_clock::now();
     try {
@@ -114,9 +122,15 @@ RunResult Executor::run(const Image& image) {
         throw Error(node.where, node.id,
                     "plugin '" + node.plugin->descriptor.name + "' did not set output '" + out.name + "'",
                     "every declared output must be set in run()");
-    for (auto& [port, value] : ctx.outputs()) result.values[key(node.id, port)] = std::move(value);
-    result.timings.push_back({node.id, std::chrono::duration<double, std::milli>(t1 - t0).count()});
+    for (auto& [port, value] : ctx.outputs()) values[key(node.id, port)] = std::move(value);
+    if (timings) timings->push_back({node.id, std::chrono::duration<double, std::milli>(t1 - t0).count()});
   }
+  return values;
+}
+
+RunResult Executor::run(const Image& image) {
+  RunResult result;
+  result.values = run_nodes(image, std::vector<bool>(graph_.nodes.size(), true), {}, &result.timings);
   result.logits = std::get<Logits>(result.values.at(graph_.logits_output.str(graph_)));
   if (graph_.labels_output) {
     result.labels = std::get<LabelMap>(result.values.at(graph_.labels_output->str(graph_)));

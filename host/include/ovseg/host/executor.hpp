@@ -36,6 +36,14 @@ class Executor {
   // `image.pixels` is (B,3,H,W) float in [0,1]; it is moved to the device.
   RunResult run(const Image& image);
 
+  // Runs only the nodes i with run_node[i] (in graph order) on `image`, with
+  // `values` ("node.port" -> value) already available as inputs: the harness
+  // splits a graph into a per-window and a per-image phase this way. Returns
+  // every value (given and produced); appends per-node times to `timings`.
+  std::map<std::string, PortValue> run_nodes(const Image& image, const std::vector<bool>& run_node,
+                                             std::map<std::string, PortValue> values,
+                                             std::vector<NodeTiming>* timings = nullptr);
+
   at::Device device() const { return device_; }
   const Graph& graph() const { return graph_; }
 

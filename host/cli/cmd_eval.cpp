@@ -1,0 +1,108 @@
+// `ovseg eval PIPELINE.toml --dataset NAME --data-root DIR`: a pipeline over a
+// benchmark under the harness protocol; stores one JSON record per run and
+// resumes an interrupted run from its checkpoint.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <tuple>
+#include <iostream>
+
+#include "commands.hpp"
+#include "ovseg/host/eval_run.hpp"
+#include "ovseg/host/graph.hpp"
+
+namespace ovseg::cli {
+
+namespace {
+
+long parse_count(const std::string& option, const std::string& text) {
+  try {
+    size_t used = 0;
+    const long v = std::stol(text, &used);
+    if (used == text.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("ovseg eval: " + option + " '" + text + "' is not a non-negative integer");
+}
+
+int run_eval_cmd(const ParsedArgs& args) {
+  if (!args.has("--dataset")) throw UsageError("ovseg eval: --dataset NAME is required");
+  if (!args.has("--data-root")) throw UsageError("ovseg eval: --data-root DIR is required");
+  EvalOptions o;
+  o.dataset = args.get("--dataset");
+  o.data_root = args.get("--data-root");
+  o.split = args.get("--split", "val");
+  if (args.has("--limit")) o.limit = parse_count("--limit", args.get("--limit"));
+  if (args.has("--shard")) {
+    try {
+      std::tie(o.shard_index, o.shard_count) = parse_shard(args.get("--shard"));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("ovseg eval: ") + e.what());
+    }
+  }
+  if (args.has("--checkpoint-every"))
+    o.checkpoint_every = static_cast<int>(std::max(1L, parse_count("--checkpoint-every", args.get("--checkpoint-every"))));
+  o.save_predictions = args.get("--save-predictions");
+  o.device = args.get("--device", "cpu");
+  o.results_dir = args.get("--results", "results/runs");
+  o.progress = !args.has("--quiet");
+  o.force = args.has("--force");
+  // Test hook (tests/eval): SIGKILL the process after N images, as a crash would.
+  if (const char* k = std::getenv("OVSEG_EVAL_KILL_AFTER")) o.kill_after = std::atol(k);
+
+  PluginCatalog catalog = load_catalog(args);
+  Graph graph = build_graph(load_spec(args.positionals[0], args), catalog);
+  EvalOutcome out = run_eval(graph, o);
+  const auto& r = out.record;
+  if (out.already_stored)
+    std::cout << "already stored (use --force to run again): " << out.record_path << "\n";
+  std::cout << "pipeline '" << r["pipeline"]["name"].get<std::string>() << "' on "
+            << r["dataset"]["name"].get<std::string>() << " " << r["dataset"]["split"].get<std::string>()
+            << ": " << r["selection"]["num_images"] << " images";
+  if (out.resumed_images) std::cout << " (" << out.resumed_images << " from a checkpoint)";
+  const auto num = [](const nlohmann::json& v) {
+    char buf[32];
+    if (!v.is_number()) return std::string("n/a");
+    std::snprintf(buf, sizeof buf, "%.2f", v.get<double>());
+    return std::string(buf);
+  };
+  const auto& m = r["metrics"];
+  std::cout << "\n  mIoU " << num(m["mIoU"]) << "  mAcc " << num(m["mAcc"]) << "  aAcc " << num(m["aAcc"])
+            << "  fwIoU " << num(m["fwIoU"]) << "\n  " << num(r["timings"]["per_image_ms"])
+            << " ms/image\n";
+  for (const auto& w : r["warnings"]) std::cerr << "warning: " << w.get<std::string>() << "\n";
+  std::cout << (out.already_stored ? "record " : "wrote ") << out.record_path << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Command eval_command() {
+  CommandSpec spec;
+  spec.name = "eval";
+  spec.summary = "evaluate a pipeline on a benchmark; stores a results record";
+  spec.usage = "PIPELINE.toml --dataset NAME --data-root DIR [--split val] [--limit N] [--shard i/N] ...";
+  spec.min_positionals = spec.max_positionals = 1;
+  spec.options = pipeline_options();
+  spec.options.push_back({"--dataset", "NAME", "voc21, voc20, context59, context60, coco_stuff171, coco_object, ade20k, cityscapes, lip, cihp, pascal_person_part", false});
+  spec.options.push_back({"--data-root", "DIR", "the data set's folder (official layout)", false});
+  spec.options.push_back({"--split", "SPLIT", "data split (default val)", false});
+  spec.options.push_back({"--limit", "N", "only the first N images", false});
+  spec.options.push_back({"--shard", "i/N", "only images i, i+N, i+2N, ... (merge shards with ovseg merge)", false});
+  spec.options.push_back({"--save-predictions", "DIR", "write each image's labels as DIR/<id>.png", false});
+  spec.options.push_back({"--results", "DIR", "results store (default results/runs)", false});
+  spec.options.push_back({"--checkpoint-every", "N", "images between checkpoints (default 10)", false});
+  spec.options.push_back({"--quiet", "", "no progress line", false});
+  spec.options.push_back({"--force", "", "run again even if the record is already stored", false});
+  spec.details =
+      "The [protocol] table of the pipeline decides resizing and windows (mode, short_side,\n"
+      "max_long_side, window, stride) and background (prob_thd, area_thd); see\n"
+      "host/include/ovseg/host/protocol.hpp.\n"
+      "The record is RESULTS/<pipeline>__<dataset>__<split>__<toml-hash>[__limitN][__shardIofN].json.\n"
+      "While running, RESULTS/<same>.partial.json holds the confusion matrix so far: running the\n"
+      "same command again after an interruption continues from it; once the record exists, the\n"
+      "same command reports it instead of running again (--force reruns).";
+  return {spec, run_eval_cmd};
+}
+
+}  // namespace ovseg::cli

@@ -1,0 +1,92 @@
+// Runs a pipeline graph on one data-set image under the harness protocol:
+// resize, sliding windows as one batch, stitching, per-image refinement, and
+// labels at the ground truth's size.
+//
+// The graph is split at its [outputs] logits port:
+//   window phase  every node that port depends on; runs on the batch of all
+//                 window crops (B,3,win,win) (once on the whole image in
+//                 "whole" mode) and must give logits at crop resolution
+//                 (pipelines add resize_logits with image = input.image);
+//   stitching     crop logits summed into a (1,K,H,W) canvas and divided by
+//                 the per-pixel window count (slide_inference's count_mat);
+//   image phase   every other node (pamr, argmax...) runs once on the whole
+//                 resized image with the stitched logits injected as that
+//                 port's value. Image-independent values of the window phase
+//                 (e.g. text embeddings) are handed over; image-dependent ones
+//                 cannot be and are rejected when the runner is built.
+// Finally the logits are resized bilinearly (align_corners=false) to the
+// label size and argmax'd, unless the graph has a labels output, whose
+// LabelMap is resized nearest. With background knobs (prob_thd, area_thd)
+// the harness takes the argmax itself (background_labels) on the final
+// logits: the stitched ones, or those an `argmax` labels node reads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <opencv2/core/mat.hpp>
+
+#include "ovseg/host/executor.hpp"
+#include "ovseg/host/graph.hpp"
+#include "ovseg/host/protocol.hpp"
+
+namespace ovseg {
+
+struct Prediction {
+  at::Tensor labels;                // (label_h, label_w) int64, CPU
+  std::vector<NodeTiming> timings;  // per node, summed over both phases
+  std::vector<std::string> class_names;  // of the pipeline's logits
+  int num_windows = 0;
+  int resized_h = 0, resized_w = 0;
+};
+
+// A data-set image (CV_8UC3 BGR, as OpenCV and mmseg load it) resized as
+// mmseg's Resize does (cv2 bilinear on the 8-bit image, size from
+// rescale_size) and turned into (1,3,h,w) float32 RGB in [0,1].
+at::Tensor preprocess_image(const cv::Mat& bgr, const Protocol& protocol);
+
+// Sum of crop logits (N,K,h,w) placed at `windows`, divided by the number of
+// windows covering each pixel: (1,K,height,width).
+at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows,
+                          int height, int width);
+// How many windows cover each pixel: (height,width) float32.
+at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width,
+                            at::Device device = at::kCPU);
+
+// SCLIP's postprocess_result on logits (K,H,W) (logit scale included):
+// softmax over classes; classes 1.. whose argmax area is <= area_thd x the
+// area of all classes 1.. get probability 0; argmax; pixels whose top
+// probability is < prob_thd -> 0. Returns (H,W) int64.
+at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd);
+
+class ProtocolRunner {
+ public:
+  // Validates the phase split (throws ovseg::Error naming the node) and
+  // instantiates the graph's stages on `device`.
+  ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device);
+
+  // image: (1,3,H,W) float RGB in [0,1], already resized (preprocess_image).
+  Prediction predict(const at::Tensor& image, int label_h, int label_w);
+
+  // The stitched logits (1,K,H,W) of `image` (window phase + stitching only).
+  at::Tensor stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings = nullptr,
+                             int* num_windows = nullptr);
+
+  const std::vector<bool>& window_phase() const { return window_phase_; }
+  const Protocol& protocol() const { return protocol_; }
+  Executor& executor() { return executor_; }
+
+ private:
+  const Graph& graph_;
+  Protocol protocol_;
+  Executor executor_;
+  std::vector<bool> window_phase_;   // per graph node
+  std::vector<bool> image_phase_;    // the complement
+  std::vector<std::string> carried_;  // image-independent window-phase values the image phase reads
+  std::map<std::string, PortValue> carried_values_;
+  std::vector<std::string> class_names_;  // of the last window-phase logits
+  std::string final_logits_key_;  // logits the labels come from, with background knobs
+};
+
+}  // namespace ovseg

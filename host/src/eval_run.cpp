@@ -1,0 +1,373 @@
+#include "ovseg/host/eval_run.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include <torch/version.h>
+
+#include "ovseg/harness/dataset.hpp"
+#include "ovseg/harness/metrics.hpp"
+#include "ovseg/host/device.hpp"
+#include "ovseg/host/image_io.hpp"
+#include "ovseg/host/inference.hpp"
+#include "ovseg/models/model_zoo.hpp"
+#include "ovseg/models/sha256.hpp"
+
+#ifndef OVSEG_GIT_COMMIT
+#define OVSEG_GIT_COMMIT "unknown"
+#endif
+#ifndef OVSEG_VERSION
+#define OVSEG_VERSION "unknown"
+#endif
+
+namespace ovseg {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ovseg_version() { return OVSEG_VERSION; }
+std::string ovseg_git_commit() { return OVSEG_GIT_COMMIT; }
+
+std::pair<int, int> parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  try {
+    if (slash != std::string::npos) {
+      size_t a = 0, b = 0;
+      const int i = std::stoi(text.substr(0, slash), &a);
+      const int n = std::stoi(text.substr(slash + 1), &b);
+      if (a == slash && b == text.size() - slash - 1 && n >= 1 && i >= 0 && i < n) return {i, n};
+    }
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument("--shard '" + text + "': expected i/N with 0 <= i < N, e.g. 0/4");
+}
+
+namespace {
+
+// Each `model` parameter that names a file (a path, or a zoo name already in
+// the cache), with its sha256: the weights are part of what a number means.
+json model_files(const Graph& graph) {
+  json out = json::array();
+  const fs::path dir = fs::path(graph.spec.file).parent_path();
+  for (const auto& node : graph.nodes) {
+    for (const auto& [name, value] : node.params.all()) {
+      const auto* s = std::get_if<std::string>(&value);
+      if (s == nullptr || s->empty() || (name != "model" && name.find("model") == std::string::npos)) continue;
+      json entry = {{"node", node.id}, {"param", name}, {"value", *s}};
+      try {
+        std::string arg = *s;
+        if (fs::path(arg).is_relative() && fs::exists(dir / arg)) arg = (dir / arg).string();
+        const std::string file = models::resolve_model_file(arg);
+        entry["file"] = fs::absolute(file).string();
+        entry["sha256"] = models::cached_file_sha256(file);
+      } catch (const std::exception& e) {
+        entry["error"] = e.what();
+      }
+      out.push_back(entry);
+    }
+  }
+  return out;
+}
+
+std::string hms(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e7) return "?";
+  const long s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+// "[eval] 40/164 (24%)  3.1 img/s  ETA 0:00:40": redrawn in place on a
+// terminal, one line per checkpoint otherwise (logs stay readable).
+class Progress {
+ public:
+  Progress(bool enabled, size_t total) : enabled_(enabled), tty_(::isatty(2) == 1), total_(total) {}
+  void update(size_t done, size_t new_done, double seconds, bool force) {
+    if (!enabled_ || (!tty_ && !force)) return;
+    const double rate = seconds > 0 ? new_done / seconds : 0;
+    const double eta = rate > 0 ? (total_ - done) / rate : -1;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "[eval] %zu/%zu (%.0f%%)  %.2f img/s  ETA %s", done, total_,
+                  total_ ? 100.0 * done / total_ : 100.0, rate, hms(eta).c_str());
+    if (tty_)
+      std::cerr << "\r\033[K" << buf << std::flush;
+    else
+      std::cerr << buf << "\n";
+  }
+  void finish() {
+    if (enabled_ && tty_) std::cerr << "\n";
+  }
+
+ private:
+  bool enabled_, tty_;
+  size_t total_;
+};
+
+}  // namespace
+
+RunKey record_key(const json& r) {
+  RunKey k;
+  k.pipeline_name = r.at("pipeline").at("name").get<std::string>();
+  k.pipeline_sha256 = r.at("pipeline").at("sha256").get<std::string>();
+  k.dataset = r.at("dataset").at("name").get<std::string>();
+  k.split = r.at("dataset").at("split").get<std::string>();
+  const json& sel = r.at("selection");
+  k.limit = sel.at("limit").is_null() ? -1 : sel.at("limit").get<long>();
+  k.shard_index = sel.at("shard").at("index").get<int>();
+  k.shard_count = sel.at("shard").at("count").get<int>();
+  return k;
+}
+
+EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
+  const Protocol protocol = parse_protocol(graph.spec);
+  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+    throw std::invalid_argument("shard " + std::to_string(o.shard_index) + "/" +
+                                std::to_string(o.shard_count) + " is not 0 <= i < N");
+  auto ds = harness::make_dataset(o.dataset, o.data_root, o.split);
+  if (!ds->has_images())
+    throw std::runtime_error("data set '" + ds->name() + "' at " + o.data_root + " has no image files");
+
+  // The first `limit` images, then every shard_count-th from shard_index: the
+  // shards of a run partition exactly the images of the unsharded run.
+  size_t n = ds->size();
+  if (o.limit >= 0) n = std::min(n, static_cast<size_t>(o.limit));
+  std::vector<size_t> indices;
+  for (size_t i = static_cast<size_t>(o.shard_index); i < n; i += static_cast<size_t>(o.shard_count))
+    indices.push_back(i);
+
+  RunKey key{graph.spec.name, models::sha256_hex(graph.spec.resolved_toml), ds->name(), ds->split(),
+             o.limit, o.shard_index, o.shard_count};
+  EvalOutcome out;
+  out.record_path = record_path(o.results_dir, key);
+  const std::string ckpt_path = partial_path(o.results_dir, key);
+  // A finished run is not redone: reruns (sweeps, requeued cluster jobs) find
+  // their record by its key.
+  if (!o.force) {
+    if (auto stored = read_json_file(out.record_path); stored && stored->value("kind", "") == kRecordKind) {
+      out.record = std::move(*stored);
+      out.already_stored = true;
+      return out;
+    }
+  }
+  const std::vector<std::string> class_names = ds->display_class_names();
+
+  harness::ConfusionMatrix cm(ds->num_classes());
+  std::vector<std::string> done_ids;
+  std::set<std::string> done;
+  std::map<std::string, double> node_ms;
+  double previous_seconds = 0;
+  if (auto partial = read_json_file(ckpt_path)) {
+    if (partial->value("kind", "") != kPartialKind || partial->value("key", "") != key.stem() ||
+        partial->value("pipeline_sha256", "") != key.pipeline_sha256)
+      throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
+    cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
+    done_ids = partial->at("done_ids").get<std::vector<std::string>>();
+    done.insert(done_ids.begin(), done_ids.end());
+    node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
+    previous_seconds = partial->at("elapsed_s").get<double>();
+    out.resumed_images = done_ids.size();
+    if (o.progress)
+      std::cerr << "[eval] resuming " << key.stem() << " from " << done_ids.size() << " images\n";
+  }
+
+  ProtocolRunner runner(graph, protocol, o.device);
+  std::vector<std::string> warnings;
+  std::vector<std::string> pipeline_classes;
+
+  auto checkpoint = [&](double seconds) {
+    json p = {{"kind", kPartialKind},
+              {"key", key.stem()},
+              {"pipeline_sha256", key.pipeline_sha256},
+              {"done_ids", done_ids},
+              {"confusion_matrix", cm.to_json()},
+              {"per_node_ms", node_ms},
+              {"elapsed_s", previous_seconds + seconds},
+              {"date", utc_now_iso8601()}};
+    write_json_atomic(ckpt_path, p);
+  };
+
+  Progress progress(o.progress, indices.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto seconds_since_start = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  size_t since_ckpt = 0;
+  for (size_t i : indices) {
+    const std::string id = ds->id(i);
+    if (done.count(id)) continue;
+    harness::Sample s = ds->sample(i, true);
+    at::Tensor image = preprocess_image(s.image, protocol);
+    Prediction p = runner.predict(image, s.label.rows, s.label.cols);
+    if (pipeline_classes.empty() && !p.class_names.empty()) {
+      pipeline_classes = p.class_names;
+      if (static_cast<int>(pipeline_classes.size()) != ds->num_classes())
+        warnings.push_back("the pipeline's logits have " + std::to_string(pipeline_classes.size()) +
+                           " classes, data set '" + ds->name() + "' has " +
+                           std::to_string(ds->num_classes()) + "; class indices are compared as they are");
+    }
+    at::Tensor pred32 = p.labels.to(at::kInt).contiguous();
+    cv::Mat pred(s.label.rows, s.label.cols, CV_32S, pred32.data_ptr<int32_t>());
+    try {
+      cm.add(s.label, pred, ds->ignore_index());
+    } catch (const std::out_of_range& e) {
+      throw std::runtime_error("image '" + id + "': a predicted class is not a class of '" + ds->name() +
+                               "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
+    }
+    if (!o.save_predictions.empty()) {
+      const fs::path f = fs::path(o.save_predictions) / (id + ".png");
+      fs::create_directories(f.parent_path());
+      write_label_png(f.string(), p.labels);
+    }
+    for (const auto& t : p.timings) node_ms[t.node] += t.milliseconds;
+    done_ids.push_back(id);
+    done.insert(id);
+    ++out.new_images;
+    const bool ckpt = ++since_ckpt >= static_cast<size_t>(std::max(1, o.checkpoint_every));
+    if (ckpt) {
+      checkpoint(seconds_since_start());
+      since_ckpt = 0;
+    }
+    progress.update(done_ids.size(), out.new_images, seconds_since_start(), ckpt);
+    if (o.kill_after >= 0 && static_cast<long>(out.new_images) >= o.kill_after) {
+      checkpoint(seconds_since_start());
+      std::raise(SIGKILL);
+    }
+  }
+  progress.finish();
+  const double total_s = previous_seconds + seconds_since_start();
+
+  const harness::SegmentationMetrics m = harness::compute_metrics(cm);
+  json record;
+  record["kind"] = kRecordKind;
+  record["format_version"] = 1;
+  record["key"] = key.stem();
+  record["date"] = utc_now_iso8601();
+  record["pipeline"] = {{"name", graph.spec.name},
+                        {"description", graph.spec.description},
+                        {"file", fs::absolute(graph.spec.file).string()},
+                        {"sha256", key.pipeline_sha256},
+                        {"resolved_toml", graph.spec.resolved_toml},
+                        {"class_names", pipeline_classes}};
+  record["dataset"] = {{"name", ds->name()},
+                       {"split", ds->split()},
+                       {"data_root", fs::absolute(o.data_root).string()},
+                       {"size", ds->size()},
+                       {"num_classes", ds->num_classes()},
+                       {"ignore_index", ds->ignore_index()},
+                       {"class_names", class_names}};
+  record["protocol"] = protocol.to_json();
+  record["selection"] = {{"limit", o.limit >= 0 ? json(o.limit) : json(nullptr)},
+                         {"shard", {{"index", o.shard_index}, {"count", o.shard_count}}},
+                         {"num_images", done_ids.size()},
+                         {"ids", done_ids}};
+  record["models"] = model_files(graph);
+  record["device"] = {{"name", o.device}, {"summary", device_summary()}};
+  record["versions"] = {{"ovseg", ovseg_version()},
+                        {"libtorch", TORCH_VERSION},
+                        {"git_commit", ovseg_git_commit()}};
+  record["metrics"] = harness::metrics_to_json(m, class_names);
+  record["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
+  record["confusion_matrix"] = cm.to_json();
+  record["timings"] = {{"total_s", total_s},
+                       {"per_image_ms", done_ids.empty() ? 0.0 : 1000.0 * total_s / done_ids.size()},
+                       {"per_node_ms", node_ms},
+                       {"resumed_images", out.resumed_images}};
+  record["warnings"] = warnings;
+  write_json_atomic(out.record_path, record);
+  std::error_code ec;
+  fs::remove(ckpt_path, ec);  // the record replaces the checkpoint
+  out.record = std::move(record);
+  return out;
+}
+
+json merge_records(const std::vector<json>& records) {
+  if (records.empty()) throw std::invalid_argument("merge: no records given");
+  const json& first = records.front();
+  const auto name = [](const json& r) { return r.value("_file", r.value("key", std::string("?"))); };
+  const auto field = [](const json& r, const std::vector<std::string>& path) {
+    const json* j = &r;
+    for (const auto& p : path) {
+      if (!j->is_object() || !j->contains(p)) return json(nullptr);
+      j = &(*j)[p];
+    }
+    return *j;
+  };
+  const std::vector<std::pair<std::string, std::vector<std::string>>> must_match = {
+      {"pipeline.sha256", {"pipeline", "sha256"}}, {"protocol", {"protocol"}},
+      {"dataset.name", {"dataset", "name"}},       {"dataset.split", {"dataset", "split"}},
+      {"selection.limit", {"selection", "limit"}}, {"selection.shard.count", {"selection", "shard", "count"}},
+      {"confusion_matrix.num_classes", {"confusion_matrix", "num_classes"}}};
+  for (const auto& r : records) {
+    if (r.value("kind", "") != kRecordKind)
+      throw std::invalid_argument("merge: " + name(r) + " is not an ovseg eval record");
+    for (const auto& [label, path] : must_match)
+      if (field(r, path) != field(first, path))
+        throw std::invalid_argument("merge: " + label + " differs: " + name(first) + " has " +
+                                    field(first, path).dump() + ", " + name(r) + " has " +
+                                    field(r, path).dump());
+  }
+  const int count = first.at("selection").at("shard").at("count").get<int>();
+  std::vector<int> seen(static_cast<size_t>(count), 0);
+  for (const auto& r : records) {
+    const int i = r.at("selection").at("shard").at("index").get<int>();
+    if (i < 0 || i >= count) throw std::invalid_argument("merge: " + name(r) + " has a bad shard index");
+    if (seen[i]++) throw std::invalid_argument("merge: shard " + std::to_string(i) + "/" +
+                                               std::to_string(count) + " given twice");
+  }
+  for (int i = 0; i < count; ++i)
+    if (!seen[i])
+      throw std::invalid_argument("merge: shard " + std::to_string(i) + "/" + std::to_string(count) +
+                                  " is missing (" + std::to_string(records.size()) + " of " +
+                                  std::to_string(count) + " given)");
+
+  harness::ConfusionMatrix cm = harness::ConfusionMatrix::from_json(first.at("confusion_matrix"));
+  std::map<std::string, double> node_ms;
+  double total_s = 0;
+  std::vector<std::string> ids, sources, warnings;
+  for (size_t k = 0; k < records.size(); ++k) {
+    const json& r = records[k];
+    if (k > 0) cm.merge(harness::ConfusionMatrix::from_json(r.at("confusion_matrix")));
+    for (const auto& [node, ms] : r.at("timings").at("per_node_ms").items()) node_ms[node] += ms.get<double>();
+    total_s += r.at("timings").at("total_s").get<double>();
+    for (const auto& id : r.at("selection").at("ids")) ids.push_back(id.get<std::string>());
+    sources.push_back(r.value("key", name(r)));
+    for (const auto& w : r.value("warnings", json::array())) warnings.push_back(w.get<std::string>());
+  }
+  std::sort(warnings.begin(), warnings.end());
+  warnings.erase(std::unique(warnings.begin(), warnings.end()), warnings.end());
+
+  json merged = first;
+  merged.erase("_file");
+  RunKey key = record_key(first);
+  key.shard_index = 0;
+  key.shard_count = 1;
+  const harness::SegmentationMetrics m = harness::compute_metrics(cm);
+  merged["key"] = key.stem();
+  merged["date"] = utc_now_iso8601();
+  merged["selection"]["shard"] = {{"index", 0}, {"count", 1}};
+  merged["selection"]["num_images"] = ids.size();
+  merged["selection"]["ids"] = ids;
+  merged["merged_from"] = sources;
+  merged["metrics"] = harness::metrics_to_json(
+      m, first.at("dataset").at("class_names").get<std::vector<std::string>>());
+  merged["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
+  merged["confusion_matrix"] = cm.to_json();
+  // Shards run side by side: total_s is machine time, not wall time.
+  merged["timings"] = {{"total_s", total_s},
+                       {"per_image_ms", ids.empty() ? 0.0 : 1000.0 * total_s / ids.size()},
+                       {"per_node_ms", node_ms},
+                       {"resumed_images", 0}};
+  merged["warnings"] = warnings;
+  return merged;
+}
+
+}  // namespace ovseg

@@ -1,0 +1,206 @@
+#include "ovseg/host/inference.hpp"
+
+#include <set>
+
+#include <opencv2/imgproc.hpp>
+
+#include "ovseg/sdk/diagnostics.hpp"
+
+namespace ovseg {
+
+at::Tensor preprocess_image(const cv::Mat& bgr, const Protocol& protocol) {
+  if (bgr.empty() || bgr.type() != CV_8UC3)
+    throw std::invalid_argument("preprocess_image: expected a CV_8UC3 BGR image");
+  const auto [w, h] = rescale_size(bgr.cols, bgr.rows, protocol);
+  cv::Mat resized;
+  // mmcv.imresize(interpolation='bilinear') = cv2.INTER_LINEAR on the uint8 image.
+  if (w != bgr.cols || h != bgr.rows)
+    cv::resize(bgr, resized, cv::Size(w, h), 0, 0, cv::INTER_LINEAR);
+  else
+    resized = bgr;
+  cv::Mat rgb;
+  cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
+  cv::Mat f;
+  rgb.convertTo(f, CV_32FC3, 1.0 / 255.0);
+  at::Tensor hwc = at::from_blob(f.data, {h, w, 3}, at::kFloat).clone();
+  return hwc.permute({2, 0, 1}).unsqueeze(0).contiguous();
+}
+
+at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width,
+                            at::Device device) {
+  at::Tensor count = at::zeros({height, width}, at::TensorOptions().dtype(at::kFloat).device(device));
+  for (const auto& w : windows)
+    count.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2).add_(1.0);
+  return count;
+}
+
+at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows,
+                          int height, int width) {
+  if (window_logits.dim() != 4 || window_logits.size(0) != static_cast<int64_t>(windows.size()))
+    throw std::invalid_argument("stitch_windows: logits " + shape_string(window_logits) + " for " +
+                                std::to_string(windows.size()) + " windows");
+  at::Tensor canvas = at::zeros({1, window_logits.size(1), height, width}, window_logits.options());
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const Window& w = windows[i];
+    canvas.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2).add_(window_logits[static_cast<int64_t>(i)]);
+  }
+  return canvas / window_count_map(windows, height, width, window_logits.device());
+}
+
+at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd) {
+  expect_shape(logits, {-1, -1, -1}, "logits for background handling");
+  at::Tensor probs = logits.to(at::kFloat).softmax(0);
+  const int64_t k = probs.size(0);
+  if (area_thd > 0 && k > 1) {
+    // Pixels per class of the argmax, classes 1.. only ("prone background").
+    at::Tensor area = at::bincount(probs.argmax(0).flatten(), {}, k).slice(0, 1).to(at::kDouble);
+    at::Tensor keep = (area > area_thd * area.sum()).to(probs.dtype());
+    probs.slice(0, 1).mul_(keep.view({k - 1, 1, 1}));
+  }
+  auto [top, labels] = probs.max(0);
+  if (prob_thd > 0) labels.masked_fill_(top < prob_thd, 0);
+  return labels;
+}
+
+ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device)
+    : graph_(graph), protocol_(std::move(protocol)), executor_(graph, device) {
+  const size_t n = graph_.nodes.size();
+  const int logits_node = graph_.logits_output.node;
+  if (logits_node < 0)
+    throw Error(graph_.spec.outputs.count("logits") ? graph_.spec.outputs.at("logits").where : SourceLocation{},
+                "", "the [outputs] logits port is the pipeline input; it must be a node's Logits output");
+  // Window phase: the logits node and everything it depends on. Nodes are in
+  // topological order, so one backward sweep finds all ancestors.
+  window_phase_.assign(n, false);
+  window_phase_[logits_node] = true;
+  for (int i = logits_node; i >= 0; --i)
+    if (window_phase_[i])
+      for (const auto& [port, ref] : graph_.nodes[i].inputs)
+        if (ref.node >= 0) window_phase_[ref.node] = true;
+  image_phase_.resize(n);
+  for (size_t i = 0; i < n; ++i) image_phase_[i] = !window_phase_[i];
+
+  // Which nodes see the image (directly or through their inputs).
+  std::vector<bool> reads_image(n, false);
+  for (size_t i = 0; i < n; ++i)
+    for (const auto& [port, ref] : graph_.nodes[i].inputs)
+      if (ref.node < 0 || reads_image[ref.node]) reads_image[i] = true;
+
+  const std::string logits_key = graph_.logits_output.str(graph_);
+  std::set<std::string> carried;
+  for (size_t i = 0; i < n; ++i) {
+    if (!image_phase_[i]) continue;
+    for (const auto& [port, ref] : graph_.nodes[i].inputs) {
+      if (ref.node < 0 || image_phase_[ref.node]) continue;
+      const std::string k = ref.str(graph_);
+      if (k == logits_key) continue;
+      if (reads_image[ref.node])
+        throw Error(graph_.nodes[i].where, graph_.nodes[i].id,
+                    "input '" + port + "' reads " + k +
+                        ", a per-window value; after stitching only " + logits_key +
+                        " exists at image level",
+                    "read the stitched logits (" + logits_key + ") or input.image instead");
+      carried.insert(k);
+    }
+  }
+  carried_.assign(carried.begin(), carried.end());
+  if (protocol_.background_handling() && graph_.labels_output) {
+    // The harness must take the argmax itself; it can when the labels node is
+    // a plain argmax, whose input are then the final logits.
+    const GraphNode& ln = graph_.nodes[graph_.labels_output->node];
+    if (ln.plugin->descriptor.name != "argmax" || !ln.inputs.count("logits"))
+      throw Error(graph_.spec.outputs.at("labels").where, ln.id,
+                  "protocol knobs prob_thd/area_thd take the argmax of the final logits, but the labels "
+                  "output comes from plugin '" + ln.plugin->descriptor.name + "', not argmax",
+                  "remove [outputs] labels, or set prob_thd = 0 and area_thd = 0");
+    final_logits_key_ = ln.inputs.at("logits").str(graph_);
+  }
+  if (graph_.labels_output && graph_.labels_output->node >= 0 &&
+      window_phase_[graph_.labels_output->node])
+    throw Error(graph_.spec.outputs.at("labels").where, "",
+                "the labels output " + graph_.labels_output->str(graph_) +
+                    " is computed before the logits output " + logits_key +
+                    ", i.e. per window, so it cannot be stitched",
+                "point [outputs] labels at a node after the logits (e.g. argmax of them)");
+}
+
+at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings,
+                                           int* num_windows) {
+  expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
+  const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
+  std::vector<Window> windows;
+  if (protocol_.mode == "whole")
+    windows = {{0, H, 0, W}};
+  else
+    windows = slide_windows(H, W, protocol_.window, protocol_.stride);
+  std::vector<at::Tensor> crops;
+  crops.reserve(windows.size());
+  for (const auto& w : windows) crops.push_back(image.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2));
+  at::Tensor batch = windows.size() == 1 ? crops[0] : at::cat(crops, 0);
+  auto values = executor_.run_nodes(Image{batch}, window_phase_, {}, timings);
+  const std::string logits_key = graph_.logits_output.str(graph_);
+  const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
+  const int64_t ch = batch.size(2), cw = batch.size(3);
+  if (logits.dim() != 4 || logits.size(0) != batch.size(0) || logits.size(2) != ch || logits.size(3) != cw)
+    throw Error(graph_.nodes[graph_.logits_output.node].where, graph_.nodes[graph_.logits_output.node].id,
+                "logits output " + logits_key + " is " + shape_string(logits) + " for a window batch " +
+                    shape_string(batch) + "; the protocol needs (" + std::to_string(batch.size(0)) +
+                    ", K, " + std::to_string(ch) + ", " + std::to_string(cw) + ")",
+                "end the logits with resize_logits wired to image = \"input.image\"");
+  for (const auto& k : carried_) carried_values_[k] = values.at(k);
+  class_names_ = std::get<Logits>(values.at(logits_key)).class_names;
+  if (num_windows) *num_windows = static_cast<int>(windows.size());
+  return stitch_windows(logits.to(at::kFloat), windows, H, W);
+}
+
+Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int label_w) {
+  Prediction out;
+  out.resized_h = static_cast<int>(image.size(2));
+  out.resized_w = static_cast<int>(image.size(3));
+  std::vector<NodeTiming> timings;
+  at::Tensor logits = stitched_logits(image, &timings, &out.num_windows);
+
+  const std::string logits_key = graph_.logits_output.str(graph_);
+  std::map<std::string, PortValue> given = carried_values_;
+  given[logits_key] = Logits{logits, class_names_};
+  bool any_image_node = false;
+  for (bool b : image_phase_) any_image_node |= b;
+  std::map<std::string, PortValue> values;
+  if (any_image_node) values = executor_.run_nodes(Image{image}, image_phase_, std::move(given), &timings);
+
+  if (protocol_.background_handling()) {
+    at::Tensor final_logits = logits;
+    if (!final_logits_key_.empty() && values.count(final_logits_key_))
+      final_logits = std::get<Logits>(values.at(final_logits_key_)).logits;
+    expect_shape(final_logits, {1, -1, -1, -1}, "final logits " + final_logits_key_);
+    if (final_logits.size(2) != label_h || final_logits.size(3) != label_w)
+      final_logits = at::upsample_bilinear2d(final_logits.to(at::kFloat), {label_h, label_w}, false);
+    out.labels = background_labels(final_logits[0], protocol_.prob_thd, protocol_.area_thd)
+                     .to(at::kCPU, at::kLong)
+                     .contiguous();
+  } else if (graph_.labels_output) {
+    at::Tensor labels = std::get<LabelMap>(values.at(graph_.labels_output->str(graph_))).labels;
+    expect_shape(labels, {1, -1, -1}, "labels output " + graph_.labels_output->str(graph_));
+    if (labels.size(1) != label_h || labels.size(2) != label_w)
+      labels = at::upsample_nearest2d(labels.unsqueeze(1).to(at::kFloat), {label_h, label_w})
+                   .squeeze(1)
+                   .to(at::kLong);
+    out.labels = labels[0].to(at::kCPU, at::kLong).contiguous();
+  } else {
+    if (logits.size(2) != label_h || logits.size(3) != label_w)
+      logits = at::upsample_bilinear2d(logits, {label_h, label_w}, /*align_corners=*/false);
+    out.labels = logits.argmax(1)[0].to(at::kCPU, at::kLong).contiguous();
+  }
+  out.class_names = class_names_;
+  // Sum per node over both phases, in graph order.
+  for (const auto& node : graph_.nodes) {
+    double ms = 0;
+    bool ran = false;
+    for (const auto& t : timings)
+      if (t.node == node.id) ms += t.milliseconds, ran = true;
+    if (ran) out.timings.push_back({node.id, ms});
+  }
+  return out;
+}
+
+}  // namespace ovseg

@@ -1,0 +1,128 @@
+#include "ovseg/host/results_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace ovseg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// File-name-safe: letters, digits, '-', '_' and '.'; anything else -> '-'.
+std::string safe(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
+  return out.empty() ? "unnamed" : out;
+}
+
+void fsync_path(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::string RunKey::stem() const {
+  std::string s = safe(pipeline_name) + "__" + safe(dataset) + "__" + safe(split) + "__" +
+                  pipeline_sha256.substr(0, 12);
+  if (limit >= 0) s += "__limit" + std::to_string(limit);
+  if (shard_count > 1) s += "__shard" + std::to_string(shard_index) + "of" + std::to_string(shard_count);
+  return s;
+}
+
+std::string record_path(const std::string& results_dir, const RunKey& key) {
+  return (fs::path(results_dir) / (key.stem() + ".json")).string();
+}
+
+std::string partial_path(const std::string& results_dir, const RunKey& key) {
+  return (fs::path(results_dir) / (key.stem() + ".partial.json")).string();
+}
+
+void write_json_atomic(const std::string& path, const nlohmann::json& j) {
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string text = j.dump(1) + "\n";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::runtime_error("cannot write " + tmp + ": " + err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  // The data must be on disk before the rename makes it visible.
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot flush " + tmp + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + err);
+  }
+  fsync_path(target.has_parent_path() ? target.parent_path().string() : ".", O_RDONLY | O_DIRECTORY);
+}
+
+std::optional<nlohmann::json> read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return nlohmann::json::parse(ss.str());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": not a valid JSON file: " + e.what());
+  }
+}
+
+std::vector<nlohmann::json> load_records(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  if (!fs::is_directory(dir)) throw std::runtime_error("results folder " + dir + " does not exist");
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+    if (name.size() > 13 && name.substr(name.size() - 13) == ".partial.json") continue;
+    files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    auto j = read_json_file(f);
+    if (!j || !j->is_object() || j->value("kind", "") != kRecordKind) continue;
+    (*j)["_file"] = f;
+    out.push_back(std::move(*j));
+  }
+  return out;
+}
+
+std::string utc_now_iso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace ovseg

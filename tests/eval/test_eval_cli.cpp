@@ -1,0 +1,172 @@
+// `ovseg eval` on the COCO-Object sample: the stored record, resume after a
+// SIGKILL, shard merge and `ovseg table` from stored records.
+// ATen before doctest: c10 defines its own CHECK, doctest must win.
+#include <ATen/ATen.h>
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "eval_test_util.hpp"
+#include "ovseg/harness/confusion_matrix.hpp"
+#include "ovseg/host/results_store.hpp"
+#include "ovseg/host/tables.hpp"
+
+using namespace eval_test;
+using nlohmann::json;
+
+namespace {
+
+std::string eval_args(const std::string& results, const std::string& extra) {
+  return "eval '" + kColourPipeline + "' --dataset coco_object --data-root '" + kCocoRoot +
+         "' --results '" + results + "' --quiet " + extra;
+}
+
+json only_record(const std::string& dir) {
+  auto records = ovseg::load_records(dir);
+  REQUIRE(records.size() == 1);
+  return records[0];
+}
+
+ovseg::harness::ConfusionMatrix cm_of(const json& r) {
+  return ovseg::harness::ConfusionMatrix::from_json(r.at("confusion_matrix"));
+}
+
+}  // namespace
+
+TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards merge exactly; table") {
+  TempDir tmp;
+  const std::string full = tmp.file("full"), killed = tmp.file("killed"), shards = tmp.file("shards");
+
+  // 1. An uninterrupted run over the first 4 images.
+  CliResult r = run_cli(eval_args(full, "--limit 4 --save-predictions '" + tmp.file("pred") + "'"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const json rec = only_record(full);
+  CHECK(rec["kind"] == "ovseg-eval-record");
+  CHECK(rec["pipeline"]["name"] == "colour-prototypes");
+  CHECK(rec["pipeline"]["sha256"].get<std::string>().size() == 64);
+  CHECK(rec["pipeline"]["resolved_toml"].get<std::string>().find("pixel_features") != std::string::npos);
+  CHECK(rec["dataset"]["name"] == "coco_object");
+  CHECK(rec["dataset"]["split"] == "val");
+  CHECK(rec["dataset"]["num_classes"] == 81);
+  CHECK(rec["protocol"] == json{{"mode", "slide"}, {"short_side", 336}, {"max_long_side", 2048},
+                                {"window", 224}, {"stride", 112}, {"prob_thd", 0.0}, {"area_thd", 0.0}});
+  CHECK(rec["selection"]["limit"] == 4);
+  CHECK(rec["selection"]["num_images"] == 4);
+  CHECK(rec["selection"]["shard"]["count"] == 1);
+  CHECK(rec["models"].is_array());
+  CHECK(rec["device"]["name"] == "cpu");
+  CHECK(rec["versions"]["libtorch"].get<std::string>().rfind("1.", 0) == 0);
+  CHECK(rec["versions"].contains("git_commit"));
+  CHECK(rec["date"].get<std::string>().size() == 20);
+  CHECK(rec["metrics"]["per_class"].size() == 81);
+  CHECK(rec["metrics"]["mIoU"].is_number());
+  CHECK(rec["metrics"]["mIoU"].get<double>() == doctest::Approx(rec["mIoU"].get<double>()));
+  CHECK(rec["timings"]["per_node_ms"].contains("encoder"));
+  CHECK(rec["timings"]["total_s"].get<double>() > 0);
+  const auto full_cm = cm_of(rec);
+  // Every labelled pixel of the 4 images is counted (COCO-Object has no void).
+  std::int64_t pixels = 0;
+  for (const auto& c : rec["metrics"]["per_class"]) pixels += c["gt_pixels"].get<std::int64_t>();
+  CHECK(full_cm.total() == pixels);
+  CHECK(full_cm.total() > 4 * 100000);
+  CHECK(json_files(tmp.file("pred")).size() == 4);
+  // The file name is the run's key: no partial checkpoint is left behind.
+  CHECK((json_files(full) == std::vector<std::string>{rec["key"].get<std::string>() + ".json"}));
+
+  // A rerun finds the stored record instead of running again.
+  r = run_cli(eval_args(full, "--limit 4"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("already stored") != std::string::npos);
+  CHECK(only_record(full)["date"] == rec["date"]);
+
+  // 2. Killed after 2 images (checkpoint every image), then resumed.
+  r = run_cli(eval_args(killed, "--limit 4 --checkpoint-every 1"), "OVSEG_EVAL_KILL_AFTER=2");
+  CHECK(r.exit_code == 128 + 9);
+  auto files = json_files(killed);
+  REQUIRE(files.size() == 1);
+  CHECK(files[0].find(".partial.json") != std::string::npos);  // no final record
+  const json partial = json::parse(read_file(killed + "/" + files[0]));
+  CHECK(partial["done_ids"].size() == 2);
+  r = run_cli(eval_args(killed, "--limit 4 --checkpoint-every 1"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("2 from a checkpoint") != std::string::npos);
+  const json resumed = only_record(killed);
+  CHECK(resumed["timings"]["resumed_images"] == 2);
+  CHECK(resumed["selection"]["ids"] == rec["selection"]["ids"]);
+  CHECK(cm_of(resumed) == full_cm);
+  CHECK(json_files(killed).size() == 1);  // the checkpoint is gone
+
+  // 3. Two shards, merged, equal the unsharded run exactly.
+  REQUIRE(run_cli(eval_args(shards, "--limit 4 --shard 0/2")).exit_code == 0);
+  REQUIRE(run_cli(eval_args(shards, "--limit 4 --shard 1/2")).exit_code == 0);
+  auto shard_records = ovseg::load_records(shards);
+  REQUIRE(shard_records.size() == 2);
+  CHECK(shard_records[0]["selection"]["num_images"] == 2);
+  CHECK(cm_of(shard_records[0]) != full_cm);
+  const std::string merged_path = tmp.file("merged.json");
+  r = run_cli("merge '" + shard_records[0]["_file"].get<std::string>() + "' '" +
+              shard_records[1]["_file"].get<std::string>() + "' --out '" + merged_path + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const json merged = json::parse(read_file(merged_path));
+  CHECK(cm_of(merged) == full_cm);
+  CHECK(merged["key"] == rec["key"]);
+  CHECK(merged["metrics"]["mIoU"].get<double>() == doctest::Approx(rec["metrics"]["mIoU"].get<double>()));
+
+  // Records of different runs are refused, naming the field.
+  json other = shard_records[1];
+  other["protocol"]["short_side"] = 448;
+  other.erase("_file");
+  ovseg::write_json_atomic(tmp.file("other.json"), other);
+  r = run_cli("merge '" + shard_records[0]["_file"].get<std::string>() + "' '" + tmp.file("other.json") +
+              "' --out '" + tmp.file("bad.json") + "'");
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("protocol differs") != std::string::npos);
+  r = run_cli("merge '" + shard_records[0]["_file"].get<std::string>() + "' --out '" + tmp.file("bad.json") + "'");
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("shard 1/2 is missing") != std::string::npos);
+
+  // 4. A table from two stored records of the same pipeline under two
+  // protocols: two rows, tagged with the differing knob, never mixed.
+  REQUIRE(run_cli(eval_args(full, "--limit 4 --set protocol.short_side=224")).exit_code == 0);
+  const auto records = ovseg::load_records(full);
+  REQUIRE(records.size() == 2);
+  r = run_cli("table --results '" + full + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  char buf[32];
+  for (const auto& x : records) {
+    std::snprintf(buf, sizeof buf, "%.1f", x["metrics"]["mIoU"].get<double>());
+    CHECK(r.output.find(buf) != std::string::npos);
+  }
+  CHECK(r.output.find("| colour-prototypes [short_side=224] |") != std::string::npos);
+  CHECK(r.output.find("| colour-prototypes [short_side=336] |") != std::string::npos);
+  CHECK(r.output.find("| pipeline | coco_object |") != std::string::npos);
+  CHECK(r.output.find("short_side=224, stride=112") != std::string::npos);  // footer knobs
+
+  const auto per_class = ovseg::build_table(records, {ovseg::TableFormat::Markdown, "coco_object", 1});
+  CHECK(per_class.header.size() == 1 + 81 + 1);
+  CHECK(per_class.rows.size() == 2);
+  const std::string html = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Html);
+  CHECK(html.find("<svg") != std::string::npos);
+  CHECK(html.find("http://") == html.find("http://www.w3.org/2000/svg"));  // self-contained
+  const std::string csv = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Csv);
+  CHECK(csv.rfind("pipeline,coco_object\n", 0) == 0);
+  const std::string tex = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Latex);
+  CHECK((tex.find("\\begin{tabular}{lr}") != std::string::npos));
+  CHECK(tex.find("coco\\_object") != std::string::npos);
+}
+
+TEST_CASE("ovseg eval: command-line and protocol mistakes") {
+  TempDir tmp;
+  CliResult r = run_cli(eval_args(tmp.file("r"), "--limit 1 --shard 2/2"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("0 <= i < N") != std::string::npos);
+  r = run_cli(eval_args(tmp.file("r"), "--limit 1 --set protocol.windw=100"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("did you mean 'window'") != std::string::npos);
+  r = run_cli("eval '" + kColourPipeline + "' --dataset coco_objekt --data-root '" + kCocoRoot + "'");
+  CHECK(r.exit_code == 1);
+}
