@@ -7,6 +7,7 @@
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/host/device.hpp"
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/protocol.hpp"
 
 namespace ovseg::cli {
 
@@ -16,7 +17,9 @@ int run_check(const ParsedArgs& args) {
   PluginCatalog catalog = load_catalog(args);
   Graph graph = build_graph(load_spec(args.positionals[0], args), catalog);
   if (args.has("--device")) parse_device(args.get("--device"));  // fail now, not at run time
+  const Protocol protocol = parse_protocol(graph.spec);
   std::cout << graph.describe();
+  std::cout << "evaluation protocol (defaults filled in): " << protocol.to_json().dump() << "\n";
   if (args.has("--dot")) {
     const std::string path = args.get("--dot");
     std::ofstream out(path);

@@ -12,6 +12,7 @@
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/image_io.hpp"
+#include "ovseg/host/protocol.hpp"
 #include "ovseg/sdk/npy.hpp"
 
 namespace ovseg::cli {
@@ -32,6 +33,7 @@ int run_run(const ParsedArgs& args) {
 
   PluginCatalog catalog = load_catalog(args);
   Graph graph = build_graph(load_spec(args.positionals[0], args), catalog);
+  parse_protocol(graph.spec);  // a knob typo is an error here too, though run does not window
   at::Tensor pixels = load_image(args.get("--image"));
   Executor executor(graph, args.get("--device", "cpu"));
   RunResult result = executor.run(Image{pixels});
@@ -90,7 +92,9 @@ Command run_command() {
   spec.details =
       "Outputs: labels.png (class index per pixel, 8- or 16-bit grey), overlay.png\n"
       "(palette colours over the image), logits.npy (float32, shape (K,H,W), the\n"
-      "pipeline's logits resized bilinearly to the image).";
+      "pipeline's logits resized bilinearly to the image).\n"
+      "run segments the image whole, as given; `ovseg eval` applies the [protocol]\n"
+      "(resize, sliding windows, stitching) that evaluations use.";
   return {spec, run_run};
 }
 
