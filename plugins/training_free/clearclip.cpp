@@ -1,4 +1,6 @@
-// clearclip: ClearCLIP (Lan et al. 2024). Defaults from the authors' code; see last_block.hpp.
+// clearclip: ClearCLIP (Lan et al., ECCV 2024), open_clip/transformer.py
+// custom_attn(model_type='ClearCLIP') with ignore_residual=True: softmax(q q^T s)
+// and the attention output alone (no residual, no FFN) goes to ln_post, proj.
 #include "refinement_stage.hpp"
 
 namespace {
@@ -8,7 +10,9 @@ using namespace ovseg::training_free;
 class ClearClip : public RefinementStage {
  public:
   static PluginDescriptor describe() {
-    return describe_refinement({"clearclip", "ClearCLIP (Lan et al. 2024): q-q self-attention, residual and FFN dropped", "qq", /*residual=*/false, /*ffn=*/false,
+    return describe_refinement({"clearclip",
+                                "ClearCLIP (Lan et al. 2024): q-q self-attention, residual and FFN dropped",
+                                "qq", /*residual=*/false, /*ffn=*/false,
                                 /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
   }
   using RefinementStage::RefinementStage;

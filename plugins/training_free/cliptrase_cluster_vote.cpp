@@ -6,6 +6,12 @@
 // the majority class of that cluster's pixels (argmax of the logits; ties go
 // to the lower class index as torch.unique + argmax do). Without any cluster
 // the per-pixel argmax is returned unchanged.
+//
+// Outputs: `labels`, and `logits` = the input scores with, per pixel, the
+// top score and the voted class's score swapped, so argmax(logits) is the
+// vote and each pixel keeps its set of scores. With `logits` as the
+// pipeline's [outputs] logits, the harness's window phase covers the
+// correlation and the vote (see pipelines/cliptrase.toml).
 #include "cluster_ops.hpp"
 #include "last_block.hpp"
 
@@ -22,6 +28,7 @@ class CliptraseClusterVote : public Stage {
         .input("logits", PortType::Logits, "class scores (B,K,H,W), usually resized to the image")
         .input("correlation", PortType::FeatureMap, "cliptrase_correlation's (B,h*w,h,w)")
         .output("labels", PortType::LabelMap, "voted class per pixel (B,H,W)")
+        .output("logits", PortType::Logits, "input logits with top and voted scores swapped per pixel (B,K,H,W)")
         .param("eps", 0.7, "DBSCAN radius (paper: 0.7 at 224 px, 1.1 at 336 px)").range(0.0, std::nullopt)
         .param("min_samples", int64_t{3}, "DBSCAN core-point neighbourhood size incl. itself (paper: 3 at 224, 7 at 336)")
         .range(1, std::nullopt)
@@ -45,10 +52,19 @@ class CliptraseClusterVote : public Stage {
     if (corr.size(1) != gh * gw)
       throw std::invalid_argument(node + " input 'correlation' " + shape_string(corr) +
                                   ": expected (B, h*w, h, w) from cliptrase_correlation");
-    at::Tensor preds = logits.logits.argmax(1).to(at::kCPU).contiguous();  // (B,H,W) int64
+    const at::Tensor& in = logits.logits;
+    at::Tensor argmax = in.argmax(1, true);  // (B,1,H,W)
+    at::Tensor preds = argmax.squeeze(1).to(at::kCPU).clone();  // voted in place; argmax stays
     at::Tensor rows_all = corr.to(at::kCPU, at::kFloat).reshape({B, gh * gw, gh * gw});
     for (int64_t b = 0; b < B; ++b) vote(rows_all[b], gh, gw, K, preds[b]);
-    ctx.set_output("labels", LabelMap{preds.to(logits.logits.device()), logits.class_names});
+    at::Tensor voted = preds.to(in.device());
+    if (ctx.wants_output("logits")) {
+      at::Tensor top = in.gather(1, argmax), at_voted = in.gather(1, voted.unsqueeze(1));
+      at::Tensor out = in.clone();
+      out.scatter_(1, voted.unsqueeze(1), top).scatter_(1, argmax, at_voted);
+      ctx.set_output("logits", Logits{out, logits.class_names});
+    }
+    ctx.set_output("labels", LabelMap{voted, logits.class_names});
   }
 
  private:

@@ -68,7 +68,24 @@ at::Tensor LastBlock::attention_output(const models::ResidualBlockWeights& blk, 
     at::Tensor v = at::linear(x_ln1, blk.in_proj_w.narrow(0, 2 * C, C), blk.in_proj_b.narrow(0, 2 * C, C));
     return models::block_out_proj(blk, v);
   }
-  models::QKV qkv = models::block_qkv(blk, x_ln1);  // (B, H, N, d) each
+  // Project only the operands the map uses (ClearCLIP needs no k, NACLIP
+  // no q): a third less in-projection work for single-pair attentions.
+  bool need[3] = {false, false, true};  // q, k, v (v is always mixed)
+  for (const AttentionTerm& t : cfg_.terms) need[static_cast<int>(t.a)] = need[static_cast<int>(t.b)] = true;
+  models::QKV qkv;
+  if (need[0] && need[1]) {
+    qkv = models::block_qkv(blk, x_ln1);  // (B, H, N, d) each, one fused linear
+  } else {
+    const int64_t B = x_ln1.size(0), N = x_ln1.size(1);
+    auto project = [&](int64_t i) {
+      return at::linear(x_ln1, blk.in_proj_w.narrow(0, i * C, C), blk.in_proj_b.narrow(0, i * C, C))
+          .view({B, N, blk.heads, blk.head_dim()})
+          .transpose(1, 2);
+    };
+    if (need[0]) qkv.q = project(0);
+    if (need[1]) qkv.k = project(1);
+    qkv.v = project(2);
+  }
   const double scale = 1.0 / std::sqrt(static_cast<double>(blk.head_dim()));
   auto pick = [&](Operand o) -> const at::Tensor& {
     return o == Operand::Q ? qkv.q : o == Operand::K ? qkv.k : qkv.v;

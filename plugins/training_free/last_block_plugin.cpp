@@ -1,4 +1,5 @@
-// last_block: generic last-block re-run for ablation sweeps. Defaults from the authors' code; see last_block.hpp.
+// last_block: every knob of the shared core exposed for ablation sweeps
+// (attention kind x residual x FFN x Gaussian prior); defaults = vanilla CLIP.
 #include "refinement_stage.hpp"
 
 namespace {
@@ -8,7 +9,9 @@ using namespace ovseg::training_free;
 class LastBlockAblation : public RefinementStage {
  public:
   static PluginDescriptor describe() {
-    return describe_refinement({"last_block", "generic last-block re-run for ablation sweeps: attention kind x residual x FFN x Gaussian prior", "vanilla", /*residual=*/true, /*ffn=*/true,
+    return describe_refinement({"last_block",
+                                "generic last-block re-run for ablation sweeps: attention kind x residual x FFN x Gaussian prior",
+                                "vanilla", /*residual=*/true, /*ffn=*/true,
                                 /*expose_gaussian=*/true, /*gaussian_std=*/0.0});
   }
   using RefinementStage::RefinementStage;

@@ -1,4 +1,6 @@
-// vanilla_block: CLIP's own last block (the baseline). Defaults from the authors' code; see last_block.hpp.
+// vanilla_block: CLIP's last block as trained (nn.MultiheadAttention, residual,
+// FFN), re-run in the refinement slot: the baseline every method changes,
+// and the reference point of last_block ablations.
 #include "refinement_stage.hpp"
 
 namespace {
@@ -8,7 +10,9 @@ using namespace ovseg::training_free;
 class VanillaBlock : public RefinementStage {
  public:
   static PluginDescriptor describe() {
-    return describe_refinement({"vanilla_block", "CLIP's own last block (the baseline): softmax(q k^T s), residual and FFN kept", "vanilla", /*residual=*/true, /*ffn=*/true,
+    return describe_refinement({"vanilla_block",
+                                "CLIP's own last block (the baseline): softmax(q k^T s), residual and FFN kept",
+                                "vanilla", /*residual=*/true, /*ffn=*/true,
                                 /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
   }
   using RefinementStage::RefinementStage;

@@ -1,0 +1,143 @@
+// The six pipelines under pipelines/ end to end: `ovseg run` on the bundled
+// beach image and `ovseg eval` on one COCO-Object image, with a random tiny
+// checkpoint; and the CLIPtrase graph through the host with a multi-head
+// model to check what clip_image hands over.
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+#include "ovseg/host/executor.hpp"
+#include "ovseg/host/graph.hpp"
+#include "ovseg/host/image_io.hpp"
+#include "ovseg/host/pipeline_spec.hpp"
+#include "ovseg/models/checkpoint_io.hpp"
+#include "ovseg/sdk/npy.hpp"
+#include "tf_test_util.hpp"
+
+// Last, so doctest's CHECK replaces the glog one LibTorch's headers define.
+#undef CHECK
+#include <doctest/doctest.h>
+
+using namespace ovseg;
+using namespace tf_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Env {
+  fs::path dir = fs::temp_directory_path() / ("ovseg_tf_test_" + std::to_string(::getpid()));
+  std::string tiny, wide;
+  Env() {
+    fs::create_directories(dir);
+    setenv("OVSEG_CACHE_DIR", (dir / "cache").c_str(), 1);
+    setenv("OVSEG_CLIP_BPE", OVSEG_SHARED_DATA "/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz", 1);
+    tiny = (dir / "tiny.pt").string();
+    wide = (dir / "wide.pt").string();
+    models::save_torchscript_state_dict(wide, model()->state_dict());
+  }
+  ~Env() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+Env& env() {
+  static Env e;
+  return e;
+}
+
+int shell(const std::string& args, std::string* output = nullptr) {
+  const std::string cmd = std::string(OVSEG_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  if (output) *output = out;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+at::Tensor run_pipeline(const std::string& name) {
+  const fs::path out = env().dir / name;
+  std::string log;
+  const int rc = shell("run " OVSEG_SOURCE_DIR "/pipelines/" + name + ".toml --image " OVSEG_SOURCE_DIR
+                       "/pipelines/examples/beach.png --out " + out.string() + " --plugin-dir " OVSEG_TEST_PLUGIN_DIR
+                       " --set nodes.clip.model=" + env().tiny + " --set nodes.text.model=" + env().tiny,
+                       &log);
+  INFO(log);
+  REQUIRE(rc == 0);
+  CHECK(fs::exists(out / "labels.png"));
+  return read_npy((out / "logits.npy").string());
+}
+
+}  // namespace
+
+TEST_CASE("every training-free pipeline runs end to end with ovseg run") {
+  if (!fs::exists(env().tiny)) REQUIRE(shell("make-random-clip --preset tiny --out " + env().tiny) == 0);
+  std::map<std::string, at::Tensor> logits;
+  for (const char* name : {"vanilla", "maskclip", "sclip", "clearclip", "naclip", "cliptrase", "clip_baseline"}) {
+    CAPTURE(name);
+    at::Tensor l = run_pipeline(name);
+    CHECK(l.sizes() == at::IntArrayRef({21, 240, 320}));  // VOC21 x beach.png
+    CHECK(at::isfinite(l).all().item<bool>());
+    logits[name] = l;
+  }
+  // vanilla_block re-runs the last block exactly as clip_image does.
+  CHECK(rel_diff(logits["vanilla"], logits["clip_baseline"]) < 1e-5);
+  // The methods really differ from the baseline.
+  for (const char* name : {"maskclip", "sclip", "clearclip", "naclip", "cliptrase"}) {
+    CAPTURE(name);
+    CHECK(rel_diff(logits[name] / logits[name].abs().max(), logits["vanilla"] / logits["vanilla"].abs().max()) > 1e-3);
+  }
+}
+
+TEST_CASE("cliptrase.toml through the host: prev_tokens, correlation and vote are wired as documented") {
+  PluginCatalog cat;
+  cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
+  Graph g = build_graph(load_pipeline_spec(OVSEG_SOURCE_DIR "/pipelines/cliptrase.toml",
+                                           {parse_override("nodes.clip.model=\"" + env().wide + "\""),
+                                            parse_override("nodes.text.model=\"" + env().wide + "\"")}),
+                        cat);
+  Executor ex(g, "cpu");
+  at::manual_seed(2);
+  at::Tensor img = at::rand({1, 3, 48, 64});
+  RunResult r = ex.run(Image{img});
+
+  at::NoGradGuard ng;
+  auto fwd = model()->encode_image_tokens(models::normalize_clip_pixels(img), /*keep_all_blocks=*/true);
+  const Tokens& prev = std::get<Tokens>(r.values.at("clip.prev_tokens"));
+  const Tokens& tokens = std::get<Tokens>(r.values.at("clip.tokens"));
+  CHECK(prev.grid_h == 3);
+  CHECK(prev.grid_w == 4);
+  // 3 blocks: prev_tokens = output of block 0 (entering block 1 = -2).
+  CHECK(rel_diff(prev.tokens, fwd.block_tokens[0]) < 1e-6);
+  CHECK(rel_diff(tokens.tokens, fwd.penultimate) < 1e-6);
+  CHECK(std::get<FeatureMap>(r.values.at("correlation.correlation")).features.sizes() ==
+        at::IntArrayRef({1, 12, 3, 4}));
+  CHECK(r.labels.labels.sizes() == at::IntArrayRef({1, 48, 64}));
+  CHECK(r.labels.labels.equal(std::get<LabelMap>(r.values.at("vote.labels")).labels));  // argmax(vote.logits)
+  CHECK(r.logits.logits.equal(std::get<Logits>(r.values.at("vote.logits")).logits));
+}
+
+TEST_CASE("every training-free pipeline completes ovseg eval on COCO-Object and stores a record") {
+  if (!fs::exists(env().tiny)) REQUIRE(shell("make-random-clip --preset tiny --out " + env().tiny) == 0);
+  const fs::path results = env().dir / "results";
+  for (const char* name : {"vanilla", "maskclip", "sclip", "clearclip", "naclip", "cliptrase"}) {
+    CAPTURE(name);
+    std::string log;
+    const int rc = shell("eval " OVSEG_SOURCE_DIR "/pipelines/" + std::string(name) +
+                             ".toml --dataset coco_object --data-root " OVSEG_SHARED_DATA
+                             "/coco-object-val2017-mini --limit 1 --quiet --results " + results.string() +
+                             " --plugin-dir " OVSEG_TEST_PLUGIN_DIR " --set nodes.clip.model=" + env().tiny +
+                             " --set nodes.text.model=" + env().tiny +
+                             " --set nodes.text.names_file=../host/harness/class_names/cls_coco_object.txt",
+                         &log);
+    INFO(log);
+    CHECK(rc == 0);
+    bool stored = false;
+    for (const auto& e : fs::directory_iterator(results))
+      stored |= e.path().filename().string().rfind(std::string(name) + "__coco_object__val__", 0) == 0 &&
+                e.path().extension() == ".json" && e.path().string().find(".partial") == std::string::npos;
+    CHECK(stored);
+  }
+}

@@ -1,0 +1,77 @@
+// Shared by the training-free tests: the plugin catalog, a small random CLIP
+// with several heads, a StageContext that holds ports in a map, and a way
+// to run one plugin from its .so with chosen parameters.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "ovseg/host/plugin_loader.hpp"
+#include "ovseg/models/clip_model.hpp"
+#include "ovseg/models/random_clip.hpp"
+#include "ovseg/sdk.hpp"
+
+namespace tf_test {
+
+using namespace ovseg;
+
+inline const PluginCatalog& catalog() {
+  static PluginCatalog c = [] {
+    PluginCatalog cat;
+    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
+    return cat;
+  }();
+  return c;
+}
+
+// "tiny" widened to 128 (2 heads of 64) and 3 vision blocks, so per-head
+// code paths and the second-to-last block are really exercised.
+inline std::shared_ptr<models::ClipModel> model() {
+  static auto m = [] {
+    models::ClipGeometry g = models::clip_geometry_preset("tiny");
+    g.vision_width = 128;
+    g.vision_heads = 2;
+    g.vision_layers = 3;
+    return models::ClipModel::from_state_dict(models::make_random_clip_state_dict(g, 11), "tf-test");
+  }();
+  return m;
+}
+
+class MapContext : public StageContext {
+ public:
+  std::map<std::string, PortValue> in, out;
+  const std::string& node_id() const override { return id_; }
+  at::Device device() const override { return at::kCPU; }
+  bool has_input(const std::string& p) const override { return in.count(p) != 0; }
+  const PortValue& input_value(const std::string& p) const override { return in.at(p); }
+  void set_output(const std::string& p, PortValue v) override { out[p] = std::move(v); }
+  bool wants_output(const std::string&) const override { return true; }
+
+ private:
+  std::string id_ = "under_test";
+};
+
+// The plugin's stage built from its descriptor (defaults + overrides).
+inline std::unique_ptr<Stage> make_stage(const std::string& plugin, const std::map<std::string, ParamValue>& set = {}) {
+  const LoadedPlugin* p = catalog().find(plugin);
+  if (!p) throw std::runtime_error("plugin '" + plugin + "' not found in " OVSEG_TEST_PLUGIN_DIR);
+  std::map<std::string, ParamValue> values;
+  for (const ParamSpec& s : p->descriptor.params) values[s.name] = s.default_value;
+  for (const auto& [k, v] : set) values[k] = v;
+  StageInit init;
+  init.node_id = "under_test";
+  init.params = Params(values);
+  init.device = "cpu";
+  return p->descriptor.create(init);
+}
+
+inline ModelHandle handle() { return ModelHandle{model(), "ovseg::models::ClipModel"}; }
+
+// max |a - b| / max |b|: the relative error of a whole tensor.
+inline double rel_diff(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor bd = b.to(at::kDouble);
+  return ((a.to(at::kDouble) - bd).abs().max() / bd.abs().max()).item<double>();
+}
+
+}  // namespace tf_test
