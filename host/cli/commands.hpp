@@ -28,6 +28,7 @@ Command fetch_model_command();
 Command tokenize_command();
 Command encode_command();
 Command random_clip_command();
+Command sweep_command();
 Command eval_command();
 Command merge_command();
 Command table_command();

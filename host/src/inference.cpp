@@ -104,12 +104,18 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std:
     }
   }
   carried_.assign(carried.begin(), carried.end());
+  // [outputs] labels may be implicit (the last LabelMap in the graph): then
+  // point errors at the node that produces it.
+  auto labels_where = [&]() -> SourceLocation {
+    auto it = graph_.spec.outputs.find("labels");
+    return it != graph_.spec.outputs.end() ? it->second.where : graph_.nodes[graph_.labels_output->node].where;
+  };
   if (protocol_.background_handling() && graph_.labels_output) {
     // The harness must take the argmax itself; it can when the labels node is
     // a plain argmax, whose input are then the final logits.
     const GraphNode& ln = graph_.nodes[graph_.labels_output->node];
     if (ln.plugin->descriptor.name != "argmax" || !ln.inputs.count("logits"))
-      throw Error(graph_.spec.outputs.at("labels").where, ln.id,
+      throw Error(labels_where(), ln.id,
                   "protocol knobs prob_thd/area_thd take the argmax of the final logits, but the labels "
                   "output comes from plugin '" + ln.plugin->descriptor.name + "', not argmax",
                   "remove [outputs] labels, or set prob_thd = 0 and area_thd = 0");
@@ -117,7 +123,7 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std:
   }
   if (graph_.labels_output && graph_.labels_output->node >= 0 &&
       window_phase_[graph_.labels_output->node])
-    throw Error(graph_.spec.outputs.at("labels").where, "",
+    throw Error(labels_where(), "",
                 "the labels output " + graph_.labels_output->str(graph_) +
                     " is computed before the logits output " + logits_key +
                     ", i.e. per window, so it cannot be stitched",

@@ -111,11 +111,13 @@ class DenseCrf : public Stage {
     label_weights(in.class_names, k, app_w, smooth_w);
     at::Tensor q_out = at::empty({b, h, w, k}, at::kFloat);
     for (int64_t i = 0; i < b; ++i) {
-      std::vector<dc::Kernel> kernels;
-      if (any_positive(smooth_w)) kernels.push_back(smoothness_kernel(h, w, smooth_w));
-      if (any_positive(app_w)) kernels.push_back(appearance_kernel(rgb[i], h, w, app_w));
+      std::vector<dc::Kernel> kernels;  // none needed for 0 iterations
+      if (iterations_ > 0) {
+        if (any_positive(smooth_w)) kernels.push_back(smoothness_kernel(h, w, smooth_w));
+        if (any_positive(app_w)) kernels.push_back(appearance_kernel(rgb[i], h, w, app_w));
+      }
       std::vector<float> q =
-          dc::mean_field(unary[i].data_ptr<float>(), h * w, k, kernels, iterations_);
+          dc::mean_field(unary[i].data_ptr<float>(), h * w, k, kernels, iterations_, scratch_);
       std::copy(q.begin(), q.end(), q_out[i].data_ptr<float>());
     }
     at::Tensor out = at::log(q_out.clamp_min(FLT_MIN)).permute({0, 3, 1, 2}).contiguous();
@@ -180,6 +182,7 @@ class DenseCrf : public Stage {
   double w_app_, theta_alpha_, theta_beta_, w_smooth_, theta_gamma_;
   std::vector<std::string> override_names_;
   std::vector<double> override_app_, override_smooth_;
+  std::vector<float> scratch_;  // lattice filtering memory, kept across images (no page faults)
 };
 
 }  // namespace

@@ -39,7 +39,8 @@ Kernel make_kernel(const float* features, int64_t n_points, int dim, std::vector
 }
 
 std::vector<float> mean_field(const float* unary, int64_t n, int64_t l,
-                              const std::vector<Kernel>& kernels, int iterations) {
+                              const std::vector<Kernel>& kernels, int iterations,
+                              std::vector<float>& scratch) {
   const size_t size = static_cast<size_t>(n) * l;
   std::vector<float> q(size), energy(size), scaled(size);
   for (size_t i = 0; i < size; ++i) energy[i] = -unary[i];
@@ -50,7 +51,7 @@ std::vector<float> mean_field(const float* unary, int64_t n, int64_t l,
       // n ⊙ G(n ⊙ Q), then the label compatibility.
       for (int64_t i = 0; i < n; ++i)
         for (int64_t c = 0; c < l; ++c) scaled[i * l + c] = k.norm[i] * q[i * l + c];
-      k.lattice->compute(scaled.data(), scaled.data(), l);
+      k.lattice->compute(scaled.data(), scaled.data(), l, scratch);
       const float* w = k.label_weight.data();
       for (int64_t i = 0; i < n; ++i) {
         const float ni = k.norm[i];

@@ -33,7 +33,10 @@ struct Kernel {
 Kernel make_kernel(const float* features, int64_t n_points, int dim, std::vector<float> label_weight);
 
 // unary: N x L energies (-log p), point-major. Returns Q, N x L, point-major.
+// `scratch`: lattice filtering memory, reusable across calls (see
+// PermutohedralLattice::compute).
 std::vector<float> mean_field(const float* unary, int64_t n_points, int64_t n_labels,
-                              const std::vector<Kernel>& kernels, int iterations);
+                              const std::vector<Kernel>& kernels, int iterations,
+                              std::vector<float>& scratch);
 
 }  // namespace ovseg::densecrf

@@ -24,7 +24,11 @@ class PermutohedralLattice {
   PermutohedralLattice(const float* features, int64_t n_points, int dim);
 
   // out, in: N x value_size, point-major. out may alias in. Work is split
-  // over value components across ATen's intra-op threads.
+  // over lattice vertices / points across ATen's intra-op threads. `scratch` (grown
+  // to 2 x (lattice points + 1) x value_size floats) can be kept by the
+  // caller across calls and images: at 512x512 it is ~100 MB, and fresh
+  // pages cost more than the filtering.
+  void compute(float* out, const float* in, int64_t value_size, std::vector<float>& scratch) const;
   void compute(float* out, const float* in, int64_t value_size) const;
 
   int64_t num_points() const { return n_; }
@@ -42,6 +46,11 @@ class PermutohedralLattice {
   // Per direction j (0..d) and vertex i: the two neighbours along j (+1
   // shifted like offset_, 0 when absent).
   std::vector<int32_t> blur_n1_, blur_n2_;
+  // The splat transposed: vertex v receives points splat_point_[e] with
+  // weights splat_weight_[e] for e in [vertex_start_[v], vertex_start_[v+1]).
+  std::vector<int64_t> vertex_start_;
+  std::vector<int32_t> splat_point_;
+  std::vector<float> splat_weight_;
 };
 
 }  // namespace ovseg::densecrf

@@ -10,11 +10,18 @@
 //              counted once per dilation, as LocalStDev does)
 //   a(i,j)   = softmax_j( mean_c  -|x_c(i) - x_c(j)| / (1e-8 + 0.1 std_c(i)) )
 // then `iterations` times:  m(i) <- sum_j a(i,j) m(j).
+// The propagation is linear in m, so running it on logits already multiplied
+// by a logit scale (cosine_logits' output) equals NACLIP's order (PAMR on the
+// raw cosines, scale after). pamr.py's own resize of the mask to the image
+// (align_corners=True) is the identity here: the image is brought to the
+// logits' size instead, as naclip.py does before calling PAMR.
 #include <ovseg/sdk.hpp>
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 
 namespace {
 
@@ -23,34 +30,54 @@ using namespace ovseg;
 // The 8 off-centre taps in pamr.py's kernel order (row-major 3x3, centre skipped).
 constexpr int kTaps[8][2] = {{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}, {0, 1}, {1, -1}, {1, 0}, {1, 1}};
 
-// x shifted so that out(y, x) = in(clamp(y + dy), clamp(x + dx)): the tap at
-// (dy, dx) of a replicate-padded image. in: (N,C,H,W).
-at::Tensor shifted(const at::Tensor& padded, int64_t pad, int64_t dy, int64_t dx, int64_t h, int64_t w) {
-  return padded.narrow(2, pad + dy, h).narrow(3, pad + dx, w);
-}
-
-// (B,P,H,W) affinities, P = 8 * dilations, from the image (B,C,H,W).
-at::Tensor pamr_affinity(const at::Tensor& image, const std::vector<int64_t>& dilations) {
-  const int64_t h = image.size(2), w = image.size(3);
-  const int64_t pad = *std::max_element(dilations.begin(), dilations.end());
-  const at::Tensor padded = at::replication_pad2d(image, {pad, pad, pad, pad});
-  std::vector<at::Tensor> taps, neighbours;
-  for (int64_t d : dilations) {
-    for (int t = 0; t < 8; ++t) {
-      at::Tensor s = shifted(padded, pad, kTaps[t][0] * d, kTaps[t][1] * d, h, w);
-      neighbours.push_back(s);
-      taps.push_back(s);
-      if (t == 3) taps.push_back(image);  // LocalStDev's 9 taps include the centre
+// (B,P,H,W) affinities, P = 8 * dilations, from the image (B,C,H,W): plain
+// loops, one pass per pixel (pamr.py's unfold-style stack would be a
+// (B,C,P,H,W) temporary, tens of MB at 448x448, mostly page faults).
+at::Tensor pamr_affinity(const at::Tensor& image_in, const std::vector<int64_t>& dilations) {
+  const at::Tensor image = image_in.contiguous();
+  const int64_t b_count = image.size(0), c_count = image.size(1), h = image.size(2), w = image.size(3);
+  const int64_t nd = static_cast<int64_t>(dilations.size()), p_count = 8 * nd, plane = h * w;
+  at::Tensor aff = at::empty({b_count, p_count, h, w}, image.options());
+  const float* img = image.data_ptr<float>();
+  float* out = aff.data_ptr<float>();
+  at::parallel_for(0, b_count * h, 16, [&](int64_t begin, int64_t end) {
+    std::vector<double> taps(9 * nd), score(p_count);
+    for (int64_t by = begin; by < end; ++by) {
+      const int64_t b = by / h, y = by % h;
+      for (int64_t x = 0; x < w; ++x) {
+        std::fill(score.begin(), score.end(), 0.0);
+        for (int64_t c = 0; c < c_count; ++c) {
+          const float* ch = img + (b * c_count + c) * plane;
+          // All 9 taps of every dilation (LocalStDev), replicate padding.
+          int64_t t = 0;
+          for (int64_t d : dilations)
+            for (int dy = -1; dy <= 1; ++dy)
+              for (int dx = -1; dx <= 1; ++dx)
+                taps[t++] = ch[std::clamp<int64_t>(y + dy * d, 0, h - 1) * w +
+                               std::clamp<int64_t>(x + dx * d, 0, w - 1)];
+          double mean = 0, var = 0;
+          for (double v : taps) mean += v;
+          mean /= static_cast<double>(t);
+          for (double v : taps) var += (v - mean) * (v - mean);
+          const double scale = 1.0 / ((1e-8 + 0.1 * std::sqrt(var / (t - 1))) * c_count);
+          const double centre = ch[y * w + x];
+          for (int64_t i = 0, p = 0; i < t; ++i)
+            if (i % 9 != 4) score[p++] -= std::abs(centre - taps[i]) * scale;
+        }
+        const double mx = *std::max_element(score.begin(), score.end());
+        double sum = 0;
+        for (double& v : score) sum += (v = std::exp(v - mx));
+        for (int64_t p = 0; p < p_count; ++p)
+          out[(b * p_count + p) * plane + y * w + x] = static_cast<float>(score[p] / sum);
+      }
     }
-  }
-  const at::Tensor std_dev = at::stack(taps, 2).std(2, /*unbiased=*/true, /*keepdim=*/true);
-  const at::Tensor diff = (at::stack(neighbours, 2) - image.unsqueeze(2)).abs();  // (B,C,P,H,W)
-  return at::softmax((-diff / (1e-8 + 0.1 * std_dev)).mean(1), 1).contiguous();
+  });
+  return aff;
 }
 
-// One step m <- sum_p a_p * shift_p(m) on CPU: rows of one (b,k) plane at a
+// One step m <- sum_p a_p * shift_p(m): rows of one (b,k) plane at a
 // time, the replicate clamp only at the row ends so the inner loop vectorises.
-void propagate_cpu(const float* aff, const float* in, float* out, int64_t b, int64_t k, int64_t h,
+void propagate(const float* aff, const float* in, float* out, int64_t b, int64_t k, int64_t h,
                    int64_t w, const std::vector<int64_t>& dilations) {
   const int64_t p_count = static_cast<int64_t>(dilations.size()) * 8, plane = h * w;
   at::parallel_for(0, b * k, 1, [&](int64_t begin, int64_t end) {
@@ -77,19 +104,6 @@ void propagate_cpu(const float* aff, const float* in, float* out, int64_t b, int
       }
     }
   });
-}
-
-// The same step with tensor ops, for other devices.
-at::Tensor propagate_tensor(const at::Tensor& aff, const at::Tensor& m, const std::vector<int64_t>& dilations) {
-  const int64_t h = m.size(2), w = m.size(3);
-  const int64_t pad = *std::max_element(dilations.begin(), dilations.end());
-  const at::Tensor padded = at::replication_pad2d(m, {pad, pad, pad, pad});
-  at::Tensor out = at::zeros_like(m);
-  int64_t p = 0;
-  for (int64_t d : dilations)
-    for (int t = 0; t < 8; ++t, ++p)
-      out.addcmul_(shifted(padded, pad, kTaps[t][0] * d, kTaps[t][1] * d, h, w), aff.narrow(1, p, 1));
-  return out;
 }
 
 class Pamr : public Stage {
@@ -128,12 +142,12 @@ class Pamr : public Stage {
     }
     const int64_t b = in.logits.size(0), k = in.logits.size(1), h = in.logits.size(2),
                   w = in.logits.size(3);
-    image = image.to(in.logits.device(), at::kFloat);
+    // Runs on the CPU (tight loops); other devices get their tensor back.
+    image = image.to(at::kCPU, at::kFloat);
     if (clip_norm_) {
       // OpenAI CLIP's pixel mean/std, NACLIP's SegDataPreProcessor (x255 scale).
-      const auto opts = image.options();
-      image = (image - at::tensor({0.48145466, 0.4578275, 0.40821073}, opts).view({1, 3, 1, 1})) /
-              at::tensor({0.26862954, 0.26130258, 0.27577711}, opts).view({1, 3, 1, 1});
+      image = (image - at::tensor({0.48145466f, 0.4578275f, 0.40821073f}).view({1, 3, 1, 1})) /
+              at::tensor({0.26862954f, 0.26130258f, 0.27577711f}).view({1, 3, 1, 1});
     }
     if (image.size(2) != h || image.size(3) != w)
       image = at::upsample_bilinear2d(image, {h, w}, /*align_corners=*/false);
@@ -141,19 +155,15 @@ class Pamr : public Stage {
 
     // May share storage with the input, which must stay untouched: the
     // first step reads it, later steps ping-pong between two fresh buffers.
-    at::Tensor m = in.logits.to(at::kFloat).contiguous();
-    if (m.device().is_cpu()) {
-      at::Tensor next = at::empty_like(m), spare = at::empty_like(m);
-      for (int64_t it = 0; it < iterations_; ++it) {
-        propagate_cpu(aff.data_ptr<float>(), m.data_ptr<float>(), next.data_ptr<float>(), b, k, h,
-                      w, dilations_);
-        m = next;
-        std::swap(next, spare);
-      }
-    } else {
-      for (int64_t it = 0; it < iterations_; ++it) m = propagate_tensor(aff, m, dilations_);
+    at::Tensor m = in.logits.to(at::kCPU, at::kFloat).contiguous();
+    at::Tensor next = at::empty_like(m), spare = at::empty_like(m);
+    for (int64_t it = 0; it < iterations_; ++it) {
+      propagate(aff.data_ptr<float>(), m.data_ptr<float>(), next.data_ptr<float>(), b, k, h, w,
+                dilations_);
+      m = next;
+      std::swap(next, spare);
     }
-    ctx.set_output("logits", Logits{m.to(in.logits.scalar_type()), in.class_names});
+    ctx.set_output("logits", Logits{m.to(in.logits.device(), in.logits.scalar_type()), in.class_names});
   }
 
  private:

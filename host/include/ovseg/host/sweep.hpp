@@ -1,0 +1,55 @@
+// Sweep files: a base pipeline, axes of values to vary, and data sets. Every
+// point of the axes' cartesian product is one stored run, so an ablation grid
+// is a TOML file and one command.
+//
+//   [sweep]
+//   name = "naclip-sigma"
+//   pipeline = "../naclip.toml"          # relative to this file
+//   datasets = ["coco_object"]
+//   limit = 50                           # optional: first N images
+//   set = ["nodes.refine.plugin=last_block"]  # optional: fixed for every point
+//
+//   [data_roots]                         # optional; --data-root NAME=DIR overrides
+//   coco_object = "/data/coco"
+//
+//   [axes]                               # any --set path; values are TOML
+//   "nodes.refine.gaussian_std" = [3.0, 5.0, 7.0]
+//   "protocol.short_side" = [224, 336]
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ovseg/host/pipeline_spec.hpp"
+
+namespace ovseg {
+
+struct SweepAxis {
+  std::string path;                 // "nodes.refine.gaussian_std"
+  std::vector<std::string> values;  // TOML text of each value: "3.0", "\"best7\""
+};
+
+struct SweepSpec {
+  std::string file;
+  std::string name;
+  std::string pipeline;  // resolved path of the base pipeline
+  std::vector<std::string> datasets;
+  std::map<std::string, std::string> data_roots;  // resolved paths
+  long limit = -1;
+  std::vector<Override> fixed;  // [sweep] set = [...], applied before the axes
+  std::vector<SweepAxis> axes;  // in file order
+};
+
+struct SweepPoint {
+  std::vector<Override> overrides;  // the sweep's fixed ones, then one per axis
+  std::string label;                // "gaussian_std=3.0, short_side=224"
+};
+
+// Parses and checks a sweep file; errors name the file, line and key.
+SweepSpec load_sweep(const std::string& path);
+
+// The cartesian product of the axes, first axis varying slowest.
+std::vector<SweepPoint> sweep_points(const SweepSpec& spec);
+
+}  // namespace ovseg

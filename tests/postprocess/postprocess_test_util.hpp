@@ -1,0 +1,85 @@
+// Runs one postprocess plugin on given port values, without a pipeline: the
+// real built plugin library is loaded, its parameters filled like the host
+// does (defaults, then the test's values), and run in a map-backed context.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "ovseg/host/plugin_loader.hpp"
+#include "ovseg/sdk.hpp"
+
+// ATen pulls in glog, whose CHECK macros would shadow doctest's (and abort
+// the test binary on failure): drop them, then let doctest define its own.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#include <doctest/doctest.h>
+
+namespace postprocess_test {
+
+using namespace ovseg;
+
+class MapContext : public StageContext {
+ public:
+  std::map<std::string, PortValue> inputs, outputs;
+  const std::string& node_id() const override { return id_; }
+  at::Device device() const override { return at::kCPU; }
+  bool has_input(const std::string& port) const override { return inputs.count(port) != 0; }
+  const PortValue& input_value(const std::string& port) const override { return inputs.at(port); }
+  void set_output(const std::string& port, PortValue value) override {
+    outputs.insert_or_assign(port, std::move(value));
+  }
+  bool wants_output(const std::string&) const override { return true; }
+
+ private:
+  std::string id_ = "under_test";
+};
+
+inline const PluginCatalog& catalog() {
+  static PluginCatalog c = [] {
+    PluginCatalog cat;
+    cat.load_library(std::string(OVSEG_TEST_PLUGIN_DIR) + "/libovseg_plugin_pamr.so");
+    cat.load_library(std::string(OVSEG_TEST_PLUGIN_DIR) + "/libovseg_plugin_densecrf.so");
+    return cat;
+  }();
+  return c;
+}
+
+inline std::unique_ptr<Stage> make_stage(const std::string& plugin,
+                                         const std::map<std::string, ParamValue>& params = {}) {
+  const LoadedPlugin* p = catalog().find(plugin);
+  if (p == nullptr) throw std::runtime_error("plugin '" + plugin + "' not built");
+  std::map<std::string, ParamValue> values;
+  for (const auto& spec : p->descriptor.params) values[spec.name] = spec.default_value;
+  for (const auto& [k, v] : params) {
+    if (p->descriptor.find_param(k) == nullptr) throw std::runtime_error("no parameter " + k);
+    values[k] = v;
+  }
+  StageInit init;
+  init.node_id = "under_test";
+  init.params = Params(values);
+  init.device = "cpu";
+  return p->descriptor.create(init);
+}
+
+// Runs `plugin` on (logits, image) and returns its output logits.
+inline at::Tensor run_logits(const std::string& plugin, const at::Tensor& logits,
+                             const at::Tensor& image,
+                             const std::map<std::string, ParamValue>& params = {},
+                             std::vector<std::string> class_names = {}) {
+  if (class_names.empty())
+    for (int64_t k = 0; k < logits.size(1); ++k) class_names.push_back("c" + std::to_string(k));
+  MapContext ctx;
+  ctx.inputs["logits"] = Logits{logits, class_names};
+  ctx.inputs["image"] = Image{image};
+  make_stage(plugin, params)->run(ctx);
+  return std::get<Logits>(ctx.outputs.at("logits")).logits;
+}
+
+}  // namespace postprocess_test
