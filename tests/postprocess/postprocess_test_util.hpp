@@ -10,16 +10,7 @@
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/sdk.hpp"
 
-// ATen pulls in glog, whose CHECK macros would shadow doctest's (and abort
-// the test binary on failure): drop them, then let doctest define its own.
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include <doctest/doctest.h>  // glog's CHECK is handled by tests/doctest_prelude.hpp
 
 namespace postprocess_test {
 

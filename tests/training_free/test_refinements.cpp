@@ -7,9 +7,7 @@
 
 #include "tf_test_util.hpp"
 
-// Last, so doctest's CHECK replaces the glog one LibTorch's headers define.
-#undef CHECK
-#include <doctest/doctest.h>
+#include <doctest/doctest.h>  // glog's CHECK is handled by tests/doctest_prelude.hpp
 
 using namespace ovseg;
 using namespace tf_test;
