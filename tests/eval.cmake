@@ -6,6 +6,7 @@ if(TARGET ovseg_harness AND TARGET ovseg)
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_protocol.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_inference.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_eval_cli.cpp
+      ${CMAKE_CURRENT_LIST_DIR}/eval/test_sweep.cpp
     LIBS ovseg_host ovseg_harness)
   target_compile_definitions(test_eval PRIVATE OVSEG_CLI="$<TARGET_FILE:ovseg>")
   get_property(ovseg_eval_plugins GLOBAL PROPERTY OVSEG_PLUGIN_TARGETS)

@@ -21,8 +21,22 @@ std::string relative_to(const std::string& file, const std::string& path) {
   return (fs::path(file).parent_path() / path).lexically_normal().string();
 }
 
-// TOML text of a scalar, as --set parses it back.
+// TOML text of a value, as --set parses it back. Floats get the shortest
+// text that reads back to the same double (0.05, not 0.050000000000000003),
+// so labels look like what the author wrote.
 std::string toml_text(const toml::node& n) {
+  if (auto d = n.value_exact<double>()) {
+    for (int precision = 1; precision <= 17; ++precision) {
+      std::ostringstream os;
+      os.precision(precision);
+      os << *d;
+      if (std::stod(os.str()) == *d) {
+        std::string text = os.str();
+        if (text.find_first_of(".eEn") == std::string::npos) text += ".0";  // stay a TOML float
+        return text;
+      }
+    }
+  }
   std::ostringstream os;
   n.visit([&](const auto& v) { os << v; });
   return os.str();
