@@ -19,6 +19,7 @@
 #include "ovseg/host/device.hpp"
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/inference.hpp"
+#include "ovseg/host/qualitative.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/sha256.hpp"
 
@@ -163,6 +164,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   harness::ConfusionMatrix cm(ds->num_classes());
   std::vector<std::string> done_ids;
   std::set<std::string> done;
+  json qualitative = json::array();  // strips of the first images run
   std::map<std::string, double> node_ms;
   double previous_seconds = 0;
   if (auto partial = read_json_file(ckpt_path)) {
@@ -171,6 +173,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
     cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
     done_ids = partial->at("done_ids").get<std::vector<std::string>>();
+    qualitative = partial->value("qualitative", json::array());
     done.insert(done_ids.begin(), done_ids.end());
     node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
     previous_seconds = partial->at("elapsed_s").get<double>();
@@ -190,6 +193,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
               {"done_ids", done_ids},
               {"confusion_matrix", cm.to_json()},
               {"per_node_ms", node_ms},
+              {"qualitative", qualitative},
               {"elapsed_s", previous_seconds + seconds},
               {"date", utc_now_iso8601()}};
     write_json_atomic(ckpt_path, p);
@@ -222,6 +226,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       throw std::runtime_error("image '" + id + "': a predicted class is not a class of '" + ds->name() +
                                "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
     }
+    if (qualitative.size() < kQualitativeImages)
+      qualitative.push_back({{"id", id}, {"jpeg_base64", qualitative_strip_base64(s.image, s.label, pred, ds->ignore_index())}});
     if (!o.save_predictions.empty()) {
       const fs::path f = fs::path(o.save_predictions) / (id + ".png");
       fs::create_directories(f.parent_path());
@@ -282,6 +288,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                        {"per_node_ms", node_ms},
                        {"resumed_images", out.resumed_images}};
   record["warnings"] = warnings;
+  record["qualitative"] = qualitative;  // image | ground truth | prediction strips
   write_json_atomic(out.record_path, record);
   std::error_code ec;
   fs::remove(ckpt_path, ec);  // the record replaces the checkpoint
@@ -333,6 +340,7 @@ json merge_records(const std::vector<json>& records) {
   std::map<std::string, double> node_ms;
   double total_s = 0;
   std::vector<std::string> ids, sources, warnings;
+  json qualitative = json::array();
   for (size_t k = 0; k < records.size(); ++k) {
     const json& r = records[k];
     if (k > 0) cm.merge(harness::ConfusionMatrix::from_json(r.at("confusion_matrix")));
@@ -341,6 +349,8 @@ json merge_records(const std::vector<json>& records) {
     for (const auto& id : r.at("selection").at("ids")) ids.push_back(id.get<std::string>());
     sources.push_back(r.value("key", name(r)));
     for (const auto& w : r.value("warnings", json::array())) warnings.push_back(w.get<std::string>());
+    for (const auto& q : r.value("qualitative", json::array()))
+      if (qualitative.size() < kQualitativeImages) qualitative.push_back(q);
   }
   std::sort(warnings.begin(), warnings.end());
   warnings.erase(std::unique(warnings.begin(), warnings.end()), warnings.end());
@@ -361,6 +371,7 @@ json merge_records(const std::vector<json>& records) {
       m, first.at("dataset").at("class_names").get<std::vector<std::string>>());
   merged["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   merged["confusion_matrix"] = cm.to_json();
+  merged["qualitative"] = qualitative;
   // Shards run side by side: total_s is machine time, not wall time.
   merged["timings"] = {{"total_s", total_s},
                        {"per_image_ms", ids.empty() ? 0.0 : 1000.0 * total_s / ids.size()},

@@ -297,6 +297,18 @@ std::string render_table(const ComparisonTable& t, TableFormat format) {
         for (const auto& r : t.row_records[i])
           os << "<h3>" << html_escape(t.rows[i][0]) << " on " << html_escape(r.at("dataset").at("name").get<std::string>())
              << " (mIoU " << fmt(r.at("metrics").at("mIoU"), 1) << ")</h3>\n" << svg_bars(r) << "\n";
+      os << "<h2>Qualitative examples</h2>\n<p>image | ground truth | prediction (white: ignored)</p>\n";
+      for (size_t i = 0; i < t.rows.size(); ++i)
+        for (const auto& r : t.row_records[i]) {
+          const json q = r.value("qualitative", json::array());
+          if (q.empty()) continue;
+          os << "<h3>" << html_escape(t.rows[i][0]) << " on " << html_escape(r.at("dataset").at("name").get<std::string>())
+             << "</h3>\n";
+          for (const auto& strip : q)
+            os << "<figure style='display:inline-block;margin:4px'><img alt='" << html_escape(strip.value("id", ""))
+               << "' src='data:image/jpeg;base64," << strip.value("jpeg_base64", "") << "'><figcaption>"
+               << html_escape(strip.value("id", "")) << "</figcaption></figure>\n";
+        }
       os << "</body></html>\n";
       break;
     }

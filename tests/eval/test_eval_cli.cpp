@@ -71,6 +71,10 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(full_cm.total() == pixels);
   CHECK(full_cm.total() > 4 * 100000);
   CHECK(json_files(tmp.file("pred")).size() == 4);
+  // Qualitative strips of the first images: JPEG (base64 "/9j/"), one per image, ids in run order.
+  REQUIRE(rec["qualitative"].size() == 4);
+  CHECK(rec["qualitative"][0]["id"] == rec["selection"]["ids"][0]);
+  CHECK(rec["qualitative"][0]["jpeg_base64"].get<std::string>().rfind("/9j/", 0) == 0);
   // The file name is the run's key: no partial checkpoint is left behind.
   CHECK((json_files(full) == std::vector<std::string>{rec["key"].get<std::string>() + ".json"}));
 
@@ -152,6 +156,8 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   const std::string html = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Html);
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("http://") == html.find("http://www.w3.org/2000/svg"));  // self-contained
+  CHECK(html.find("<img alt=") != std::string::npos);                       // qualitative strips, inline
+  CHECK(html.find("src='data:image/jpeg;base64,/9j/") != std::string::npos);
   const std::string csv = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Csv);
   CHECK(csv.rfind("pipeline,coco_object\n", 0) == 0);
   const std::string tex = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Latex);

@@ -89,7 +89,7 @@ TEST_CASE("ovseg sweep runs every point once, skips stored points, prints the ab
 }
 
 TEST_CASE("the shipped sweep files validate against the shipped pipelines") {
-  for (const char* f : {"naclip_sigma.toml", "attention_ablation.toml", "templates.toml"}) {
+  for (const char* f : {"naclip_sigma.toml", "attention_ablation.toml", "templates.toml", "pamr_on_off.toml"}) {
     ovseg::SweepSpec spec = ovseg::load_sweep(kSourceDir + "/pipelines/sweeps/" + f);
     for (const auto& p : ovseg::sweep_points(spec))
       CHECK_NOTHROW(ovseg::build_graph(ovseg::load_pipeline_spec(spec.pipeline, p.overrides), catalog()));
