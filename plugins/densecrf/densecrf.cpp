@@ -89,6 +89,7 @@ class DenseCrf : public Stage {
   }
 
   void run(StageContext& ctx) override {
+    AllCoresScope all_cores;  // the loops below are this stage's own parallel work
     const std::string node = "node '" + ctx.node_id() + "'";
     const Logits& in = ctx.input<Logits>("logits");
     expect_shape(in.logits, {-1, -1, -1, -1}, node + " input 'logits'");

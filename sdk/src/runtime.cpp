@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -19,12 +20,21 @@ void configure_runtime() {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's maximum on 64-bit; larger is refused
   mallopt(M_TRIM_THRESHOLD, 1 << 30);           // return memory only past 1 GiB free
   mallopt(M_TOP_PAD, 256 * 1024 * 1024);        // grow the heap in big steps
-  // Debian's LibTorch starts with one intra-op thread; use every core unless
-  // the user chose with OMP_NUM_THREADS.
-  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
-    const unsigned cores = std::thread::hardware_concurrency();
-    if (cores > 0) at::set_num_threads(static_cast<int>(cores));
+  // One ATen intra-op thread unless asked otherwise: see runtime.hpp.
+  if (const char* n = std::getenv("OVSEG_INTRAOP_THREADS")) {
+    at::set_num_threads(std::max(1, std::atoi(n)));
+  } else if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    at::set_num_threads(1);
   }
+}
+
+AllCoresScope::AllCoresScope() : previous_(at::get_num_threads()) {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores > previous_) at::set_num_threads(cores);
+}
+
+AllCoresScope::~AllCoresScope() {
+  if (at::get_num_threads() != previous_) at::set_num_threads(previous_);
 }
 
 namespace {

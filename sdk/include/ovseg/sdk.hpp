@@ -5,3 +5,4 @@
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/npy.hpp"
 #include "ovseg/sdk/class_names.hpp"
+#include "ovseg/sdk/runtime.hpp"
