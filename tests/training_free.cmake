@@ -5,9 +5,10 @@ if(TARGET ovseg_models)
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/training_free/test_refinements.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/training_free/test_cliptrase.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/training_free/test_pipelines.cpp
+            ${CMAKE_CURRENT_SOURCE_DIR}/training_free/test_author_parity.cpp
             ${CMAKE_SOURCE_DIR}/plugins/training_free/cluster_ops.cpp
     LIBS ovseg_host ovseg_models)
   target_include_directories(test_training_free PRIVATE ${CMAKE_SOURCE_DIR}/plugins/training_free)
   target_compile_definitions(test_training_free PRIVATE OVSEG_CLI="$<TARGET_FILE:ovseg>")
-  add_dependencies(test_training_free ovseg training_free clip cosine_logits resize_logits argmax)
+  add_dependencies(test_training_free ovseg training_free clip class_embeddings cosine_logits resize_logits argmax)
 endif()
