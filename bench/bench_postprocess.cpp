@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/sdk.hpp"
@@ -25,19 +26,6 @@ namespace {
 
 using namespace ovseg;
 
-class BenchContext : public StageContext {
- public:
-  std::map<std::string, PortValue> inputs, outputs;
-  const std::string& node_id() const override { return id_; }
-  at::Device device() const override { return at::kCPU; }
-  bool has_input(const std::string& p) const override { return inputs.count(p) != 0; }
-  const PortValue& input_value(const std::string& p) const override { return inputs.at(p); }
-  void set_output(const std::string& p, PortValue v) override { outputs.insert_or_assign(p, std::move(v)); }
-  bool wants_output(const std::string&) const override { return true; }
-
- private:
-  std::string id_ = "bench";
-};
 
 const PluginCatalog& catalog() {
   static PluginCatalog c = discover_plugins({});
@@ -66,12 +54,12 @@ at::Tensor bench_image(int64_t size, double noise) {
   return at::round(image * 255) / 255;  // a decoded 8-bit image
 }
 
-BenchContext inputs(int64_t size, int64_t classes, double noise) {
+MapStageContext inputs(int64_t size, int64_t classes, double noise) {
   at::manual_seed(0);
   const at::Tensor image = bench_image(size, noise);
   const at::Tensor logits =
       at::upsample_bilinear2d(3 * at::randn({1, classes, size / 16, size / 16}), {size, size}, false);
-  BenchContext ctx;
+  MapStageContext ctx("bench");
   ctx.inputs["image"] = Image{image};
   std::vector<std::string> names;
   for (int64_t k = 0; k < classes; ++k) names.push_back("c" + std::to_string(k));
@@ -81,7 +69,7 @@ BenchContext inputs(int64_t size, int64_t classes, double noise) {
 
 void run_plugin(benchmark::State& state, const std::string& name) {
   const int64_t size = state.range(0), classes = state.range(1);
-  BenchContext ctx = inputs(size, classes, state.range(2) / 1000.0);
+  MapStageContext ctx = inputs(size, classes, state.range(2) / 1000.0);
   std::unique_ptr<Stage> stage = make_stage(name);
   stage->run(ctx);  // warm-up: thread pool, allocator
   for (auto _ : state) {

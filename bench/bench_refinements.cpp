@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 
+#include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/models/clip_model.hpp"
 #include "ovseg/models/random_clip.hpp"
@@ -32,19 +33,6 @@ const PluginCatalog& catalog() {
   return c;
 }
 
-class BenchContext : public StageContext {
- public:
-  std::map<std::string, PortValue> in, out;
-  const std::string& node_id() const override { return id_; }
-  at::Device device() const override { return at::kCPU; }
-  bool has_input(const std::string& p) const override { return in.count(p) != 0; }
-  const PortValue& input_value(const std::string& p) const override { return in.at(p); }
-  void set_output(const std::string& p, PortValue v) override { out[p] = std::move(v); }
-  bool wants_output(const std::string&) const override { return true; }
-
- private:
-  std::string id_ = "bench";
-};
 
 std::unique_ptr<Stage> make_stage(const std::string& name) {
   const LoadedPlugin* p = catalog().find(name);
@@ -64,7 +52,7 @@ Tokens window_batch(int64_t windows, int64_t grid) {
   return Tokens{at::randn({windows, 1 + grid * grid, vit_b16()->geometry().vision_width}), grid, grid, true};
 }
 
-void run_stage(benchmark::State& state, const std::string& plugin, BenchContext& ctx, int64_t windows) {
+void run_stage(benchmark::State& state, const std::string& plugin, MapStageContext& ctx, int64_t windows) {
   auto stage = make_stage(plugin);
   stage->run(ctx);  // warm-up: first-touch allocations, cached priors
   const auto t0 = std::chrono::steady_clock::now();
@@ -77,28 +65,28 @@ void run_stage(benchmark::State& state, const std::string& plugin, BenchContext&
 }
 
 void BM_Refinement(benchmark::State& state, const std::string& plugin) {
-  BenchContext ctx;
-  ctx.in["tokens"] = window_batch(9, 14);
-  ctx.in["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
+  MapStageContext ctx("bench");
+  ctx.inputs["tokens"] = window_batch(9, 14);
+  ctx.inputs["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
   run_stage(state, plugin, ctx, 9);
 }
 
 void BM_CliptraseCorrelation(benchmark::State& state) {
-  BenchContext ctx;
-  ctx.in["tokens"] = window_batch(1, 14);
-  ctx.in["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
+  MapStageContext ctx("bench");
+  ctx.inputs["tokens"] = window_batch(1, 14);
+  ctx.inputs["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
   run_stage(state, "cliptrase_correlation", ctx, 1);
 }
 
 void BM_CliptraseClusterVote(benchmark::State& state) {
   // A real correlation map of random tokens, 21 VOC classes at 224x224.
-  BenchContext corr_ctx;
-  corr_ctx.in["tokens"] = window_batch(1, 14);
-  corr_ctx.in["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
+  MapStageContext corr_ctx("bench");
+  corr_ctx.inputs["tokens"] = window_batch(1, 14);
+  corr_ctx.inputs["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
   make_stage("cliptrase_correlation")->run(corr_ctx);
-  BenchContext ctx;
-  ctx.in["correlation"] = corr_ctx.out.at("correlation");
-  ctx.in["logits"] = Logits{at::randn({1, 21, 224, 224}), std::vector<std::string>(21, "c")};
+  MapStageContext ctx("bench");
+  ctx.inputs["correlation"] = corr_ctx.outputs.at("correlation");
+  ctx.inputs["logits"] = Logits{at::randn({1, 21, 224, 224}), std::vector<std::string>(21, "c")};
   run_stage(state, "cliptrase_cluster_vote", ctx, 1);
 }
 

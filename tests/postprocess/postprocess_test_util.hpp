@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/sdk.hpp"
 
@@ -16,21 +17,6 @@ namespace postprocess_test {
 
 using namespace ovseg;
 
-class MapContext : public StageContext {
- public:
-  std::map<std::string, PortValue> inputs, outputs;
-  const std::string& node_id() const override { return id_; }
-  at::Device device() const override { return at::kCPU; }
-  bool has_input(const std::string& port) const override { return inputs.count(port) != 0; }
-  const PortValue& input_value(const std::string& port) const override { return inputs.at(port); }
-  void set_output(const std::string& port, PortValue value) override {
-    outputs.insert_or_assign(port, std::move(value));
-  }
-  bool wants_output(const std::string&) const override { return true; }
-
- private:
-  std::string id_ = "under_test";
-};
 
 inline const PluginCatalog& catalog() {
   static PluginCatalog c = [] {
@@ -66,7 +52,7 @@ inline at::Tensor run_logits(const std::string& plugin, const at::Tensor& logits
                              std::vector<std::string> class_names = {}) {
   if (class_names.empty())
     for (int64_t k = 0; k < logits.size(1); ++k) class_names.push_back("c" + std::to_string(k));
-  MapContext ctx;
+  MapStageContext ctx;
   ctx.inputs["logits"] = Logits{logits, class_names};
   ctx.inputs["image"] = Image{image};
   make_stage(plugin, params)->run(ctx);

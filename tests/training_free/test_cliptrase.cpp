@@ -15,11 +15,11 @@ TEST_CASE("cliptrase_correlation: head-averaged (qq+kk+vv)/3 cosine, minus the C
   at::manual_seed(21);
   at::Tensor x = at::randn({2, 1 + n, 128});
   auto stage = make_stage("cliptrase_correlation");
-  MapContext ctx;
-  ctx.in["tokens"] = Tokens{x, gh, gw, true};
-  ctx.in["model"] = handle();
+  MapStageContext ctx;
+  ctx.inputs["tokens"] = Tokens{x, gh, gw, true};
+  ctx.inputs["model"] = handle();
   stage->run(ctx);
-  at::Tensor got = std::get<FeatureMap>(ctx.out.at("correlation")).features;
+  at::Tensor got = std::get<FeatureMap>(ctx.outputs.at("correlation")).features;
   REQUIRE(got.sizes() == at::IntArrayRef({2, n, gh, gw}));
 
   // Reference: block 1 of 3 (= -2), double precision, per image and head,
@@ -101,11 +101,11 @@ TEST_CASE("cliptrase_cluster_vote: each cluster takes the majority class of its 
 
   auto run = [&](int64_t min_samples) {
     auto stage = make_stage("cliptrase_cluster_vote", {{"min_samples", min_samples}});
-    MapContext ctx;
-    ctx.in["logits"] = Logits{logits, {"a", "b", "c"}};
-    ctx.in["correlation"] = FeatureMap{corr};
+    MapStageContext ctx;
+    ctx.inputs["logits"] = Logits{logits, {"a", "b", "c"}};
+    ctx.inputs["correlation"] = FeatureMap{corr};
     stage->run(ctx);
-    return std::make_pair(std::get<LabelMap>(ctx.out.at("labels")), std::get<Logits>(ctx.out.at("logits")));
+    return std::make_pair(std::get<LabelMap>(ctx.outputs.at("labels")), std::get<Logits>(ctx.outputs.at("logits")));
   };
   auto [voted, voted_logits] = run(3);
   at::Tensor expect = at::full({1, H, W}, 2, at::kLong);
@@ -125,9 +125,9 @@ TEST_CASE("cliptrase_cluster_vote: each cluster takes the majority class of its 
 
 TEST_CASE("cliptrase_cluster_vote rejects a correlation that is not (B, h*w, h, w)") {
   auto stage = make_stage("cliptrase_cluster_vote");
-  MapContext ctx;
-  ctx.in["logits"] = Logits{at::zeros({1, 2, 8, 8}), {"a", "b"}};
-  ctx.in["correlation"] = FeatureMap{at::zeros({1, 5, 2, 2})};
+  MapStageContext ctx;
+  ctx.inputs["logits"] = Logits{at::zeros({1, 2, 8, 8}), {"a", "b"}};
+  ctx.inputs["correlation"] = FeatureMap{at::zeros({1, 5, 2, 2})};
   CHECK_THROWS_WITH_AS(stage->run(ctx), doctest::Contains("(1, 5, 2, 2)"), std::invalid_argument);
 }
 

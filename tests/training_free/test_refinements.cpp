@@ -103,11 +103,11 @@ at::Tensor tokens_in(uint64_t seed = 3) {
 at::Tensor run_plugin(const std::string& plugin, const at::Tensor& tokens,
                       const std::map<std::string, ParamValue>& set = {}) {
   auto stage = make_stage(plugin, set);
-  MapContext ctx;
-  ctx.in["tokens"] = Tokens{tokens, kGridH, kGridW, true};
-  ctx.in["model"] = handle();
+  MapStageContext ctx;
+  ctx.inputs["tokens"] = Tokens{tokens, kGridH, kGridW, true};
+  ctx.inputs["model"] = handle();
   stage->run(ctx);
-  return std::get<FeatureMap>(ctx.out.at("features")).features;
+  return std::get<FeatureMap>(ctx.outputs.at("features")).features;
 }
 
 void check_param(const std::string& plugin, const std::string& name, const ParamValue& expected) {
@@ -192,25 +192,25 @@ TEST_CASE("vanilla_block reproduces CLIP's own dense features from real image to
   at::NoGradGuard g;
   models::VisionForward f = model()->encode_image_tokens(px);
   auto stage = make_stage("vanilla_block");
-  MapContext ctx;
-  ctx.in["tokens"] = Tokens{f.penultimate, f.grid_h, f.grid_w, true};
-  ctx.in["model"] = handle();
+  MapStageContext ctx;
+  ctx.inputs["tokens"] = Tokens{f.penultimate, f.grid_h, f.grid_w, true};
+  ctx.inputs["model"] = handle();
   stage->run(ctx);
-  at::Tensor got = std::get<FeatureMap>(ctx.out.at("features")).features;
+  at::Tensor got = std::get<FeatureMap>(ctx.outputs.at("features")).features;
   at::Tensor dense = model()->dense_features(px);  // (B, h*w, E)
   CHECK(rel_diff(got.flatten(2).transpose(1, 2), dense) < 1e-6);
 }
 
 TEST_CASE("refinements reject bad inputs with the node, port and shapes") {
   auto stage = make_stage("sclip");
-  MapContext ctx;
-  ctx.in["model"] = handle();
-  ctx.in["tokens"] = Tokens{at::randn({1, kGridH * kGridW, 128}), kGridH, kGridW, false};
+  MapStageContext ctx;
+  ctx.inputs["model"] = handle();
+  ctx.inputs["tokens"] = Tokens{at::randn({1, kGridH * kGridW, 128}), kGridH, kGridW, false};
   CHECK_THROWS_WITH_AS(stage->run(ctx), doctest::Contains("CLS"), std::invalid_argument);
-  ctx.in["tokens"] = Tokens{at::randn({1, 1 + kGridH * kGridW, 64}), kGridH, kGridW, true};
+  ctx.inputs["tokens"] = Tokens{at::randn({1, 1 + kGridH * kGridW, 64}), kGridH, kGridW, true};
   CHECK_THROWS_WITH_AS(stage->run(ctx), doctest::Contains("(1, 13, 64)"), std::exception);
-  ctx.in["tokens"] = Tokens{at::randn({1, 1 + kGridH * kGridW, 128}), kGridH, kGridW, true};
-  ctx.in["model"] = ModelHandle{std::make_shared<int>(1), "int"};
+  ctx.inputs["tokens"] = Tokens{at::randn({1, 1 + kGridH * kGridW, 128}), kGridH, kGridW, true};
+  ctx.inputs["model"] = ModelHandle{std::make_shared<int>(1), "int"};
   CHECK_THROWS_WITH_AS(stage->run(ctx), doctest::Contains("input 'model'"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(make_stage("last_block", {{"attention", std::string("v")}, {"gaussian_std", 2.0}}),
                        doctest::Contains("gaussian_std"), std::invalid_argument);

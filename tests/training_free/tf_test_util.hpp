@@ -1,5 +1,5 @@
 // Shared by the training-free tests: the plugin catalog, a small random CLIP
-// with several heads, a StageContext that holds ports in a map, and a way
+// with several heads (stages run in an ovseg::MapStageContext), and a way
 // to run one plugin from its .so with chosen parameters.
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/models/clip_model.hpp"
 #include "ovseg/models/random_clip.hpp"
@@ -38,19 +39,6 @@ inline std::shared_ptr<models::ClipModel> model() {
   return m;
 }
 
-class MapContext : public StageContext {
- public:
-  std::map<std::string, PortValue> in, out;
-  const std::string& node_id() const override { return id_; }
-  at::Device device() const override { return at::kCPU; }
-  bool has_input(const std::string& p) const override { return in.count(p) != 0; }
-  const PortValue& input_value(const std::string& p) const override { return in.at(p); }
-  void set_output(const std::string& p, PortValue v) override { out[p] = std::move(v); }
-  bool wants_output(const std::string&) const override { return true; }
-
- private:
-  std::string id_ = "under_test";
-};
 
 // The plugin's stage built from its descriptor (defaults + overrides).
 inline std::unique_ptr<Stage> make_stage(const std::string& plugin, const std::map<std::string, ParamValue>& set = {}) {
