@@ -32,17 +32,7 @@ const PluginCatalog& catalog() {
   return c;
 }
 
-std::unique_ptr<Stage> make_stage(const std::string& name) {
-  const LoadedPlugin* p = catalog().find(name);
-  if (p == nullptr) throw std::runtime_error("plugin '" + name + "' not built: build target " + name);
-  std::map<std::string, ParamValue> values;
-  for (const auto& spec : p->descriptor.params) values[spec.name] = spec.default_value;
-  StageInit init;
-  init.node_id = "bench";
-  init.params = Params(values);
-  init.device = "cpu";
-  return p->descriptor.create(init);
-}
+std::unique_ptr<Stage> make_stage(const std::string& name) { return create_stage(catalog(), name, {}, "bench"); }
 
 // OVSEG_BENCH_IMAGE=path.png benchmarks on that photo (resized) instead.
 at::Tensor bench_image(int64_t size, double noise) {

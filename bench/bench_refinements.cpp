@@ -34,17 +34,7 @@ const PluginCatalog& catalog() {
 }
 
 
-std::unique_ptr<Stage> make_stage(const std::string& name) {
-  const LoadedPlugin* p = catalog().find(name);
-  if (!p) throw std::runtime_error("plugin '" + name + "' not found next to the binary (build target training_free)");
-  std::map<std::string, ParamValue> values;
-  for (const ParamSpec& s : p->descriptor.params) values[s.name] = s.default_value;
-  StageInit init;
-  init.node_id = "bench";
-  init.params = Params(values);
-  init.device = "cpu";
-  return p->descriptor.create(init);
-}
+std::unique_ptr<Stage> make_stage(const std::string& name) { return create_stage(catalog(), name, {}, "bench"); }
 
 // Tokens entering the last block: random, LayerNorm makes their scale moot.
 Tokens window_batch(int64_t windows, int64_t grid) {

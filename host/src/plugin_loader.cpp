@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/sdk/stage.hpp"
 
 namespace fs = std::filesystem;
 
@@ -88,6 +89,39 @@ std::vector<std::string> PluginCatalog::names() const {
   std::vector<std::string> out;
   for (const auto& [name, _] : plugins_) out.push_back(name);
   return out;
+}
+
+std::unique_ptr<Stage> create_stage(const PluginCatalog& catalog, const std::string& plugin,
+                                    const std::map<std::string, ParamValue>& params, const std::string& node_id,
+                                    const std::string& device) {
+  const LoadedPlugin* p = catalog.find(plugin);
+  if (p == nullptr)
+    throw Error({}, node_id, "unknown plugin '" + plugin + "'" + did_you_mean(plugin, catalog.names()),
+                "build it, or check the plugin folder");
+  const PluginDescriptor& d = p->descriptor;
+  std::map<std::string, ParamValue> values;
+  for (const ParamSpec& spec : d.params) values[spec.name] = spec.default_value;
+  for (const auto& [name, value] : params) {
+    const ParamSpec* spec = d.find_param(name);
+    if (spec == nullptr) {
+      std::vector<std::string> names;
+      for (const ParamSpec& s : d.params) names.push_back(s.name);
+      throw Error({}, node_id, "plugin '" + plugin + "' has no parameter '" + name + "'" + did_you_mean(name, names),
+                  "see `ovseg plugins " + plugin + "`");
+    }
+    if (spec->type == ParamType::Float && param_type_of(value) == ParamType::Int)
+      values[name] = static_cast<double>(std::get<int64_t>(value));
+    else if (param_type_of(value) != spec->type)
+      throw Error({}, node_id, "parameter '" + name + "' expects " + to_string(spec->type) + ", got " +
+                                   to_string(param_type_of(value)), "pass a " + std::string(to_string(spec->type)));
+    else
+      values[name] = value;
+  }
+  StageInit init;
+  init.node_id = node_id;
+  init.params = Params(std::move(values));
+  init.device = device;
+  return d.create(init);
 }
 
 std::vector<std::string> plugin_search_path(const std::vector<std::string>& cli_dirs) {

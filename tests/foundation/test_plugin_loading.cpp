@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "foundation_util.hpp"
+#include "ovseg/host/map_stage_context.hpp"
 
 using namespace ovseg;
 using namespace ovseg_test;
@@ -236,4 +237,29 @@ TEST_CASE("Error composes file:line:column, node, problem and fix") {
   CHECK(std::string(Error("plain").what()) == "error: plain");
   CHECK(SourceLocation{"f", 2, 0}.str() == "f:2");
   CHECK(SourceLocation{"f", 0, 0}.str() == "f");
+}
+
+TEST_CASE("create_stage builds one plugin's stage outside a graph, defaults filled, mistakes named") {
+  // argmax with a threshold: a 2-class pixel at p=0.55 becomes background (class 1 here).
+  auto stage = create_stage(catalog(), "argmax", {{"probability_threshold", 0.6}, {"background_index", int64_t{1}}});
+  MapStageContext ctx;
+  ctx.inputs["logits"] = Logits{at::tensor({0.2f, 0.0f}).view({1, 2, 1, 1}), {"a", "b"}};
+  stage->run(ctx);
+  CHECK(std::get<LabelMap>(ctx.outputs.at("labels")).labels.item<int64_t>() == 1);
+
+  // Ints are promoted for float parameters, as in TOML.
+  CHECK_NOTHROW(create_stage(catalog(), "cosine_logits", {{"logit_scale", int64_t{50}}}));
+  auto error_of = [](const std::string& plugin, const std::map<std::string, ParamValue>& params) {
+    try {
+      create_stage(catalog(), plugin, params, "n1");
+    } catch (const Error& e) {
+      CHECK(e.node() == "n1");
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of("argmx", {}).find("did you mean 'argmax'") != std::string::npos);
+  CHECK(error_of("argmax", {{"probability_treshold", 0.5}}).find("did you mean 'probability_threshold'") !=
+        std::string::npos);
+  CHECK(error_of("argmax", {{"background_index", 0.5}}).find("expects int, got float") != std::string::npos);
 }

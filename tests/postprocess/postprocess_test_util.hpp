@@ -30,19 +30,7 @@ inline const PluginCatalog& catalog() {
 
 inline std::unique_ptr<Stage> make_stage(const std::string& plugin,
                                          const std::map<std::string, ParamValue>& params = {}) {
-  const LoadedPlugin* p = catalog().find(plugin);
-  if (p == nullptr) throw std::runtime_error("plugin '" + plugin + "' not built");
-  std::map<std::string, ParamValue> values;
-  for (const auto& spec : p->descriptor.params) values[spec.name] = spec.default_value;
-  for (const auto& [k, v] : params) {
-    if (p->descriptor.find_param(k) == nullptr) throw std::runtime_error("no parameter " + k);
-    values[k] = v;
-  }
-  StageInit init;
-  init.node_id = "under_test";
-  init.params = Params(values);
-  init.device = "cpu";
-  return p->descriptor.create(init);
+  return create_stage(catalog(), plugin, params);
 }
 
 // Runs `plugin` on (logits, image) and returns its output logits.

@@ -42,16 +42,7 @@ inline std::shared_ptr<models::ClipModel> model() {
 
 // The plugin's stage built from its descriptor (defaults + overrides).
 inline std::unique_ptr<Stage> make_stage(const std::string& plugin, const std::map<std::string, ParamValue>& set = {}) {
-  const LoadedPlugin* p = catalog().find(plugin);
-  if (!p) throw std::runtime_error("plugin '" + plugin + "' not found in " OVSEG_TEST_PLUGIN_DIR);
-  std::map<std::string, ParamValue> values;
-  for (const ParamSpec& s : p->descriptor.params) values[s.name] = s.default_value;
-  for (const auto& [k, v] : set) values[k] = v;
-  StageInit init;
-  init.node_id = "under_test";
-  init.params = Params(values);
-  init.device = "cpu";
-  return p->descriptor.create(init);
+  return create_stage(catalog(), plugin, set);
 }
 
 inline ModelHandle handle() { return ModelHandle{model(), "ovseg::models::ClipModel"}; }

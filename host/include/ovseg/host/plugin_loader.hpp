@@ -48,6 +48,15 @@ class PluginCatalog {
   std::vector<std::string> searched_dirs_;
 };
 
+// Instantiates one plugin's stage outside a graph (tests, benchmarks, tools):
+// parameters not given keep their defaults; an unknown plugin or parameter,
+// or a value of the wrong type (ints are accepted for floats, as in TOML), is
+// an ovseg::Error. The catalog must outlive the stage.
+std::unique_ptr<Stage> create_stage(const PluginCatalog& catalog, const std::string& plugin,
+                                    const std::map<std::string, ParamValue>& params = {},
+                                    const std::string& node_id = "under_test",
+                                    const std::string& device = "cpu");
+
 // The plugin search path, in order: directories given with --plugin-dir,
 // then OVSEG_PLUGIN_PATH (colon-separated), then the folder next to the
 // binary (<bin>/../lib/ovseg/plugins).
