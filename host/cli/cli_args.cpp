@@ -74,6 +74,16 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
   return out;
 }
 
+long parse_count(const std::string& command, const std::string& option, const std::string& text) {
+  try {
+    size_t used = 0;
+    const long v = std::stol(text, &used);
+    if (used == text.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("ovseg " + command + ": " + option + " '" + text + "' is not a non-negative integer");
+}
+
 std::string help_text(const CommandSpec& spec) {
   std::ostringstream os;
   os << "usage: ovseg " << spec.name << " " << spec.usage << "\n\n" << spec.summary << "\n";

@@ -45,6 +45,10 @@ struct UsageError : std::runtime_error {
 std::vector<OptionSpec> pipeline_options();
 
 ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args);
+
+// A non-negative integer option value; anything else is a UsageError naming
+// the command and option ("ovseg eval: --limit 'abc' is not ...").
+long parse_count(const std::string& command, const std::string& option, const std::string& text);
 std::string help_text(const CommandSpec& spec);
 
 }  // namespace ovseg::cli

@@ -15,15 +15,6 @@ namespace ovseg::cli {
 
 namespace {
 
-long parse_count(const std::string& option, const std::string& text) {
-  try {
-    size_t used = 0;
-    const long v = std::stol(text, &used);
-    if (used == text.size() && v >= 0) return v;
-  } catch (const std::exception&) {
-  }
-  throw UsageError("ovseg eval: " + option + " '" + text + "' is not a non-negative integer");
-}
 
 int run_eval_cmd(const ParsedArgs& args) {
   if (!args.has("--dataset")) throw UsageError("ovseg eval: --dataset NAME is required");
@@ -32,7 +23,7 @@ int run_eval_cmd(const ParsedArgs& args) {
   o.dataset = args.get("--dataset");
   o.data_root = args.get("--data-root");
   o.split = args.get("--split", "val");
-  if (args.has("--limit")) o.limit = parse_count("--limit", args.get("--limit"));
+  if (args.has("--limit")) o.limit = parse_count("eval", "--limit", args.get("--limit"));
   if (args.has("--shard")) {
     try {
       std::tie(o.shard_index, o.shard_count) = parse_shard(args.get("--shard"));
@@ -41,7 +32,7 @@ int run_eval_cmd(const ParsedArgs& args) {
     }
   }
   if (args.has("--checkpoint-every"))
-    o.checkpoint_every = static_cast<int>(std::max(1L, parse_count("--checkpoint-every", args.get("--checkpoint-every"))));
+    o.checkpoint_every = static_cast<int>(std::max(1L, parse_count("eval", "--checkpoint-every", args.get("--checkpoint-every"))));
   o.save_predictions = args.get("--save-predictions");
   o.device = args.get("--device", "cpu");
   o.results_dir = args.get("--results", "results/runs");

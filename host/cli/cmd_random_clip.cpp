@@ -20,7 +20,7 @@ int run_random_clip(const ParsedArgs& args) {
   if (!args.has("--out")) throw UsageError("ovseg make-random-clip: --out FILE is required");
   const std::string out = args.get("--out");
   const models::ClipGeometry g = models::clip_geometry_preset(args.get("--preset", "tiny"));
-  const uint64_t seed = std::stoull(args.get("--seed", "0"));
+  const uint64_t seed = static_cast<uint64_t>(parse_count("make-random-clip", "--seed", args.get("--seed", "0")));
   models::StateDict sd = models::make_random_clip_state_dict(g, seed);
   if (ends_with(out, ".safetensors")) {
     if (args.get("--layout", "openai") == "hf") sd = models::openai_to_hf_clip_layout(sd);

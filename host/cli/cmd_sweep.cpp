@@ -33,7 +33,7 @@ int run_sweep(const ParsedArgs& args) {
     if (!sweep.data_roots.count(d))
       throw Error({sweep.file, 0, 0}, "", "no data root for data set '" + d + "'",
                   "add it under [data_roots] or pass --data-root " + d + "=DIR");
-  if (args.has("--limit")) sweep.limit = std::stol(args.get("--limit"));
+  if (args.has("--limit")) sweep.limit = parse_count("sweep", "--limit", args.get("--limit"));
 
   const std::vector<SweepPoint> points = sweep_points(sweep);
   std::cout << "sweep '" << sweep.name << "': " << points.size() << " points x " << sweep.datasets.size()

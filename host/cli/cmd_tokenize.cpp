@@ -15,7 +15,7 @@ int run_tokenize(const ParsedArgs& args) {
   for (const auto& text : args.positionals) {
     std::vector<int64_t> ids;
     if (args.has("--context")) {
-      ids = tok.tokenize_ids({text}, std::stoll(args.get("--context")), true).front();
+      ids = tok.tokenize_ids({text}, parse_count("tokenize", "--context", args.get("--context")), true).front();
     } else {
       ids = tok.encode(text);
     }
