@@ -1,5 +1,6 @@
 #include "cli_args.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include "ovseg/sdk/diagnostics.hpp"
@@ -82,6 +83,16 @@ long parse_count(const std::string& command, const std::string& option, const st
   } catch (const std::exception&) {
   }
   throw UsageError("ovseg " + command + ": " + option + " '" + text + "' is not a non-negative integer");
+}
+
+double parse_real(const std::string& command, const std::string& option, const std::string& text) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(v) && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("ovseg " + command + ": " + option + " '" + text + "' is not a non-negative number");
 }
 
 std::string help_text(const CommandSpec& spec) {

@@ -49,6 +49,8 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
 // A non-negative integer option value; anything else is a UsageError naming
 // the command and option ("ovseg eval: --limit 'abc' is not ...").
 long parse_count(const std::string& command, const std::string& option, const std::string& text);
+// A non-negative finite number (e.g. --lr 3e-4), same error style.
+double parse_real(const std::string& command, const std::string& option, const std::string& text);
 std::string help_text(const CommandSpec& spec);
 
 }  // namespace ovseg::cli

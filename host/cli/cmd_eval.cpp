@@ -75,7 +75,7 @@ Command eval_command() {
   spec.usage = "PIPELINE.toml --dataset NAME --data-root DIR [--split val] [--limit N] [--shard i/N] ...";
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
-  spec.options.push_back({"--dataset", "NAME", "voc21, voc20, context59, context60, coco_stuff171, coco_object, ade20k, cityscapes, lip, cihp, pascal_person_part", false});
+  spec.options.push_back({"--dataset", "NAME", "voc21, voc20, context59, context60, coco_stuff171, coco_object, ade20k, cityscapes, lip, cihp, pascal_person_part, folder (= world: ovseg's own layout)", false});
   spec.options.push_back({"--data-root", "DIR", "the data set's folder (official layout)", false});
   spec.options.push_back({"--split", "SPLIT", "data split (default val)", false});
   spec.options.push_back({"--limit", "N", "only the first N images", false});

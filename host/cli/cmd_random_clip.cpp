@@ -44,7 +44,7 @@ Command random_clip_command() {
   spec.summary = "write a random-weight CLIP checkpoint in a real layout (smoke tests)";
   spec.usage = "--out FILE.{pt,safetensors,pth} [--preset tiny] [--seed N] [--layout openai|hf]";
   spec.options = {{"--out", "FILE", "output: .pt TorchScript archive, .safetensors, or .pth zip state dict", false},
-                  {"--preset", "NAME", "tiny (default), ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336", false},
+                  {"--preset", "NAME", "tiny (default), world, ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336", false},
                   {"--seed", "N", "random seed (default 0)", false},
                   {"--layout", "L", "safetensors key names: openai (default, = open_clip) or hf", false}};
   return {spec, run_random_clip};

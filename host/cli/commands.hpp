@@ -32,6 +32,9 @@ Command sweep_command();
 Command eval_command();
 Command merge_command();
 Command table_command();
+Command world_command();
+Command train_clip_command();
+Command demo_command();
 
 // Shared by the commands that take a pipeline: discovers plugins (printing
 // load problems as warnings) and loads the pipeline with its --set values.

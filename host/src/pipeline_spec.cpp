@@ -102,12 +102,18 @@ void apply_override(toml::table& root, const Override& ov, LocationTracker& loc)
       std::vector<std::string> keys;
       for (const auto& [k, v] : *table)
         if (v.is_table()) keys.emplace_back(k.str());
-      const bool creatable = (i == 0 && ov.path[0] == "protocol");
+      // [protocol] may be absent; a new node is added by naming its plugin
+      // first (--set nodes.crf.plugin=densecrf, then its inputs and params).
+      const bool new_node = i == 1 && ov.path[0] == "nodes" && ov.path.size() == 3 && ov.path[2] == "plugin";
+      const bool creatable = (i == 0 && ov.path[0] == "protocol") || new_node;
       if (!creatable || child != nullptr)
         throw Error(where, i >= 1 ? ov.path[1] : "",
                     "override names '" + ov.path[i] + "', which is not a table in the pipeline" +
                         did_you_mean(ov.path[i], keys),
-                    "check the node id with `ovseg check PIPELINE.toml`");
+                    i == 1 && ov.path[0] == "nodes"
+                        ? "check the node id with `ovseg check PIPELINE.toml`, or add a node with --set nodes." +
+                              ov.path[1] + ".plugin=NAME first"
+                        : "check the node id with `ovseg check PIPELINE.toml`");
       table->insert_or_assign(ov.path[i], toml::table{});
       child = table->get(ov.path[i]);
     }

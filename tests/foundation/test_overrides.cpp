@@ -107,6 +107,16 @@ TEST_CASE("an override of an unknown node errors with did-you-mean") {
   CHECK(contains(e.what(), "did you mean 'encoder'?"));
 }
 
+TEST_CASE("an override adds a node by naming its plugin first") {
+  const Graph g = build(kMiniPipeline, {parse_override("nodes.extra.plugin=\"argmax\""),
+                                        parse_override("nodes.extra.inputs={ logits = \"logits.logits\" }")});
+  REQUIRE(g.index_of("extra") >= 0);
+  CHECK(g.nodes[g.index_of("extra")].plugin->descriptor.name == "argmax");
+  // Any other key of an unknown node is still a typo.
+  const Error e = catch_error([] { build(kMiniPipeline, {parse_override("nodes.extra.inputs={}")}); });
+  CHECK(contains(e.what(), "add a node with --set nodes.extra.plugin=NAME first"));
+}
+
 TEST_CASE("an override of an unknown top-level table errors") {
   const Error e = catch_error([] { build(kMiniPipeline, {parse_override("node.encoder.patch_size=8")}); });
   CHECK(e.where().file == "--set node.encoder.patch_size=8");

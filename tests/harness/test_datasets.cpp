@@ -87,7 +87,7 @@ TEST_CASE("class-name files: counts of every built-in list") {
 }
 
 TEST_CASE("registry") {
-  CHECK(dataset_names().size() == 11);
+  CHECK(dataset_names().size() == 12);
   CHECK(canonical_dataset_name("voc") == "voc21");
   CHECK(canonical_dataset_name("city_scapes") == "cityscapes");
   CHECK(dataset_num_classes("ade") == 150);

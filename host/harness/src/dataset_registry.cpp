@@ -25,6 +25,7 @@ const std::map<std::string, Entry>& registry() {
       {"lip", {20, detail::make_lip}},
       {"cihp", {20, detail::make_cihp}},
       {"pascal_person_part", {7, detail::make_pascal_person_part}},
+      {"folder", {0, detail::make_folder}},  // class count from ROOT/class_names.txt
   };
   return r;
 }
@@ -44,6 +45,7 @@ const std::map<std::string, std::string>& aliases() {
       {"coco_objects", "coco_object"},
       {"ppp", "pascal_person_part"},
       {"person_part", "pascal_person_part"},
+      {"world", "folder"},
   };
   return a;
 }

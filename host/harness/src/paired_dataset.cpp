@@ -64,8 +64,20 @@ class PairedDataset final : public Dataset {
  public:
   PairedDataset(PairedSpec spec, std::string root, std::string split)
       : spec_(std::move(spec)), root_(std::move(root)), split_(std::move(split)) {
-    names_ = checked_builtin_names(spec_.class_key, spec_.num_classes);
     const fs::path r(root_);
+    if (spec_.class_file.empty()) {
+      names_ = checked_builtin_names(spec_.class_key, spec_.num_classes);
+    } else {
+      const fs::path f = r / spec_.class_file;
+      if (!fs::is_regular_file(f))
+        throw std::runtime_error(spec_.name + ": class-name file missing: " + f.string() +
+                                 " (one class per line, synonyms separated by commas)");
+      names_ = load_class_names(f.string());
+      if (spec_.num_classes > 0) check_class_count(names_, spec_.num_classes, f.string());
+      if (names_.size() > 255)
+        throw std::runtime_error(spec_.name + ": " + f.string() + " lists " + std::to_string(names_.size()) +
+                                 " classes; 8-bit label PNGs hold at most 255 (255 = ignore)");
+    }
     if (!fs::is_directory(r))
       throw std::runtime_error(spec_.name + ": data root is not a directory: " + root_);
     const PairedLayout* chosen = nullptr;

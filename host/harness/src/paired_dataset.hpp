@@ -29,6 +29,7 @@ struct PairedSpec {
   int num_classes = 0;         // checked against the class-name list
   std::vector<PairedLayout> layouts;
   LabelTransform transform;    // may be empty
+  std::string class_file = "";  // instead of class_key: a list under the root; 0 classes = any count
 };
 
 std::unique_ptr<Dataset> make_paired_dataset(const PairedSpec& spec, const std::string& root,
@@ -51,6 +52,7 @@ std::unique_ptr<Dataset> make_lip(const std::string& root, const std::string& sp
 std::unique_ptr<Dataset> make_cihp(const std::string& root, const std::string& split);
 std::unique_ptr<Dataset> make_pascal_person_part(const std::string& root, const std::string& split);
 std::unique_ptr<Dataset> make_coco_object(const std::string& root, const std::string& split);
+std::unique_ptr<Dataset> make_folder(const std::string& root, const std::string& split);
 
 // Shared helpers.
 cv::Mat load_image_checked(const std::string& image_path, const cv::Mat& label,

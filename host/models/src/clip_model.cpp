@@ -67,8 +67,12 @@ ClipGeometry clip_geometry_preset(const std::string& name) {
   if (name == "ViT-L/14") return make(1024, 24, 14, 224, 768, 768, 12, 49408);
   if (name == "ViT-L/14@336") return make(1024, 24, 14, 336, 768, 768, 12, 49408);
   if (name == "tiny") return make(64, 2, 16, 64, 32, 64, 2, 49408);
+  // The embedded default (`ovseg train-clip` on `ovseg world`): 64 px scenes,
+  // 8 px patches; the full vocabulary keeps the real tokenizer's ids valid
+  // and is most of its size (49408 x 64 fp16 = 6.3 MB).
+  if (name == "world") return make(128, 2, 8, 64, 64, 64, 4, 49408);
   throw std::invalid_argument("unknown CLIP geometry preset '" + name +
-                              "' (known: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336, tiny)");
+                              "' (known: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336, tiny, world)");
 }
 
 namespace {

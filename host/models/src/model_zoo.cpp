@@ -107,6 +107,12 @@ std::string resolve_bpe_vocab(const std::string& explicit_path) {
   if (auto e = env("OVSEG_CLIP_BPE"); !e.empty() && check(e)) return e;
   const std::string cached = (fs::path(model_dir()) / "bpe_simple_vocab_16e6.txt.gz").string();
   if (check(cached)) return cached;
+#ifdef OVSEG_EMBEDDED_MODEL_DIR
+  // The copy shipped with the embedded default model (the same file; the
+  // zoo's sha256 pins it), so the demo needs no download.
+  const std::string embedded = std::string(OVSEG_EMBEDDED_MODEL_DIR) + "/bpe_simple_vocab_16e6.txt.gz";
+  if (check(embedded)) return embedded;
+#endif
   std::string where;
   for (const auto& l : looked) where += (where.empty() ? "" : ", ") + l;
   throw std::runtime_error("CLIP's BPE vocabulary was not found (looked in: " + where +

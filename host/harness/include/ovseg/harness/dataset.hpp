@@ -39,6 +39,10 @@
 //                  ROOT/JPEGImages/ID.jpg, ROOT/SegmentationPart/ID.png,
 //                  optional list ROOT/list/SPLIT_id.txt or ROOT/SPLIT_id.txt;
 //                  flat: ROOT/images, ROOT/labels.
+//   folder         any data in ovseg's own layout (`ovseg world` writes it):
+//                  ROOT/class_names.txt (class-name file, label = line index),
+//                  ROOT/SPLIT/images/ID.png (or .jpg), ROOT/SPLIT/labels/ID.png
+//                  (8-bit class indices, 255 ignore), optional ROOT/SPLIT/SPLIT.txt.
 // Without a list file the ids are the label files found (sorted), and every
 // image in the image folder must then have a label.
 #pragma once
@@ -88,7 +92,7 @@ class Dataset {
 // name: one of dataset_names() (aliases: "voc" = voc21, "pc59"/"pc60",
 // "coco_stuff"/"coco_stuff164k" = coco_stuff171, "ade"/"ade150" = ade20k,
 // "city"/"city_scapes" = cityscapes, "object"/"coco_objects" = coco_object,
-// "ppp"/"person_part" = pascal_person_part). split: "val" (default), "train", ...
+// "ppp"/"person_part" = pascal_person_part, "world" = folder). split: "val" (default), "train", ...
 // Throws std::invalid_argument for an unknown name and std::runtime_error
 // naming the missing file or folder when the layout is not found.
 std::unique_ptr<Dataset> make_dataset(const std::string& name, const std::string& data_root,
@@ -96,7 +100,8 @@ std::unique_ptr<Dataset> make_dataset(const std::string& name, const std::string
 std::vector<std::string> dataset_names();
 // Canonical registry name for a name or alias; throws std::invalid_argument.
 std::string canonical_dataset_name(const std::string& name);
-// Class count of a registered data set (without touching the disk).
+// Class count of a registered data set (without touching the disk); 0 for
+// "folder", whose classes are listed in its data root.
 int dataset_num_classes(const std::string& name);
 
 }  // namespace ovseg::harness

@@ -49,7 +49,9 @@ struct ClipGeometry {
 
 // Published shapes: "ViT-B/32", "ViT-B/16", "ViT-L/14", "ViT-L/14@336", and
 // "tiny" (width 64, 2+2 layers, patch 16, 64 px, embed 32, context 77, the full
-// 49408-token vocabulary so the real tokenizer's ids fit). Throws on unknown.
+// 49408-token vocabulary so the real tokenizer's ids fit), and "world", the
+// embedded default (vision width 128 x 2 layers, patch 8, 64 px; text width
+// 64 x 4 layers; embed 64; full vocabulary). Throws on unknown.
 ClipGeometry clip_geometry_preset(const std::string& name);
 
 // Infers the geometry from an OpenAI-layout state dict like build_model().

@@ -32,8 +32,8 @@ std::string model_dir();
 std::string resolve_model_file(const std::string& name_or_path);
 
 // CLIP's BPE vocabulary: `explicit_path` if given, else $OVSEG_CLIP_BPE, else
-// the zoo's bpe_simple_vocab_16e6.txt.gz in model_dir(). Throws naming every
-// place it looked.
+// the zoo's bpe_simple_vocab_16e6.txt.gz in model_dir(), else the copy
+// shipped in host/models/embedded/. Throws naming every place it looked.
 std::string resolve_bpe_vocab(const std::string& explicit_path = "");
 
 // Downloads an entry with curl into model_dir() (to a temporary name, checks
