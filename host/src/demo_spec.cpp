@@ -63,6 +63,8 @@ int positive_int(const std::string& file, const toml::table& t, const char* key,
 }  // namespace
 
 DemoSpec load_demo_spec(const std::string& path) {
+  if (!fs::is_regular_file(path))
+    throw Error({path, 0, 0}, "", "demo file not found", "check the path (relative paths start at the current directory)");
   toml::table root;
   try {
     root = toml::parse_file(path);

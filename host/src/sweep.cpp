@@ -47,6 +47,8 @@ std::string last_part(const std::string& path) { return path.substr(path.rfind('
 }  // namespace
 
 SweepSpec load_sweep(const std::string& path) {
+  if (!fs::is_regular_file(path))
+    throw Error({path, 0, 0}, "", "sweep file not found", "check the path (relative paths start at the current directory)");
   toml::table root;
   try {
     root = toml::parse_file(path);

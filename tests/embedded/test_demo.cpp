@@ -36,6 +36,7 @@ TEST_CASE("demo file: parses; errors name the file, line and key") {
   eval_test::write_file(tmp.file("d.toml"), "[demo]\nmodel = \"" + kModel +
                                                 "\"\nval_scene = 3\n[[run]]\nname = \"x\"\npipeline = \"" +
                                                 eval_test::kSourceDir + "/pipelines/maskclip.toml\"\n");
+  CHECK_THROWS_WITH_AS(load_demo_spec(tmp.file("missing.toml")), doctest::Contains("demo file not found"), Error);
   try {
     load_demo_spec(tmp.file("d.toml"));
     FAIL("expected an error");
