@@ -2,54 +2,17 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <toml++/toml.h>
 
-#include "ovseg/sdk/diagnostics.hpp"
+#include "toml_file.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ovseg {
 
+using detail::relative_to;
+using detail::where;
+
 namespace {
-
-SourceLocation where(const std::string& file, const toml::node& n) {
-  return {file, static_cast<int>(n.source().begin.line), static_cast<int>(n.source().begin.column)};
-}
-
-std::string relative_to(const std::string& file, const std::string& path) {
-  if (fs::path(path).is_absolute()) return path;
-  return (fs::path(file).parent_path() / path).lexically_normal().string();
-}
-
-void check_keys(const std::string& file, const toml::table& t, const std::string& table_name,
-                const std::vector<std::string>& allowed) {
-  for (const auto& [k, v] : t) {
-    const std::string key(k.str());
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      throw Error(where(file, v), "", "unknown key '" + key + "' in " + table_name + did_you_mean(key, allowed),
-                  table_name + " accepts " + list);
-    }
-  }
-}
-
-std::vector<Override> read_set(const std::string& file, const toml::table& t) {
-  std::vector<Override> out;
-  const toml::node* set = t.get("set");
-  if (!set) return out;
-  const toml::array* items = set->as_array();
-  if (!items) throw Error(where(file, *set), "", "set must be an array of \"path=value\" strings", "write set = [\"nodes.x.p=1\"]");
-  for (const auto& item : *items) {
-    if (!item.is_string()) throw Error(where(file, item), "", "set entries must be strings", "quote them");
-    try {
-      out.push_back(parse_override(item.as_string()->get()));
-    } catch (const std::exception& e) {
-      throw Error(where(file, item), "", e.what(), "write \"nodes.NODE.PARAM=VALUE\"");
-    }
-  }
-  return out;
-}
 
 int positive_int(const std::string& file, const toml::table& t, const char* key, int fallback) {
   const toml::node* n = t.get(key);
@@ -63,21 +26,13 @@ int positive_int(const std::string& file, const toml::table& t, const char* key,
 }  // namespace
 
 DemoSpec load_demo_spec(const std::string& path) {
-  if (!fs::is_regular_file(path))
-    throw Error({path, 0, 0}, "", "demo file not found", "check the path (relative paths start at the current directory)");
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw Error({path, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column)}, "",
-                "TOML syntax error: " + std::string(e.description()), "correct the TOML syntax at this position");
-  }
-  check_keys(path, root, "the demo file", {"demo", "run"});
+  const toml::table root = detail::parse_toml_file(path, "demo");
+  detail::check_keys(path, root, "the demo file", {"demo", "run"});
   DemoSpec spec;
   spec.file = path;
   const toml::table* demo = root["demo"].as_table();
   if (!demo) throw Error({path, 1, 1}, "", "no [demo] table", "add [demo] with model = \"...\"");
-  check_keys(path, *demo, "[demo]", {"model", "world_seed", "val_scenes", "val_size", "set"});
+  detail::check_keys(path, *demo, "[demo]", {"model", "world_seed", "val_scenes", "val_size", "set"});
   const auto model = (*demo)["model"].value<std::string>();
   if (!model) throw Error(where(path, *demo), "", "[demo] needs model = \"FILE\"", "name the embedded checkpoint");
   spec.model = relative_to(path, *model);
@@ -91,14 +46,14 @@ DemoSpec load_demo_spec(const std::string& path) {
   }
   spec.val_scenes = positive_int(path, *demo, "val_scenes", spec.val_scenes);
   spec.val_size = positive_int(path, *demo, "val_size", spec.val_size);
-  spec.common = read_set(path, *demo);
+  spec.common = detail::read_set_overrides(path, *demo);
 
   const toml::array* runs = root["run"].as_array();
   if (!runs || runs->empty()) throw Error({path, 1, 1}, "", "no [[run]] entries", "add [[run]] name = ..., pipeline = ...");
   for (const auto& node : *runs) {
     const toml::table* t = node.as_table();
     if (!t) throw Error(where(path, node), "", "[[run]] must be a table", "write [[run]] blocks");
-    check_keys(path, *t, "[[run]]", {"name", "pipeline", "set"});
+    detail::check_keys(path, *t, "[[run]]", {"name", "pipeline", "set"});
     DemoRun r;
     const auto name = (*t)["name"].value<std::string>();
     const auto pipeline = (*t)["pipeline"].value<std::string>();
@@ -112,7 +67,7 @@ DemoSpec load_demo_spec(const std::string& path) {
     for (const auto& other : spec.runs)
       if (other.name == r.name)
         throw Error(where(path, *t->get("name")), "", "run name '" + r.name + "' used twice", "names are table rows; make them unique");
-    r.overrides = read_set(path, *t);
+    r.overrides = detail::read_set_overrides(path, *t);
     spec.runs.push_back(std::move(r));
   }
   return spec;

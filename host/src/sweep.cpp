@@ -1,25 +1,19 @@
 #include "ovseg/host/sweep.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
-#include <toml++/toml.h>
 
-#include "ovseg/sdk/diagnostics.hpp"
+#include "toml_file.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ovseg {
 
+using detail::relative_to;
+using detail::where;
+
 namespace {
-
-SourceLocation where(const std::string& file, const toml::node& n) {
-  return {file, static_cast<int>(n.source().begin.line), static_cast<int>(n.source().begin.column)};
-}
-
-std::string relative_to(const std::string& file, const std::string& path) {
-  if (fs::path(path).is_absolute()) return path;
-  return (fs::path(file).parent_path() / path).lexically_normal().string();
-}
 
 // TOML text of a value, as --set parses it back. Floats get the shortest
 // text that reads back to the same double (0.05, not 0.050000000000000003),
@@ -47,15 +41,7 @@ std::string last_part(const std::string& path) { return path.substr(path.rfind('
 }  // namespace
 
 SweepSpec load_sweep(const std::string& path) {
-  if (!fs::is_regular_file(path))
-    throw Error({path, 0, 0}, "", "sweep file not found", "check the path (relative paths start at the current directory)");
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw Error({path, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column)}, "",
-                "TOML syntax error: " + std::string(e.description()), "correct the TOML syntax at this position");
-  }
+  const toml::table root = detail::parse_toml_file(path, "sweep");
   SweepSpec spec;
   spec.file = path;
   spec.name = fs::path(path).stem().string();
@@ -67,13 +53,7 @@ SweepSpec load_sweep(const std::string& path) {
 
   const toml::table* sweep = root["sweep"].as_table();
   if (!sweep) throw Error({path, 1, 1}, "", "no [sweep] table", "add [sweep] with pipeline = and datasets =");
-  const std::vector<std::string> keys = {"name", "pipeline", "datasets", "limit", "set"};
-  for (const auto& [k, v] : *sweep) {
-    const std::string key(k.str());
-    if (std::find(keys.begin(), keys.end(), key) == keys.end())
-      throw Error(where(path, v), "", "unknown key '" + key + "' in [sweep]" + did_you_mean(key, keys),
-                  "[sweep] accepts name, pipeline, datasets, limit, set");
-  }
+  detail::check_keys(path, *sweep, "[sweep]", {"name", "pipeline", "datasets", "limit", "set"});
   if (auto n = (*sweep)["name"].value<std::string>()) spec.name = *n;
   auto pipeline = (*sweep)["pipeline"].value<std::string>();
   if (!pipeline) throw Error(where(path, *sweep), "", "[sweep] needs pipeline = \"base.toml\"", "name the base pipeline");
@@ -89,14 +69,7 @@ SweepSpec load_sweep(const std::string& path) {
     spec.datasets.push_back(d.as_string()->get());
   }
   if (auto l = (*sweep)["limit"].value<int64_t>()) spec.limit = *l;
-  if (const toml::node* set = sweep->get("set")) {
-    const toml::array* items = set->as_array();
-    if (!items) throw Error(where(path, *set), "", "set must be an array of \"path=value\" strings", "write set = [\"nodes.x.p=1\"]");
-    for (const auto& item : *items) {
-      if (!item.is_string()) throw Error(where(path, item), "", "set entries must be strings", "quote them");
-      spec.fixed.push_back(parse_override(item.as_string()->get()));
-    }
-  }
+  spec.fixed = detail::read_set_overrides(path, *sweep);
 
   if (const toml::table* roots = root["data_roots"].as_table())
     for (const auto& [k, v] : *roots) {
