@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "commands.hpp"
 #include "ovseg/harness/dataset.hpp"
@@ -34,22 +33,13 @@ std::string pct(double v) {
   return buf;
 }
 
-// The val split is regenerated only when its recorded seed, count or size
-// differ from the demo file's (scenes are a pure function of the seed).
+// The val split is regenerated only when it is not the one the demo file
+// asks for (scenes are a pure function of the seed).
 void ensure_world(const DemoSpec& spec, const fs::path& root) {
-  const fs::path meta = root / "val" / "world.json";
-  std::ostringstream want;
-  want << "\"generator_version\": " << world::kWorldGeneratorVersion << ",\n  \"seed\": " << spec.world_seed
-       << ",\n  \"split\": \"val\",\n  \"count\": " << spec.val_scenes << ",\n  \"width\": " << spec.val_size;
-  if (fs::exists(meta)) {
-    std::ifstream f(meta);
-    std::stringstream have;
-    have << f.rdbuf();
-    if (have.str().find(want.str()) != std::string::npos) return;
-    fs::remove_all(root / "val");  // stale scenes of another seed or size
-  }
   world::SceneOptions o;
   o.width = o.height = spec.val_size;
+  if (world::world_split_is_current(root.string(), "val", spec.val_scenes, spec.world_seed, o)) return;
+  fs::remove_all(root / "val");  // stale scenes of another seed, size or generator version
   world::write_world_split(root.string(), "val", spec.val_scenes, spec.world_seed, o);
 }
 
@@ -147,7 +137,8 @@ int run_demo(const ParsedArgs& args) {
                           pct(chance_majority) + "% for always answering the most frequent class");
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
   const fs::path report = out / "report.html";
-  std::ofstream(report) << render_table(table, TableFormat::Html);
+  if (!(std::ofstream(report) << render_table(table, TableFormat::Html)))
+    throw std::runtime_error("cannot write " + report.string());
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "\nwrote " << report.string() << " (table, per-class bars, image | truth | prediction strips)\n"
             << "records in " << results.string() << "; demo took " << pct(total) << " s\n";

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <map>
 #include <random>
 
 #include <opencv2/imgproc.hpp>
@@ -41,14 +40,28 @@ cv::Vec3b clamp_bgr(double b, double g, double r) {
 // ---- stuff textures -------------------------------------------------------
 // Each fills a whole canvas; the layout decides which pixels show it.
 
-cv::Mat grass_texture(int w, int h, Rng& rng) {
-  const double g0 = rng.uniform(120, 170), r0 = rng.uniform(40, 90), b0 = rng.uniform(25, 60);
+// The base colour (BGR) plus per-pixel noise n = uniform(-amplitude,
+// amplitude) + row_offset(y), scaled per channel by `gain`. One draw per
+// pixel in row-major order, so the scenes stay what they were.
+template <class RowOffset>
+cv::Mat noisy_canvas(int w, int h, const cv::Vec3d& base, const cv::Vec3d& gain, double amplitude, Rng& rng,
+                     RowOffset row_offset) {
   cv::Mat img(h, w, CV_8UC3);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
-      const double n = rng.uniform(-18, 18);
-      img.at<cv::Vec3b>(y, x) = clamp_bgr(b0 + n * 0.4, g0 + n, r0 + n * 0.6);
+      const double n = rng.uniform(-amplitude, amplitude) + row_offset(y);
+      img.at<cv::Vec3b>(y, x) = clamp_bgr(base[0] + n * gain[0], base[1] + n * gain[1], base[2] + n * gain[2]);
     }
+  return img;
+}
+
+cv::Mat noisy_canvas(int w, int h, const cv::Vec3d& base, const cv::Vec3d& gain, double amplitude, Rng& rng) {
+  return noisy_canvas(w, h, base, gain, amplitude, rng, [](int) { return 0.0; });
+}
+
+cv::Mat grass_texture(int w, int h, Rng& rng) {
+  const double g0 = rng.uniform(120, 170), r0 = rng.uniform(40, 90), b0 = rng.uniform(25, 60);
+  cv::Mat img = noisy_canvas(w, h, {b0, g0, r0}, {0.4, 1.0, 0.6}, 18, rng);
   // Blades: short near-vertical strokes, darker and lighter.
   const int blades = w * h / 10;
   for (int i = 0; i < blades; ++i) {
@@ -63,12 +76,9 @@ cv::Mat grass_texture(int w, int h, Rng& rng) {
 
 cv::Mat water_texture(int w, int h, Rng& rng) {
   const double b0 = rng.uniform(150, 215), g0 = rng.uniform(80, 130), r0 = rng.uniform(15, 60);
-  cv::Mat img(h, w, CV_8UC3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      const double n = rng.uniform(-6, 6) + 10 * std::sin(y * 0.35);
-      img.at<cv::Vec3b>(y, x) = clamp_bgr(b0 + n, g0 + n * 0.6, r0 + n * 0.3);
-    }
+  // Swell: a slow brightness wave down the rows under the fine noise.
+  cv::Mat img = noisy_canvas(w, h, {b0, g0, r0}, {1.0, 0.6, 0.3}, 6, rng,
+                             [](int y) { return 10 * std::sin(y * 0.35); });
   // Wave crests: light sinusoidal lines across the canvas.
   const double spacing = rng.uniform(4.0, 7.0), freq = rng.uniform(0.15, 0.35);
   for (double y0 = rng.uniform(0, spacing); y0 < h + 4; y0 += spacing) {
@@ -82,12 +92,7 @@ cv::Mat water_texture(int w, int h, Rng& rng) {
 
 cv::Mat sand_texture(int w, int h, Rng& rng) {
   const double r0 = rng.uniform(205, 240), g0 = rng.uniform(175, 205), b0 = rng.uniform(115, 150);
-  cv::Mat img(h, w, CV_8UC3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      const double n = rng.uniform(-22, 22);
-      img.at<cv::Vec3b>(y, x) = clamp_bgr(b0 + n, g0 + n, r0 + n);
-    }
+  cv::Mat img = noisy_canvas(w, h, {b0, g0, r0}, {1.0, 1.0, 1.0}, 22, rng);
   // Pebbles: sparse dark grains.
   const int grains = w * h / 40;
   for (int i = 0; i < grains; ++i) {

@@ -31,6 +31,15 @@ void write_png(const fs::path& path, const cv::Mat& m) {
   if (!cv::imwrite(path.string(), m)) throw std::runtime_error("cannot write " + path.string());
 }
 
+// ROOT/SPLIT/world.json: everything the split's scenes are a function of.
+std::string split_metadata(const std::string& split, int count, uint64_t world_seed, const SceneOptions& options) {
+  std::ostringstream meta;
+  meta << "{\n  \"generator\": \"ovseg world\",\n  \"generator_version\": " << kWorldGeneratorVersion
+       << ",\n  \"seed\": " << world_seed << ",\n  \"split\": \"" << split << "\",\n  \"count\": " << count
+       << ",\n  \"width\": " << options.width << ",\n  \"height\": " << options.height << "\n}\n";
+  return meta.str();
+}
+
 }  // namespace
 
 void write_world_split(const std::string& root, const std::string& split, int count,
@@ -56,11 +65,17 @@ void write_world_split(const std::string& root, const std::string& split, int co
   }
   write_text_atomically(dir / "captions.tsv", captions.str());
   write_text_atomically(dir / (split + ".txt"), ids.str());
-  std::ostringstream meta;
-  meta << "{\n  \"generator\": \"ovseg world\",\n  \"generator_version\": " << kWorldGeneratorVersion
-       << ",\n  \"seed\": " << world_seed << ",\n  \"split\": \"" << split << "\",\n  \"count\": " << count
-       << ",\n  \"width\": " << options.width << ",\n  \"height\": " << options.height << "\n}\n";
-  write_text_atomically(dir / "world.json", meta.str());
+  // Last: its presence says the split is complete (world_split_is_current).
+  write_text_atomically(dir / "world.json", split_metadata(split, count, world_seed, options));
+}
+
+bool world_split_is_current(const std::string& root, const std::string& split, int count,
+                            uint64_t world_seed, const SceneOptions& options) {
+  std::ifstream f(fs::path(root) / split / "world.json", std::ios::binary);
+  if (!f) return false;
+  std::stringstream have;
+  have << f.rdbuf();
+  return have.str() == split_metadata(split, count, world_seed, options);
 }
 
 }  // namespace ovseg::world

@@ -56,6 +56,11 @@ uint64_t scene_seed(uint64_t world_seed, const std::string& split, uint64_t inde
 void write_world_split(const std::string& root, const std::string& split, int count,
                        uint64_t world_seed, const SceneOptions& options = {});
 
+// Whether ROOT/SPLIT was written completely by this generator version with
+// these arguments (its world.json matches), so it need not be written again.
+bool world_split_is_current(const std::string& root, const std::string& split, int count,
+                            uint64_t world_seed, const SceneOptions& options = {});
+
 // The text of ROOT/class_names.txt.
 std::string world_class_names_text();
 
