@@ -132,10 +132,11 @@ class Progress {
 TrainResult train(TrainTask& task, const TrainOptions& o) {
   if (o.steps <= 0) throw std::invalid_argument("train: steps must be positive");
   auto params = task.parameters();
-  std::vector<at::Tensor> decay, no_decay;
+  std::vector<at::Tensor> decay, no_decay, all_params;
   for (auto& [name, t] : params) {
     t.requires_grad_(true);
     (t.dim() >= 2 ? decay : no_decay).push_back(t);
+    all_params.push_back(t);
   }
   auto group_options = [&](double wd) {
     auto opts = std::make_unique<torch::optim::AdamWOptions>(o.lr);
@@ -164,11 +165,7 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
     at::Tensor loss = task.loss(step);
     if (loss.numel() != 1) throw std::runtime_error("train: the task's loss is not a scalar");
     loss.backward();
-    if (o.grad_clip_norm > 0) {
-      std::vector<at::Tensor> all(decay);
-      all.insert(all.end(), no_decay.begin(), no_decay.end());
-      torch::nn::utils::clip_grad_norm_(all, o.grad_clip_norm);
-    }
+    if (o.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(all_params, o.grad_clip_norm);
     opt.step();
     task.after_step(step);
     const float v = loss.item<float>();
