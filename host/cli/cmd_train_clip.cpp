@@ -2,6 +2,7 @@
 // CLIP on an image-caption folder (e.g. `ovseg world`'s), through the same
 // ClipModel the pipelines run, saved as fp16 safetensors in OpenAI's layout.
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -21,6 +22,10 @@ int run_train_clip(const ParsedArgs& args) {
   for (const char* required : {"--data", "--out"})
     if (!args.has(required)) throw UsageError(std::string("ovseg train-clip: ") + required + " is required");
   const std::string cmd = "train-clip";
+  // Checked before training, not after it: a typo here must not cost the run.
+  const std::filesystem::path out_dir = std::filesystem::absolute(args.get("--out")).parent_path();
+  if (!std::filesystem::is_directory(out_dir))
+    throw UsageError("ovseg train-clip: the folder of --out does not exist: " + out_dir.string());
   const uint64_t seed = static_cast<uint64_t>(parse_count(cmd, "--seed", args.get("--seed", "0")));
 
   train::TrainOptions topt;
