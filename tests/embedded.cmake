@@ -1,15 +1,12 @@
 # The embedded default: the procedural world, the trainer, CLIP contrastive
 # training, and `ovseg demo` with the shipped model and its quality bar.
 if(TARGET ovseg_world AND TARGET ovseg_train AND TARGET ovseg)
-  ovseg_add_doctest(test_embedded
+  ovseg_add_doctest(test_embedded USES_CLI
     SOURCES
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_world.cpp
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_trainer.cpp
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_clip_training.cpp
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_demo.cpp
     LIBS ovseg_world ovseg_train ovseg_host ovseg_harness ovseg_models)
-  target_compile_definitions(test_embedded PRIVATE OVSEG_CLI="$<TARGET_FILE:ovseg>")
-  get_property(ovseg_embedded_plugins GLOBAL PROPERTY OVSEG_PLUGIN_TARGETS)
-  add_dependencies(test_embedded ovseg ${ovseg_embedded_plugins})
   set_tests_properties(test_embedded PROPERTIES LABELS embedded TIMEOUT 600)
 endif()

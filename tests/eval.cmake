@@ -1,16 +1,13 @@
 # Harness core: protocol (resize, windows, stitching, phase split), `ovseg
 # eval` records, resume after a kill, shard merge and `ovseg table`.
 if(TARGET ovseg_harness AND TARGET ovseg)
-  ovseg_add_doctest(test_eval
+  ovseg_add_doctest(test_eval USES_CLI
     SOURCES
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_protocol.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_inference.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_eval_cli.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_sweep.cpp
     LIBS ovseg_host ovseg_harness)
-  target_compile_definitions(test_eval PRIVATE OVSEG_CLI="$<TARGET_FILE:ovseg>")
-  get_property(ovseg_eval_plugins GLOBAL PROPERTY OVSEG_PLUGIN_TARGETS)
-  add_dependencies(test_eval ovseg ${ovseg_eval_plugins})
   set_tests_properties(test_eval PROPERTIES
     LABELS eval TIMEOUT 300
     ENVIRONMENT "OVSEG_PLUGIN_PATH=")

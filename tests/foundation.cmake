@@ -40,7 +40,7 @@ foreach(lib test_stages test_stages_dup)
   target_link_libraries(foundation_${lib} PRIVATE ovseg_sdk)
 endforeach()
 
-ovseg_add_doctest(test_foundation
+ovseg_add_doctest(test_foundation USES_CLI
   SOURCES
     ${OVSEG_FOUNDATION_DIR}/test_pipeline_spec.cpp
     ${OVSEG_FOUNDATION_DIR}/test_graph_validation.cpp
@@ -52,10 +52,8 @@ ovseg_add_doctest(test_foundation
   LIBS ovseg_host ${OpenCV_LIBS})
 target_include_directories(test_foundation PRIVATE ${OVSEG_FOUNDATION_DIR} ${OpenCV_INCLUDE_DIRS})
 target_compile_definitions(test_foundation PRIVATE
-  OVSEG_CLI="$<TARGET_FILE:ovseg>"
   OVSEG_TEST_EXTRA_PLUGIN_DIR="${OVSEG_TEST_PLUGINS_OUT}")
-get_property(ovseg_foundation_plugins GLOBAL PROPERTY OVSEG_PLUGIN_TARGETS)
-add_dependencies(test_foundation ovseg ${ovseg_foundation_plugins}
+add_dependencies(test_foundation
   foundation_abi_mismatch foundation_not_a_plugin foundation_test_stages foundation_test_stages_dup)
 set_tests_properties(test_foundation PROPERTIES
   LABELS foundation TIMEOUT 300

@@ -1,7 +1,7 @@
 # Training-free last-block refinements (plugins/training_free): exactness
 # against re-stated formulas, CLIPtrase's clustering, pipelines end to end.
 if(TARGET ovseg_models)
-  ovseg_add_doctest(test_training_free
+  ovseg_add_doctest(test_training_free USES_CLI
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/training_free/test_refinements.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/training_free/test_cliptrase.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/training_free/test_pipelines.cpp
@@ -9,6 +9,4 @@ if(TARGET ovseg_models)
             ${CMAKE_SOURCE_DIR}/plugins/training_free/cluster_ops.cpp
     LIBS ovseg_host ovseg_models)
   target_include_directories(test_training_free PRIVATE ${CMAKE_SOURCE_DIR}/plugins/training_free)
-  target_compile_definitions(test_training_free PRIVATE OVSEG_CLI="$<TARGET_FILE:ovseg>")
-  add_dependencies(test_training_free ovseg training_free clip class_embeddings cosine_logits resize_logits argmax)
 endif()

@@ -17,6 +17,18 @@ using ovseg_test::max_abs_diff;
 
 namespace {
 
+// The message of the CheckpointError that loading `sd` as `source` throws;
+// fails the test when it loads.
+std::string rejection_message(const StateDict& sd, const std::string& source) {
+  try {
+    ClipModel::from_state_dict(sd, source);
+  } catch (const CheckpointError& e) {
+    return e.what();
+  }
+  FAIL("expected a CheckpointError");
+  return {};
+}
+
 // ---------------------------------------------------------------- reference
 at::Tensor ref_ln(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   auto mean = x.mean(-1, true);
@@ -105,14 +117,9 @@ TEST_CASE("geometry inference on the published ViT shapes") {
 TEST_CASE("ModifiedResNet checkpoints are rejected clearly") {
   StateDict sd = make_random_clip_state_dict(clip_geometry_preset("tiny"), 0, true);
   sd["visual.layer1.0.conv1.weight"] = at::empty({64, 64, 1, 1});
-  try {
-    ClipModel::from_state_dict(sd, "RN50.pt");
-    FAIL("expected an error");
-  } catch (const CheckpointError& e) {
-    const std::string msg = e.what();
-    CHECK(msg.find("RN50.pt") != std::string::npos);
-    CHECK(msg.find("ModifiedResNet") != std::string::npos);
-  }
+  const std::string msg = rejection_message(sd, "RN50.pt");
+  CHECK(msg.find("RN50.pt") != std::string::npos);
+  CHECK(msg.find("ModifiedResNet") != std::string::npos);
 }
 
 TEST_CASE("positional embedding interpolation") {
@@ -240,27 +247,17 @@ TEST_CASE("misshaped and missing tensors are named") {
   auto sd = make_random_clip_state_dict(ovseg_test::small_geometry(), 5, true);
   SUBCASE("misshaped") {
     sd["visual.transformer.resblocks.1.mlp.c_fc.weight"] = at::empty({100, 128});
-    try {
-      ClipModel::from_state_dict(sd, "my.ckpt");
-      FAIL("expected an error");
-    } catch (const CheckpointError& e) {
-      const std::string msg = e.what();
-      CHECK(msg.find("my.ckpt") != std::string::npos);
-      CHECK(msg.find("visual.transformer.resblocks.1.mlp.c_fc.weight") != std::string::npos);
-      CHECK(msg.find("[100, 128]") != std::string::npos);
-      CHECK(msg.find("[512, 128]") != std::string::npos);
-    }
+    const std::string msg = rejection_message(sd, "my.ckpt");
+    CHECK(msg.find("my.ckpt") != std::string::npos);
+    CHECK(msg.find("visual.transformer.resblocks.1.mlp.c_fc.weight") != std::string::npos);
+    CHECK(msg.find("[100, 128]") != std::string::npos);
+    CHECK(msg.find("[512, 128]") != std::string::npos);
   }
   SUBCASE("missing") {
     sd.erase("transformer.resblocks.0.ln_2.bias");
-    try {
-      ClipModel::from_state_dict(sd, "my.ckpt");
-      FAIL("expected an error");
-    } catch (const CheckpointError& e) {
-      const std::string msg = e.what();
-      CHECK(msg.find("my.ckpt") != std::string::npos);
-      CHECK(msg.find("transformer.resblocks.0.ln_2.bias") != std::string::npos);
-    }
+    const std::string msg = rejection_message(sd, "my.ckpt");
+    CHECK(msg.find("my.ckpt") != std::string::npos);
+    CHECK(msg.find("transformer.resblocks.0.ln_2.bias") != std::string::npos);
   }
 }
 
