@@ -55,8 +55,13 @@ class LastBlock {
   // tokens: (B, 1+h*w, width) entering `blk` (CLS first). Returns the block's
   // output tokens (B, 1+h*w, width), before ln_post.
   at::Tensor run_block(const models::ResidualBlockWeights& blk, const Tokens& tokens);
-  // run_block, then ln_post @ proj on the patch tokens: (B, embed, h, w).
-  at::Tensor features(const models::ClipModel& model, const Tokens& tokens);
+  // run_block, then ln_post @ proj on every token.
+  struct Projected {
+    at::Tensor patches;  // (B, embed, h, w)
+    at::Tensor cls;      // (B, embed, 1, 1): the CLS token through the same block
+  };
+  Projected project(const models::ClipModel& model, const Tokens& tokens);
+  at::Tensor features(const models::ClipModel& model, const Tokens& tokens) { return project(model, tokens).patches; }
   const LastBlockConfig& config() const { return cfg_; }
 
  private:

@@ -122,10 +122,10 @@ at::Tensor LastBlock::run_block(const models::ResidualBlockWeights& blk, const T
   return y;
 }
 
-at::Tensor LastBlock::features(const models::ClipModel& model, const Tokens& tokens) {
-  at::Tensor y = run_block(model.last_vision_block(), tokens);
-  at::Tensor dense = model.project_tokens(y.narrow(1, 1, tokens.grid_h * tokens.grid_w));
-  return tokens_to_map(dense, tokens.grid_h, tokens.grid_w);
+LastBlock::Projected LastBlock::project(const models::ClipModel& model, const Tokens& tokens) {
+  at::Tensor all = model.project_tokens(run_block(model.last_vision_block(), tokens));  // (B, 1+h*w, embed)
+  return {tokens_to_map(all.narrow(1, 1, tokens.grid_h * tokens.grid_w), tokens.grid_h, tokens.grid_w),
+          tokens_to_map(all.narrow(1, 0, 1), 1, 1)};
 }
 
 void check_block_input(const Tokens& tokens, const models::ClipModel& model, const std::string& what) {

@@ -7,6 +7,9 @@ PluginDescriptor describe_refinement(const RefinementDefaults& d) {
   p.input("tokens", PortType::Tokens, "tokens entering the last block (B,1+h*w,width), CLS first: clip_image's 'tokens'")
       .input("model", PortType::Model, "the CLIP model: clip_image's 'model'")
       .output("features", PortType::FeatureMap, "ln_post(re-run last block)@proj on the patch tokens (B,embed,h,w)")
+      .output("cls", PortType::FeatureMap,
+              "the CLS token through the same block, ln_post, proj (B,embed,1,1): image-level features "
+              "(CLIPtrase's VOC20 class weighting)")
       .param("attention", d.attention,
              "attention map: 'vanilla' softmax(q k^T s); 'v' identity (MaskCLIP); pairs joined by '+' are "
              "summed softmaxes, e.g. 'qq+kk' = softmax(q q^T s) + softmax(k k^T s); s = head_dim^-0.5")
@@ -40,7 +43,9 @@ void RefinementStage::run(StageContext& ctx) {
   const Tokens& tokens = ctx.input<Tokens>("tokens");
   auto model = clip_model_input(ctx);
   check_block_input(tokens, *model, "node '" + ctx.node_id() + "' input 'tokens'");
-  ctx.set_output("features", FeatureMap{block_.features(*model, tokens)});
+  LastBlock::Projected out = block_.project(*model, tokens);
+  ctx.set_output("features", FeatureMap{out.patches});
+  if (ctx.wants_output("cls")) ctx.set_output("cls", FeatureMap{out.cls});
 }
 
 }  // namespace ovseg::training_free

@@ -1,4 +1,4 @@
-// The six pipelines under pipelines/ end to end: `ovseg run` on the bundled
+// The training-free pipelines under pipelines/ end to end: `ovseg run` on the bundled
 // beach image and `ovseg eval` on one COCO-Object image, with a random tiny
 // checkpoint; and the CLIPtrase graph through the host with a multi-head
 // model to check what clip_image hands over.
@@ -82,6 +82,7 @@ TEST_CASE("every training-free pipeline runs end to end with ovseg run") {
   }
   // vanilla_block re-runs the last block exactly as clip_image does.
   CHECK(rel_diff(logits["vanilla"], logits["clip_baseline"]) < 1e-5);
+  CHECK(run_pipeline("cliptrase_voc20").sizes() == at::IntArrayRef({20, 240, 320}));  // VOC20, no background
   // The methods really differ from the baseline.
   for (const char* name : {"maskclip", "sclip", "clearclip", "naclip", "cliptrase"}) {
     CAPTURE(name);
@@ -117,10 +118,55 @@ TEST_CASE("cliptrase.toml through the host: prev_tokens, correlation and vote ar
   CHECK(r.logits.logits.equal(std::get<Logits>(r.values.at("vote.logits")).logits));
 }
 
+TEST_CASE("cliptrase_voc20.toml: the vote sees the logits weighted by the CLS token's logits") {
+  PluginCatalog cat;
+  cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
+  Graph g = build_graph(load_pipeline_spec(OVSEG_SOURCE_DIR "/pipelines/cliptrase_voc20.toml",
+                                           {parse_override("nodes.clip.model=\"" + env().wide + "\""),
+                                            parse_override("nodes.text.model=\"" + env().wide + "\"")}),
+                        cat);
+  Executor ex(g, "cpu");
+  at::manual_seed(3);
+  RunResult r = ex.run(Image{at::rand({1, 3, 48, 64})});
+  const at::Tensor& dense = std::get<Logits>(r.values.at("upsample.logits")).logits;
+  const at::Tensor& image_level = std::get<Logits>(r.values.at("cls_logits.logits")).logits;
+  const at::Tensor& weighted = std::get<Logits>(r.values.at("weighted.logits")).logits;
+  CHECK(dense.sizes() == at::IntArrayRef({1, 20, 48, 64}));
+  CHECK(image_level.sizes() == at::IntArrayRef({1, 20, 1, 1}));
+  // weighted[k] = dense[k] * cls_logit[k], written out per class.
+  for (int64_t k = 0; k < 20; ++k)
+    CHECK(weighted[0][k].equal(dense[0][k] * image_level[0][k][0][0]));
+  // The CLS logits are the refinement's CLS output against the text: they
+  // vary by class, so the weighting is not a uniform rescale.
+  CHECK(image_level.max().item<double>() - image_level.min().item<double>() > 1e-3);
+  CHECK(r.labels.labels.sizes() == at::IntArrayRef({1, 48, 64}));
+}
+
+TEST_CASE("class_weighting names the node and the expected shape on bad input") {
+  auto stage = make_stage("class_weighting");
+  MapStageContext ctx("weighted");
+  ctx.inputs["logits"] = Logits{at::rand({1, 4, 6, 6}), {}};
+  ctx.inputs["weights"] = Logits{at::rand({1, 3, 1, 1}), {}};
+  try {
+    stage->run(ctx);
+    FAIL("expected an error");
+  } catch (const std::exception& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("weighted") != std::string::npos);
+    CHECK(msg.find("weights") != std::string::npos);
+    CHECK(msg.find("(1, 3, 1, 1)") != std::string::npos);
+    CHECK(msg.find("expected (1, 4, 1, 1)") != std::string::npos);
+  }
+  ctx.inputs["weights"] = Logits{at::full({1, 4, 1, 1}, 2.0), {}};
+  stage->run(ctx);
+  CHECK(std::get<Logits>(ctx.outputs.at("logits")).logits.equal(
+      std::get<Logits>(ctx.inputs.at("logits")).logits * 2.0));
+}
+
 TEST_CASE("every training-free pipeline completes ovseg eval on COCO-Object and stores a record") {
   if (!fs::exists(env().tiny)) REQUIRE(shell("make-random-clip --preset tiny --out " + env().tiny) == 0);
   const fs::path results = env().dir / "results";
-  for (const char* name : {"vanilla", "maskclip", "sclip", "clearclip", "naclip", "cliptrase"}) {
+  for (const char* name : {"vanilla", "maskclip", "sclip", "clearclip", "naclip", "cliptrase", "cliptrase_voc20"}) {
     CAPTURE(name);
     std::string log;
     const int rc = shell("eval " OVSEG_SOURCE_DIR "/pipelines/" + std::string(name) +
