@@ -14,6 +14,7 @@
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/protocol.hpp"
 #include "ovseg/sdk/npy.hpp"
+#include "ovseg/sdk/synonyms.hpp"
 
 namespace ovseg::cli {
 
@@ -45,7 +46,11 @@ int run_run(const ParsedArgs& args) {
   at::Tensor labels = result.labels.labels.to(at::kCPU, at::kLong);
   if (labels.dim() == 3 && (labels.size(1) != h || labels.size(2) != w))
     labels = at::upsample_nearest2d(labels.unsqueeze(1).to(at::kFloat), {h, w}).squeeze(1).to(at::kLong);
-  if (!graph.labels_output) labels = logits.argmax(1);
+  const SynonymGroups groups = synonym_groups(result.logits.class_names);
+  if (!graph.labels_output) {
+    labels = logits.argmax(1);
+    if (groups.any()) labels = queries_to_classes(labels, groups);  // synonym queries -> their class
+  }
   expect_shape(labels, {1, h, w}, "pipeline output labels");
 
   std::filesystem::create_directories(out_dir);
@@ -54,7 +59,8 @@ int run_run(const ParsedArgs& args) {
   write_label_png(path("labels.png"), labels[0]);
   write_overlay_png(path("overlay.png"), pixels[0], labels[0]);
 
-  const auto& names = result.logits.class_names;
+  const std::vector<std::string> names =
+      result.labels.class_names.empty() ? groups.classes : result.labels.class_names;
   std::cout << "pipeline '" << graph.spec.name << "' on " << args.get("--image") << " (" << w << "x" << h
             << ", " << device_summary() << ")\n";
   double total = 0;
@@ -64,7 +70,7 @@ int run_run(const ParsedArgs& args) {
     total += t.milliseconds;
   }
   std::cout << "  total           " << std::setw(10) << total << " ms\n";
-  at::Tensor counts = at::bincount(labels.flatten(), {}, logits.size(1));
+  at::Tensor counts = at::bincount(labels.flatten(), {}, static_cast<int64_t>(names.size()));
   std::cout << "class pixel shares:\n";
   for (int64_t k = 0; k < counts.size(0); ++k) {
     const int64_t c = counts[k].item<int64_t>();

@@ -7,6 +7,7 @@
 
 #include "ovseg/host/device.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/sdk/synonyms.hpp"
 
 namespace ovseg {
 
@@ -135,7 +136,11 @@ RunResult Executor::run(const Image& image) {
   if (graph_.labels_output) {
     result.labels = std::get<LabelMap>(result.values.at(graph_.labels_output->str(graph_)));
   } else {
-    result.labels = LabelMap{result.logits.logits.argmax(1), result.logits.class_names};
+    // Repeated class names are synonym queries of one class (sdk/synonyms.hpp).
+    const SynonymGroups groups = synonym_groups(result.logits.class_names);
+    at::Tensor best = result.logits.logits.argmax(1);
+    result.labels = groups.any() ? LabelMap{queries_to_classes(best, groups), groups.classes}
+                                 : LabelMap{best, result.logits.class_names};
   }
   return result;
 }

@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/sdk/synonyms.hpp"
 
 namespace ovseg {
 
@@ -47,9 +48,13 @@ at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Win
   return canvas / window_count_map(windows, height, width, window_logits.device());
 }
 
-at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd) {
+at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd,
+                             const std::vector<std::string>& class_names) {
   expect_shape(logits, {-1, -1, -1}, "logits for background handling");
   at::Tensor probs = logits.to(at::kFloat).softmax(0);
+  const SynonymGroups groups = synonym_groups(class_names);
+  if (groups.any() && static_cast<int64_t>(groups.class_of_query.size()) == probs.size(0))
+    probs = max_over_synonyms(probs, groups, 0);  // softmax over queries, then each class's best query
   const int64_t k = probs.size(0);
   if (area_thd > 0 && k > 1) {
     // Pixels per class of the argmax, classes 1.. only ("prone background").
@@ -174,14 +179,18 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
   std::map<std::string, PortValue> values;
   if (any_image_node) values = executor_.run_nodes(Image{image}, image_phase_, std::move(given), &timings);
 
-  if (protocol_.background_handling()) {
+  const bool background = protocol_.background_handling();
+  if (background) {
     at::Tensor final_logits = logits;
-    if (!final_logits_key_.empty() && values.count(final_logits_key_))
+    std::vector<std::string> final_names = class_names_;
+    if (!final_logits_key_.empty() && values.count(final_logits_key_)) {
       final_logits = std::get<Logits>(values.at(final_logits_key_)).logits;
+      final_names = std::get<Logits>(values.at(final_logits_key_)).class_names;
+    }
     expect_shape(final_logits, {1, -1, -1, -1}, "final logits " + final_logits_key_);
     if (final_logits.size(2) != label_h || final_logits.size(3) != label_w)
       final_logits = at::upsample_bilinear2d(final_logits.to(at::kFloat), {label_h, label_w}, false);
-    out.labels = background_labels(final_logits[0], protocol_.prob_thd, protocol_.area_thd)
+    out.labels = background_labels(final_logits[0], protocol_.prob_thd, protocol_.area_thd, final_names)
                      .to(at::kCPU, at::kLong)
                      .contiguous();
   } else if (graph_.labels_output) {
@@ -197,7 +206,11 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
       logits = at::upsample_bilinear2d(logits, {label_h, label_w}, /*align_corners=*/false);
     out.labels = logits.argmax(1)[0].to(at::kCPU, at::kLong).contiguous();
   }
-  out.class_names = class_names_;
+  // Synonym queries (repeated names) are one class each: labels index the
+  // distinct names (argmax and background_labels map them).
+  const SynonymGroups groups = synonym_groups(class_names_);
+  if (groups.any() && !background && !graph_.labels_output) out.labels = queries_to_classes(out.labels, groups);
+  out.class_names = groups.classes;
   // Sum per node over both phases, in graph order.
   for (const auto& node : graph_.nodes) {
     double ms = 0;

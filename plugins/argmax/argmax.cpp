@@ -1,6 +1,9 @@
 // argmax: logits -> label map, with SCLIP-style background handling: pixels
 // whose best class probability (softmax over classes) is below
-// probability_threshold are given the background class.
+// probability_threshold are given the background class. Logits whose class
+// names repeat hold synonym queries (clip_text synonyms = "separate"): the
+// softmax runs over all queries and a class scores the max over its queries,
+// as in SCLIP's postprocess_result; the labels index the distinct classes.
 #include <ovseg/sdk.hpp>
 
 namespace {
@@ -28,17 +31,24 @@ class Argmax : public Stage {
   void run(StageContext& ctx) override {
     const Logits& in = ctx.input<Logits>("logits");
     expect_shape(in.logits, {-1, -1, -1, -1}, "node '" + ctx.node_id() + "' input 'logits'");
-    if (background_ >= in.logits.size(1))
+    const SynonymGroups groups = synonym_groups(in.class_names);
+    const bool merge = groups.any() && static_cast<int64_t>(groups.class_of_query.size()) == in.logits.size(1);
+    const int64_t classes = merge ? static_cast<int64_t>(groups.classes.size()) : in.logits.size(1);
+    if (background_ >= classes)
       throw std::invalid_argument("background_index " + std::to_string(background_) + " >= " +
-                                  std::to_string(in.logits.size(1)) + " classes");
+                                  std::to_string(classes) + " classes");
     at::Tensor labels;
     if (threshold_ > 0) {
-      auto [best_prob, best] = at::softmax(in.logits, 1).max(1);
+      at::Tensor probs = at::softmax(in.logits, 1);
+      if (merge) probs = max_over_synonyms(probs, groups, 1);
+      auto [best_prob, best] = probs.max(1);
       labels = at::where(best_prob < threshold_, at::full_like(best, background_), best);
     } else {
+      // The best query's class: max over queries keeps the argmax's class.
       labels = in.logits.argmax(1);
+      if (merge) labels = queries_to_classes(labels, groups);
     }
-    ctx.set_output("labels", LabelMap{labels, in.class_names});
+    ctx.set_output("labels", LabelMap{labels, merge ? groups.classes : in.class_names});
   }
 
  private:

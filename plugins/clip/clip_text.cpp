@@ -1,8 +1,13 @@
 // clip_text: class embeddings from CLIP's text tower. Each class may list
 // synonyms ("person, man, woman"); every synonym is written into every
-// template, the normalised embeddings are averaged over templates, then over
-// synonyms, and normalised again (OpenAI's zero-shot recipe). Results are
-// cached on disk keyed by the checkpoint's sha256, the templates and names.
+// template and the normalised embeddings are averaged over templates. Then
+// either (synonyms = "mean") averaged over synonyms and normalised again
+// (OpenAI's zero-shot recipe), or (synonyms = "separate") kept as one query
+// each, named after the class: repeated names in the output mark synonym
+// queries, whose probabilities argmax and the harness merge by max, as
+// SCLIP, ClearCLIP and NACLIP do with their query_idx (ovseg/sdk/synonyms.hpp).
+// Results are cached on disk keyed by the checkpoint's sha256, the
+// templates, the names and the mode.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +80,10 @@ class ClipText : public Stage {
                "per-class prompt table: \"class=syn1, syn2\" replaces that class's synonyms")
         .param("overrides_file", "", "file of class=syn1, syn2 lines (same meaning; # comments)")
         .param("bpe_vocab", "", "CLIP BPE vocabulary file (default: $OVSEG_CLIP_BPE, then the model cache)")
+        .param("synonyms", "mean",
+               "'mean': one embedding per class, the mean over its synonyms; 'separate': one per synonym "
+               "(repeated class names), merged after the softmax by max as SCLIP/ClearCLIP/NACLIP do")
+        .choices({"mean", "separate"})
         .param("cache", true, "reuse embeddings cached on disk for this checkpoint, templates and names");
   }
 
@@ -95,8 +104,12 @@ class ClipText : public Stage {
       auto from_file = read_override_lines(init.resolve_path(p.get_string("overrides_file")));
       overrides.insert(overrides.begin(), from_file.begin(), from_file.end());  // inline entries win
     }
-    for (const auto& syns : synonyms) names_.push_back(syns.front());
-    apply_overrides(overrides, names_, synonyms);
+    std::vector<std::string> class_names;
+    for (const auto& syns : synonyms) class_names.push_back(syns.front());
+    apply_overrides(overrides, class_names, synonyms);
+    const bool separate = p.get_string("synonyms") == "separate";
+    for (size_t c = 0; c < synonyms.size(); ++c)
+      names_.insert(names_.end(), separate ? synonyms[c].size() : 1, class_names[c]);
     std::string tmpl_arg = p.get_string("templates");
     if (tmpl_arg != "imagenet80" && tmpl_arg != "best7" && tmpl_arg != "single") tmpl_arg = init.resolve_path(tmpl_arg);
     const std::vector<std::string> templates = clip_plugins::template_set(tmpl_arg);
@@ -112,6 +125,7 @@ class ClipText : public Stage {
       for (const auto& s : syns) key_text += s + ",";
       key_text += "\n";
     }
+    if (separate) key_text += "synonyms: separate\n";  // "mean" keeps the v1 keys of earlier caches
     const fs::path cache_file =
         fs::path(models::cache_root()) / "text-embeddings" / (models::sha256_hex(key_text) + ".npy");
 
@@ -120,7 +134,7 @@ class ClipText : public Stage {
       e = read_npy(cache_file.string());
     } else {
       auto model = clip_plugins::shared_clip_model(model_file, at::Device(init.device));
-      e = embed(*model, shared_tokenizer(vocab), synonyms, templates).cpu();
+      e = embed(*model, shared_tokenizer(vocab), synonyms, templates, separate).cpu();
       if (p.get_bool("cache")) {
         fs::create_directories(cache_file.parent_path());
         write_npy(cache_file.string(), e);
@@ -134,7 +148,7 @@ class ClipText : public Stage {
  private:
   static at::Tensor embed(const models::ClipModel& model, const models::ClipTokenizer& tok,
                           const std::vector<std::vector<std::string>>& synonyms,
-                          const std::vector<std::string>& templates) {
+                          const std::vector<std::string>& templates, bool separate) {
     std::vector<std::string> texts;
     for (const auto& syns : synonyms)
       for (const auto& s : syns)
@@ -153,7 +167,10 @@ class ClipText : public Stage {
       std::vector<at::Tensor> per_synonym;
       for (size_t s = 0; s < syns.size(); ++s, row += nt)
         per_synonym.push_back(l2_normalize(all.narrow(0, row, nt).mean(0), 0));
-      classes.push_back(l2_normalize(at::stack(per_synonym).mean(0), 0));
+      if (separate)
+        classes.insert(classes.end(), per_synonym.begin(), per_synonym.end());
+      else
+        classes.push_back(l2_normalize(at::stack(per_synonym).mean(0), 0));
     }
     return at::stack(classes);
   }

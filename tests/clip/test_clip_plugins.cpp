@@ -117,6 +117,28 @@ TEST_CASE("clip_text: templates from a file are averaged, then synonyms are aver
   CHECK(std::get<TextEmbeddings>(r.values.at("text.embeddings")).class_names[0] == "person");
 }
 
+TEST_CASE("clip_text: synonyms = \"separate\" keeps one query per synonym, named after its class") {
+  const fs::path tmpl = clip_test::env().dir / "two_templates_sep.txt";
+  std::ofstream(tmpl) << "itap of a {}.\n{} in the wild\n";
+  RunResult r = run(pipeline("class_names = [\"person, man, woman\", \"dog\"]\ntemplates = \"" + tmpl.string() +
+                             "\"\nsynonyms = \"separate\"\ncache = false\n"),
+                    at::rand({1, 3, 32, 32}));
+  const TextEmbeddings& t = std::get<TextEmbeddings>(r.values.at("text.embeddings"));
+  CHECK(t.class_names == std::vector<std::string>{"person", "person", "person", "dog"});
+  REQUIRE(t.embeddings.size(0) == 4);
+  const char* words[] = {"person", "man", "woman", "dog"};
+  for (int64_t q = 0; q < 4; ++q) {
+    CAPTURE(q);
+    const std::string w = words[q];
+    at::Tensor expected = l2_normalize((text_embedding("itap of a " + w + ".") + text_embedding(w + " in the wild")) / 2, 0);
+    CHECK(max_abs_diff(t.embeddings[q], expected) < 1e-5);
+  }
+  // The graph's logits carry the queries; its default labels are classes.
+  CHECK(r.logits.logits.size(1) == 4);
+  CHECK(r.labels.class_names == std::vector<std::string>{"person", "dog"});
+  CHECK(r.labels.labels.max().item<int64_t>() <= 1);
+}
+
 TEST_CASE("clip_text: names_file in SCLIP's format and the imagenet80/best7 sets") {
   RunResult voc = run(pipeline("names_file = \"" OVSEG_SHARED_DATA "/class-names/cls_voc20.txt\"\ntemplates = \"best7\"\n"),
                       at::rand({1, 3, 32, 32}));

@@ -29,6 +29,7 @@
 
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/inference.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/models/random_clip.hpp"
 #include "ovseg/sdk/npy.hpp"
@@ -215,4 +216,35 @@ TEST_CASE("parity with CLIPtrase's released code: last block, correlation cluste
   const ovseg::RunResult unclustered = cliptrase_run(true, 65);
   const at::Tensor weighted = check_labels(unclustered, "parity_cliptrase_voc20_unclustered_labels.npy");
   CHECK(argmax_of(unclustered, "upsample.logits").ne(weighted).any().item<bool>());
+}
+
+// Synonym queries (clip_text synonyms = "separate": repeated class names),
+// scored as SCLIP's postprocess_result does with query_idx: softmax over all
+// queries, each class's max, area_thd, prob_thd. Fixture: random window
+// logits (7 queries of 4 classes: background x3, a, b x2, c) and the labels
+// the authors' postprocess_result gave for them at logit scale 50.
+TEST_CASE("parity with SCLIP's postprocess_result on synonym queries: argmax, prob_thd, area_thd") {
+  const at::Tensor logits = ovseg::read_npy(kData + "parity_synonyms_raw_logits.npy") * 50.0f;
+  const std::vector<std::string> queries = {"background", "background", "background", "a", "b", "b", "c"};
+  auto theirs = [](const std::string& name) {
+    return ovseg::read_npy(kData + "parity_synonyms_" + name + "_labels.npy").to(at::kLong);
+  };
+  // The harness's background handling.
+  CHECK(ovseg::background_labels(logits[0], 0.4, 0.0, queries).equal(theirs("prob")[0]));
+  CHECK(ovseg::background_labels(logits[0], 0.4, 0.25, queries).equal(theirs("prob_area")[0]));
+  // The argmax plugin, with and without its probability threshold.
+  for (double thd : {0.0, 0.4}) {
+    CAPTURE(thd);
+    auto stage = tf_test::make_stage("argmax", {{"probability_threshold", thd}});
+    ovseg::MapStageContext ctx;
+    ctx.inputs["logits"] = ovseg::Logits{logits, queries};
+    stage->run(ctx);
+    const auto& out = std::get<ovseg::LabelMap>(ctx.outputs.at("labels"));
+    CHECK(out.labels.equal(theirs(thd > 0 ? "prob" : "argmax")));
+    CHECK(out.class_names == std::vector<std::string>{"background", "a", "b", "c"});
+  }
+  // Not trivial: the threshold, the area rule and the synonym max all matter.
+  CHECK_FALSE(theirs("prob").equal(theirs("argmax")));
+  CHECK_FALSE(theirs("prob_area").equal(theirs("prob")));
+  CHECK_FALSE(ovseg::background_labels(logits[0], 0.4, 0.0).equal(theirs("prob")[0]));  // queries as classes
 }

@@ -6,3 +6,4 @@
 #include "ovseg/sdk/npy.hpp"
 #include "ovseg/sdk/class_names.hpp"
 #include "ovseg/sdk/runtime.hpp"
+#include "ovseg/sdk/synonyms.hpp"

@@ -57,8 +57,11 @@ at::Tensor window_count_map(const std::vector<Window>& windows, int height, int 
 // SCLIP's postprocess_result on logits (K,H,W) (logit scale included):
 // softmax over classes; classes 1.. whose argmax area is <= area_thd x the
 // area of all classes 1.. get probability 0; argmax; pixels whose top
-// probability is < prob_thd -> 0. Returns (H,W) int64.
-at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd);
+// probability is < prob_thd -> 0. Returns (H,W) int64. With `class_names`
+// naming synonym queries (repeated names, see ovseg/sdk/synonyms.hpp) a
+// class's probability is the max over its queries, as SCLIP's query_idx.
+at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd,
+                             const std::vector<std::string>& class_names = {});
 
 class ProtocolRunner {
  public:

@@ -1,0 +1,39 @@
+#include "ovseg/sdk/synonyms.hpp"
+
+#include <map>
+#include <stdexcept>
+
+namespace ovseg {
+
+SynonymGroups synonym_groups(const std::vector<std::string>& query_names) {
+  SynonymGroups g;
+  std::map<std::string, int64_t> index;
+  for (const auto& name : query_names) {
+    auto [it, fresh] = index.emplace(name, static_cast<int64_t>(g.classes.size()));
+    if (fresh) g.classes.push_back(name);
+    g.class_of_query.push_back(it->second);
+  }
+  return g;
+}
+
+at::Tensor max_over_synonyms(const at::Tensor& scores, const SynonymGroups& groups, int64_t dim) {
+  if (scores.size(dim) != static_cast<int64_t>(groups.class_of_query.size()))
+    throw std::invalid_argument("max_over_synonyms: " + std::to_string(scores.size(dim)) + " scores for " +
+                                std::to_string(groups.class_of_query.size()) + " named queries");
+  std::vector<std::vector<int64_t>> members(groups.classes.size());
+  for (size_t q = 0; q < groups.class_of_query.size(); ++q)
+    members[groups.class_of_query[q]].push_back(static_cast<int64_t>(q));
+  std::vector<at::Tensor> per_class;
+  per_class.reserve(members.size());
+  for (const auto& m : members)
+    per_class.push_back(scores.index_select(dim, at::tensor(m, at::TensorOptions(at::kLong).device(scores.device())))
+                            .amax(dim, /*keepdim=*/true));
+  return at::cat(per_class, dim);
+}
+
+at::Tensor queries_to_classes(const at::Tensor& query_index, const SynonymGroups& groups) {
+  at::Tensor map = at::tensor(groups.class_of_query, at::TensorOptions(at::kLong).device(query_index.device()));
+  return map.index_select(0, query_index.flatten()).view(query_index.sizes());
+}
+
+}  // namespace ovseg
