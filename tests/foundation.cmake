@@ -49,6 +49,7 @@ ovseg_add_doctest(test_foundation USES_CLI
     ${OVSEG_FOUNDATION_DIR}/test_executor.cpp
     ${OVSEG_FOUNDATION_DIR}/test_npy_image_io.cpp
     ${OVSEG_FOUNDATION_DIR}/test_cli.cpp
+    ${OVSEG_FOUNDATION_DIR}/test_runtime.cpp
   LIBS ovseg_host ${OpenCV_LIBS})
 target_include_directories(test_foundation PRIVATE ${OVSEG_FOUNDATION_DIR} ${OpenCV_INCLUDE_DIRS})
 target_compile_definitions(test_foundation PRIVATE

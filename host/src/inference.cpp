@@ -125,6 +125,12 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std:
                   "output comes from plugin '" + ln.plugin->descriptor.name + "', not argmax",
                   "remove [outputs] labels, or set prob_thd = 0 and area_thd = 0");
     final_logits_key_ = ln.inputs.at("logits").str(graph_);
+    // Its own labels would be discarded: skip the node unless another reads it.
+    const int labels_node = graph_.labels_output->node;
+    bool read = false;
+    for (const auto& node : graph_.nodes)
+      for (const auto& [port, ref] : node.inputs) read |= ref.node == labels_node;
+    if (!read) image_phase_[labels_node] = false;
   }
   if (graph_.labels_output && graph_.labels_output->node >= 0 &&
       window_phase_[graph_.labels_output->node])

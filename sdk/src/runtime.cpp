@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "large_block_cache.hpp"
 #include "ovseg/sdk/runtime.hpp"
 
 namespace ovseg {
@@ -20,6 +21,12 @@ void configure_runtime() {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's maximum on 64-bit; larger is refused
   mallopt(M_TRIM_THRESHOLD, 1 << 30);           // return memory only past 1 GiB free
   mallopt(M_TOP_PAD, 256 * 1024 * 1024);        // grow the heap in big steps
+  // Blocks above glibc's largest mmap threshold are kept by LibTorch's CPU
+  // allocator instead (large_block_cache.cpp): up to OVSEG_CPU_CACHE_MB
+  // (default 2048; 0 = off) of freed ones are reused.
+  size_t cache_mb = 2048;
+  if (const char* mb = std::getenv("OVSEG_CPU_CACHE_MB")) cache_mb = static_cast<size_t>(std::max(0L, std::atol(mb)));
+  detail::install_large_block_cache(cache_mb << 20);
   // One ATen intra-op thread unless asked otherwise: see runtime.hpp.
   if (const char* n = std::getenv("OVSEG_INTRAOP_THREADS")) {
     at::set_num_threads(std::max(1, std::atoi(n)));

@@ -4,7 +4,10 @@
 namespace ovseg {
 
 // Applied automatically when libovseg_sdk loads; safe to call again.
-//  - glibc keeps freed tensor memory instead of unmapping it.
+//  - glibc keeps freed tensor memory instead of unmapping it, and LibTorch's
+//    CPU allocator keeps freed blocks of 32 MiB and more (beyond glibc's
+//    reach) for reuse: page faults cost ~15 us per page on our VMs
+//    (OVSEG_CPU_CACHE_MB caps the cache, default 2048, 0 = off).
 //  - ATen's own parallel loops run on ONE thread (OVSEG_INTRAOP_THREADS or
 //    OMP_NUM_THREADS override): OpenBLAS parallelises the matrix products
 //    with its own threads, and idle OpenMP workers spin-waiting between
