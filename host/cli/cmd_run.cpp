@@ -46,11 +46,7 @@ int run_run(const ParsedArgs& args) {
   at::Tensor labels = result.labels.labels.to(at::kCPU, at::kLong);
   if (labels.dim() == 3 && (labels.size(1) != h || labels.size(2) != w))
     labels = at::upsample_nearest2d(labels.unsqueeze(1).to(at::kFloat), {h, w}).squeeze(1).to(at::kLong);
-  const SynonymGroups groups = synonym_groups(result.logits.class_names);
-  if (!graph.labels_output) {
-    labels = logits.argmax(1);
-    if (groups.any()) labels = queries_to_classes(labels, groups);  // synonym queries -> their class
-  }
+  if (!graph.labels_output) labels = argmax_labels(logits, result.logits.class_names).labels;
   expect_shape(labels, {1, h, w}, "pipeline output labels");
 
   std::filesystem::create_directories(out_dir);
@@ -60,7 +56,7 @@ int run_run(const ParsedArgs& args) {
   write_overlay_png(path("overlay.png"), pixels[0], labels[0]);
 
   const std::vector<std::string> names =
-      result.labels.class_names.empty() ? groups.classes : result.labels.class_names;
+      result.labels.class_names.empty() ? synonym_groups(result.logits.class_names).classes : result.labels.class_names;
   std::cout << "pipeline '" << graph.spec.name << "' on " << args.get("--image") << " (" << w << "x" << h
             << ", " << device_summary() << ")\n";
   double total = 0;

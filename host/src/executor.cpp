@@ -136,11 +136,7 @@ RunResult Executor::run(const Image& image) {
   if (graph_.labels_output) {
     result.labels = std::get<LabelMap>(result.values.at(graph_.labels_output->str(graph_)));
   } else {
-    // Repeated class names are synonym queries of one class (sdk/synonyms.hpp).
-    const SynonymGroups groups = synonym_groups(result.logits.class_names);
-    at::Tensor best = result.logits.logits.argmax(1);
-    result.labels = groups.any() ? LabelMap{queries_to_classes(best, groups), groups.classes}
-                                 : LabelMap{best, result.logits.class_names};
+    result.labels = argmax_labels(result.logits.logits, result.logits.class_names);
   }
   return result;
 }

@@ -53,8 +53,7 @@ at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double a
   expect_shape(logits, {-1, -1, -1}, "logits for background handling");
   at::Tensor probs = logits.to(at::kFloat).softmax(0);
   const SynonymGroups groups = synonym_groups(class_names);
-  if (groups.any() && static_cast<int64_t>(groups.class_of_query.size()) == probs.size(0))
-    probs = max_over_synonyms(probs, groups, 0);  // softmax over queries, then each class's best query
+  if (groups.merges(probs.size(0))) probs = max_over_synonyms(probs, groups, 0);  // softmax over queries, then each class's best query
   const int64_t k = probs.size(0);
   if (area_thd > 0 && k > 1) {
     // Pixels per class of the argmax, classes 1.. only ("prone background").
@@ -185,8 +184,7 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
   std::map<std::string, PortValue> values;
   if (any_image_node) values = executor_.run_nodes(Image{image}, image_phase_, std::move(given), &timings);
 
-  const bool background = protocol_.background_handling();
-  if (background) {
+  if (protocol_.background_handling()) {
     at::Tensor final_logits = logits;
     std::vector<std::string> final_names = class_names_;
     if (!final_logits_key_.empty() && values.count(final_logits_key_)) {
@@ -210,13 +208,11 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
   } else {
     if (logits.size(2) != label_h || logits.size(3) != label_w)
       logits = at::upsample_bilinear2d(logits, {label_h, label_w}, /*align_corners=*/false);
-    out.labels = logits.argmax(1)[0].to(at::kCPU, at::kLong).contiguous();
+    out.labels = argmax_labels(logits, class_names_).labels[0].to(at::kCPU, at::kLong).contiguous();
   }
-  // Synonym queries (repeated names) are one class each: labels index the
-  // distinct names (argmax and background_labels map them).
-  const SynonymGroups groups = synonym_groups(class_names_);
-  if (groups.any() && !background && !graph_.labels_output) out.labels = queries_to_classes(out.labels, groups);
-  out.class_names = groups.classes;
+  // Synonym queries (repeated names) are one class each: every path above
+  // labels the distinct names.
+  out.class_names = synonym_groups(class_names_).classes;
   // Sum per node over both phases, in graph order.
   for (const auto& node : graph_.nodes) {
     double ms = 0;

@@ -32,22 +32,19 @@ class Argmax : public Stage {
     const Logits& in = ctx.input<Logits>("logits");
     expect_shape(in.logits, {-1, -1, -1, -1}, "node '" + ctx.node_id() + "' input 'logits'");
     const SynonymGroups groups = synonym_groups(in.class_names);
-    const bool merge = groups.any() && static_cast<int64_t>(groups.class_of_query.size()) == in.logits.size(1);
+    const bool merge = groups.merges(in.logits.size(1));
     const int64_t classes = merge ? static_cast<int64_t>(groups.classes.size()) : in.logits.size(1);
     if (background_ >= classes)
       throw std::invalid_argument("background_index " + std::to_string(background_) + " >= " +
                                   std::to_string(classes) + " classes");
-    at::Tensor labels;
-    if (threshold_ > 0) {
-      at::Tensor probs = at::softmax(in.logits, 1);
-      if (merge) probs = max_over_synonyms(probs, groups, 1);
-      auto [best_prob, best] = probs.max(1);
-      labels = at::where(best_prob < threshold_, at::full_like(best, background_), best);
-    } else {
-      // The best query's class: max over queries keeps the argmax's class.
-      labels = in.logits.argmax(1);
-      if (merge) labels = queries_to_classes(labels, groups);
+    if (threshold_ <= 0) {
+      ctx.set_output("labels", argmax_labels(in.logits, in.class_names));
+      return;
     }
+    at::Tensor probs = at::softmax(in.logits, 1);
+    if (merge) probs = max_over_synonyms(probs, groups, 1);
+    auto [best_prob, best] = probs.max(1);
+    at::Tensor labels = at::where(best_prob < threshold_, at::full_like(best, background_), best);
     ctx.set_output("labels", LabelMap{labels, merge ? groups.classes : in.class_names});
   }
 

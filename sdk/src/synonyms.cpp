@@ -36,9 +36,12 @@ at::Tensor max_over_synonyms(const at::Tensor& scores, const SynonymGroups& grou
   return at::cat(per_class, dim);
 }
 
-at::Tensor queries_to_classes(const at::Tensor& query_index, const SynonymGroups& groups) {
-  at::Tensor map = at::tensor(groups.class_of_query, at::TensorOptions(at::kLong).device(query_index.device()));
-  return map.index_select(0, query_index.flatten()).view(query_index.sizes());
+LabelMap argmax_labels(const at::Tensor& logits, const std::vector<std::string>& names) {
+  at::Tensor best = logits.argmax(1);
+  const SynonymGroups groups = synonym_groups(names);
+  if (!groups.merges(logits.size(1))) return {best, names};
+  at::Tensor class_of = at::tensor(groups.class_of_query, at::TensorOptions(at::kLong).device(best.device()));
+  return {class_of.index_select(0, best.flatten()).view(best.sizes()), groups.classes};
 }
 
 }  // namespace ovseg

@@ -64,29 +64,26 @@ struct ParityCheckpoint {
   }
 };
 
-// 'tiny' widened to 128 (2 heads), 3 vision blocks, 64 px: SCLIP, NACLIP, ClearCLIP.
+// 'tiny' (16 px patches) with its vision tower widened to 128 (2 heads).
+ovseg::models::ClipGeometry wide_tiny(int64_t vision_layers, int64_t image_resolution) {
+  ovseg::models::ClipGeometry g = ovseg::models::clip_geometry_preset("tiny");
+  g.vision_width = 128;
+  g.vision_heads = 2;
+  g.vision_layers = vision_layers;
+  g.image_resolution = image_resolution;
+  return g;
+}
+
+// 3 vision blocks, 64 px: SCLIP, NACLIP, ClearCLIP.
 const ParityCheckpoint& vit3() {
-  static const ParityCheckpoint checkpoint("vit3", [] {
-    ovseg::models::ClipGeometry g = ovseg::models::clip_geometry_preset("tiny");
-    g.vision_width = 128;
-    g.vision_heads = 2;
-    g.vision_layers = 3;
-    return g;
-  }());
+  static const ParityCheckpoint checkpoint("vit3", wide_tiny(3, 64));
   return checkpoint;
 }
 
-// CLIPtrase's code hard-codes blocks 11 and 12 and 16 px patches: 'tiny'
-// with 12 vision blocks of width 128 (2 heads), 128 px (an 8x8 grid).
+// CLIPtrase's code hard-codes blocks 11 and 12 and 16 px patches: 12 vision
+// blocks, 128 px (an 8x8 grid).
 const ParityCheckpoint& vit12() {
-  static const ParityCheckpoint checkpoint("vit12", [] {
-    ovseg::models::ClipGeometry g = ovseg::models::clip_geometry_preset("tiny");
-    g.vision_width = 128;
-    g.vision_heads = 2;
-    g.vision_layers = 12;
-    g.image_resolution = 128;
-    return g;
-  }());
+  static const ParityCheckpoint checkpoint("vit12", wide_tiny(12, 128));
   return checkpoint;
 }
 

@@ -68,6 +68,16 @@ at::Tensor run_pipeline(const std::string& name, const std::string& extra = "") 
   return read_npy((out / "logits.npy").string());
 }
 
+// pipelines/NAME.toml through the host with the 2-head, 3-block test model.
+RunResult run_with_wide_model(const std::string& name, const at::Tensor& image) {
+  Graph g = build_graph(load_pipeline_spec(OVSEG_SOURCE_DIR "/pipelines/" + name + ".toml",
+                                           {parse_override("nodes.clip.model=\"" + env().wide + "\""),
+                                            parse_override("nodes.text.model=\"" + env().wide + "\"")}),
+                        catalog());
+  Executor ex(g, "cpu");
+  return ex.run(Image{image});
+}
+
 }  // namespace
 
 TEST_CASE("every training-free pipeline runs end to end with ovseg run") {
@@ -96,16 +106,9 @@ TEST_CASE("every training-free pipeline runs end to end with ovseg run") {
 }
 
 TEST_CASE("cliptrase.toml through the host: prev_tokens, correlation and vote are wired as documented") {
-  PluginCatalog cat;
-  cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-  Graph g = build_graph(load_pipeline_spec(OVSEG_SOURCE_DIR "/pipelines/cliptrase.toml",
-                                           {parse_override("nodes.clip.model=\"" + env().wide + "\""),
-                                            parse_override("nodes.text.model=\"" + env().wide + "\"")}),
-                        cat);
-  Executor ex(g, "cpu");
   at::manual_seed(2);
   at::Tensor img = at::rand({1, 3, 48, 64});
-  RunResult r = ex.run(Image{img});
+  RunResult r = run_with_wide_model("cliptrase", img);
 
   at::NoGradGuard ng;
   auto fwd = model()->encode_image_tokens(models::normalize_clip_pixels(img), /*keep_all_blocks=*/true);
@@ -124,15 +127,8 @@ TEST_CASE("cliptrase.toml through the host: prev_tokens, correlation and vote ar
 }
 
 TEST_CASE("cliptrase_voc20.toml: the vote sees the logits weighted by the CLS token's logits") {
-  PluginCatalog cat;
-  cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-  Graph g = build_graph(load_pipeline_spec(OVSEG_SOURCE_DIR "/pipelines/cliptrase_voc20.toml",
-                                           {parse_override("nodes.clip.model=\"" + env().wide + "\""),
-                                            parse_override("nodes.text.model=\"" + env().wide + "\"")}),
-                        cat);
-  Executor ex(g, "cpu");
   at::manual_seed(3);
-  RunResult r = ex.run(Image{at::rand({1, 3, 48, 64})});
+  RunResult r = run_with_wide_model("cliptrase_voc20", at::rand({1, 3, 48, 64}));
   const at::Tensor& dense = std::get<Logits>(r.values.at("upsample.logits")).logits;
   const at::Tensor& image_level = std::get<Logits>(r.values.at("cls_logits.logits")).logits;
   const at::Tensor& weighted = std::get<Logits>(r.values.at("weighted.logits")).logits;

@@ -12,12 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "ovseg/sdk/stage.hpp"
+
 namespace ovseg {
 
 struct SynonymGroups {
   std::vector<std::string> classes;     // distinct names, in first-appearance order
   std::vector<int64_t> class_of_query;  // query index -> index into `classes`
   bool any() const { return classes.size() < class_of_query.size(); }
+  // Whether scores with `channels` channels are these queries, to be merged.
+  bool merges(int64_t channels) const {
+    return any() && static_cast<int64_t>(class_of_query.size()) == channels;
+  }
 };
 
 SynonymGroups synonym_groups(const std::vector<std::string>& query_names);
@@ -25,7 +31,9 @@ SynonymGroups synonym_groups(const std::vector<std::string>& query_names);
 // Max over each class's queries along `dim`: (.., Q, ..) -> (.., K, ..).
 at::Tensor max_over_synonyms(const at::Tensor& scores, const SynonymGroups& groups, int64_t dim);
 
-// Query indices (any shape, int64) -> class indices.
-at::Tensor queries_to_classes(const at::Tensor& query_index, const SynonymGroups& groups);
+// Per-pixel best class of logits (B,K,H,W) named by `names`: the argmax,
+// and with synonym queries the class of the best query (the max over queries
+// keeps the argmax's class). Labels are named by the distinct classes.
+LabelMap argmax_labels(const at::Tensor& logits, const std::vector<std::string>& names);
 
 }  // namespace ovseg
