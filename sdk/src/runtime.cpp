@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -25,7 +26,15 @@ void configure_runtime() {
   // allocator instead (large_block_cache.cpp): up to OVSEG_CPU_CACHE_MB
   // (default 2048; 0 = off) of freed ones are reused.
   size_t cache_mb = 2048;
-  if (const char* mb = std::getenv("OVSEG_CPU_CACHE_MB")) cache_mb = static_cast<size_t>(std::max(0L, std::atol(mb)));
+  if (const char* mb = std::getenv("OVSEG_CPU_CACHE_MB")) {
+    char* end = nullptr;
+    const long v = std::strtol(mb, &end, 10);
+    if (end != mb && *end == '\0' && v >= 0)
+      cache_mb = static_cast<size_t>(v);
+    else  // runs at load time, so a warning rather than an exception
+      std::fprintf(stderr, "ovseg: OVSEG_CPU_CACHE_MB='%s' is not a whole number of MiB (0 = off); using %zu\n", mb,
+                   cache_mb);
+  }
   detail::install_large_block_cache(cache_mb << 20);
   // One ATen intra-op thread unless asked otherwise: see runtime.hpp.
   if (const char* n = std::getenv("OVSEG_INTRAOP_THREADS")) {
