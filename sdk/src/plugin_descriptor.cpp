@@ -25,6 +25,8 @@ const char* to_string(PortType type) {
     case PortType::Logits: return "Logits";
     case PortType::LabelMap: return "LabelMap";
     case PortType::Model: return "Model";
+    case PortType::Prompts: return "Prompts";
+    case PortType::Masks: return "Masks";
   }
   return "?";
 }
@@ -183,6 +185,11 @@ const PortSpec* PluginDescriptor::find_input(const std::string& n) const {
 const PortSpec* PluginDescriptor::find_output(const std::string& n) const {
   for (const auto& p : outputs)
     if (p.name == n) return &p;
+  return nullptr;
+}
+const LossSpec* PluginDescriptor::find_loss(const std::string& n) const {
+  for (const auto& l : losses)
+    if (l.name == n) return &l;
   return nullptr;
 }
 

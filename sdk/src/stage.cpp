@@ -25,6 +25,12 @@ void expect_shape(const at::Tensor& t, std::vector<int64_t> dims, const std::str
                                 expected());
 }
 
+int64_t Prompts::num_prompts() const {
+  for (const at::Tensor* t : {&points, &boxes, &mask_inputs})
+    if (t->defined() && t->dim() >= 2) return t->size(1);
+  return 0;
+}
+
 at::Tensor l2_normalize(const at::Tensor& t, int64_t dim) {
   return t / t.norm(2, {dim}, /*keepdim=*/true).clamp_min(1e-12);
 }

@@ -19,7 +19,7 @@ namespace ovseg {
 // Bump whenever anything a plugin and the host exchange changes layout:
 // PluginDescriptor, Params, the port payloads, StageContext, Stage.
 // The host refuses a plugin built against another version (never a crash).
-inline constexpr int kSdkAbiVersion = 1;
+inline constexpr int kSdkAbiVersion = 2;
 
 enum class StageKind { Encoder, Refinement, Fusion, Postprocess };
 
@@ -32,6 +32,8 @@ enum class PortType {
   Logits,          // (B,K,H,W) class scores + class names
   LabelMap,        // (B,H,W) int64 class indices + class names
   Model,           // opaque model handle shared between stages
+  Prompts,         // SAM-style prompts per image: points + labels, boxes, mask inputs
+  Masks,           // (B,N,H,W) mask logits + per-mask scores (proposals, SAM outputs)
 };
 
 enum class ParamType { Bool, Int, Float, String, IntList, FloatList, StringList };
@@ -53,6 +55,13 @@ struct PortSpec {
   PortType type;
   std::string doc;
   bool optional = false;
+};
+
+// An auxiliary loss a stage emits while training (StageContext::add_loss),
+// weighted by the pipeline's [train.losses] table as "node.name".
+struct LossSpec {
+  std::string name;
+  std::string doc;
 };
 
 struct ParamSpec {
@@ -111,6 +120,7 @@ struct PluginDescriptor {
   std::vector<PortSpec> inputs;
   std::vector<PortSpec> outputs;
   std::vector<ParamSpec> params;
+  std::vector<LossSpec> losses;  // auxiliary losses emitted in training
   StageFactory create;
 
   PluginDescriptor() = default;
@@ -123,6 +133,11 @@ struct PluginDescriptor {
   }
   PluginDescriptor& output(std::string n, PortType t, std::string doc) {
     outputs.push_back({std::move(n), t, std::move(doc), false});
+    return *this;
+  }
+  // Declares an auxiliary loss the stage adds in training (e.g. distillation).
+  PluginDescriptor& loss(std::string n, std::string doc) {
+    losses.push_back({std::move(n), std::move(doc)});
     return *this;
   }
   // Typed overloads so `param("sigma", 5.0, "...")` infers ParamType::Float.
@@ -142,6 +157,7 @@ struct PluginDescriptor {
   const ParamSpec* find_param(const std::string& n) const;
   const PortSpec* find_input(const std::string& n) const;
   const PortSpec* find_output(const std::string& n) const;
+  const LossSpec* find_loss(const std::string& n) const;
 };
 
 namespace detail {
