@@ -75,6 +75,17 @@ json model_files(const Graph& graph) {
       }
       out.push_back(entry);
     }
+    // Trained weights are part of what a number means too.
+    if (!node.weights.empty()) {
+      json entry = {{"node", node.id}, {"param", "weights"}, {"value", node.weights}};
+      try {
+        entry["file"] = fs::absolute(node.weights).string();
+        entry["sha256"] = models::cached_file_sha256(node.weights);
+      } catch (const std::exception& e) {
+        entry["error"] = e.what();
+      }
+      out.push_back(entry);
+    }
   }
   return out;
 }
@@ -128,6 +139,17 @@ RunKey record_key(const json& r) {
   return k;
 }
 
+void apply_zero_shot(json& record, const harness::ZeroShotSplit& split) {
+  if (split.empty()) {
+    record.erase("zero_shot");
+    return;
+  }
+  const auto classes = record.at("dataset").at("class_names").get<std::vector<std::string>>();
+  const auto mask = harness::unseen_mask(split, classes);
+  const auto m = harness::compute_metrics(harness::ConfusionMatrix::from_json(record.at("confusion_matrix")));
+  record["zero_shot"] = harness::zero_shot_to_json(split, harness::zero_shot_metrics(m, mask));
+}
+
 EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   const Protocol protocol = parse_protocol(graph.spec);
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
@@ -136,6 +158,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   auto ds = harness::make_dataset(o.dataset, o.data_root, o.split);
   if (!ds->has_images())
     throw std::runtime_error("data set '" + ds->name() + "' at " + o.data_root + " has no image files");
+  const harness::ZeroShotSplit zero_shot = o.zero_shot ? *o.zero_shot : harness::declared_zero_shot_split(*ds);
+  harness::unseen_mask(zero_shot, ds->display_class_names());  // a bad split fails before any image runs
 
   // The first `limit` images, then every shard_count-th from shard_index: the
   // shards of a run partition exactly the images of the unsharded run.
@@ -154,6 +178,11 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   // their record by its key.
   if (!o.force) {
     if (auto stored = read_json_file(out.record_path); stored && stored->value("kind", "") == kRecordKind) {
+      // The split is derived from the confusion matrix: a stored record is
+      // brought up to the requested one without running anything.
+      const json before = stored->value("zero_shot", json());
+      apply_zero_shot(*stored, zero_shot);
+      if (stored->value("zero_shot", json()) != before) write_json_atomic(out.record_path, *stored);
       out.record = std::move(*stored);
       out.already_stored = true;
       return out;
@@ -182,7 +211,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       std::cerr << "[eval] resuming " << key.stem() << " from " << done_ids.size() << " images\n";
   }
 
-  ProtocolRunner runner(graph, protocol, o.device);
+  ProtocolRunner runner(graph, protocol, o.device, ds->class_names());
   std::vector<std::string> warnings;
   std::vector<std::string> pipeline_classes;
 
@@ -289,6 +318,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                        {"resumed_images", out.resumed_images}};
   record["warnings"] = warnings;
   record["qualitative"] = qualitative;  // image | ground truth | prediction strips
+  apply_zero_shot(record, zero_shot);
   write_json_atomic(out.record_path, record);
   std::error_code ec;
   fs::remove(ckpt_path, ec);  // the record replaces the checkpoint
@@ -378,6 +408,10 @@ json merge_records(const std::vector<json>& records) {
                        {"per_node_ms", node_ms},
                        {"resumed_images", 0}};
   merged["warnings"] = warnings;
+  if (first.contains("zero_shot")) {
+    const json& z = first.at("zero_shot");
+    apply_zero_shot(merged, {z.at("unseen").get<std::vector<std::string>>(), z.value("source", "")});
+  }
   return merged;
 }
 
