@@ -156,6 +156,8 @@ void Executor::set_training(bool training) {
   if (training && !learnable_ready_) learnable_tensors();
   training_ = training;
   for (auto& stage : stages_) stage->set_training(training);
+  // Autograd tracks exactly the trainable tensors while training.
+  for (auto& t : learnable_) t.tensor.requires_grad_(training && t.trainable);
 }
 
 Executor::~Executor() {

@@ -105,7 +105,7 @@ void apply_override(toml::table& root, const Override& ov, LocationTracker& loc)
       // [protocol] may be absent; a new node is added by naming its plugin
       // first (--set nodes.crf.plugin=densecrf, then its inputs and params).
       const bool new_node = i == 1 && ov.path[0] == "nodes" && ov.path.size() == 3 && ov.path[2] == "plugin";
-      const bool creatable = (i == 0 && ov.path[0] == "protocol") || (ov.path[0] == "train" && i + 1 < 3) || new_node;
+      const bool creatable = (i == 0 && ov.path[0] == "protocol") || ov.path[0] == "train" || new_node;
       if (!creatable || child != nullptr)
         throw Error(where, i >= 1 ? ov.path[1] : "",
                     "override names '" + ov.path[i] + "', which is not a table in the pipeline" +

@@ -69,6 +69,20 @@ std::string graph_fingerprint(const Graph& graph) {
   return os.str();
 }
 
+// One digest of every frozen parameter's bytes: equal before and after a run
+// proves training touched only the declared subset (a stage that writes into
+// its weights in place would show here).
+std::string frozen_digest(const std::vector<LearnableTensor>& tensors) {
+  models::Sha256 h;
+  for (const auto& t : tensors) {
+    if (t.trainable || t.buffer) continue;
+    const at::Tensor c = t.tensor.detach().to(at::kCPU).contiguous();
+    h.update(t.key().data(), t.key().size());
+    h.update(c.data_ptr(), c.numel() * c.element_size());
+  }
+  return h.hex_digest();
+}
+
 std::string read_text(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
@@ -141,6 +155,23 @@ class Validator {
     executor_ = std::make_shared<Executor>(graph, o.device, ds_->class_names());
     runner_ = std::make_unique<ProtocolRunner>(graph, parse_protocol(graph.spec), executor_);
     unseen_ = harness::unseen_mask(split, ds_->display_class_names());
+  }
+
+  // Empty when the trained tensors fit this executor's; else why not (a stage
+  // whose parameters depend on the vocabulary, e.g. one weight row per class,
+  // cannot be evaluated on classes it never had).
+  std::string incompatibility(Executor& trained) {
+    std::map<std::string, at::Tensor> mine;
+    for (const auto& t : executor_->learnable_tensors()) mine[t.key()] = t.tensor;
+    for (const auto& t : trained.learnable_tensors()) {
+      if (!t.trainable && !t.buffer) continue;
+      auto it = mine.find(t.key());
+      if (it == mine.end() || !it->second.sizes().equals(t.tensor.sizes()))
+        return "'" + t.key() + "' is " + shape_string(t.tensor) + " when trained on the seen classes but " +
+               (it == mine.end() ? std::string("absent") : shape_string(it->second)) +
+               " with the evaluation vocabulary: the stage's weights depend on the class list";
+    }
+    return "";
   }
 
   json evaluate(Executor& trained, int64_t steps_done) {
@@ -292,9 +323,18 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
                 "nothing to train: no node has trainable parameters",
                 "mark some with a node's trainable = [\"pattern\", ...]; `ovseg params PIPELINE.toml` lists them");
 
+  const std::string frozen_before = frozen_digest(executor->learnable_tensors());
   PipelineTrainTask task(executor, window_phase_nodes(graph), *ds, recipe, label_map, seen_names);
   std::unique_ptr<Validator> validator;
-  if (recipe.val_images > 0) validator = std::make_unique<Validator>(graph, o, recipe, split);
+  std::string val_skipped;
+  if (recipe.val_images > 0) {
+    validator = std::make_unique<Validator>(graph, o, recipe, split);
+    val_skipped = validator->incompatibility(*executor);
+    if (!val_skipped.empty()) {
+      validator.reset();
+      if (o.progress) std::cerr << "[train] no periodic evaluation: " << val_skipped << "\n";
+    }
+  }
 
   TrainOptions topt;
   topt.steps = recipe.steps;
@@ -360,6 +400,9 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   if (validator) evaluate(recipe.steps);
 
   executor->set_training(false);
+  const bool frozen_unchanged = frozen_digest(executor->learnable_tensors()) == frozen_before;
+  if (!frozen_unchanged)
+    std::cerr << "warning: a frozen parameter changed during training (a stage writes into its weights)\n";
   save_stage_weights(out.weights_path, executor->learnable_tensors(),
                      {{"ovseg.pipeline", graph.spec.name}, {"ovseg.dataset", ds->name()},
                       {"ovseg.steps", std::to_string(recipe.steps)}, {"ovseg.seed", std::to_string(recipe.seed)}});
@@ -406,6 +449,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   run["trainable"] = trained;
   run["trainable_parameters"] = trainable;
   run["frozen_parameters"] = frozen;
+  run["frozen_parameters_unchanged"] = frozen_unchanged;
   run["steps"] = recipe.steps;
   run["train_seconds"] = seconds;
   run["seconds_per_step"] = rows.empty() ? 0.0 : seconds / static_cast<double>(rows.size());
@@ -414,6 +458,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   run["final_loss"] = recent;
   run["resumed_at_step"] = result.start_step;
   run["val"] = val;
+  if (!val_skipped.empty()) run["val_skipped"] = val_skipped;
   run["device"] = {{"name", o.device}, {"summary", device_summary()}};
   run["versions"] = {{"ovseg", ovseg_version()}, {"libtorch", TORCH_VERSION}, {"git_commit", ovseg_git_commit()}};
   run["weights"] = {{"file", "weights.safetensors"}, {"sha256", models::sha256_file(out.weights_path)}};
