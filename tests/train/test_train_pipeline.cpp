@@ -243,3 +243,27 @@ TEST_CASE("ovseg train: refuses another recipe in the same folder, an unknown lo
   CHECK(nothing.exit_code == 1);
   CHECK(contains(nothing.output, "nothing to train"));
 }
+
+TEST_CASE("data-parallel: 2 ranks train the model that accumulate = 2 trains in one process") {
+  TempDir dir;
+  write_file(dir.file("toy.toml"), toy_pipeline());
+  const auto two = run_cli(train_args(dir.file("toy.toml"), dir.file("ranks"), "--ranks 2 --set train.val_images=0"));
+  INFO(two.output);
+  REQUIRE(two.exit_code == 0);
+  const auto one = run_cli(train_args(dir.file("toy.toml"), dir.file("accum"), "--set train.accumulate=2 --set train.val_images=0"));
+  REQUIRE(one.exit_code == 0);
+  CHECK(read_json(dir.file("ranks/run.json"))["ranks"] == 2);
+  const auto a = models::load_safetensors(dir.file("ranks/weights.safetensors"));
+  const auto b = models::load_safetensors(dir.file("accum/weights.safetensors"));
+  for (const char* key : {"head.proj.weight", "head.proj.bias"}) {
+    CHECK(a.at(key).allclose(b.at(key), 1e-5, 1e-6));
+    CHECK_FALSE(a.at(key).equal(at::zeros_like(a.at(key))));
+  }
+  // The rendezvous file is gone; only rank 0 wrote the folder.
+  for (const auto& f : fs::directory_iterator(dir.file("ranks")))
+    CHECK_FALSE(contains(f.path().filename().string(), ".ranks."));
+  // A batch that does not split over the ranks is refused.
+  const auto odd = run_cli(train_args(dir.file("toy.toml"), dir.file("odd"), "--ranks 3"));
+  CHECK(odd.exit_code != 0);
+  CHECK(contains(odd.output, "not a multiple of ranks x accumulate"));
+}

@@ -24,14 +24,16 @@ std::pair<cv::Mat, cv::Mat> SampleCache::get(size_t index) {
 
 PipelineTrainTask::PipelineTrainTask(std::shared_ptr<Executor> executor, std::vector<bool> window_phase,
                                      const harness::Dataset& ds, const TrainRecipe& recipe, std::vector<int> label_map,
-                                     std::vector<std::string> class_names)
+                                     std::vector<std::string> class_names, int rank, int ranks)
     : executor_(std::move(executor)),
       window_phase_(std::move(window_phase)),
       ds_(ds),
       recipe_(recipe),
       label_map_(std::move(label_map)),
       class_names_(std::move(class_names)),
-      cache_(ds, recipe.cache_mb) {
+      cache_(ds, recipe.cache_mb),
+      rank_(rank),
+      ranks_(ranks) {
   logits_key_ = executor_->graph().logits_output.str(executor_->graph());
 }
 
@@ -68,10 +70,13 @@ std::vector<size_t> PipelineTrainTask::batch_indices(int64_t step) {
 
 at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t micros) {
   const std::vector<size_t> all = batch_indices(step);
-  const int64_t per = recipe_.batch / micros;
+  // This rank's slice of the batch, then this micro-batch of it. `b` stays
+  // the index in the whole batch, so augmentation does not depend on ranks.
+  const int64_t per_rank = recipe_.batch / ranks_, per = per_rank / micros;
+  const int64_t first = rank_ * per_rank + micro * per;
   const int crop = recipe_.augment.crop;
   std::vector<at::Tensor> images, targets;
-  for (int64_t b = micro * per; b < (micro + 1) * per; ++b) {
+  for (int64_t b = first; b < first + per; ++b) {
     auto [image, label] = cache_.get(all[static_cast<size_t>(b)]);
     const AugmentedSample s = augment_sample(image, label, recipe_.augment, sample_seed(recipe_.seed, step, b));
     cv::Mat rgb, f;
@@ -119,7 +124,10 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
       term = pixel_loss(name, logits, target, 255);
     } else {
       auto it = executor_->aux_losses().find(name);
-      if (it == executor_->aux_losses().end()) continue;  // not emitted this step
+      if (it == executor_->aux_losses().end()) {  // not emitted this step: 0, so every rank reports every term
+        terms_[name] = 0.0;
+        continue;
+      }
       term = it->second;
     }
     terms_[name] = term.item<double>();

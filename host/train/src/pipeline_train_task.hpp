@@ -34,9 +34,11 @@ class PipelineTrainTask final : public TrainTask {
   // `window_phase`: the nodes the logits depend on. `label_map[c]`: the
   // logit channel of data-set class c, or 255 (ignored: void or unseen).
   // `class_names`: the logits' expected channel names.
+  // Data-parallel: rank `rank` of `ranks` takes its consecutive slice of
+  // every step's batch (batch / ranks images).
   PipelineTrainTask(std::shared_ptr<Executor> executor, std::vector<bool> window_phase,
                     const harness::Dataset& ds, const TrainRecipe& recipe, std::vector<int> label_map,
-                    std::vector<std::string> class_names);
+                    std::vector<std::string> class_names, int rank = 0, int ranks = 1);
 
   NamedTensors parameters() override;
   NamedTensors buffers() override;
@@ -61,6 +63,7 @@ class PipelineTrainTask final : public TrainTask {
   int64_t cached_epoch_ = -1;
   std::vector<size_t> permutation_;
   bool checked_names_ = false;
+  int rank_ = 0, ranks_ = 1;
 };
 
 }  // namespace ovseg::train

@@ -278,7 +278,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   }
 
   const fs::path dir(o.out_dir);
-  const std::string fingerprint = recipe.fingerprint() + graph_fingerprint(graph) + "\ndataset=" + ds->name() +
+  std::string fingerprint = recipe.fingerprint() + graph_fingerprint(graph) + "\ndataset=" + ds->name() +
                                   "\ndata_root=" + fs::absolute(o.data_root).lexically_normal().string() +
                                   "\ntrain_images=" + std::to_string(ds->size()) + "\nunseen=" +
                                   [&] {
@@ -287,26 +287,44 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
                                     return u;
                                   }() +
                                   "\ndevice=" + o.device;
+  const int ranks = o.distributed.world_size, rank = o.distributed.rank;
+  if (recipe.batch % (static_cast<int64_t>(ranks) * recipe.accumulate) != 0)
+    throw std::invalid_argument("train.batch (" + std::to_string(recipe.batch) + ") is not a multiple of ranks x accumulate (" +
+                                std::to_string(ranks) + " x " + std::to_string(recipe.accumulate) + ")");
+  if (ranks > 1) fingerprint += "\nranks=" + std::to_string(ranks);
+
   PipelineTrainOutcome out;
   out.weights_path = (dir / "weights.safetensors").string();
   const fs::path run_path = dir / "run.json";
-  if (auto stored = read_json_file(run_path.string())) {
-    const bool same = stored->value("fingerprint", "") == fingerprint;
-    if (!same && !o.force)
-      throw std::runtime_error(run_path.string() + " records another run (recipe, pipeline or data differ); "
-                               "use another --out folder, or --force to replace it");
-    if (same && !o.force && fs::exists(out.weights_path)) {
-      out.run = std::move(*stored);
-      out.already_done = true;
-      return out;
+  // Rank 0 owns the run folder: it alone checks, cleans and writes it.
+  bool done = false;
+  if (rank == 0) {
+    if (auto stored = read_json_file(run_path.string())) {
+      const bool same = stored->value("fingerprint", "") == fingerprint;
+      if (!same && !o.force)
+        throw std::runtime_error(run_path.string() + " records another run (recipe, pipeline or data differ); "
+                                 "use another --out folder, or --force to replace it");
+      if (same && !o.force && fs::exists(out.weights_path)) {
+        out.run = std::move(*stored);
+        out.already_done = true;
+        done = true;
+      }
     }
+    if (o.force) {
+      std::error_code ec;
+      for (const char* f : {"run.json", "weights.safetensors", "curves.csv", "val.csv", "curves.png"}) fs::remove(dir / f, ec);
+      fs::remove_all(dir / "checkpoint", ec);
+    }
+    fs::create_directories(dir);
   }
-  if (o.force) {
-    std::error_code ec;
-    for (const char* f : {"run.json", "weights.safetensors", "curves.csv", "val.csv", "curves.png"}) fs::remove(dir / f, ec);
-    fs::remove_all(dir / "checkpoint", ec);
+  std::unique_ptr<ProcessGroup> group;
+  if (ranks > 1) {
+    group = std::make_unique<ProcessGroup>(o.distributed);  // every rank meets here
+    at::Tensor flag = at::full({1}, done ? 1.0f : 0.0f);
+    group->broadcast_from_rank0({flag});
+    done = flag.item<float>() > 0;
   }
-  fs::create_directories(dir);
+  if (done) return out;
 
   auto executor = std::make_shared<Executor>(graph, o.device, vocabulary);
   executor->set_training(true);
@@ -324,10 +342,10 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
                 "mark some with a node's trainable = [\"pattern\", ...]; `ovseg params PIPELINE.toml` lists them");
 
   const std::string frozen_before = frozen_digest(executor->learnable_tensors());
-  PipelineTrainTask task(executor, window_phase_nodes(graph), *ds, recipe, label_map, seen_names);
+  PipelineTrainTask task(executor, window_phase_nodes(graph), *ds, recipe, label_map, seen_names, rank, ranks);
   std::unique_ptr<Validator> validator;
   std::string val_skipped;
-  if (recipe.val_images > 0) {
+  if (recipe.val_images > 0 && rank == 0) {
     validator = std::make_unique<Validator>(graph, o, recipe, split);
     val_skipped = validator->incompatibility(*executor);
     if (!val_skipped.empty()) {
@@ -354,8 +372,18 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   topt.fingerprint = fingerprint;
   topt.checkpoint_dir = (dir / "checkpoint").string();
   topt.checkpoint_every = recipe.checkpoint_every;
-  topt.progress = o.progress ? &std::cerr : nullptr;
+  topt.progress = o.progress && rank == 0 ? &std::cerr : nullptr;
   topt.kill_after = o.kill_after;
+  if (group) {
+    topt.sync_gradients = [&](const std::vector<at::Tensor>& grads) { group->average(grads); };
+    topt.average_scalar = [&](double v) { return group->average(v); };
+    topt.write_checkpoints = rank == 0;
+    // Identical start on every rank, whatever each loaded.
+    std::vector<at::Tensor> start;
+    for (const auto& t : executor->learnable_tensors())
+      if (t.trainable || t.buffer) start.push_back(t.tensor.detach());
+    group->broadcast_from_rank0(start);
+  }
 
   const fs::path curves = dir / "curves.csv", val_csv = dir / "val.csv";
   std::vector<std::string> term_names;
@@ -370,6 +398,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
     if (o.progress) std::cerr << "[train] val after " << steps_done << " steps: " << row.dump() << "\n";
   };
   topt.on_step = [&](const StepReport& r) {
+    if (rank != 0) return;  // rank 0 writes the curves
     if (first_step) {  // a resumed run rewrites what followed its checkpoint
       truncate_csv(curves, r.step);
       truncate_csv(val_csv, r.step + 1);
@@ -397,6 +426,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   };
 
   const TrainResult result = train(task, topt);
+  if (rank != 0) return out;  // rank 0 writes the results
   if (validator) evaluate(recipe.steps);
 
   executor->set_training(false);
@@ -451,6 +481,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   run["frozen_parameters"] = frozen;
   run["frozen_parameters_unchanged"] = frozen_unchanged;
   run["steps"] = recipe.steps;
+  run["ranks"] = ranks;
   run["train_seconds"] = seconds;
   run["seconds_per_step"] = rows.empty() ? 0.0 : seconds / static_cast<double>(rows.size());
   run["peak_memory_mb"] = peak;

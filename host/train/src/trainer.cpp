@@ -299,6 +299,18 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
       v += loss.item<float>();
       for (const auto& [k, x] : task.last_terms()) terms[k] += x / static_cast<double>(o.accumulate);
     }
+    if (o.sync_gradients) {
+      std::vector<at::Tensor> grads;
+      for (auto& p : all_params) {
+        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+        grads.push_back(p.grad());
+      }
+      o.sync_gradients(grads);
+    }
+    if (o.average_scalar) {
+      v = static_cast<float>(o.average_scalar(v));
+      for (auto& [k, x] : terms) x = o.average_scalar(x);
+    }
     double grad_norm = 0;
     {
       at::NoGradGuard no_grad;
@@ -315,7 +327,7 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
     result.losses.push_back(v);
     smoothed = result.losses.size() == 1 ? v : 0.9 * smoothed + 0.1 * v;
     const bool last = step + 1 == o.steps;
-    if (!o.checkpoint_dir.empty() && ((step + 1) % o.checkpoint_every == 0 || last))
+    if (o.write_checkpoints && !o.checkpoint_dir.empty() && ((step + 1) % o.checkpoint_every == 0 || last))
       save_checkpoint(o, params, buffers, opt, step + 1);
     StepReport report;
     report.step = step;
@@ -332,7 +344,7 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
       progress.update(step + 1, result.start_step, smoothed, lr, el, last);
     }
     if (o.kill_after >= 0 && ++steps_run >= o.kill_after) {
-      if (!o.checkpoint_dir.empty()) save_checkpoint(o, params, buffers, opt, step + 1);
+      if (o.write_checkpoints && !o.checkpoint_dir.empty()) save_checkpoint(o, params, buffers, opt, step + 1);
       std::raise(SIGKILL);
     }
   }

@@ -24,6 +24,9 @@
 // Rerunning the same command resumes an interrupted run exactly (bit-identical
 // weights) and does nothing for a finished one; a different recipe, graph or
 // data set in the same folder is refused.
+//
+// With N ranks (distributed.hpp) each step's batch is split among them and
+// gradients averaged: the same model as accumulate = N in one process.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ovseg/host/graph.hpp"
+#include "ovseg/train/distributed.hpp"
 
 namespace ovseg::train {
 
@@ -44,6 +48,9 @@ struct PipelineTrainOptions {
   bool progress = true;    // progress line on stderr
   std::string command;     // the command line, recorded in run.json
   int64_t kill_after = -1; // test hook: SIGKILL after this many steps (and their checkpoint)
+  // Data-parallel (distributed.hpp): every rank runs this with the same
+  // arguments; rank 0 alone writes the run folder and evaluates.
+  DistributedOptions distributed;
 };
 
 struct PipelineTrainOutcome {

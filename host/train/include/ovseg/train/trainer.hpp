@@ -92,6 +92,13 @@ struct TrainOptions {
   int64_t log_every = 10;                        // progress line refresh
   std::ostream* progress = nullptr;              // e.g. &std::cerr; null = silent
   std::function<void(const StepReport&)> on_step;  // after every step
+  // Data-parallel runs (distributed.hpp): after each step's backward, before
+  // clipping, every trainable parameter's gradient (zeros where none) is
+  // handed to sync_gradients, and the step's loss and terms to
+  // average_scalar; only the rank that writes checkpoints has write_checkpoints.
+  std::function<void(const std::vector<at::Tensor>& grads)> sync_gradients;
+  std::function<double(double)> average_scalar;
+  bool write_checkpoints = true;
   // Test hook: after this many steps of this call (and their checkpoint),
   // the process SIGKILLs itself, as a crash or `kill -9` would.
   int64_t kill_after = -1;
