@@ -9,6 +9,7 @@
 namespace ovseg {
 class PluginCatalog;
 struct PipelineSpec;
+struct Override;
 }
 
 namespace ovseg::cli {
@@ -42,5 +43,8 @@ Command params_command();
 // load problems as warnings) and loads the pipeline with its --set values.
 PluginCatalog load_catalog(const ParsedArgs& args);
 PipelineSpec load_spec(const std::string& path, const ParsedArgs& args);
+// --set values and, with --weights FILE, `weights = FILE` on every node of
+// the pipeline at `path` that the file holds (an error for a node it lacks).
+std::vector<Override> command_line_overrides(const std::string& path, const ParsedArgs& args);
 
 }  // namespace ovseg::cli

@@ -28,7 +28,7 @@ PluginCatalog load_catalog(const ParsedArgs& args) {
   return catalog;
 }
 
-PipelineSpec load_spec(const std::string& path, const ParsedArgs& args) {
+std::vector<Override> command_line_overrides(const std::string& path, const ParsedArgs& args) {
   std::vector<Override> overrides;
   for (const auto& s : args.all("--set")) overrides.push_back(parse_override(s));
   if (args.has("--weights")) {
@@ -47,7 +47,11 @@ PipelineSpec load_spec(const std::string& path, const ParsedArgs& args) {
       overrides.push_back(parse_override("nodes." + node + ".weights=" + quoted + "\""));
     }
   }
-  return load_pipeline_spec(path, overrides);
+  return overrides;
+}
+
+PipelineSpec load_spec(const std::string& path, const ParsedArgs& args) {
+  return load_pipeline_spec(path, command_line_overrides(path, args));
 }
 
 namespace {

@@ -308,6 +308,12 @@ std::string Graph::describe() const {
     os << "  " << i + 1 << ". " << n.id << " = " << d.name << " (" << to_string(d.kind) << ")\n";
     for (const auto& [port, ref] : n.inputs) os << "       in  " << port << " <- " << ref.str(*this) << "\n";
     for (const auto& out : d.outputs) os << "       out " << out.name << ": " << to_string(out.type) << "\n";
+    if (n.trainable) {
+      os << "       trainable =";
+      for (const auto& t : *n.trainable) os << " " << t;
+      os << (n.trainable->empty() ? " (none: frozen)" : "") << "\n";
+    }
+    if (!n.weights.empty()) os << "       weights = " << n.weights << "\n";
     for (const auto& [name, value] : n.params.all()) {
       const ParamSpec* ps = d.find_param(name);
       bool is_default = ps && format_param_value(ps->default_value) == format_param_value(value);

@@ -184,7 +184,7 @@ std::string format_seconds(double s) {
 class Progress {
  public:
   Progress(std::ostream* os, int64_t total) : os_(os), total_(total), tty_(isatty(fileno(stderr))) {}
-  void update(int64_t done, int64_t started_at, double loss, double lr, double elapsed, bool last) {
+  void update(int64_t done, int64_t started_at, double loss, double lr, double elapsed, bool last, double peak_mb) {
     if (!os_) return;
     const double rate = (done - started_at) / std::max(1e-9, elapsed);
     const int width = 24, filled = static_cast<int>(width * done / std::max<int64_t>(1, total_));
@@ -192,7 +192,9 @@ class Progress {
     line << "step " << done << "/" << total_ << " [" << std::string(filled, '#')
          << std::string(width - filled, '.') << "] loss " << std::fixed << std::setprecision(4) << loss
          << " lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << " "
-         << std::setprecision(3) << rate << " steps/s ETA " << format_seconds((total_ - done) / std::max(1e-9, rate));
+         << std::setprecision(3) << rate << " steps/s";
+    if (peak_mb > 0) line << " mem " << static_cast<long>(peak_mb) << " MB";
+    line << " ETA " << format_seconds((total_ - done) / std::max(1e-9, rate));
     if (tty_) {
       *os_ << "\r" << line.str() << "   " << (last ? "\n" : "") << std::flush;
     } else if (last || done >= next_line_) {  // logs: about ten lines per run
@@ -341,7 +343,7 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
     if (o.on_step) o.on_step(report);
     if (last || (step + 1) % o.log_every == 0) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      progress.update(step + 1, result.start_step, smoothed, lr, el, last);
+      progress.update(step + 1, result.start_step, smoothed, lr, el, last, report.peak_memory_mb);
     }
     if (o.kill_after >= 0 && ++steps_run >= o.kill_after) {
       if (o.write_checkpoints && !o.checkpoint_dir.empty()) save_checkpoint(o, params, buffers, opt, step + 1);
