@@ -18,6 +18,10 @@
 
 #include <ATen/ATen.h>
 #include <torch/optim/adamw.h>
+#ifdef OVSEG_TORCH_HAS_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -51,12 +55,26 @@ double scheduled_lr(const TrainOptions& o, int64_t step) {
 }
 
 void reset_peak_memory(bool cuda) {
-  if (cuda) return;  // the CUDA peak is reset by the caller's allocator, when built with CUDA
+  if (cuda) {
+#ifdef OVSEG_TORCH_HAS_CUDA
+    c10::cuda::CUDACachingAllocator::resetPeakStats(c10::cuda::current_device());
+#endif
+    return;
+  }
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
 double peak_memory_mb(bool cuda) {
-  if (cuda) return 0;
+  if (cuda) {
+#ifdef OVSEG_TORCH_HAS_CUDA
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device());
+    return static_cast<double>(
+               stats.allocated_bytes[static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak) /
+           (1024.0 * 1024.0);
+#else
+    return 0;
+#endif
+  }
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line))
