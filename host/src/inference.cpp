@@ -172,6 +172,12 @@ at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<
                     shape_string(batch) + "; the protocol needs (" + std::to_string(batch.size(0)) +
                     ", K, " + std::to_string(ch) + ", " + std::to_string(cw) + ")",
                 "end the logits with resize_logits wired to image = \"input.image\"");
+  // NaN / inf logits (NaN weights, an infinite logit scale) would silently
+  // become class 0 everywhere: refuse them, naming the node.
+  if (!at::isfinite(logits).all().item<bool>())
+    throw Error(graph_.nodes[graph_.logits_output.node].where, graph_.nodes[graph_.logits_output.node].id,
+                "logits output " + logits_key + " has non-finite values (NaN or inf)",
+                "check the model's weights and the logit scale");
   for (const auto& k : carried_) carried_values_[k] = values.at(k);
   class_names_ = std::get<Logits>(values.at(logits_key)).class_names;
   if (num_windows) *num_windows = static_cast<int>(windows.size());
