@@ -31,6 +31,8 @@ void print_plugin(const LoadedPlugin& p, bool verbose) {
   }
   for (const auto& l : d.losses)
     std::cout << "    loss  " << l.name << "  " << l.doc << " (weight it as \"<node>." << l.name << "\" in [train.losses])\n";
+  if (d.zero_shot_split)
+    std::cout << "    reads the zero-shot split (seen / unseen classes): eval records are keyed by it\n";
   if (verbose) std::cout << "    library " << p.library_path << "\n";
   std::cout << "\n";
 }

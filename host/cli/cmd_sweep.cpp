@@ -1,25 +1,41 @@
 // `ovseg sweep SWEEP.toml`: every point of an ablation grid as a stored run
 // (points already stored are skipped), then the ablation table.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "commands.hpp"
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/stage_weights.hpp"
 #include "ovseg/host/sweep.hpp"
+#include "ovseg/models/sha256.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/train/train_pipeline.hpp"
+#include "ovseg/train/train_recipe.hpp"
 
 namespace ovseg::cli {
 
+namespace fs = std::filesystem;
+
 namespace {
 
-std::string format_miou(const nlohmann::json& record) {
-  const auto& v = record["metrics"]["mIoU"];
+std::string percent(const nlohmann::json& v) {
   if (!v.is_number()) return "n/a";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f", v.get<double>());
   return buf;
+}
+
+// A point's training folder: a hash of what the training depends on (the
+// pipeline it resolves to, the data set and its root), so points of several
+// sweeps that train the same graph share one run, and an edited recipe or
+// base pipeline trains anew.
+std::string point_folder(const Graph& g, const std::string& dataset, const std::string& root) {
+  return models::sha256_hex(g.spec.resolved_toml + "\ndataset=" + dataset + "\nroot=" +
+                            fs::absolute(root).lexically_normal().string())
+      .substr(0, 12);
 }
 
 int run_sweep(const ParsedArgs& args) {
@@ -29,7 +45,9 @@ int run_sweep(const ParsedArgs& args) {
     if (eq == std::string::npos || eq == 0) throw UsageError("ovseg sweep: --data-root takes NAME=DIR, got '" + entry + "'");
     sweep.data_roots[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
-  for (const auto& d : sweep.datasets)
+  std::vector<std::string> need = sweep.datasets;
+  if (!sweep.train.empty()) need.push_back(sweep.train);
+  for (const auto& d : need)
     if (!sweep.data_roots.count(d))
       throw Error({sweep.file, 0, 0}, "", "no data root for data set '" + d + "'",
                   "add it under [data_roots] or pass --data-root " + d + "=DIR");
@@ -37,50 +55,107 @@ int run_sweep(const ParsedArgs& args) {
 
   const std::vector<SweepPoint> points = sweep_points(sweep);
   std::cout << "sweep '" << sweep.name << "': " << points.size() << " points x " << sweep.datasets.size()
-            << " data set(s) over " << sweep.pipeline << "\n";
+            << " data set(s) over " << sweep.pipeline << (sweep.train.empty() ? "" : ", each trained on " + sweep.train)
+            << "\n";
   PluginCatalog catalog = load_catalog(args);
   const std::vector<Override> cli_overrides = command_line_overrides(sweep.pipeline, args);
 
   // Validate every point before running any: a typo in the last axis value
   // should not surface after an hour of evaluation.
+  std::vector<std::vector<Override>> overrides;
   std::vector<Graph> graphs;
   for (const auto& p : points) {
     std::vector<Override> all = cli_overrides;
     all.insert(all.end(), p.overrides.begin(), p.overrides.end());
     graphs.push_back(build_graph(load_pipeline_spec(sweep.pipeline, all), catalog));
+    if (!sweep.train.empty()) train::parse_train_recipe(graphs.back().spec);
+    overrides.push_back(std::move(all));
   }
   if (args.has("--dry-run")) {
     for (const auto& p : points) std::cout << "  " << p.label << "\n";
     return 0;
   }
 
+  const std::string device = args.get("--device", "cpu");
+  const fs::path runs = args.get("--runs", "runs/sweeps");
   std::vector<std::vector<std::string>> cells(points.size());
+  std::vector<std::string> train_cells(points.size());
+  bool zero_shot = false;
   for (size_t i = 0; i < points.size(); ++i) {
+    const Graph* graph = &graphs[i];
+    Graph trained_graph;
+    if (!sweep.train.empty()) {
+      train::PipelineTrainOptions t;
+      t.dataset = sweep.train;
+      t.data_root = sweep.data_roots.at(sweep.train);
+      t.out_dir = (runs / point_folder(graphs[i], t.dataset, t.data_root)).string();
+      t.device = device;
+      t.progress = !args.has("--quiet");
+      t.command = "ovseg sweep " + args.positionals[0] + " (point " + points[i].label + ")";
+      std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << ": training into " << t.out_dir << "\n";
+      const train::PipelineTrainOutcome out = train::train_pipeline(graphs[i], t);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.1f | %.0f", out.run.value("train_seconds", 0.0) / 60.0,
+                    out.run.value("peak_memory_mb", 0.0));
+      train_cells[i] = buf;
+      // The point's graph with every trained node loading its weights.
+      std::vector<Override> with_weights = overrides[i];
+      for (const auto& node : weights_file_nodes(out.weights_path))
+        with_weights.push_back(parse_override("nodes." + node + ".weights=\"" +
+                                              fs::absolute(out.weights_path).string() + "\""));
+      trained_graph = build_graph(load_pipeline_spec(sweep.pipeline, with_weights), catalog);
+      graph = &trained_graph;
+    }
     for (const auto& d : sweep.datasets) {
       EvalOptions o;
       o.dataset = d;
       o.data_root = sweep.data_roots.at(d);
       o.limit = sweep.limit;
-      o.device = args.get("--device", "cpu");
+      o.device = device;
       o.results_dir = args.get("--results", "results/runs");
       o.progress = !args.has("--quiet");
-      EvalOutcome out = run_eval(graphs[i], o);
+      EvalOutcome out = run_eval(*graph, o);
+      const auto& r = out.record;
+      std::string cell = percent(r["metrics"]["mIoU"]);
+      if (r.contains("zero_shot")) {
+        zero_shot = true;
+        const auto& z = r["zero_shot"];
+        cell += " | " + percent(z["mIoU_seen"]) + " | " + percent(z["mIoU_unseen"]) + " | " + percent(z["hIoU"]);
+      }
       std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << " on " << d << ": mIoU "
-                << format_miou(out.record) << (out.already_stored ? " (stored earlier)" : "") << "\n";
-      cells[i].push_back(format_miou(out.record));
+                << percent(r["metrics"]["mIoU"]) << (out.already_stored ? " (stored earlier)" : "") << "\n";
+      cells[i].push_back(cell);
     }
   }
 
+  // Columns per data set: mIoU, and seen / unseen / hIoU when a split is
+  // declared; then training minutes and peak memory for trained sweeps.
+  const std::vector<std::string> per_dataset =
+      zero_shot ? std::vector<std::string>{"mIoU", "seen", "unseen", "hIoU"} : std::vector<std::string>{""};
   std::ostringstream table;
   table << "**" << sweep.name << "** (mIoU %, base " << sweep.pipeline
-        << (sweep.limit >= 0 ? ", first " + std::to_string(sweep.limit) + " images" : "") << ")\n\n| point |";
-  for (const auto& d : sweep.datasets) table << " " << d << " |";
+        << (sweep.limit >= 0 ? ", first " + std::to_string(sweep.limit) + " images" : "")
+        << (sweep.train.empty() ? "" : ", every point trained on " + sweep.train) << ")\n\n| point |";
+  size_t columns = 0;
+  for (const auto& d : sweep.datasets)
+    for (const auto& c : per_dataset) {
+      table << " " << d << (c.empty() ? "" : " " + c) << " |";
+      ++columns;
+    }
+  if (!sweep.train.empty()) {
+    table << " train min | peak MB |";
+    columns += 2;
+  }
   table << "\n| :--- |";
-  for (size_t k = 0; k < sweep.datasets.size(); ++k) table << " ---: |";
+  for (size_t k = 0; k < columns; ++k) table << " ---: |";
   table << "\n";
   for (size_t i = 0; i < points.size(); ++i) {
     table << "| " << points[i].label << " |";
-    for (const auto& c : cells[i]) table << " " << c << " |";
+    for (std::string c : cells[i]) {
+      if (zero_shot && c.find('|') == std::string::npos) c += " | | |";
+      table << " " << c << " |";
+    }
+    if (!sweep.train.empty()) table << " " << train_cells[i] << " |";
     table << "\n";
   }
   std::cout << "\n" << table.str();
@@ -97,16 +172,19 @@ Command sweep_command() {
   CommandSpec spec;
   spec.name = "sweep";
   spec.summary = "run every point of an ablation grid (stored points are skipped) and print the table";
-  spec.usage = "SWEEP.toml [--data-root NAME=DIR]... [--limit N] [--results DIR] [--dry-run]";
+  spec.usage = "SWEEP.toml [--data-root NAME=DIR]... [--limit N] [--results DIR] [--runs DIR] [--dry-run]";
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
   spec.options.push_back({"--data-root", "NAME=DIR", "data root of a data set (repeatable; overrides [data_roots])", true});
   spec.options.push_back({"--limit", "N", "only the first N images of each data set", false});
   spec.options.push_back({"--results", "DIR", "results store (default results/runs)", false});
+  spec.options.push_back({"--runs", "DIR", "training runs of a sweep with train = (default runs/sweeps; one folder per trained graph)", false});
   spec.options.push_back({"--out", "FILE", "also write the ablation table (Markdown) here", false});
   spec.options.push_back({"--dry-run", "", "validate every point and list them, run nothing", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
-  spec.details = "Sweep file format: see host/include/ovseg/host/sweep.hpp and pipelines/sweeps/.";
+  spec.details =
+      "Sweep file format: see host/include/ovseg/host/sweep.hpp and pipelines/sweeps/.\n"
+      "With [sweep] train = \"DATASET\" every point is trained first (resumably) and evaluated with its weights.";
   return {spec, run_sweep};
 }
 

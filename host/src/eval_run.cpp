@@ -183,6 +183,15 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   for (const auto& m : model_list)
     identity += "\nmodel " + m.value("node", "") + "." + m.value("param", "") + "=" +
                 m.value("sha256", m.value("error", std::string("?")));
+  // A stage that reads the split (seen-class calibration) predicts
+  // differently under another one: the split is then part of the run.
+  const bool split_changes_predictions = std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const GraphNode& n) {
+    return n.plugin->descriptor.zero_shot_split;
+  });
+  if (split_changes_predictions) {
+    identity += "\nunseen=";
+    for (const auto& c : zero_shot.unseen) identity += c + ";";
+  }
   RunKey key{graph.spec.name, models::sha256_hex(identity), ds->name(), ds->split(),
              o.limit, o.shard_index, o.shard_count};
   EvalOutcome out;
@@ -225,7 +234,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       std::cerr << "[eval] resuming " << key.stem() << " from " << done_ids.size() << " images\n";
   }
 
-  ProtocolRunner runner(graph, protocol, o.device, ds->class_names());
+  ProtocolRunner runner(graph, protocol, o.device, ds->class_names(), zero_shot.unseen);
   std::vector<std::string> warnings;
   std::vector<std::string> pipeline_classes;
 

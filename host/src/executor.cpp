@@ -80,7 +80,7 @@ std::string key(const std::string& node, const std::string& port) { return node 
 }  // namespace
 
 Executor::Executor(const Graph& graph, const std::string& device,
-                   std::vector<std::vector<std::string>> vocabulary)
+                   std::vector<std::vector<std::string>> vocabulary, std::vector<std::string> unseen_classes)
     : graph_(graph), device_(parse_device(device)) {
   for (const auto& node : graph_.nodes)
     for (const auto& [port, ref] : node.inputs) wanted_.insert(ref.str(graph_));
@@ -92,6 +92,7 @@ Executor::Executor(const Graph& graph, const std::string& device,
     init.params = node.params;
     init.device = device;
     init.vocabulary = vocabulary;
+    init.unseen_classes = unseen_classes;
     init.pipeline_dir = std::filesystem::path(graph_.spec.file).parent_path().string();
     libraries_.push_back(node.plugin->library);
     try {

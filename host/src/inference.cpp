@@ -83,8 +83,10 @@ std::vector<bool> window_phase_nodes(const Graph& graph) {
 }
 
 ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device,
-                               std::vector<std::vector<std::string>> vocabulary)
-    : ProtocolRunner(graph, std::move(protocol), std::make_shared<Executor>(graph, device, std::move(vocabulary))) {}
+                               std::vector<std::vector<std::string>> vocabulary,
+                               std::vector<std::string> unseen_classes)
+    : ProtocolRunner(graph, std::move(protocol),
+                     std::make_shared<Executor>(graph, device, std::move(vocabulary), std::move(unseen_classes))) {}
 
 ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor)
     : graph_(graph), protocol_(std::move(protocol)), executor_(std::move(executor)) {

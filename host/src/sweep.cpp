@@ -53,7 +53,7 @@ SweepSpec load_sweep(const std::string& path) {
 
   const toml::table* sweep = root["sweep"].as_table();
   if (!sweep) throw Error({path, 1, 1}, "", "no [sweep] table", "add [sweep] with pipeline = and datasets =");
-  detail::check_keys(path, *sweep, "[sweep]", {"name", "pipeline", "datasets", "limit", "set"});
+  detail::check_keys(path, *sweep, "[sweep]", {"name", "pipeline", "datasets", "limit", "set", "train"});
   if (auto n = (*sweep)["name"].value<std::string>()) spec.name = *n;
   auto pipeline = (*sweep)["pipeline"].value<std::string>();
   if (!pipeline) throw Error(where(path, *sweep), "", "[sweep] needs pipeline = \"base.toml\"", "name the base pipeline");
@@ -69,6 +69,12 @@ SweepSpec load_sweep(const std::string& path) {
     spec.datasets.push_back(d.as_string()->get());
   }
   if (auto l = (*sweep)["limit"].value<int64_t>()) spec.limit = *l;
+  if (const toml::node* t = sweep->get("train")) {
+    if (!t->is_string() || t->as_string()->get().empty())
+      throw Error(where(path, *t), "", "train must name the data set every point trains on",
+                  "write train = \"world\" (its root comes from [data_roots] or --data-root)");
+    spec.train = t->as_string()->get();
+  }
   spec.fixed = detail::read_set_overrides(path, *sweep);
 
   if (const toml::table* roots = root["data_roots"].as_table())

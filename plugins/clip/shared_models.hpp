@@ -1,25 +1,16 @@
-// One loaded copy of each checkpoint per process and device, shared by every
-// node that names it (clip_image and clip_text of one pipeline load once).
+// The clip plugins' view of the process-wide CLIP model cache
+// (ovseg/models/shared_clip.hpp) and the Model handle's type name.
 #pragma once
 
-#include <ATen/ATen.h>
-
-#include <memory>
-#include <string>
-
-#include "ovseg/models/clip_model.hpp"
-#include "ovseg/sdk/plugin.hpp"
+#include "ovseg/models/shared_clip.hpp"
 
 namespace ovseg::clip_plugins {
 
-// `model` is a zoo name or a file path (see ovseg::models::resolve_model_file).
-std::shared_ptr<models::ClipModel> shared_clip_model(const std::string& model, at::Device device);
+using models::shared_clip_model;
 
 // The node's `model` parameter: a path relative to the pipeline file when
 // such a file exists there, else the value as written (zoo name or path).
-std::string model_argument(const StageInit& init);
-
-// The handle type name other plugins check before casting a Model port.
-inline constexpr const char* kClipHandleType = "ovseg::models::ClipModel";
+inline std::string model_argument(const StageInit& init) { return models::clip_model_argument(init); }
+inline constexpr const char* kClipHandleType = models::kClipModelHandleType;
 
 }  // namespace ovseg::clip_plugins

@@ -12,6 +12,7 @@
 
 #include <ovseg/sdk.hpp>
 #include <ovseg/models/clip_model.hpp>
+#include <ovseg/models/shared_clip.hpp>
 
 #include <map>
 #include <memory>
@@ -21,7 +22,7 @@
 
 namespace ovseg::training_free {
 
-inline constexpr const char* kClipHandleType = "ovseg::models::ClipModel";
+inline constexpr const char* kClipHandleType = models::kClipModelHandleType;
 
 // One softmax term of the attention map: logits = (a b^T) * scale.
 enum class Operand { Q, K, V };

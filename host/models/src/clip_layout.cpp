@@ -10,6 +10,8 @@
 #include <ovseg/models/checkpoint_io.hpp>
 
 #include <array>
+#include <cmath>
+#include <set>
 #include <utility>
 
 namespace ovseg::models {
@@ -130,6 +132,31 @@ StateDict hf_to_openai(StateDict sd, const std::string& source) {
   return out;
 }
 
+// ZegCLIP / CLIP-RC (mmseg EncoderDecoder): backbone.* is the image tower
+// under OpenAI's names (ln_post and proj only with get_embeddings, which
+// both use), text_encoder.* the text tower; everything else (decode_head.*,
+// the backbone's prompt and region tokens) belongs to the segmentor.
+bool is_mmseg_clip(const StateDict& sd) {
+  return sd.count("backbone.conv1.weight") && sd.count("text_encoder.token_embedding.weight");
+}
+
+StateDict mmseg_to_openai(const StateDict& sd) {
+  static const std::set<std::string> segmentor_own = {"region_level_bridge", "prompt_embeddings",
+                                                      "deep_prompt_embeddings"};
+  StateDict out;
+  for (const auto& [k, v] : sd) {
+    if (starts_with(k, "backbone.")) {
+      const std::string rest = k.substr(9);
+      if (segmentor_own.count(rest) || starts_with(rest, "prompt_")) continue;
+      out["visual." + rest] = as_float(v);
+    } else if (starts_with(k, "text_encoder.")) {
+      out[k.substr(13)] = as_float(v);
+    }
+  }
+  if (!out.count("logit_scale")) out["logit_scale"] = at::scalar_tensor(std::log(100.0), at::kFloat);
+  return out;
+}
+
 StateDict openai_normalise(StateDict sd) {
   // DDP checkpoints prefix every key with "module.".
   bool all_module = !sd.empty();
@@ -148,6 +175,7 @@ StateDict openai_normalise(StateDict sd) {
 }  // namespace
 
 ClipLayout detect_clip_layout(const StateDict& sd, const std::string& source) {
+  if (is_mmseg_clip(sd)) return ClipLayout::MMSegmentation;
   for (const auto& kv : sd)
     if (starts_with(kv.first, "vision_model.") || starts_with(kv.first, "text_model.")) return ClipLayout::HuggingFace;
   for (const auto& kv : sd) {
@@ -163,7 +191,11 @@ ClipLayout detect_clip_layout(const StateDict& sd, const std::string& source) {
 }
 
 StateDict to_openai_clip_layout(StateDict sd, const std::string& source) {
-  if (detect_clip_layout(sd, source) == ClipLayout::HuggingFace) return hf_to_openai(std::move(sd), source);
+  switch (detect_clip_layout(sd, source)) {
+    case ClipLayout::HuggingFace: return hf_to_openai(std::move(sd), source);
+    case ClipLayout::MMSegmentation: return mmseg_to_openai(sd);
+    case ClipLayout::OpenAI: break;
+  }
   return openai_normalise(std::move(sd));
 }
 

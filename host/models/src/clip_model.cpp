@@ -32,6 +32,16 @@ at::Tensor normalize_clip_pixels(const at::Tensor& rgb01) {
   return (rgb01.to(at::kFloat) - mean) / std;
 }
 
+at::Tensor normalize_imagenet_pixels(const at::Tensor& rgb01) {
+  TORCH_CHECK(rgb01.dim() == 4 && rgb01.size(1) == 3,
+              "normalize_imagenet_pixels: expected (B,3,H,W), got ", rgb01.sizes());
+  auto opts = at::TensorOptions().dtype(at::kFloat);
+  auto mean = at::tensor(at::ArrayRef<float>(kImageNetPixelMean255.data(), 3), opts).to(rgb01.device()).view({1, 3, 1, 1});
+  auto std = at::tensor(at::ArrayRef<float>(kImageNetPixelStd255.data(), 3), opts).to(rgb01.device()).view({1, 3, 1, 1});
+  // As mmcv's imnormalize on the 0-255 image the data pipeline decodes.
+  return (rgb01.to(at::kFloat) * 255.0f - mean) / std;
+}
+
 // ---------------------------------------------------------------- geometry
 
 std::string ClipGeometry::describe() const {
@@ -225,7 +235,7 @@ at::Tensor ResidualBlockWeights::projection_weight(int64_t which) const {
   return in_proj_w.narrow(0, which * C, C);
 }
 
-at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, int64_t w) {
+at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, int64_t w, bool bilinear) {
   TORCH_CHECK(pos.dim() == 2, "positional embedding must be (1+g*g, C), got ", pos.sizes());
   TORCH_CHECK(h > 0 && w > 0, "interpolate_positional_embedding: bad grid ", h, "x", w);
   const int64_t n = pos.size(0) - 1, C = pos.size(1);
@@ -234,7 +244,8 @@ at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, in
   if (h == g && w == g) return pos;
   // Rows 1.. are the g x g grid in row-major order -> (1, C, g, g).
   auto grid = pos.slice(0, 1).t().reshape({1, C, g, g});
-  auto up = at::upsample_bicubic2d(grid, {h, w}, /*align_corners=*/false);
+  auto up = bilinear ? at::upsample_bilinear2d(grid, {h, w}, /*align_corners=*/false)
+                     : at::upsample_bicubic2d(grid, {h, w}, /*align_corners=*/false);
   return at::cat({pos.slice(0, 0, 1), up.reshape({C, h * w}).t()}, 0);
 }
 
@@ -377,7 +388,8 @@ const ResidualBlockWeights& ClipModel::text_block(int64_t i) const {
   return text_blocks_[i];
 }
 
-at::Tensor ClipModel::embed_image(const at::Tensor& pixels, int64_t* grid_h, int64_t* grid_w) const {
+at::Tensor ClipModel::embed_image(const at::Tensor& pixels, int64_t* grid_h, int64_t* grid_w,
+                                  const ImageEmbedOptions& o) const {
   const int64_t P = geom_.patch_size, C = geom_.vision_width;
   TORCH_CHECK(pixels.dim() == 4 && pixels.size(1) == 3,
               "CLIP image tower: expected pixels (B,3,H,W), got ", pixels.sizes());
@@ -390,17 +402,41 @@ at::Tensor ClipModel::embed_image(const at::Tensor& pixels, int64_t* grid_h, int
   x = x.flatten(2).transpose(1, 2);  // (B, gh*gw, C)
   // class_embedding + zeros(B,1,C), prepended; then (interpolated) positions.
   x = at::cat({class_embedding.view({1, 1, C}).expand({B, 1, C}), x}, 1);
-  x = x + interpolate_positional_embedding(vision_positional_embedding, gh, gw);
+  const at::Tensor& pos = o.positional_embedding.defined() ? o.positional_embedding : vision_positional_embedding;
+  TORCH_CHECK(pos.dim() == 2 && pos.size(1) == C, "CLIP image tower: positional embedding ", pos.sizes(),
+              " is not (1+g*g, ", C, ")");
+  at::Tensor positions = interpolate_positional_embedding(pos, gh, gw, o.bilinear_positions);
+  if (o.class_embedding_in_cls_position)
+    positions = at::cat({positions.slice(0, 0, 1) + class_embedding.view({1, C}), positions.slice(0, 1)}, 0);
+  x = x + positions;
+  if (o.appended_tokens.defined()) {
+    const at::Tensor& a = o.appended_tokens;
+    TORCH_CHECK((a.dim() == 2 || a.dim() == 3) && a.size(-1) == C, "CLIP image tower: appended tokens ", a.sizes(),
+                " are not (R,", C, ") or (B,R,", C, ")");
+    x = at::cat({x, a.dim() == 2 ? a.unsqueeze(0).expand({B, a.size(0), C}) : a.expand({B, a.size(1), C})}, 1);
+  }
   if (grid_h) *grid_h = gh;
   if (grid_w) *grid_w = gw;
   return layer_norm(x, ln_pre_w, ln_pre_b);
 }
 
 at::Tensor ClipModel::run_vision_blocks(const at::Tensor& x, int64_t begin, int64_t end) const {
+  return run_vision_blocks(x, begin, end, at::Tensor());
+}
+
+at::Tensor ClipModel::run_vision_blocks(const at::Tensor& x, int64_t begin, int64_t end, const at::Tensor& attn_mask,
+                                        const VisionBlockHook& hook) const {
   TORCH_CHECK(0 <= begin && begin <= end && end <= geom_.vision_layers, "run_vision_blocks: bad range [",
               begin, ", ", end, ")");
   at::Tensor h = x;
-  for (int64_t i = begin; i < end; ++i) h = residual_block_forward(vision_blocks_[i], h);
+  for (int64_t i = begin; i < end; ++i) {
+    if (hook) h = hook(i, h);
+    TORCH_CHECK(!attn_mask.defined() || (attn_mask.dim() == 2 && attn_mask.size(0) == h.size(1) &&
+                                         attn_mask.size(1) == h.size(1)),
+                "run_vision_blocks: attention mask ", attn_mask.sizes(), " does not match the ", h.size(1),
+                " tokens entering block ", i);
+    h = residual_block_forward(vision_blocks_[i], h, attn_mask);
+  }
   return h;
 }
 

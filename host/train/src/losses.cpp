@@ -68,6 +68,24 @@ at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, int64_t
   return (1 - num / den).mean();
 }
 
+at::Tensor mask_focal_loss(const at::Tensor& logits, const at::Tensor& target, int64_t ignore, double alpha,
+                           double gamma) {
+  check(logits, target, "mask_focal");
+  auto [oh, valid] = one_hot(logits, target, ignore);
+  const at::Tensor present = (oh.sum({2, 3}) > 0).sum().to(logits.scalar_type());
+  return focal_terms(logits, oh, alpha, gamma).mean({2, 3}).sum() / present.clamp_min(1);
+}
+
+at::Tensor mask_dice_loss(const at::Tensor& logits, const at::Tensor& target, int64_t ignore) {
+  check(logits, target, "mask_dice");
+  auto [oh, valid] = one_hot(logits, target, ignore);
+  const at::Tensor t = oh.sum({2, 3});
+  const at::Tensor present = (t > 0).to(logits.scalar_type());
+  at::Tensor p = at::sigmoid(logits);
+  at::Tensor dice = 1 - (2 * (p * oh).sum({2, 3}) + 1) / (p.sum({2, 3}) + t + 1);
+  return (dice * present).sum() / present.sum().clamp_min(1);
+}
+
 at::Tensor binary_focal_loss(const at::Tensor& mask_logits, const at::Tensor& masks, double alpha, double gamma) {
   return focal_terms(mask_logits, masks.to(mask_logits.scalar_type()), alpha, gamma).mean();
 }
@@ -79,7 +97,7 @@ at::Tensor binary_dice_loss(const at::Tensor& mask_logits, const at::Tensor& mas
 }
 
 const std::vector<std::string>& pixel_loss_names() {
-  static const std::vector<std::string> names = {"ce", "bce", "focal", "dice"};
+  static const std::vector<std::string> names = {"ce", "bce", "focal", "dice", "mask_focal", "mask_dice"};
   return names;
 }
 
@@ -88,7 +106,9 @@ at::Tensor pixel_loss(const std::string& name, const at::Tensor& logits, const a
   if (name == "bce") return bce_one_hot_loss(logits, target, ignore);
   if (name == "focal") return focal_loss(logits, target, ignore);
   if (name == "dice") return dice_loss(logits, target, ignore);
-  throw std::invalid_argument("unknown pixel loss '" + name + "' (ce, bce, focal, dice)");
+  if (name == "mask_focal") return mask_focal_loss(logits, target, ignore);
+  if (name == "mask_dice") return mask_dice_loss(logits, target, ignore);
+  throw std::invalid_argument("unknown pixel loss '" + name + "' (ce, bce, focal, dice, mask_focal, mask_dice)");
 }
 
 }  // namespace ovseg::train

@@ -152,7 +152,7 @@ class Validator {
             const harness::ZeroShotSplit& split)
       : graph_(graph), recipe_(recipe), split_(split) {
     ds_ = harness::make_dataset(o.dataset, o.data_root, recipe.val_split);
-    executor_ = std::make_shared<Executor>(graph, o.device, ds_->class_names());
+    executor_ = std::make_shared<Executor>(graph, o.device, ds_->class_names(), split.unseen);
     runner_ = std::make_unique<ProtocolRunner>(graph, parse_protocol(graph.spec), executor_);
     unseen_ = harness::unseen_mask(split, ds_->display_class_names());
   }
@@ -326,7 +326,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   }
   if (done) return out;
 
-  auto executor = std::make_shared<Executor>(graph, o.device, vocabulary);
+  auto executor = std::make_shared<Executor>(graph, o.device, vocabulary, split.unseen);
   executor->set_training(true);
   int64_t trainable = 0, frozen = 0;
   json trained = json::array();

@@ -30,10 +30,12 @@ class Executor {
   // Instantiates every node's stage on `device` ("cpu", "cuda", "cuda:N")
   // and loads each node's `weights` file. The graph (and the catalog its
   // plugins came from) must outlive this.
-  // `vocabulary` (the data set's classes with synonyms) reaches the stages
-  // as StageInit::vocabulary.
+  // `vocabulary` (the data set's classes with synonyms) and `unseen_classes`
+  // (the zero-shot split's unseen display names) reach the stages as
+  // StageInit::vocabulary and StageInit::unseen_classes.
   Executor(const Graph& graph, const std::string& device,
-           std::vector<std::vector<std::string>> vocabulary = {});
+           std::vector<std::vector<std::string>> vocabulary = {},
+           std::vector<std::string> unseen_classes = {});
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;

@@ -74,7 +74,8 @@ class ProtocolRunner {
   // Validates the phase split (throws ovseg::Error naming the node) and
   // instantiates the graph's stages on `device`.
   ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device,
-                 std::vector<std::vector<std::string>> vocabulary = {});
+                 std::vector<std::vector<std::string>> vocabulary = {},
+                 std::vector<std::string> unseen_classes = {});
   // Runs on an existing executor (e.g. the one a trainer optimises, for
   // periodic evaluation with the weights as they are).
   ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor);

@@ -8,6 +8,7 @@
 //   datasets = ["coco_object"]
 //   limit = 50                           # optional: first N images
 //   set = ["nodes.refine.plugin=last_block"]  # optional: fixed for every point
+//   train = "world"                      # optional: train every point first (below)
 //
 //   [data_roots]                         # optional; --data-root NAME=DIR overrides
 //   coco_object = "/data/coco"
@@ -15,6 +16,14 @@
 //   [axes]                               # any --set path; values are TOML
 //   "nodes.refine.gaussian_std" = [3.0, 5.0, 7.0]
 //   "protocol.short_side" = [224, 336]
+//
+// With `train = "DATASET"` an ablation that changes what a model learns is a
+// sweep too: every point is trained (`ovseg train`, on DATASET's data root,
+// the pipeline's [train] recipe) into RUNS/<hash>/ and then evaluated with
+// its weights. The folder is keyed by the point's resolved pipeline and
+// training data, so a rerun (or another sweep with the same point) reuses a
+// finished training and resumes an interrupted one, and an edited recipe
+// trains anew.
 #pragma once
 
 #include <map>
@@ -39,6 +48,7 @@ struct SweepSpec {
   long limit = -1;
   std::vector<Override> fixed;  // [sweep] set = [...], applied before the axes
   std::vector<SweepAxis> axes;  // in file order
+  std::string train;            // data set every point is trained on first; "" = none
 };
 
 struct SweepPoint {

@@ -19,7 +19,7 @@ namespace ovseg {
 // Bump whenever anything a plugin and the host exchange changes layout:
 // PluginDescriptor, Params, the port payloads, StageContext, Stage.
 // The host refuses a plugin built against another version (never a crash).
-inline constexpr int kSdkAbiVersion = 2;
+inline constexpr int kSdkAbiVersion = 3;
 
 enum class StageKind { Encoder, Refinement, Fusion, Postprocess };
 
@@ -110,6 +110,11 @@ struct StageInit {
   // zero-shot training run only the seen classes. Empty outside eval/train
   // (`ovseg run`). Text stages use it when the pipeline names no classes.
   std::vector<std::vector<std::string>> vocabulary;
+  // The zero-shot split the host trains or evaluates under: display names of
+  // the unseen classes (while training they are absent from `vocabulary`).
+  // Empty without a split and outside eval/train. A stage that reads it says
+  // so with PluginDescriptor::reads_zero_shot_split().
+  std::vector<std::string> unseen_classes;
   std::string resolve_path(const std::string& path) const;
 };
 
@@ -126,6 +131,10 @@ struct PluginDescriptor {
   std::vector<PortSpec> outputs;
   std::vector<ParamSpec> params;
   std::vector<LossSpec> losses;  // auxiliary losses emitted in training
+  // The stage's output depends on StageInit::unseen_classes (e.g. seen-class
+  // score calibration): an eval record is then keyed by the split as well,
+  // and a stored record of another split is not reused.
+  bool zero_shot_split = false;
   StageFactory create;
 
   PluginDescriptor() = default;
@@ -143,6 +152,11 @@ struct PluginDescriptor {
   // Declares an auxiliary loss the stage adds in training (e.g. distillation).
   PluginDescriptor& loss(std::string n, std::string doc) {
     losses.push_back({std::move(n), std::move(doc)});
+    return *this;
+  }
+  // Declares that the stage reads StageInit::unseen_classes.
+  PluginDescriptor& reads_zero_shot_split() {
+    zero_shot_split = true;
     return *this;
   }
   // Typed overloads so `param("sigma", 5.0, "...")` infers ParamType::Float.

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,13 @@ inline constexpr std::array<float, 3> kClipPixelStd{0.26862954f, 0.26130258f, 0.
 
 // (B,3,H,W) float RGB in [0,1] -> (x - mean) / std per channel.
 at::Tensor normalize_clip_pixels(const at::Tensor& rgb01);
+
+// mmseg's ImageNet img_norm_cfg on 0-255 pixels (mean 123.675, 116.28,
+// 103.53; std 58.395, 57.12, 57.375), which ZegCLIP and CLIP-RC feed their
+// CLIP towers instead of CLIP's own statistics: (255 x - mean) / std.
+inline constexpr std::array<float, 3> kImageNetPixelMean255{123.675f, 116.28f, 103.53f};
+inline constexpr std::array<float, 3> kImageNetPixelStd255{58.395f, 57.12f, 57.375f};
+at::Tensor normalize_imagenet_pixels(const at::Tensor& rgb01);
 
 struct ClipGeometry {
   int64_t vision_width = 0;      // visual.conv1.weight.shape[0]
@@ -109,9 +117,36 @@ at::Tensor residual_block_forward(const ResidualBlockWeights& blk, const at::Ten
 
 // Positional embedding (1+g*g, C) resampled to a (h, w) patch grid: the grid
 // part is reshaped to (1,C,g,g), resized bicubically (align_corners=false, as
-// SCLIP/NACLIP do) and flattened back row-major; the CLS row is kept. Returns
-// the input unchanged when (h,w) == (g,g).
-at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, int64_t w);
+// SCLIP/NACLIP do; `bilinear` as ZegCLIP/CLIP-RC do) and flattened back
+// row-major; the CLS row is kept. Returns the input unchanged when (h,w) ==
+// (g,g) (both resizes are the identity there).
+at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, int64_t w,
+                                            bool bilinear = false);
+
+// ---- the image tower with tokens of one's own (the hook methods such as
+// VPT / CLIP-RC prompts and region tokens use; see ClipModel::embed_image and
+// run_vision_blocks). The defaults are openai/CLIP's forward. ----
+struct ImageEmbedOptions {
+  // A positional embedding (1+g*g, C) to use instead of the model's, e.g. one
+  // resized once to a training resolution (ZegCLIP / CLIP-RC resize CLIP's
+  // 14x14 grid to 32x32 at load, then to each image's grid).
+  at::Tensor positional_embedding;
+  // Resample positions to the image's grid bilinearly (ZegCLIP, CLIP-RC)
+  // instead of bicubically.
+  bool bilinear_positions = false;
+  // ZegCLIP's / CLIP-RC's forward adds class_embedding to the CLS position
+  // too (cls_pos = pos[0] + class_embedding), so their CLS token carries it
+  // twice. Off in openai/CLIP.
+  bool class_embedding_in_cls_position = false;
+  // Tokens appended after the patch tokens before ln_pre, (R,C) or (B,R,C):
+  // CLIP-RC's region-level bridge tokens. Undefined: none.
+  at::Tensor appended_tokens;
+};
+
+// Called before block `block` runs, with the tokens entering it (B,N,C);
+// returns the sequence the block runs on: VPT prompt tokens are inserted
+// after the CLS token before block 0 and replaced before later blocks this way.
+using VisionBlockHook = std::function<at::Tensor(int64_t block, const at::Tensor& tokens)>;
 
 struct VisionForward {
   std::vector<at::Tensor> block_tokens;  // output of each block (B,1+h*w,C), if requested
@@ -139,10 +174,17 @@ class ClipModel {
 
   // ---- image tower; pixels: (B,3,H,W) float, CLIP-normalised, H and W
   // multiples of the patch size (any size: positions are interpolated) ----
-  // Patch embedding + CLS + (interpolated) positions + ln_pre.
-  at::Tensor embed_image(const at::Tensor& pixels, int64_t* grid_h, int64_t* grid_w) const;
+  // Patch embedding + CLS + (interpolated) positions (+ appended tokens) + ln_pre.
+  at::Tensor embed_image(const at::Tensor& pixels, int64_t* grid_h, int64_t* grid_w,
+                         const ImageEmbedOptions& options = {}) const;
   // Runs blocks [begin, end) on tokens x (B,N,C).
   at::Tensor run_vision_blocks(const at::Tensor& x, int64_t begin, int64_t end) const;
+  // The same with an additive attention mask (N,N) every block applies
+  // (undefined = none; -inf hides a key from a query) and `hook` rewriting
+  // the sequence before each block (may be empty). The mask must match the
+  // length of the sequence each block runs on.
+  at::Tensor run_vision_blocks(const at::Tensor& x, int64_t begin, int64_t end, const at::Tensor& attn_mask,
+                               const VisionBlockHook& hook = {}) const;
   // Full token forward. keep_all_blocks: fill block_tokens. run_last_block:
   // false stops before the last block (what refinement plugins need).
   VisionForward encode_image_tokens(const at::Tensor& pixels, bool keep_all_blocks = false,

@@ -33,6 +33,21 @@ at::Tensor focal_loss(const at::Tensor& logits, const at::Tensor& target, int64_
 // mean over the B*K masks.
 at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, int64_t ignore);
 
+// The mask losses of ZegCLIP's / CLIP-RC's SegPlusCriterion (MaskFormer's
+// criterion with one mask per class): the K logit channels are per-class
+// sigmoid masks; a (image, class) mask is "present" when the class has a
+// non-ignored pixel in the image, and both sums are divided by the number of
+// present masks (at least 1).
+//  - mask_focal: the focal loss above, averaged over ALL pixels of each
+//    (image, class) mask and summed over every mask, present or not. Ignored
+//    pixels (void, unseen, padding) count with an all-zero target, exactly as
+//    the criterion's one-hot targets treat them.
+//  - mask_dice: the dice form above over all pixels, summed over the present
+//    masks only.
+at::Tensor mask_focal_loss(const at::Tensor& logits, const at::Tensor& target, int64_t ignore, double alpha = 0.25,
+                           double gamma = 2.0);
+at::Tensor mask_dice_loss(const at::Tensor& logits, const at::Tensor& target, int64_t ignore);
+
 // The same focal and dice on mask logits (N,H,W) against binary masks
 // (N,H,W) in {0,1} (SAM's mask losses; no ignore).
 at::Tensor binary_focal_loss(const at::Tensor& mask_logits, const at::Tensor& masks, double alpha = 0.25,
@@ -40,7 +55,7 @@ at::Tensor binary_focal_loss(const at::Tensor& mask_logits, const at::Tensor& ma
 at::Tensor binary_dice_loss(const at::Tensor& mask_logits, const at::Tensor& masks);
 
 // The names [train.losses] accepts for the built-in pixel losses.
-const std::vector<std::string>& pixel_loss_names();  // ce, bce, focal, dice
+const std::vector<std::string>& pixel_loss_names();  // ce, bce, focal, dice, mask_focal, mask_dice
 // Dispatch by name; throws std::invalid_argument for an unknown one.
 at::Tensor pixel_loss(const std::string& name, const at::Tensor& logits, const at::Tensor& target,
                       int64_t ignore);

@@ -26,7 +26,8 @@
 //   cache_mb = 1024           decoded training samples kept in memory
 //
 //   [train.losses]            weights of a weighted sum; pixel losses on the
-//   ce = 1.0                  [outputs] logits: ce, bce, focal, dice; and the
+//   ce = 1.0                  [outputs] logits: ce, bce, focal, dice,
+//                             mask_focal, mask_dice (losses.hpp); and the
 //                             auxiliary losses stages emit: "node.name"
 //
 //   [train.augment]           mmseg's training pipeline (augment.hpp)

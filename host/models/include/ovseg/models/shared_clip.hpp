@@ -1,0 +1,30 @@
+// One loaded copy of each CLIP checkpoint per process and device, shared by
+// every stage that names it: clip_image, clip_text and cliprc_encoder of one
+// pipeline load a checkpoint once. Lives in libovseg_models (one per process)
+// so stages of different plugin libraries share it too.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "ovseg/models/clip_model.hpp"
+#include "ovseg/sdk/plugin.hpp"
+
+namespace ovseg::models {
+
+// `model` is a zoo name or a file path (see resolve_model_file). The model is
+// shared: a stage that trains or loads tensors into it must clone() it.
+std::shared_ptr<ClipModel> shared_clip_model(const std::string& model, at::Device device);
+
+// A stage's model parameter (`param`, default "model"): a path relative to
+// the pipeline file when such a file exists there, else the value as written
+// (zoo name or path).
+std::string clip_model_argument(const StageInit& init, const std::string& param = "model");
+
+// The type name of a Model port holding a ClipModel (clip_image's `model`
+// output); stages check it before casting.
+inline constexpr const char* kClipModelHandleType = "ovseg::models::ClipModel";
+
+}  // namespace ovseg::models
