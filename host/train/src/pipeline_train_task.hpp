@@ -11,22 +11,23 @@
 
 #include "ovseg/harness/dataset.hpp"
 #include "ovseg/host/executor.hpp"
+#include "ovseg/host/ground_truth.hpp"
 #include "ovseg/train/train_recipe.hpp"
 #include "ovseg/train/trainer.hpp"
 
 namespace ovseg::train {
 
-// Decoded (image, label) pairs kept in memory up to a budget.
+// Decoded samples (image, label, instances when the data set has them)
+// kept in memory up to a budget.
 class SampleCache {
  public:
   SampleCache(const harness::Dataset& ds, int64_t budget_mb) : ds_(ds), budget_(budget_mb << 20) {}
-  // image CV_8UC3 BGR, label CV_32SC1.
-  std::pair<cv::Mat, cv::Mat> get(size_t index);
+  harness::Sample get(size_t index);
 
  private:
   const harness::Dataset& ds_;
   int64_t budget_, used_ = 0;
-  std::map<size_t, std::pair<cv::Mat, cv::Mat>> kept_;
+  std::map<size_t, harness::Sample> kept_;
 };
 
 class PipelineTrainTask final : public TrainTask {
@@ -64,6 +65,7 @@ class PipelineTrainTask final : public TrainTask {
   std::vector<size_t> permutation_;
   bool checked_names_ = false;
   int rank_ = 0, ranks_ = 1;
+  GroundTruthUse ground_truth_;  // which of input.labels / input.instances the window phase reads
 };
 
 }  // namespace ovseg::train
