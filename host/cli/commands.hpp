@@ -9,6 +9,7 @@
 namespace ovseg {
 class PluginCatalog;
 struct PipelineSpec;
+struct Override;
 }
 
 namespace ovseg::cli {
@@ -35,10 +36,15 @@ Command table_command();
 Command world_command();
 Command train_clip_command();
 Command demo_command();
+Command train_command();
+Command params_command();
 
 // Shared by the commands that take a pipeline: discovers plugins (printing
 // load problems as warnings) and loads the pipeline with its --set values.
 PluginCatalog load_catalog(const ParsedArgs& args);
 PipelineSpec load_spec(const std::string& path, const ParsedArgs& args);
+// --set values and, with --weights FILE, `weights = FILE` on every node of
+// the pipeline at `path` that the file holds (an error for a node it lacks).
+std::vector<Override> command_line_overrides(const std::string& path, const ParsedArgs& args);
 
 }  // namespace ovseg::cli

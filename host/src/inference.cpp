@@ -66,23 +66,35 @@ at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double a
   return labels;
 }
 
-ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device)
-    : graph_(graph), protocol_(std::move(protocol)), executor_(graph, device) {
-  const size_t n = graph_.nodes.size();
-  const int logits_node = graph_.logits_output.node;
+std::vector<bool> window_phase_nodes(const Graph& graph) {
+  const int logits_node = graph.logits_output.node;
   if (logits_node < 0)
-    throw Error(graph_.spec.outputs.count("logits") ? graph_.spec.outputs.at("logits").where : SourceLocation{},
+    throw Error(graph.spec.outputs.count("logits") ? graph.spec.outputs.at("logits").where : SourceLocation{},
                 "", "the [outputs] logits port is the pipeline input; it must be a node's Logits output");
-  // Window phase: the logits node and everything it depends on. Nodes are in
-  // topological order, so one backward sweep finds all ancestors.
-  window_phase_.assign(n, false);
-  window_phase_[logits_node] = true;
+  // The logits node and everything it depends on. Nodes are in topological
+  // order, so one backward sweep finds all ancestors.
+  std::vector<bool> phase(graph.nodes.size(), false);
+  phase[logits_node] = true;
   for (int i = logits_node; i >= 0; --i)
-    if (window_phase_[i])
-      for (const auto& [port, ref] : graph_.nodes[i].inputs)
-        if (ref.node >= 0) window_phase_[ref.node] = true;
+    if (phase[i])
+      for (const auto& [port, ref] : graph.nodes[i].inputs)
+        if (ref.node >= 0) phase[ref.node] = true;
+  return phase;
+}
+
+ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device,
+                               std::vector<std::vector<std::string>> vocabulary)
+    : ProtocolRunner(graph, std::move(protocol), std::make_shared<Executor>(graph, device, std::move(vocabulary))) {}
+
+ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor)
+    : graph_(graph), protocol_(std::move(protocol)), executor_(std::move(executor)) {
+  const size_t n = graph_.nodes.size();
+  window_phase_ = window_phase_nodes(graph_);
   image_phase_.resize(n);
+  gt_window_ = ground_truth_use(graph_, window_phase_);
   for (size_t i = 0; i < n; ++i) image_phase_[i] = !window_phase_[i];
+  gt_image_ = ground_truth_use(graph_, image_phase_);
+  gt_any_ = ground_truth_use(graph_);
 
   // Which nodes see the image (directly or through their inputs).
   std::vector<bool> reads_image(n, false);
@@ -140,8 +152,39 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std:
                 "point [outputs] labels at a node after the logits (e.g. argmax of them)");
 }
 
+std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth, const GroundTruthUse& use,
+                                                              int height, int width,
+                                                              const std::vector<Window>& crops) const {
+  std::map<std::string, PortValue> out;
+  if (!use.any()) return out;
+  if (truth == nullptr || !truth->labels.defined())
+    throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads ground truth (input.labels / input.instances), "
+                "which this run does not have", "evaluate it with ovseg eval or train it with ovseg train");
+  auto resize_nearest = [&](const at::Tensor& t) {
+    at::Tensor x = t.to(at::kFloat).view({1, 1, t.size(0), t.size(1)});
+    if (t.size(0) != height || t.size(1) != width) x = at::upsample_nearest2d(x, {height, width});
+    return x.view({height, width}).to(at::kLong);
+  };
+  const at::Tensor labels = resize_nearest(truth->labels);
+  std::vector<at::Tensor> label_crops, id_crops;
+  for (const auto& w : crops) label_crops.push_back(labels.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2));
+  const at::Tensor label_batch = at::stack(label_crops).to(executor_->device());
+  if (use.labels) out["input.labels"] = LabelMap{label_batch, truth->class_names};
+  if (use.instances) {
+    if (!truth->instances.defined())
+      throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads input.instances, but the data set has no instance masks",
+                  "use a data set with instances (the world writes them)");
+    const at::Tensor ids = resize_nearest(truth->instances);
+    for (const auto& w : crops) id_crops.push_back(ids.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2));
+    Masks m = instance_masks(at::stack(id_crops), at::stack(label_crops));
+    m.logits = m.logits.to(executor_->device());
+    out["input.instances"] = std::move(m);
+  }
+  return out;
+}
+
 at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings,
-                                           int* num_windows) {
+                                           int* num_windows, const Truth* truth) {
   expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
   const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
   std::vector<Window> windows;
@@ -153,7 +196,7 @@ at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<
   crops.reserve(windows.size());
   for (const auto& w : windows) crops.push_back(image.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2));
   at::Tensor batch = windows.size() == 1 ? crops[0] : at::cat(crops, 0);
-  auto values = executor_.run_nodes(Image{batch}, window_phase_, {}, timings);
+  auto values = executor_->run_nodes(Image{batch}, window_phase_, truth_values(truth, gt_window_, H, W, windows), timings);
   const std::string logits_key = graph_.logits_output.str(graph_);
   const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
   const int64_t ch = batch.size(2), cw = batch.size(3);
@@ -163,26 +206,34 @@ at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<
                     shape_string(batch) + "; the protocol needs (" + std::to_string(batch.size(0)) +
                     ", K, " + std::to_string(ch) + ", " + std::to_string(cw) + ")",
                 "end the logits with resize_logits wired to image = \"input.image\"");
+  // NaN / inf logits (NaN weights, an infinite logit scale) would silently
+  // become class 0 everywhere: refuse them, naming the node.
+  if (!at::isfinite(logits).all().item<bool>())
+    throw Error(graph_.nodes[graph_.logits_output.node].where, graph_.nodes[graph_.logits_output.node].id,
+                "logits output " + logits_key + " has non-finite values (NaN or inf)",
+                "check the model's weights and the logit scale");
   for (const auto& k : carried_) carried_values_[k] = values.at(k);
   class_names_ = std::get<Logits>(values.at(logits_key)).class_names;
   if (num_windows) *num_windows = static_cast<int>(windows.size());
   return stitch_windows(logits.to(at::kFloat), windows, H, W);
 }
 
-Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int label_w) {
+Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int label_w, const Truth* truth) {
   Prediction out;
   out.resized_h = static_cast<int>(image.size(2));
   out.resized_w = static_cast<int>(image.size(3));
   std::vector<NodeTiming> timings;
-  at::Tensor logits = stitched_logits(image, &timings, &out.num_windows);
+  at::Tensor logits = stitched_logits(image, &timings, &out.num_windows, truth);
 
   const std::string logits_key = graph_.logits_output.str(graph_);
-  std::map<std::string, PortValue> given = carried_values_;
+  std::map<std::string, PortValue> given =
+      truth_values(truth, gt_image_, out.resized_h, out.resized_w, {{0, out.resized_h, 0, out.resized_w}});
+  for (auto& [k, v] : carried_values_) given[k] = v;
   given[logits_key] = Logits{logits, class_names_};
   bool any_image_node = false;
   for (bool b : image_phase_) any_image_node |= b;
   std::map<std::string, PortValue> values;
-  if (any_image_node) values = executor_.run_nodes(Image{image}, image_phase_, std::move(given), &timings);
+  if (any_image_node) values = executor_->run_nodes(Image{image}, image_phase_, std::move(given), &timings);
 
   if (protocol_.background_handling()) {
     at::Tensor final_logits = logits;

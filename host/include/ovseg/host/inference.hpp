@@ -29,6 +29,7 @@
 
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/ground_truth.hpp"
 #include "ovseg/host/protocol.hpp"
 
 namespace ovseg {
@@ -63,33 +64,58 @@ at::Tensor window_count_map(const std::vector<Window>& windows, int height, int 
 at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd,
                              const std::vector<std::string>& class_names = {});
 
+// The window phase of a graph: the node of its [outputs] logits and every
+// node that one depends on (per graph node). Throws ovseg::Error when the
+// logits output is the pipeline input.
+std::vector<bool> window_phase_nodes(const Graph& graph);
+
 class ProtocolRunner {
  public:
   // Validates the phase split (throws ovseg::Error naming the node) and
   // instantiates the graph's stages on `device`.
-  ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device);
+  ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device,
+                 std::vector<std::vector<std::string>> vocabulary = {});
+  // Runs on an existing executor (e.g. the one a trainer optimises, for
+  // periodic evaluation with the weights as they are).
+  ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor);
+
+  // The ground truth of one image at its label size, for graphs that read
+  // input.labels / input.instances (ground_truth.hpp).
+  struct Truth {
+    at::Tensor labels;     // (h,w) int64, 255 = ignore
+    at::Tensor instances;  // (h,w) int64 ids, 0 = none; undefined when the data set has none
+    std::vector<std::string> class_names;  // names the LabelMap carries
+  };
+  // Which ground truth the graph reads (any phase).
+  const GroundTruthUse& ground_truth_used() const { return gt_any_; }
 
   // image: (1,3,H,W) float RGB in [0,1], already resized (preprocess_image).
-  Prediction predict(const at::Tensor& image, int label_h, int label_w);
+  // `truth` is required when the graph reads ground truth.
+  Prediction predict(const at::Tensor& image, int label_h, int label_w, const Truth* truth = nullptr);
 
   // The stitched logits (1,K,H,W) of `image` (window phase + stitching only).
   at::Tensor stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings = nullptr,
-                             int* num_windows = nullptr);
+                             int* num_windows = nullptr, const Truth* truth = nullptr);
 
   const std::vector<bool>& window_phase() const { return window_phase_; }
   const Protocol& protocol() const { return protocol_; }
-  Executor& executor() { return executor_; }
+  Executor& executor() { return *executor_; }
 
  private:
   const Graph& graph_;
   Protocol protocol_;
-  Executor executor_;
+  std::shared_ptr<Executor> executor_;
   std::vector<bool> window_phase_;   // per graph node
   std::vector<bool> image_phase_;    // the complement
   std::vector<std::string> carried_;  // image-independent window-phase values the image phase reads
   std::map<std::string, PortValue> carried_values_;
   std::vector<std::string> class_names_;  // of the last window-phase logits
   std::string final_logits_key_;  // logits the labels come from, with background knobs
+  GroundTruthUse gt_window_, gt_image_, gt_any_;
+  // input.labels / input.instances for a batch of crops of the truth resized
+  // to the image (nearest), for the phase's needs.
+  std::map<std::string, PortValue> truth_values(const Truth* truth, const GroundTruthUse& use, int height, int width,
+                                                const std::vector<Window>& crops) const;
 };
 
 }  // namespace ovseg
