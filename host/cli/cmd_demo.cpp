@@ -36,10 +36,14 @@ std::string pct(double v) {
 // The val split is regenerated only when it is not the one the demo file
 // asks for (scenes are a pure function of the seed).
 void ensure_world(const DemoSpec& spec, const fs::path& root) {
+  if (spec.world_version > world::kLatestWorldVersion)
+    throw std::runtime_error(spec.file + ": world_version " + std::to_string(spec.world_version) +
+                             " is unknown (1 to " + std::to_string(world::kLatestWorldVersion) + ")");
   world::SceneOptions o;
   o.width = o.height = spec.val_size;
+  o.version = spec.world_version;
   if (world::world_split_is_current(root.string(), "val", spec.val_scenes, spec.world_seed, o)) return;
-  fs::remove_all(root / "val");  // stale scenes of another seed, size or generator version
+  fs::remove_all(root / "val");  // stale scenes of another seed, size, world or generator version
   world::write_world_split(root.string(), "val", spec.val_scenes, spec.world_seed, o);
 }
 
@@ -84,7 +88,8 @@ int run_demo(const ParsedArgs& args) {
   const auto ds = harness::make_dataset("folder", world_root.string(), "val");
   const auto [chance_uniform, chance_majority] = chance_miou(*ds);
   std::cout << "ovseg demo: " << spec.runs.size() << " pipelines on " << ds->size() << " generated scenes ("
-            << spec.val_size << " px, " << ds->num_classes() << " classes, world seed " << spec.world_seed
+            << spec.val_size << " px, world v" << spec.world_version << ", " << ds->num_classes()
+            << " classes, world seed " << spec.world_seed
             << ")\n  model " << spec.model << "\n";
 
   PluginCatalog catalog = load_catalog(args);

@@ -4,27 +4,15 @@
 #include <tuple>
 
 #include "../common/rng.hpp"
+#include "../common/words.hpp"
 
 namespace ovseg::world::v2 {
 
 namespace {
 
-const char* const kCountWords[] = {"", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
-
-bool starts_with_vowel(const std::string& s) {
-  return !s.empty() && std::string("aeiou").find(s[0]) != std::string::npos;
-}
-
 template <class T>
 const T& one_of(const std::vector<T>& v, Rng& pick) {
   return v[static_cast<size_t>(pick.below(static_cast<int>(v.size())))];
-}
-
-// "a", "an", "two", ... before `words`.
-std::string counted(int count, const std::string& words) {
-  std::string n = count < 10 ? kCountWords[count] : "many";
-  if (count == 1 && starts_with_vowel(words)) n = "an";
-  return n + " " + words;
 }
 
 std::string noun(int cls, int count, Rng& pick) {
@@ -83,15 +71,6 @@ std::string stuff_phrase(const std::vector<int>& stuff, Rng& pick) {
     case 1: return one_of(on_stuff(stuff[0]), pick) + " next to " + names[1];
     default: return "where " + names[0].substr(4) + " meets " + names[1].substr(4);
   }
-}
-
-std::string join_list(const std::vector<std::string>& parts) {
-  std::string s;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) s += (i + 1 == parts.size()) ? " and " : ", ";
-    s += parts[i];
-  }
-  return s;
 }
 
 }  // namespace

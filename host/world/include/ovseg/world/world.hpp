@@ -48,11 +48,13 @@ const std::vector<WorldClass>& world_classes(int version = kLatestWorldVersion);
 int world_class_count(int version = kLatestWorldVersion);
 
 // The default zero-shot split: display names of the classes a segmentation
-// model must not see during training (world v2: 8 of 30, both stuff and
-// things, one of them a part; each has its own colour and pattern, and its
-// name is in the captions the CLIP was trained on, as web captions name
-// every class for a real CLIP). Empty for world v1, which has no split.
-// catalog_v2.cpp explains the choice.
+// model must not see during training. World v2: snow, dirt, tree, flower,
+// kite, flag, snail, frog (8 of 30: 2 stuff, 6 objects; parts stay seen).
+// Each has a colour pair no seen class has, the shipped world CLIP segments
+// it well above chance, and its name is in the captions the CLIP was
+// trained on, as web captions name every class for a real CLIP; see
+// unseen_classes() in host/world/src/v2/catalog_v2.cpp. Empty for world
+// v1, which has no split.
 std::vector<std::string> default_unseen_classes(int version = kLatestWorldVersion);
 
 struct Scene {
