@@ -17,6 +17,7 @@
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/plugin_loader.hpp"
+#include "ovseg/host/report.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/tables.hpp"
 #include "ovseg/world/world.hpp"
@@ -115,32 +116,19 @@ int run_demo(const ParsedArgs& args) {
       if (r["pipeline"]["name"] == run.name) records.push_back(r);
   TableOptions topt;
   topt.per_class_dataset = "folder";
+  topt.groups = {RowGroup{"", {}}};  // rows in the demo file's order
+  for (const auto& run : spec.runs) topt.groups[0].rows.push_back({run.name, "", ""});
   ComparisonTable table = build_table(records, topt);
-  // Rows in the demo file's order (build_table sorts by name).
-  std::vector<size_t> order(table.rows.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const auto position = [&](size_t row) {
-    for (size_t k = 0; k < spec.runs.size(); ++k)
-      if (table.rows[row][0] == spec.runs[k].name) return k;
-    return spec.runs.size();
-  };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return position(a) < position(b); });
-  ComparisonTable sorted = table;
-  for (size_t i = 0; i < order.size(); ++i) {
-    sorted.rows[i] = table.rows[order[i]];
-    sorted.row_records[i] = table.row_records[order[i]];
-  }
-  table = std::move(sorted);
   table.title = "per-class IoU (%) on the generated world (val, " + std::to_string(ds->size()) + " scenes)";
   table.footer.insert(table.footer.begin(),
                       "chance level: " + pct(chance_uniform) + "% mIoU for uniformly random labels, " +
                           pct(chance_majority) + "% for always answering the most frequent class");
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
   const fs::path report = out / "report.html";
-  if (!(std::ofstream(report) << render_table(table, TableFormat::Html)))
+  if (!(std::ofstream(report) << render_report(table, ReportOptions{})))
     throw std::runtime_error("cannot write " + report.string());
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "\nwrote " << report.string() << " (table, per-class bars, image | truth | prediction strips)\n"
+  std::cout << "\nwrote " << report.string() << " (per-class heat map, plots, image | truth | methods grid)\n"
             << "records in " << results.string() << "; demo took " << pct(total) << " s\n";
   return 0;
 }
