@@ -137,7 +137,7 @@ Command table_command() {
       {"--published", "PATH", "published results folder or file (default: the source tree's results/published)", false},
       {"--backbone", "B", "only published rows of this backbone, e.g. ViT-B/16", false},
       {"--baseline", "ROW", "html: the heat map's Δ baseline (default: the first row)", false},
-      {"--methods", "LIST", "html: the qualitative grid's methods (default: every row, at most 8)", false},
+      {"--methods", "LIST", "html: the qualitative grid's methods (default: every row, at most 10)", false},
       {"--images", "RULE", "html: random:SEED (default random:0), worst[:CLASS] or disagree[:A,B]", false},
       {"--num-images", "N", "html: images in the qualitative grid (default 6)", false}};
   spec.details =

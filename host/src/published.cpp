@@ -64,7 +64,7 @@ void read_file(const std::string& file, std::vector<PublishedRow>& out, std::set
     if (!t) throw Error(where(file, node), "", "[[row]] entries must be tables", "");
     detail::check_keys(file, *t, "[[row]]",
                        {"id", "method", "backbone", "group", "source", "protocol", "reproduced_by", "mIoU", "mAcc",
-                        "aAcc", "fwIoU", "zero_shot"});
+                        "aAcc", "fwIoU", "zero_shot", "avg"});
     PublishedRow r;
     r.file = file;
     r.cite = key;
@@ -91,6 +91,13 @@ void read_file(const std::string& file, std::vector<PublishedRow>& out, std::set
         detail::check_keys(file, *split, "zero_shot." + std::string(ds.str()), {"seen", "unseen", "hIoU"});
         const std::string d = canonical_dataset(file, v, std::string(ds.str()));
         for (const auto& [k, x] : *split) r.values[std::string(k.str())][d] = percent(file, x);
+      }
+    if (const toml::table* a = (*t)["avg"].as_table())
+      for (const auto& [metric, v] : *a) {
+        const std::string m(metric.str());
+        if (!r.values.count(m))
+          throw Error(where(file, v), "", "avg." + m + " without " + m + " numbers", "list the data sets it averages");
+        r.printed_avg[m] = percent(file, v);
       }
     if (r.values.empty())
       throw Error(where(file, *t), "", "published row '" + r.id + "' has no numbers", "add mIoU = { dataset = value }");

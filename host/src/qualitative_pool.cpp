@@ -87,7 +87,7 @@ json qualitative_entry(const std::string& id, size_t rank, const cv::Mat& bgr, c
   cv::Mat image;
   cv::resize(bgr, image, size, 0, 0, cv::INTER_AREA);
   std::vector<uchar> jpeg;
-  cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85});
+  cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 75});
   return {{"id", id},
           {"rank", rank},
           {"width", gt.cols},

@@ -92,13 +92,14 @@ function paint(t){
     for(var c=1;c<cells.length;c++){var td=cells[c]; if(td.dataset.v===undefined) continue; var v=+td.dataset.v;
       if(view==='iou'||!ref){td.textContent=fmt(v,dec);td.style.background=iou(v);td.style.color=v>60?'#fff':'#111';td.title=fmt(v,dec);}
       else{var rv=ref.cells[c].dataset.v; if(rv===undefined){td.textContent='';td.style.background='#fff';continue;}
-        var d=v-(+rv); td.textContent=(d>0?'+':'')+fmt(d,dec); td.style.background=delta(d); td.style.color=Math.abs(d)>14?'#fff':'#111';
+        var d=v-(+rv); if(Math.abs(d)<0.5*Math.pow(10,-dec)) d=0; td.textContent=(d>0?'+':'')+fmt(d,dec); td.style.background=delta(d); td.style.color=Math.abs(d)>14?'#fff':'#111';
         td.title=fmt(v,dec)+' ('+(d>0?'+':'')+fmt(d,dec)+' vs baseline)';}}}
 }
 document.querySelectorAll('table.heat').forEach(function(t){
   var box=t.closest('section');
   box.querySelectorAll('input[type=radio]').forEach(function(i){i.addEventListener('change',function(){t.dataset.view=i.value;paint(t);});});
   var s=box.querySelector('select'); if(s) s.addEventListener('change',function(){t.dataset.baseline=s.value;paint(t);});
+  if(location.hash==='#delta'){box.querySelector('input[value=delta]').checked=true;t.dataset.view='delta';paint(t);}
 });
 document.querySelectorAll('table.sortable').forEach(function(t){
   var head=t.tHead.rows[t.tHead.rows.length-1];
@@ -133,9 +134,11 @@ tr.pub td:first-child{color:#444}sup.cite{color:#777;font-size:10px;margin-left:
 th[data-dir=asc]::after{content:" \25B2";font-size:9px}th[data-dir=desc]::after{content:" \25BC";font-size:9px}
 .scroll{overflow-x:auto}table.heat td{min-width:34px;font-variant-numeric:tabular-nums;border:1px solid #fff}
 table.heat th.v{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;max-height:140px;font-weight:500}
+table.heat td.r1{font-weight:700}table.heat td.r2{text-decoration:underline}
+table.heat[data-view=delta] td.r1{font-weight:400}table.heat[data-view=delta] td.r2{text-decoration:none}
 .controls{font-size:13px;margin:4px 0 8px}.controls select{margin-left:6px}
 ul.foot{font-size:12px;color:#555;padding-left:18px}details summary{cursor:pointer;font-size:13px;color:#1f3a5f}
-.grid td,.grid th{padding:2px;text-align:center;vertical-align:top}.grid th{font-size:12px;cursor:default;border-bottom:1px solid #999}
+.grid td,.grid th{padding:2px;text-align:center;vertical-align:top}.grid th{font-size:12px;cursor:default;border-bottom:1px solid #999;white-space:normal;vertical-align:bottom}
 .grid img{display:block;image-rendering:pixelated}.grid .id{font-size:11px;color:#555;text-align:left;max-width:110px;white-space:normal}
 .legend span{display:inline-block;margin:2px 10px 2px 0;font-size:12px}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px;border:1px solid #999}
 .note{font-size:13px;color:#7a4b00;background:#fff6e0;padding:6px 10px;border-radius:4px}
@@ -242,11 +245,13 @@ std::string heat_map(const ComparisonTable& t, const std::string& ds, const Repo
   std::ostringstream os;
   const std::string name = "view" + std::to_string(index);
   os << "<section id='heat-" << esc(ds) << "'><h2>Per-class IoU on " << esc(dataset_short_name(ds)) << "</h2>"
-     << "<p class='cap'>Rows: methods; columns: classes (in the data set's order) and mIoU. Cells are coloured by IoU; "
-        "the second view colours the difference to a baseline row (blue: better, red: worse). Click a header to sort."
+     << "<p class='cap'>Rows: methods; columns: classes (in the data set's order) and mIoU. Cells are coloured by IoU, "
+        "the best of each column in bold and the second underlined; the second view colours the difference to a "
+        "baseline row (blue: better, red: worse; open the page as report.html#delta to start there). Click a header "
+        "to sort."
      << (unseen.empty() ? "" : " Unseen classes are marked *.") << "</p>"
      << "<div class='controls'>View: <label><input type='radio' name='" << name << "' value='iou' checked> IoU</label> "
-     << "<label><input type='radio' name='" << name << "' value='delta'> Δ to baseline</label> baseline:<select>";
+     << "<label><input type='radio' name='" << name << "' value='delta'> Δ to the baseline</label><select title='baseline'>";
   for (size_t i = 0; i < rows.size(); ++i)
     os << "<option value='" << i << "'" << (i == baseline ? " selected" : "") << ">" << esc(rows[i].label) << "</option>";
   os << "</select></div><div class='scroll'><table class='heat sortable' data-view='iou' data-baseline='" << baseline
@@ -254,20 +259,40 @@ std::string heat_map(const ComparisonTable& t, const std::string& ds, const Repo
   for (size_t c = 0; c < classes.size(); ++c)
     if (used[c]) os << "<th" << (vertical ? " class='v'" : "") << ">" << esc(classes[c]) << (unseen.count(classes[c]) ? "*" : "") << "</th>";
   os << "<th" << (vertical ? " class='v'" : "") << ">mIoU</th></tr></thead><tbody>";
+  // The cells, then the best (r1) and second (r2) of each column, as in the tables.
+  std::vector<std::vector<std::optional<double>>> cells(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t c = 0; c < classes.size(); ++c)
+      if (used[c]) cells[i].push_back(values[i][c]);
+    const json& m = rows[i].record->at("metrics").at("mIoU");
+    cells[i].push_back(m.is_number() ? std::optional<double>(m.get<double>()) : std::nullopt);
+  }
+  const double scale = std::pow(10.0, dec);
+  std::vector<std::vector<int>> marks(rows.size(), std::vector<int>(cells.empty() ? 0 : cells[0].size(), 0));
+  for (size_t c = 0; !cells.empty() && c < cells[0].size(); ++c) {
+    std::vector<long long> v;
+    for (const auto& row : cells)
+      if (row[c]) v.push_back(std::llround(*row[c] * scale));
+    std::sort(v.rbegin(), v.rend());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    if (v.size() < 2) continue;
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (cells[i][c]) {
+        const long long x = std::llround(*cells[i][c] * scale);
+        marks[i][c] = x == v[0] ? 1 : x == v[1] ? 2 : 0;
+      }
+  }
   for (size_t i = 0; i < rows.size(); ++i) {
     os << "<tr data-row='" << i << "'><td>" << esc(rows[i].label) << "</td>";
-    std::vector<std::optional<double>> cells;
-    for (size_t c = 0; c < classes.size(); ++c)
-      if (used[c]) cells.push_back(values[i][c]);
-    const json& m = rows[i].record->at("metrics").at("mIoU");
-    cells.push_back(m.is_number() ? std::optional<double>(m.get<double>()) : std::nullopt);
-    for (const auto& v : cells) {
+    for (size_t c = 0; c < cells[i].size(); ++c) {
+      const auto& v = cells[i][c];
       if (!v) {
         os << "<td></td>";
         continue;
       }
-      os << "<td data-v='" << *v << "' style='background:" << report::iou_colour(*v) << ";color:" << report::text_colour_on(*v)
-         << "' title='" << report::num(*v, dec) << "'>" << report::num(*v, dec) << "</td>";
+      os << "<td" << (marks[i][c] ? " class='r" + std::to_string(marks[i][c]) + "'" : "") << " data-v='" << *v
+         << "' style='background:" << report::iou_colour(*v) << ";color:" << report::text_colour_on(*v) << "' title='"
+         << report::num(*v, dec) << "'>" << report::num(*v, dec) << "</td>";
     }
     os << "</tr>";
   }

@@ -52,6 +52,16 @@ std::string grouped_bars(const ComparisonTable& t) {
         break;
       }
   if (cols.empty() || rows.empty()) return "";
+  // One colour per method: a published row and its reproduction (same label)
+  // share it, the published one drawn lighter.
+  std::vector<std::string> names;
+  std::vector<size_t> colour(rows.size());
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const std::string& label = t.rows[rows[k]].label;
+    auto it = std::find(names.begin(), names.end(), label);
+    if (it == names.end()) it = names.insert(names.end(), label);
+    colour[k] = static_cast<size_t>(it - names.begin());
+  }
   double top = 0;
   for (size_t r : rows)
     for (size_t c : cols)
@@ -79,7 +89,8 @@ std::string grouped_bars(const ComparisonTable& t) {
       const double h = plot_h * *v / top;
       const int x = gx + static_cast<int>(k) * bar;
       os << "<rect x='" << x << "' y='" << top_pad + plot_h - h << "' width='" << bar - 1 << "' height='" << h
-         << "' fill='" << method_colour(k) << "'" << (row.published ? " fill-opacity='0.45' stroke='" + method_colour(k) + "'" : "")
+         << "' fill='" << method_colour(colour[k]) << "'"
+         << (row.published ? " fill-opacity='0.45' stroke='" + method_colour(colour[k]) + "'" : "")
          << "><title>" << esc(row.label) << ", " << esc(t.columns[cols[g]].flat_header()) << ": " << fixed(*v, t.decimals)
          << "</title></rect>";
       if (bar >= 18)
@@ -95,7 +106,7 @@ std::string grouped_bars(const ComparisonTable& t) {
   for (size_t k = 0; k < rows.size(); ++k) {
     const TableRow& row = t.rows[rows[k]];
     const int y = top_pad + static_cast<int>(k) * 17;
-    os << "<rect x='" << lx << "' y='" << y << "' width='12' height='12' fill='" << method_colour(k) << "'"
+    os << "<rect x='" << lx << "' y='" << y << "' width='12' height='12' fill='" << method_colour(colour[k]) << "'"
        << (row.published ? " fill-opacity='0.45'" : "") << "/><text x='" << lx + 17 << "' y='" << y + 10 << "'>"
        << esc(row.label) << (row.published ? " †" : "") << "</text>";
   }

@@ -109,10 +109,11 @@ struct Pick {
 };
 
 std::string grid(const std::string& ds, const std::vector<Method>& all, const ReportOptions& o, std::string* note) {
-  // The methods shown: as asked, else every row with pool images (at most 8).
+  // The methods shown: as asked, else every row with pool images (at most 10).
   std::vector<const Method*> methods;
   if (o.methods.empty()) {
-    for (size_t i = 0; i < all.size() && i < 8; ++i) methods.push_back(&all[i]);
+    for (size_t i = 0; i < all.size() && i < 10; ++i) methods.push_back(&all[i]);
+    if (all.size() > 10) *note += "The grid shows the first 10 rows; choose others with --methods. ";
   } else {
     for (const auto& name : o.methods) {
       if (const Method* m = find_method(all, name)) methods.push_back(m);
@@ -204,7 +205,7 @@ std::string grid(const std::string& ds, const std::vector<Method>& all, const Re
   std::set<int> shown;
   os << "<h3 style='font-size:14px;margin:8px 0'>" << esc(dataset_short_name(ds)) << ": " << esc(rule_text) << "</h3>"
      << "<div class='scroll'><table class='grid'><thead><tr><th></th><th>image</th><th>ground truth</th>";
-  for (const auto* m : methods) os << "<th>" << esc(m->label) << "</th>";
+  for (const auto* m : methods) os << "<th style='max-width:" << width << "px'>" << esc(m->label) << "</th>";
   os << "</tr></thead><tbody>";
   for (const auto& p : picks) {
     const json& first = *methods[0]->images.at(p.id);

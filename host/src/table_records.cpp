@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
+
+#include "ovseg/host/benchmark_names.hpp"
 
 namespace ovseg::tables {
 
@@ -26,6 +29,25 @@ std::string knobs_text(const json& protocol) {
 std::string limit_text(const json& r) {
   const json& l = r.at("selection").at("limit");
   return l.is_null() ? "all" : l.dump();
+}
+
+// A TOML value as its author would write it: strings bare, floats in the
+// shortest form that reads back the same (0.1, not 0.10000000000000001).
+std::string toml_value_text(const toml::node& v) {
+  if (auto s = v.value_exact<std::string>()) return *s;
+  if (auto d = v.value_exact<double>()) {
+    for (int precision = 1; precision <= 17; ++precision) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.*g", precision, *d);
+      std::string text = buf;
+      if (std::strtod(buf, nullptr) != *d || (text.find('e') != std::string::npos && precision < 17)) continue;
+      if (text.find_first_of(".en") == std::string::npos) text += ".0";  // still reads as a float
+      return text;
+    }
+  }
+  std::ostringstream os;
+  v.visit([&](const auto& x) { os << x; });
+  return os.str();
 }
 
 // What decides reproducibility besides the protocol (DESIGN.md section 6):
@@ -50,12 +72,7 @@ std::string pipeline_knobs(const json& record) {
       if (plugin == "pamr" || plugin == "densecrf") post.push_back(plugin);
       for (const char* key : {"templates", "logit_scale", "probability_threshold"})
         if (const toml::node* v = t->get(key)) {
-          std::ostringstream os;
-          if (auto s = v->value_exact<std::string>())
-            os << *s;
-          else
-            v->visit([&](const auto& x) { os << x; });
-          const std::string entry = std::string(key) + " " + os.str();
+          const std::string entry = std::string(key) + " " + toml_value_text(*v);
           if (std::find(parts.begin(), parts.end(), entry) == parts.end()) parts.push_back(entry);
         }
     }
@@ -163,9 +180,9 @@ std::vector<std::string> protocol_footer(const std::vector<const RecordRow*>& ro
     for (const auto* row : rows) out.push_back("protocol of " + row->label + ": " + knobs_text(row->protocol));
   }
   for (const auto* row : rows) {
-    std::string s = per_row ? row->label + ":" : "every point as the first, " + row->label + ":";
+    std::string s = per_row ? row->label + ":" : "first point (" + row->label + "):";
     for (const auto& [ds, r] : row->by_dataset)
-      s += " " + ds + " " + r.at("selection").at("num_images").dump() + " images (" +
+      s += " " + dataset_short_name(ds) + " " + r.at("selection").at("num_images").dump() + " images (" +
            r.at("dataset").at("split").get<std::string>() + ", limit " + row->limit + ");";
     const json& any = row->by_dataset.begin()->second;
     const std::string knobs = pipeline_knobs(any), weights = weights_text(any);

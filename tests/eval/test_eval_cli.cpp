@@ -166,7 +166,9 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(r.output.find("| Method | Object |") != std::string::npos);
   CHECK(r.output.find("short_side=224, stride=112") != std::string::npos);  // footer knobs
 
-  const auto per_class = ovseg::build_table(records, {ovseg::TableFormat::Markdown, "coco_object", 1});
+  ovseg::TableOptions per_class_options;
+  per_class_options.per_class_dataset = "coco_object";
+  const auto per_class = ovseg::build_table(records, per_class_options);
   CHECK(per_class.header().size() == 1 + 81 + 1);
   CHECK(per_class.rows.size() == 2);
   const std::string csv = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Csv);

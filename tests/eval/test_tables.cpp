@@ -177,7 +177,7 @@ TEST_CASE("row layout files: TOML layout, name list with groups, demo file, swee
 
   l = ovseg::load_table_layout(kSource + "/results/layouts/naclip_table1.toml");
   CHECK(l.datasets.size() == 8);
-  CHECK(l.avg == "all");
+  CHECK(l.avg == "VOC21,PC60,Object,VOC20,PC59,Stuff,City,ADE");
   REQUIRE(l.groups.size() == 2);
   CHECK(l.groups[1].rows.back().pipeline == "naclip+pamr");
   CHECK(l.groups[1].rows.back().published == "naclip-pamr-b16");
@@ -473,4 +473,65 @@ TEST_CASE("rows of one pipeline under different protocols stay apart, tagged") {
   REQUIRE(line != std::string::npos);
   CHECK(notes.substr(line, notes.find('\n', line) - line).find("short_side=224") != std::string::npos);
   CHECK(t.caption.find("differ in protocol") != std::string::npos);
+}
+
+TEST_CASE("NACLIP's Table 1 from the shipped layout: eight benchmarks, Avg, published rows beside ours, Δ") {
+  const ovseg::TableLayout l = ovseg::load_table_layout(kSource + "/results/layouts/naclip_table1.toml");
+  TableOptions o;
+  o.groups = l.groups;
+  o.datasets = l.datasets;
+  o.avg = l.avg;
+  o.published = ovseg::load_published(kSource + "/results/published");
+  std::vector<json> records;
+  const std::vector<std::string> eight = {"voc21", "context60", "coco_object", "voc20",
+                                          "context59", "coco_stuff171", "cityscapes", "ade20k"};
+  for (size_t i = 0; i < eight.size(); ++i) records.push_back(make_record("naclip+pamr", eight[i], 30.0 + i));
+  records.push_back(make_record("vanilla", "coco_object", 9.0));
+  records.push_back(make_record("unrelated", "coco_object", 1.0));
+  const ComparisonTable t = ovseg::build_table(records, o);
+  CHECK(t.header() == std::vector<std::string>{"Method", "VOC21", "PC60", "Object", "VOC20", "PC59", "Stuff", "City",
+                                                "ADE", "Avg", "Δ"});
+  CHECK(labels(t) == std::vector<std::string>{"CLIP", "MaskCLIP", "SCLIP", "ClearCLIP", "CLIPtrase", "NACLIP + PAMR",
+                                              "CLIP", "NACLIP + PAMR"});
+  CHECK(t.rows[0].group == "Training-free (published)");
+  CHECK(t.rows[6].group == "Reproduced with ovseg (same harness for every row)");
+  CHECK(t.rows[6].cells[3].text == "9.0");
+  CHECK(t.rows[6].cells[10].text == "+0.9");  // 9.0 - 8.1 on Object
+  CHECK(t.rows[7].cells[9].text == "33.5");   // mean of 30..37
+  CHECK(t.rows[7].cells[10].text == "-9.0");  // 33.5 - 42.455
+  CHECK(t.rows[4].cells[7].text == "-");      // CLIPtrase prints no Cityscapes
+  CHECK(t.rows[4].cells[9].text == "-");      // so no Avg over the eight
+  std::string notes;
+  for (const auto& f : t.footer) notes += f + "\n";
+  CHECK(notes.find("named by the row layout but not stored: maskclip, sclip, clearclip, cliptrase, naclip") != std::string::npos);
+  CHECK(notes.find("stored but not in the row layout (not shown): unrelated") != std::string::npos);
+  const std::string tex = ovseg::render_table(t, TableFormat::Latex);
+  CHECK(tex.find("\\multicolumn{11}{l}{\\textit{Training-free (published)}} \\\\") != std::string::npos);
+  CHECK(tex.find("CLIP~\\cite{radford2021learning}$^\\dagger$ & 18.8 & 9.9 & 8.1 & 49.4 & 11.1 & 5.7 & 6.5 & 3.1 & 14.1 & - \\\\") !=
+        std::string::npos);
+  // Avg as the papers print it (from unrounded numbers): MaskCLIP 30.3, not 30.25 from the printed ones.
+  CHECK(t.rows[1].cells[9].text == "30.3");
+}
+
+TEST_CASE("published files: mistakes name the file and line") {
+  const fs::path dir = fs::temp_directory_path() / ("ovseg_published_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto error_of = [&](const std::string& rows) {
+    std::ofstream(dir / "p.toml") << "[paper]\nkey = \"k\"\ntitle = \"T\"\n\n[[row]]\nid = \"r\"\nmethod = \"M\"\n"
+                                     "backbone = \"ViT-B/16\"\ngroup = \"Training-free\"\nsource = \"Table 1\"\n"
+                                  << rows;
+    try {
+      ovseg::load_published((dir / "p.toml").string());
+    } catch (const ovseg::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of("mIoU = { voc21 = 50.0 }\n") == "no error");
+  CHECK(error_of("mIoU = { VOC22 = 50.0 }\n").find("p.toml:11:") != std::string::npos);
+  CHECK(error_of("mIoU = { voc21 = 150.0 }\n").find("percentage") != std::string::npos);
+  CHECK(error_of("mIoU = { voc21 = 50.0 }\navg = { mAcc = 3.0 }\n").find("avg.mAcc without mAcc numbers") != std::string::npos);
+  CHECK(error_of("miou = { voc21 = 50.0 }\n").find("did you mean 'mIoU'") != std::string::npos);
+  CHECK(error_of("").find("has no numbers") != std::string::npos);
+  fs::remove_all(dir);
 }

@@ -20,6 +20,8 @@
 //   reproduced_by = ["naclip+pamr"]      # ovseg pipeline names (Δ column)
 //   mIoU = { voc21 = 64.07, context60 = 34.99 }   # data set -> percent
 //   mAcc = { ... }  aAcc = { ... }  fwIoU = { ... }   # optional
+//   avg = { mIoU = 42.46 }               # optional: the Avg the source prints
+//                                        # (over exactly the data sets listed)
 //   [row.zero_shot]                      # optional: seen / unseen / hIoU
 //   voc20 = { seen = 92.8, unseen = 84.4, hIoU = 88.4 }
 //
@@ -42,6 +44,10 @@ struct PublishedRow {
   // metric -> canonical data set -> percent. Metrics: mIoU, mAcc, aAcc,
   // fwIoU, and from [row.zero_shot]: seen, unseen, hIoU.
   std::map<std::string, std::map<std::string, double>> values;
+  // metric -> the average the source prints over the data sets listed for
+  // that metric. Papers average unrounded numbers, so this can differ from
+  // the mean of the printed ones in the last digit (MaskCLIP: 30.3 vs 30.25).
+  std::map<std::string, double> printed_avg;
 
   std::optional<double> value(const std::string& metric, const std::string& dataset) const;
 };

@@ -10,9 +10,10 @@
 // of its ground truth and of the prediction (PNG label maps), plus the exact
 // per-class pixel counts of that image at full resolution, from which the
 // report picks images by a rule (worst for a class, largest disagreement
-// between two methods, random with a seed). About 5-8 kB per image.
+// between two methods, random with a seed). About 4-10 kB per image (the
+// JPEG dominates), so a record grows by 50-120 kB.
 //
-//   "qualitative": {"format": "pool-v1", "pool": 16, "thumbnail_side": 128,
+//   "qualitative": {"format": "pool-v1", "pool": 12, "thumbnail_side": 128,
 //     "images": [{"id", "rank", "width", "height", "image", "truth",
 //                 "prediction", "classes": [[c, gt_px, pred_px, inter_px]...]}]}
 //
@@ -29,7 +30,7 @@
 
 namespace ovseg {
 
-inline constexpr size_t kQualitativePool = 16;
+inline constexpr size_t kQualitativePool = 12;
 inline constexpr int kThumbnailSide = 128;
 inline constexpr const char* kQualitativeFormat = "pool-v1";
 

@@ -23,7 +23,7 @@ namespace ovseg {
 struct ReportOptions {
   std::string title;                  // page heading; "" = the table's title
   std::string baseline;               // heat-map Δ baseline (row label or pipeline); "" = first row
-  std::vector<std::string> methods;   // grid columns (row labels or pipelines); empty = every row, at most 8
+  std::vector<std::string> methods;   // grid columns (row labels or pipelines); empty = every row, at most 10
   // Which images the grid shows:
   //   random[:SEED]       a seeded shuffle of the images every method stored (default random:0)
   //   worst[:CLASS]       lowest IoU of CLASS (mean over the methods), or lowest per-image mIoU
