@@ -152,6 +152,12 @@ void apply_zero_shot(json& record, const harness::ZeroShotSplit& split) {
 
 EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   const Protocol protocol = parse_protocol(graph.spec);
+  parse_device(o.device);  // a device that does not exist fails even when the record is stored
+  if (o.device != "cpu" && !cuda_available())
+    throw std::runtime_error("device '" + o.device + "' is not available (this LibTorch has no CUDA, or no GPU is visible)");
+  if (o.limit == 0) throw std::invalid_argument("--limit 0 would store a record of no images; give N >= 1");
+  if (o.split.empty() || o.split.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    throw std::invalid_argument("--split '" + o.split + "' is not a split name (letters, digits, '_' and '-')");
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
     throw std::invalid_argument("shard " + std::to_string(o.shard_index) + "/" +
                                 std::to_string(o.shard_count) + " is not 0 <= i < N");
@@ -178,7 +184,15 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
     for (size_t r = 0; r < pool.size(); ++r) pool_rank[pool[r]] = r;
   }
 
-  RunKey key{graph.spec.name, models::sha256_hex(graph.spec.resolved_toml), ds->name(), ds->split(),
+  // The key hashes the resolved TOML AND the bytes of every model and weights
+  // file it names: new bytes at the same path are a new run, never the old
+  // record, and a resumed run cannot mix two checkpoints.
+  const json model_list = model_files(graph);
+  std::string identity = graph.spec.resolved_toml;
+  for (const auto& m : model_list)
+    identity += "\nmodel " + m.value("node", "") + "." + m.value("param", "") + "=" +
+                m.value("sha256", m.value("error", std::string("?")));
+  RunKey key{graph.spec.name, models::sha256_hex(identity), ds->name(), ds->split(),
              o.limit, o.shard_index, o.shard_count};
   EvalOutcome out;
   out.record_path = record_path(o.results_dir, key);
@@ -315,7 +329,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                          {"shard", {{"index", o.shard_index}, {"count", o.shard_count}}},
                          {"num_images", done_ids.size()},
                          {"ids", done_ids}};
-  record["models"] = model_files(graph);
+  record["models"] = model_list;
   record["device"] = {{"name", o.device}, {"summary", device_summary()}};
   record["versions"] = {{"ovseg", ovseg_version()},
                         {"libtorch", TORCH_VERSION},
@@ -353,6 +367,7 @@ json merge_records(const std::vector<json>& records) {
       {"pipeline.sha256", {"pipeline", "sha256"}}, {"protocol", {"protocol"}},
       {"dataset.name", {"dataset", "name"}},       {"dataset.split", {"dataset", "split"}},
       {"selection.limit", {"selection", "limit"}}, {"selection.shard.count", {"selection", "shard", "count"}},
+      {"models (files and sha256)", {"models"}},
       {"confusion_matrix.num_classes", {"confusion_matrix", "num_classes"}}};
   for (const auto& r : records) {
     if (r.value("kind", "") != kRecordKind)
