@@ -51,11 +51,17 @@ int run_table(const ParsedArgs& args) {
   if (!layout.datasets.empty()) o.datasets = layout.datasets;
   if (!layout.metric.empty()) o.metric = layout.metric;
   if (!layout.avg.empty()) o.avg = layout.avg;
+  o.avg_over = layout.avg_over;
   if (layout.decimals >= 0) o.decimals = layout.decimals;
   o.caption = layout.caption;
   if (args.has("--metric")) o.metric = args.get("--metric");
   if (args.has("--datasets")) o.datasets = split_list(args.get("--datasets"));
-  if (args.has("--avg")) o.avg = args.get("--avg");
+  if (args.has("--avg")) {
+    const std::string avg = args.get("--avg");
+    const bool mode = avg == "common" || avg == "all" || avg == "none";
+    o.avg = mode ? avg : "common";
+    o.avg_over = mode ? std::vector<std::string>{} : split_list(avg);
+  }
   if (args.has("--decimals")) o.decimals = static_cast<int>(parse_count("table", "--decimals", args.get("--decimals")));
   if (args.has("--caption")) o.caption = args.get("--caption");
   o.per_class_dataset = args.get("--per-class");

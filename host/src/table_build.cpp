@@ -167,36 +167,30 @@ std::string joined_short(const std::vector<std::string>& datasets) {
   return s;
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // The data sets the Avg column averages, per the avg option.
-std::vector<std::string> avg_datasets(const std::string& avg, const std::vector<std::string>& datasets,
+std::vector<std::string> avg_datasets(const TableOptions& o, const std::vector<std::string>& datasets,
                                       const std::vector<Planned>& rows, const std::string& metric, bool* common) {
   *common = false;
-  if (avg == "none") return {};
-  if (avg == "all") return datasets;
-  if (avg == "common" || avg.empty()) {
-    *common = true;
+  if (!o.avg_over.empty()) {
     std::vector<std::string> out;
-    for (const auto& d : datasets)
-      if (std::all_of(rows.begin(), rows.end(), [&](const Planned& p) { return planned_value(p, metric, d).has_value(); }))
-        out.push_back(d);
+    for (const auto& name : o.avg_over) {
+      const std::string d = dataset_from_column_name(name);
+      if (std::find(datasets.begin(), datasets.end(), d) == datasets.end())
+        throw std::invalid_argument("--avg names " + name + ", which is not a column of this table");
+      out.push_back(d);
+    }
     return out;
   }
+  const std::string& avg = o.avg;
+  if (avg == "none") return {};
+  if (avg == "all") return datasets;
+  if (avg != "common" && !avg.empty())
+    throw std::invalid_argument("--avg '" + avg + "': use common, all, none or a list of data sets");
+  *common = true;
   std::vector<std::string> out;
-  for (const auto& name : split_commas(avg)) {
-    const std::string d = dataset_from_column_name(name);
-    if (std::find(datasets.begin(), datasets.end(), d) == datasets.end())
-      throw std::invalid_argument("--avg names " + name + ", which is not a column of this table");
-    out.push_back(d);
-  }
+  for (const auto& d : datasets)
+    if (std::all_of(rows.begin(), rows.end(), [&](const Planned& p) { return planned_value(p, metric, d).has_value(); }))
+      out.push_back(d);
   return out;
 }
 
@@ -304,7 +298,7 @@ ComparisonTable build_datasets(const std::vector<RecordRow>& records, const Tabl
     }
   }
   bool common = false;
-  const std::vector<std::string> avg = avg_datasets(o.avg, datasets, plan.rows, metric, &common);
+  const std::vector<std::string> avg = avg_datasets(o, datasets, plan.rows, metric, &common);
   const bool has_avg = avg.size() >= 2;
   if (has_avg) t.columns.push_back({ColumnKind::Average, "Avg", "", "", metric, "", true});
   bool has_delta = false;
@@ -374,7 +368,7 @@ ComparisonTable build_datasets(const std::vector<RecordRow>& records, const Tabl
   if (has_avg && avg.size() != datasets.size())
     t.footer.push_back("Avg: mean over " + joined_short(avg) +
                        (common ? " (the data sets every row has)" : "") + "; other columns are not averaged");
-  else if (has_avg && o.avg == "all")
+  else if (has_avg && o.avg == "all" && o.avg_over.empty())
     t.footer.push_back("Avg: mean over every data set column; rows lacking one have none");
   if (has_delta)
     t.footer.push_back("Δ: reproduced minus published " + metric +

@@ -45,7 +45,7 @@ TableLayout read_layout_toml(const std::string& file, const toml::table& root) {
     layout.decimals = static_cast<int>((*t)["decimals"].value_or(int64_t{-1}));
     if (const toml::node* a = t->get("avg")) {
       if (const toml::array* list = a->as_array()) {
-        for (const auto& x : *list) layout.avg += (layout.avg.empty() ? "" : ",") + x.value_or(std::string());
+        for (const auto& x : *list) layout.avg_over.push_back(x.value_or(std::string()));
       } else {
         layout.avg = a->value_or(std::string());
       }

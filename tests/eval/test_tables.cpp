@@ -128,10 +128,11 @@ TEST_CASE("data-set table: Avg options, chosen columns, metric and decimals") {
   CHECK(cell(t, "method-a", "Avg") == "-");     // lacks ADE
   o.avg = "none";
   CHECK(ovseg::build_table(three_methods(), o).column("Avg") == -1);
-  o.avg = "voc21,Object";
+  o.avg_over = {"voc21", "Object"};
   t = ovseg::build_table(three_methods(), o);
   CHECK(cell(t, "method-a", "Avg") == "35.0");
   CHECK(cell(t, "method-c", "Avg") == "-");
+  o.avg_over.clear();
   o.avg = "common";
   o.datasets = {"PC60", "voc21"};
   o.decimals = 2;
@@ -144,6 +145,9 @@ TEST_CASE("data-set table: Avg options, chosen columns, metric and decimals") {
   CHECK(t.title == "mAcc (%)");
   CHECK(cell(t, "method-b", "VOC21") == "65.0");
   o.metric = "IoU";
+  CHECK_THROWS_AS(ovseg::build_table(three_methods(), o), std::invalid_argument);
+  o.metric = "mIoU";
+  o.avg = "most";
   CHECK_THROWS_AS(ovseg::build_table(three_methods(), o), std::invalid_argument);
 }
 
@@ -177,7 +181,7 @@ TEST_CASE("row layout files: TOML layout, name list with groups, demo file, swee
 
   l = ovseg::load_table_layout(kSource + "/results/layouts/naclip_table1.toml");
   CHECK(l.datasets.size() == 8);
-  CHECK(l.avg == "VOC21,PC60,Object,VOC20,PC59,Stuff,City,ADE");
+  CHECK(l.avg_over == l.datasets);
   REQUIRE(l.groups.size() == 2);
   CHECK(l.groups[1].rows.back().pipeline == "naclip+pamr");
   CHECK(l.groups[1].rows.back().published == "naclip-pamr-b16");
@@ -480,7 +484,7 @@ TEST_CASE("NACLIP's Table 1 from the shipped layout: eight benchmarks, Avg, publ
   TableOptions o;
   o.groups = l.groups;
   o.datasets = l.datasets;
-  o.avg = l.avg;
+  o.avg_over = l.avg_over;
   o.published = ovseg::load_published(kSource + "/results/published");
   std::vector<json> records;
   const std::vector<std::string> eight = {"voc21", "context60", "coco_object", "voc20",

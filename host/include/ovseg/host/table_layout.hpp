@@ -6,7 +6,7 @@
 //      [table]                          # all optional; the command line wins
 //      datasets = ["VOC21", "PC60", "Object", "VOC20", "PC59", "Stuff", "City", "ADE"]
 //      metric = "mIoU"                  # mIoU, mAcc, aAcc, fwIoU, hIoU
-//      avg = "all"                      # common, all, none, or "voc21,context60"
+//      avg = "all"                      # common, all, none, or ["VOC21", "PC60"]
 //      decimals = 1
 //      caption = "..."
 //      [[group]]
@@ -37,6 +37,7 @@ struct TableLayout {
   // [table] settings; empty / -1 = not set.
   std::vector<std::string> datasets;
   std::string metric, avg, caption;
+  std::vector<std::string> avg_over;  // avg = [list]
   int decimals = -1;
 
   bool names_published() const;  // does any row place or reference a published row?

@@ -63,8 +63,10 @@ struct TableOptions {
   std::vector<std::string> classes;
   // The Avg column: "common" (default: over the data sets every row has, when
   // there are at least two), "all" (over every data set column; rows lacking
-  // one get none), "none", or a comma-separated list of data sets.
+  // one get none) or "none"; a non-empty avg_over (data sets, harness or
+  // short names) names the data sets instead.
   std::string avg = "common";
+  std::vector<std::string> avg_over;
   // Row order and groups. Empty: record rows in the order they were first
   // evaluated, published rows (if any) first, grouped by their paper's group.
   // Non-empty: exactly these rows; stored pipelines not named are listed in
