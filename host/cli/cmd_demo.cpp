@@ -17,7 +17,6 @@
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/plugin_loader.hpp"
-#include "ovseg/host/report.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/tables.hpp"
 #include "ovseg/world/world.hpp"
@@ -125,10 +124,10 @@ int run_demo(const ParsedArgs& args) {
                           pct(chance_majority) + "% for always answering the most frequent class");
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
   const fs::path report = out / "report.html";
-  if (!(std::ofstream(report) << render_report(table, ReportOptions{})))
+  if (!(std::ofstream(report) << render_table(table, TableFormat::Html)))
     throw std::runtime_error("cannot write " + report.string());
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "\nwrote " << report.string() << " (per-class heat map, plots, image | truth | methods grid)\n"
+  std::cout << "\nwrote " << report.string() << " (table, per-class bars, image | truth | prediction strips)\n"
             << "records in " << results.string() << "; demo took " << pct(total) << " s\n";
   return 0;
 }
