@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "ovseg/host/benchmark_names.hpp"
 #include "ovseg/host/report.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/table_layout.hpp"
@@ -55,7 +56,24 @@ int run_table(const ParsedArgs& args) {
   if (layout.decimals >= 0) o.decimals = layout.decimals;
   o.caption = layout.caption;
   if (args.has("--metric")) o.metric = args.get("--metric");
-  if (args.has("--datasets")) o.datasets = split_list(args.get("--datasets"));
+  if (args.has("--datasets")) {
+    o.datasets = split_list(args.get("--datasets"));
+    // The layout's Avg list stays only while its data sets are all columns.
+    const auto canonical = [](const std::vector<std::string>& names) {
+      std::vector<std::string> out;
+      for (const auto& n : names) {
+        try {
+          out.push_back(dataset_from_column_name(n));
+        } catch (const std::invalid_argument& e) {
+          throw UsageError(std::string("ovseg table: ") + e.what());
+        }
+      }
+      return out;
+    };
+    const auto columns = canonical(o.datasets);
+    for (const auto& d : canonical(o.avg_over))
+      if (std::find(columns.begin(), columns.end(), d) == columns.end()) o.avg_over.clear();
+  }
   if (args.has("--avg")) {
     const std::string avg = args.get("--avg");
     const bool mode = avg == "common" || avg == "all" || avg == "none";

@@ -301,8 +301,12 @@ ComparisonTable build_datasets(const std::vector<RecordRow>& records, const Tabl
   const std::vector<std::string> avg = avg_datasets(o, datasets, plan.rows, metric, &common);
   const bool has_avg = avg.size() >= 2;
   if (has_avg) t.columns.push_back({ColumnKind::Average, "Avg", "", "", metric, "", true});
+  // Δ only where a reproduced row and its counterpart share a data set column.
   bool has_delta = false;
-  for (const auto& p : plan.rows) has_delta |= p.record && !p.counterpart.empty();
+  for (const auto& p : plan.rows)
+    if (p.record && !p.counterpart.empty())
+      for (const auto& d : datasets)
+        has_delta |= planned_value(p, metric, d) && find_published(o.published, p.counterpart).value(metric, d);
   if (has_delta) t.columns.push_back({ColumnKind::Delta, "Δ", "", "", metric, "", false});
 
   for (const auto& p : plan.rows) {

@@ -268,6 +268,10 @@ TEST_CASE("published rows beside reproduced ones, with Δ for a named counterpar
   CHECK(cell(t, "naclip+pamr", "Δ") == "-3.6");
   CHECK(cell(t, "naclip+pamr", "Avg") == "-");  // lacks six of the eight
   CHECK(cell(t, "my-method", "Δ") == "-");      // names no counterpart
+  // No data set in common with the counterpart: no Δ column at all.
+  TableOptions only_ade = o;
+  only_ade.datasets = {"ADE"};
+  CHECK(ovseg::build_table(records, only_ade).column("Δ") == -1);
   CHECK(rank(t, "my-method", "VOC21") == 1);    // published rows compete for the marks
   CHECK(rank(t, "NACLIP (ViT-B/16)", "VOC21") == 2);
   const int delta = t.column("Δ");
