@@ -120,22 +120,9 @@ int run_demo(const ParsedArgs& args) {
       if (r["pipeline"]["name"] == run.name) records.push_back(r);
   TableOptions topt;
   topt.per_class_dataset = "folder";
+  topt.groups = {RowGroup{"", {}}};  // rows in the demo file's order
+  for (const auto& run : spec.runs) topt.groups[0].rows.push_back({run.name, "", ""});
   ComparisonTable table = build_table(records, topt);
-  // Rows in the demo file's order (build_table sorts by name).
-  std::vector<size_t> order(table.rows.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const auto position = [&](size_t row) {
-    for (size_t k = 0; k < spec.runs.size(); ++k)
-      if (table.rows[row][0] == spec.runs[k].name) return k;
-    return spec.runs.size();
-  };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return position(a) < position(b); });
-  ComparisonTable sorted = table;
-  for (size_t i = 0; i < order.size(); ++i) {
-    sorted.rows[i] = table.rows[order[i]];
-    sorted.row_records[i] = table.row_records[order[i]];
-  }
-  table = std::move(sorted);
   table.title = "per-class IoU (%) on the generated world (val, " + std::to_string(ds->size()) + " scenes)";
   table.footer.insert(table.footer.begin(),
                       "chance level: " + pct(chance_uniform) + "% mIoU for uniformly random labels, " +

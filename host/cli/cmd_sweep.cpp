@@ -8,6 +8,7 @@
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/sweep.hpp"
+#include "ovseg/host/tables.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 
 namespace ovseg::cli {
@@ -54,8 +55,13 @@ int run_sweep(const ParsedArgs& args) {
     return 0;
   }
 
-  std::vector<std::vector<std::string>> cells(points.size());
+  AblationInput ablation;
+  ablation.name = sweep.name;
+  for (const auto& a : sweep.axes) ablation.axes.push_back(a.path);
   for (size_t i = 0; i < points.size(); ++i) {
+    AblationPoint point;
+    for (size_t a = 0; a < sweep.axes.size(); ++a)
+      point.values.push_back(points[i].overrides[sweep.fixed.size() + a].value_text);
     for (const auto& d : sweep.datasets) {
       EvalOptions o;
       o.dataset = d;
@@ -67,26 +73,19 @@ int run_sweep(const ParsedArgs& args) {
       EvalOutcome out = run_eval(graphs[i], o);
       std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << " on " << d << ": mIoU "
                 << format_miou(out.record) << (out.already_stored ? " (stored earlier)" : "") << "\n";
-      cells[i].push_back(format_miou(out.record));
+      point.records.push_back(std::move(out.record));
     }
+    ablation.points.push_back(std::move(point));
   }
 
-  std::ostringstream table;
-  table << "**" << sweep.name << "** (mIoU %, base " << sweep.pipeline
-        << (sweep.limit >= 0 ? ", first " + std::to_string(sweep.limit) + " images" : "") << ")\n\n| point |";
-  for (const auto& d : sweep.datasets) table << " " << d << " |";
-  table << "\n| :--- |";
-  for (size_t k = 0; k < sweep.datasets.size(); ++k) table << " ---: |";
-  table << "\n";
-  for (size_t i = 0; i < points.size(); ++i) {
-    table << "| " << points[i].label << " |";
-    for (const auto& c : cells[i]) table << " " << c << " |";
-    table << "\n";
-  }
-  std::cout << "\n" << table.str();
+  // The ablation as papers print it: one column per axis, then the metric.
+  const ComparisonTable table = build_ablation_table(ablation, TableOptions{});
+  std::cout << "\n" << render_table(table, TableFormat::Markdown);
   if (args.has("--out")) {
-    std::ofstream(args.get("--out")) << table.str();
-    std::cout << "wrote " << args.get("--out") << "\n";
+    const std::string file = args.get("--out");
+    if (!(std::ofstream(file) << render_table(table, table_format_for_file(file, TableFormat::Markdown))))
+      throw std::runtime_error("cannot write " + file);
+    std::cout << "wrote " << file << "\n";
   }
   return 0;
 }
@@ -103,10 +102,12 @@ Command sweep_command() {
   spec.options.push_back({"--data-root", "NAME=DIR", "data root of a data set (repeatable; overrides [data_roots])", true});
   spec.options.push_back({"--limit", "N", "only the first N images of each data set", false});
   spec.options.push_back({"--results", "DIR", "results store (default results/runs)", false});
-  spec.options.push_back({"--out", "FILE", "also write the ablation table (Markdown) here", false});
+  spec.options.push_back({"--out", "FILE", "also write the ablation table here (.md, .csv, .tex or .html)", false});
   spec.options.push_back({"--dry-run", "", "validate every point and list them, run nothing", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
-  spec.details = "Sweep file format: see host/include/ovseg/host/sweep.hpp and pipelines/sweeps/.";
+  spec.details =
+      "Sweep file format: see host/include/ovseg/host/sweep.hpp and pipelines/sweeps/.\n"
+      "The table again later, from the stored records: ovseg table --rows SWEEP.toml";
   return {spec, run_sweep};
 }
 

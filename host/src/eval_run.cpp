@@ -19,7 +19,7 @@
 #include "ovseg/host/device.hpp"
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/inference.hpp"
-#include "ovseg/host/qualitative.hpp"
+#include "ovseg/host/qualitative_pool.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/sha256.hpp"
 
@@ -180,6 +180,15 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   std::vector<size_t> indices;
   for (size_t i = static_cast<size_t>(o.shard_index); i < n; i += static_cast<size_t>(o.shard_count))
     indices.push_back(i);
+  // The report's comparison images: chosen from the unsharded selection by
+  // id alone, so every method (and every shard's part) stores the same ones.
+  std::map<size_t, size_t> pool_rank;  // image index -> position in the pool
+  {
+    std::vector<std::string> selection_ids;
+    for (size_t i = 0; i < n; ++i) selection_ids.push_back(ds->id(i));
+    const std::vector<size_t> pool = qualitative_pool(selection_ids);
+    for (size_t r = 0; r < pool.size(); ++r) pool_rank[pool[r]] = r;
+  }
 
   // The key hashes the resolved TOML AND the bytes of every model and weights
   // file it names: new bytes at the same path are a new run, never the old
@@ -213,7 +222,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   harness::ConfusionMatrix cm(ds->num_classes());
   std::vector<std::string> done_ids;
   std::set<std::string> done;
-  json qualitative = json::array();  // strips of the first images run
+  json qualitative = qualitative_block();  // the pool images run so far
   std::map<std::string, double> node_ms;
   double previous_seconds = 0;
   if (auto partial = read_json_file(ckpt_path)) {
@@ -222,7 +231,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
     cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
     done_ids = partial->at("done_ids").get<std::vector<std::string>>();
-    qualitative = partial->value("qualitative", json::array());
+    // A checkpoint written before pools (an array of strips) starts a new block.
+    qualitative = merge_qualitative({partial->value("qualitative", json())});
     done.insert(done_ids.begin(), done_ids.end());
     node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
     previous_seconds = partial->at("elapsed_s").get<double>();
@@ -285,8 +295,9 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       throw std::runtime_error("image '" + id + "': a predicted class is not a class of '" + ds->name() +
                                "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
     }
-    if (qualitative.size() < kQualitativeImages)
-      qualitative.push_back({{"id", id}, {"jpeg_base64", qualitative_strip_base64(s.image, s.label, pred, ds->ignore_index())}});
+    if (const auto it = pool_rank.find(i); it != pool_rank.end())
+      qualitative["images"].push_back(
+          qualitative_entry(id, it->second, s.image, s.label, pred, ds->ignore_index(), ds->num_classes()));
     if (!o.save_predictions.empty()) {
       const fs::path f = fs::path(o.save_predictions) / (id + ".png");
       fs::create_directories(f.parent_path());
@@ -354,7 +365,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                        {"per_node_ms", node_ms},
                        {"resumed_images", out.resumed_images}};
   record["warnings"] = warnings;
-  record["qualitative"] = qualitative;  // image | ground truth | prediction strips
+  record["qualitative"] = merge_qualitative({qualitative});  // pool images in pool order (qualitative_pool.hpp)
   apply_zero_shot(record, zero_shot);
   write_json_atomic(out.record_path, record);
   std::error_code ec;
@@ -408,7 +419,7 @@ json merge_records(const std::vector<json>& records) {
   std::map<std::string, double> node_ms;
   double total_s = 0;
   std::vector<std::string> ids, sources, warnings;
-  json qualitative = json::array();
+  std::vector<json> qualitative;
   for (size_t k = 0; k < records.size(); ++k) {
     const json& r = records[k];
     if (k > 0) cm.merge(harness::ConfusionMatrix::from_json(r.at("confusion_matrix")));
@@ -417,8 +428,7 @@ json merge_records(const std::vector<json>& records) {
     for (const auto& id : r.at("selection").at("ids")) ids.push_back(id.get<std::string>());
     sources.push_back(r.value("key", name(r)));
     for (const auto& w : r.value("warnings", json::array())) warnings.push_back(w.get<std::string>());
-    for (const auto& q : r.value("qualitative", json::array()))
-      if (qualitative.size() < kQualitativeImages) qualitative.push_back(q);
+    qualitative.push_back(r.value("qualitative", json()));
   }
   std::sort(warnings.begin(), warnings.end());
   warnings.erase(std::unique(warnings.begin(), warnings.end()), warnings.end());
@@ -439,7 +449,7 @@ json merge_records(const std::vector<json>& records) {
       m, first.at("dataset").at("class_names").get<std::vector<std::string>>());
   merged["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   merged["confusion_matrix"] = cm.to_json();
-  merged["qualitative"] = qualitative;
+  merged["qualitative"] = merge_qualitative(qualitative);
   // Shards run side by side: total_s is machine time, not wall time.
   merged["timings"] = {{"total_s", total_s},
                        {"per_image_ms", ids.empty() ? 0.0 : 1000.0 * total_s / ids.size()},

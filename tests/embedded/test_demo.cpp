@@ -83,7 +83,8 @@ TEST_CASE("ovseg demo: every run stored, the table printed, the quality bar hold
   MESSAGE(things_found << " of " << best_thing_iou.size() << " thing classes at >= 15% IoU in some pipeline");
   CHECK(things_found >= 8);
   CHECK(r.output.find("chance level") != std::string::npos);
-  CHECK(r.output.find("| pipeline | grass | water | sand |") != std::string::npos);
+  CHECK(r.output.find("| Method | grass | water | sand |") != std::string::npos);
+  CHECK(eval_test::read_file(tmp.file("demo/report.html")).find("<table class='grid'>") != std::string::npos);
   CHECK(std::filesystem::file_size(tmp.file("demo/report.html")) > 10000);
   // A second run reuses the stored records.
   const auto again = eval_test::run_cli("demo --out '" + tmp.file("demo") + "' --plugin-dir '" OVSEG_TEST_PLUGIN_DIR "'",

@@ -214,8 +214,8 @@ TEST_CASE("zero-shot q/v run evaluated with --weights: seen/unseen/hIoU, and the
   CHECK(with["mIoU"] != without["mIoU"]);
   // The table shows the zero-shot columns.
   const auto table = run_cli("table --results '" + dir.file("res") + "'");
-  CHECK(contains(table.output, "folder seen"));
-  CHECK(contains(table.output, "folder hIoU"));
+  CHECK(contains(table.output, "world seen"));
+  CHECK(contains(table.output, "world hIoU"));
 }
 
 TEST_CASE("ovseg train: refuses another recipe in the same folder, an unknown loss, nothing to train") {
