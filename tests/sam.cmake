@@ -1,0 +1,10 @@
+# SAM / MobileSAM (libovseg_models sam_*): parity with the authors' code,
+# checkpoint layouts and loaders, pre/post-processing, automatic masks, the
+# plugins and `ovseg sam`.
+if(TARGET ovseg_models)
+  ovseg_add_doctest(test_sam
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_sam_parity.cpp
+            ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_sam_model.cpp
+    LIBS ovseg_models)
+  set_tests_properties(test_sam PROPERTIES LABELS sam TIMEOUT 600)
+endif()
