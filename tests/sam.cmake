@@ -5,6 +5,7 @@ if(TARGET ovseg_models)
   ovseg_add_doctest(test_sam
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_sam_parity.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_sam_model.cpp
+            ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_sam_auto_masks.cpp
     LIBS ovseg_models)
   set_tests_properties(test_sam PROPERTIES LABELS sam TIMEOUT 600)
 endif()
