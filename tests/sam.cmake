@@ -9,3 +9,10 @@ if(TARGET ovseg_models)
     LIBS ovseg_models)
   set_tests_properties(test_sam PROPERTIES LABELS sam TIMEOUT 600)
 endif()
+# The SAM plugins (graphs, validation messages) and `ovseg sam`.
+if(TARGET ovseg_models AND TARGET sam)
+  ovseg_add_doctest(test_sam_plugins USES_CLI
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_sam_plugins.cpp
+    LIBS ovseg_host ovseg_models)
+  set_tests_properties(test_sam_plugins PROPERTIES LABELS sam TIMEOUT 600 ENVIRONMENT "OVSEG_PLUGIN_PATH=")
+endif()
