@@ -36,6 +36,7 @@ Command world_command();
 Command train_clip_command();
 Command demo_command();
 Command sam_command();
+Command random_sam_command();
 
 // Shared by the commands that take a pipeline: discovers plugins (printing
 // load problems as warnings) and loads the pipeline with its --set values.

@@ -52,6 +52,10 @@ inline const ParityModel& vit_test_model() {
   static const ParityModel m("vit_test");
   return m;
 }
+inline const ParityModel& vit_1024_test_model() {
+  static const ParityModel m("vit_1024_test");
+  return m;
+}
 inline const ParityModel& tiny_vit_test_model() {
   static const ParityModel m("tiny_vit_test");
   return m;

@@ -7,7 +7,8 @@
 // (ImageEncoderViT(depth 4, embed 64, heads 2, 256 px, window 6, global
 // blocks 1 and 3, out_chans 64), PromptEncoder(64, (16,16), (256,256), 16),
 // MaskDecoder(TwoWayTransformer(2, 64, mlp 128, 8 heads), iou hidden 64))
-// and "tiny_vit_test" (TinyViT(embed_dims 16,32,48,320, depths 1,2,2,1,
+// "vit_1024_test" (the same at 1024 px: depth 3, window 14, block 2 global,
+// PromptEncoder(64, (64,64), (1024,1024), 16)) and "tiny_vit_test" (TinyViT(embed_dims 16,32,48,320, depths 1,2,2,1,
 // heads -,2,3,5, windows -,7,14,7, 1024 px, 10 classes) with the 256-wide
 // prompt encoder and decoder of build_sam_vit_t). The reference loaded them
 // with load_state_dict(strict=True), so the key layout is pinned too. The
@@ -41,7 +42,8 @@ const PromptCase kCases[] = {
 // Every `step`-th row and column of the last two axes.
 at::Tensor every(const at::Tensor& t, int64_t step) { return t.slice(-2, 0, t.size(-2), step).slice(-1, 0, t.size(-1), step); }
 
-void run_parity(const sam_test::ParityModel& m, const std::string& name, int64_t step) {
+// `all_cases` false: the one-click and box cases only, no batch.
+void run_parity(const sam_test::ParityModel& m, const std::string& name, int64_t step, bool all_cases = true) {
   SamPredictor predictor(m.model);
   predictor.set_image(fixture("parity_image"));
   SAM_CHECK_CLOSE(every(predictor.features(), step), fixture(name + "_embeddings"), name + " image embeddings");
@@ -53,6 +55,7 @@ void run_parity(const sam_test::ParityModel& m, const std::string& name, int64_t
   const auto first = predictor.predict(points.slice(0, 0, 1), labels.slice(0, 0, 1), {}, {}, true);
   const at::Tensor mask = first.low_res_logits.select(0, first.iou_predictions.argmax().item<int64_t>()).unsqueeze(0);
   for (const PromptCase& c : kCases) {
+    if (!all_cases && c.name != "point_multi" && c.name != "box_single") continue;
     CAPTURE(c.name);
     const auto r = predictor.predict(c.points ? points.slice(0, 0, c.points) : at::Tensor(),
                                      c.points ? labels.slice(0, 0, c.points) : at::Tensor(), c.box ? box : at::Tensor(),
@@ -68,6 +71,7 @@ void run_parity(const sam_test::ParityModel& m, const std::string& name, int64_t
     CHECK(at::logical_and(differ, ref_masks.abs() > 1e-4).sum().item<int64_t>() == 0);
   }
 
+  if (!all_cases) return;
   // predict_torch with a batch of 3 prompts of 2 points each, already in the
   // input frame (what the pipeline stage and the automatic generator run).
   const auto r = predictor.predict_torch(fixture("parity_batch_points").to(at::kFloat),
@@ -80,6 +84,10 @@ void run_parity(const sam_test::ParityModel& m, const std::string& name, int64_t
 
 TEST_CASE("parity with segment_anything's SamPredictor: ViT encoder, prompt encoder, mask decoder, pre/post-processing") {
   run_parity(sam_test::vit_test_model(), "vit_test", 1);
+}
+
+TEST_CASE("parity with segment_anything at SAM's 1024-px encoder geometry (window 14 over 64x64, global attention)") {
+  run_parity(sam_test::vit_1024_test_model(), "vit_1024_test", 4, /*all_cases=*/false);
 }
 
 TEST_CASE("parity with MobileSAM: TinyViT encoder with the 256-wide prompt encoder and decoder") {

@@ -126,7 +126,7 @@ void finalize_sam_geometry(SamGeometry& g) {
 }
 
 std::vector<std::string> sam_geometry_preset_names() {
-  return {"vit_b", "vit_l", "vit_h", "mobile_sam", "vit_test", "tiny_vit_test", "world"};
+  return {"vit_b", "vit_l", "vit_h", "mobile_sam", "vit_test", "vit_1024_test", "tiny_vit_test", "world"};
 }
 
 SamGeometry sam_geometry_preset(const std::string& name) {
@@ -140,6 +140,9 @@ SamGeometry sam_geometry_preset(const std::string& name) {
     g = decoder_defaults(tiny_vit({64, 128, 160, 320}, {2, 2, 6, 2}, {0, 4, 5, 10}, {0, 7, 14, 7}, 1000), 256, 2048,
                          256);
   else if (name == "vit_test") g = decoder_defaults(vit(64, 4, 2, {1, 3}, 256, 16, 6), 64, 128, 64);
+  // SAM's own encoder geometry (1024 px, window 14 over a 64x64 grid padded
+  // to 70, global attention over 4096 tokens) at width 64.
+  else if (name == "vit_1024_test") g = decoder_defaults(vit(64, 3, 2, {2}, 1024, 16, 14), 64, 128, 64);
   else if (name == "tiny_vit_test")
     g = decoder_defaults(tiny_vit({16, 32, 48, 320}, {1, 2, 2, 1}, {0, 2, 3, 5}, {0, 7, 14, 7}, 10), 256, 2048, 256);
   // The embedded world SAM (ovseg train-sam): 128 px scenes, 8 px patches,

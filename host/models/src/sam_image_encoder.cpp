@@ -55,19 +55,28 @@ at::Tensor add_decomposed_rel_pos(const at::Tensor& attn, const at::Tensor& q, c
   return (attn.view({B, h, w, h, w}) + rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view({B, h * w, h * w});
 }
 
-// Attention.forward on (B, H, W, C).
+// Attention.forward on (B, H, W, C). The attention maps of a global block
+// are large (12 heads x 4096^2 floats = 805 MB for ViT-B at 1024 px), so
+// heads are processed a few at a time: the same products and softmaxes per
+// head, with buffers small enough to be reused instead of page-faulted anew.
 at::Tensor attention(const Block& b, const at::Tensor& x) {
-  const int64_t B = x.size(0), H = x.size(1), W = x.size(2);
-  const at::Tensor qkv = b.qkv(x).reshape({B, H * W, 3, b.heads, -1}).permute({2, 0, 3, 1, 4});
-  const auto parts = qkv.reshape({3, B * b.heads, H * W, -1}).unbind(0);
+  const int64_t B = x.size(0), H = x.size(1), W = x.size(2), N = H * W;
+  const at::Tensor qkv = b.qkv(x).reshape({B, N, 3, b.heads, -1}).permute({2, 0, 3, 1, 4});
+  const auto parts = qkv.reshape({3, B * b.heads, N, -1}).unbind(0);
   const at::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
   const double scale = std::pow(static_cast<double>(q.size(-1)), -0.5);
-  at::Tensor attn = at::matmul(q * scale, k.transpose(-2, -1));
-  if (b.rel_pos_h.defined()) attn = add_decomposed_rel_pos(attn, q, b, H, W);
-  attn = attn.softmax(-1);
-  const at::Tensor out =
-      at::matmul(attn, v).view({B, b.heads, H, W, -1}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, -1});
-  return b.proj(out);
+  constexpr int64_t kMapBytes = int64_t(64) << 20;
+  const int64_t maps = B * b.heads, chunk = std::max<int64_t>(1, kMapBytes / (N * N * 4));
+  std::vector<at::Tensor> outs;
+  for (int64_t h0 = 0; h0 < maps; h0 += chunk) {
+    const int64_t n = std::min(chunk, maps - h0);
+    const at::Tensor qc = q.narrow(0, h0, n), kc = k.narrow(0, h0, n), vc = v.narrow(0, h0, n);
+    at::Tensor attn = at::matmul(qc * scale, kc.transpose(-2, -1));
+    if (b.rel_pos_h.defined()) attn = add_decomposed_rel_pos(attn, qc, b, H, W);
+    outs.push_back(at::matmul(attn.softmax(-1), vc));
+  }
+  const at::Tensor o = outs.size() == 1 ? outs[0] : at::cat(outs, 0);
+  return b.proj(o.view({B, b.heads, H, W, -1}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, -1}));
 }
 
 // window_partition: zero-pad (B,H,W,C) to whole windows, cut into windows.

@@ -14,7 +14,9 @@ namespace ovseg::models {
 // Published shapes: "vit_b", "vit_l", "vit_h" (build_sam.py), "mobile_sam"
 // (MobileSAM build_sam_vit_t, 1000-class TinyViT head kept); small ones for
 // tests: "vit_test" (ViT width 64 x 4 blocks, 2 heads, 256 px, window 6,
-// global blocks 1 and 3; decoder width 64, mlp 128), "tiny_vit_test"
+// global blocks 1 and 3; decoder width 64, mlp 128), "vit_1024_test" (the
+// same widths at SAM's 1024 px geometry: window 14, 3 blocks, the last
+// global), "tiny_vit_test"
 // (TinyViT widths 16,32,48,320, depths 1,2,2,1 at 1024 px with the full
 // 256-wide decoder: MobileSAM's code hard-codes a 64x64 grid and a 256-wide
 // neck); and "world", the shape of the embedded world SAM. Throws on unknown
