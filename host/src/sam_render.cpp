@@ -8,6 +8,7 @@
 
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/qualitative.hpp"
+#include "ovseg/models/sam_predictor.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/stage.hpp"
 
@@ -104,6 +105,18 @@ std::string sam_overlay_strip_base64(const SamOverlay& overlay) {
   cv::Mat strip;
   cv::hconcat(std::vector<cv::Mat>{plain, drawn}, strip);
   return base64_encode(encode_png(strip));
+}
+
+std::string sam_click_example_base64(std::shared_ptr<const models::SamModel> model, const at::Tensor& image, double x,
+                                     double y, int min_side, double* predicted_iou) {
+  models::SamPredictor predictor(std::move(model));
+  predictor.set_image(models::sam_image_to_uint8(image));
+  const at::Tensor point = at::tensor({x, y}, at::kDouble).view({1, 2});
+  const at::Tensor label = at::ones({1}, at::kLong);
+  const auto r = predictor.predict(point, label, {}, {}, /*multimask_output=*/false);
+  if (predicted_iou) *predicted_iou = r.iou_predictions[0].item<double>();
+  SamOverlay o{image, (r.masks > models::kSamMaskThreshold).to(at::kCPU), point, label, {}, 0.5, min_side};
+  return sam_overlay_strip_base64(o);
 }
 
 }  // namespace ovseg

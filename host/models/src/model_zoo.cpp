@@ -71,6 +71,9 @@ const std::vector<ZooEntry>& model_zoo() {
       {"mobilesam:vit_t", "mobile_sam.pt", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
        "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", "state-dict-zip",
        "MobileSAM (TinyViT encoder), 1024 px, CPU speed"},
+      // The embedded world SAM (`ovseg train-sam`; host/models/embedded/README.md).
+      {"ovseg:world-sam", "world-sam.safetensors", "", "", "embedded",
+       "small SAM trained on the procedural world (ships with ovseg)"},
       {"openai:bpe-vocab", "bpe_simple_vocab_16e6.txt.gz",
        "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
        "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a", "bpe-vocab",
