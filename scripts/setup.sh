@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates \
-  libtorch-dev libopenblas0-pthread \
+  libtorch-dev libopenblas0-pthread libgloo-dev \
   libopencv-dev \
   libboost-dev libboost-filesystem-dev \
   libtomlplusplus-dev \

@@ -7,7 +7,8 @@ if(TARGET ovseg_harness AND TARGET ovseg)
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_inference.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_eval_cli.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_sweep.cpp
-    LIBS ovseg_host ovseg_harness)
+      ${CMAKE_CURRENT_LIST_DIR}/eval/test_honest_records.cpp
+    LIBS ovseg_host ovseg_harness ovseg_models ovseg_world)
   set_tests_properties(test_eval PROPERTIES
     LABELS eval TIMEOUT 300
     ENVIRONMENT "OVSEG_PLUGIN_PATH=")

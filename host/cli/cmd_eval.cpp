@@ -38,6 +38,13 @@ int run_eval_cmd(const ParsedArgs& args) {
   o.results_dir = args.get("--results", "results/runs");
   o.progress = !args.has("--quiet");
   o.force = args.has("--force");
+  if (args.has("--unseen")) {
+    try {
+      o.zero_shot = harness::parse_unseen_argument(args.get("--unseen"));
+    } catch (const std::exception& e) {
+      throw UsageError(std::string("ovseg eval: ") + e.what());
+    }
+  }
   // Test hook (tests/eval): SIGKILL the process after N images, as a crash would.
   if (const char* k = std::getenv("OVSEG_EVAL_KILL_AFTER")) o.kill_after = std::atol(k);
 
@@ -59,7 +66,12 @@ int run_eval_cmd(const ParsedArgs& args) {
   };
   const auto& m = r["metrics"];
   std::cout << "\n  mIoU " << num(m["mIoU"]) << "  mAcc " << num(m["mAcc"]) << "  aAcc " << num(m["aAcc"])
-            << "  fwIoU " << num(m["fwIoU"]) << "\n  " << num(r["timings"]["per_image_ms"])
+            << "  fwIoU " << num(m["fwIoU"]);
+  if (r.contains("zero_shot"))
+    std::cout << "\n  seen " << num(r["zero_shot"]["mIoU_seen"]) << "  unseen " << num(r["zero_shot"]["mIoU_unseen"])
+              << "  hIoU " << num(r["zero_shot"]["hIoU"]) << "  (" << r["zero_shot"]["unseen"].size()
+              << " unseen classes: " << r["zero_shot"]["source"].get<std::string>() << ")";
+  std::cout << "\n  " << num(r["timings"]["per_image_ms"])
             << " ms/image\n";
   for (const auto& w : r["warnings"]) std::cerr << "warning: " << w.get<std::string>() << "\n";
   std::cout << (out.already_stored ? "record " : "wrote ") << out.record_path << "\n";
@@ -85,6 +97,8 @@ Command eval_command() {
   spec.options.push_back({"--checkpoint-every", "N", "images between checkpoints (default 10)", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
   spec.options.push_back({"--force", "", "run again even if the record is already stored", false});
+  spec.options.push_back({"--unseen", "FILE|a,b|none",
+                          "seen/unseen split to report (mIoU seen, unseen, hIoU); default: the data set's declared one", false});
   spec.details =
       "The [protocol] table of the pipeline decides resizing and windows (mode, short_side,\n"
       "max_long_side, window, stride) and background (prob_thd, area_thd); see\n"

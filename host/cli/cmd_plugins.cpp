@@ -29,6 +29,8 @@ void print_plugin(const LoadedPlugin& p, bool verbose) {
     if (prm.min || prm.max) std::cout << " " << format_param_range(prm);
     std::cout << "\n";
   }
+  for (const auto& l : d.losses)
+    std::cout << "    loss  " << l.name << "  " << l.doc << " (weight it as \"<node>." << l.name << "\" in [train.losses])\n";
   if (verbose) std::cout << "    library " << p.library_path << "\n";
   std::cout << "\n";
 }

@@ -39,8 +39,7 @@ int run_sweep(const ParsedArgs& args) {
   std::cout << "sweep '" << sweep.name << "': " << points.size() << " points x " << sweep.datasets.size()
             << " data set(s) over " << sweep.pipeline << "\n";
   PluginCatalog catalog = load_catalog(args);
-  std::vector<Override> cli_overrides;
-  for (const auto& s : args.all("--set")) cli_overrides.push_back(parse_override(s));
+  const std::vector<Override> cli_overrides = command_line_overrides(sweep.pipeline, args);
 
   // Validate every point before running any: a typo in the last axis value
   // should not surface after an hour of evaluation.

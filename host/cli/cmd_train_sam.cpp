@@ -61,6 +61,7 @@ int run_train_sam(const ParsedArgs& args) {
   const uint64_t seed = static_cast<uint64_t>(parse_count(cmd, "--seed", args.get("--seed", "0")));
 
   train::TrainOptions topt;
+  topt.seed = seed;
   topt.steps = parse_count(cmd, "--steps", args.get("--steps", "2000"));
   topt.lr = parse_real(cmd, "--lr", args.get("--lr", "1e-3"));
   topt.weight_decay = parse_real(cmd, "--weight-decay", args.get("--weight-decay", "0.1"));
@@ -116,10 +117,10 @@ int run_train_sam(const ParsedArgs& args) {
       {"ovseg.geometry", g.describe()},
       {"ovseg.sam.decoder_heads", std::to_string(g.decoder_heads)}};
   train::save_sam_fp16_safetensors(args.get("--out"), *model, meta);
-  const auto& t = task.last_terms();
+  auto t = task.last_terms();
   std::cout << "wrote " << args.get("--out") << ": loss " << r.first_loss() << " -> " << r.recent_loss()
-            << " (mean of the last 20 steps; last step: focal " << t.focal << ", dice " << t.dice << ", IoU MSE "
-            << t.iou_mse << ", mask IoU " << t.mask_iou << "), " << std::lround(r.seconds) << " s\n";
+            << " (mean of the last 20 steps; last step: focal " << t["focal"] << ", dice " << t["dice"] << ", IoU MSE "
+            << t["iou_mse"] << ", mask IoU " << t["mask_iou"] << "), " << std::lround(r.seconds) << " s\n";
   const std::string eval_split = args.get("--eval-split", "val");
   if (eval_split != "none" && std::filesystem::is_directory(std::filesystem::path(args.get("--data")) / eval_split)) {
     const auto loaded = models::SamModel::load(args.get("--out"));  // the fp16 file as shipped

@@ -9,6 +9,7 @@
 namespace ovseg {
 class PluginCatalog;
 struct PipelineSpec;
+struct Override;
 }
 
 namespace ovseg::cli {
@@ -35,6 +36,8 @@ Command table_command();
 Command world_command();
 Command train_clip_command();
 Command demo_command();
+Command train_command();
+Command params_command();
 Command sam_command();
 Command random_sam_command();
 Command train_sam_command();
@@ -49,5 +52,8 @@ std::string demo_sam_section(const std::string& world_root, const std::string& d
 // load problems as warnings) and loads the pipeline with its --set values.
 PluginCatalog load_catalog(const ParsedArgs& args);
 PipelineSpec load_spec(const std::string& path, const ParsedArgs& args);
+// --set values and, with --weights FILE, `weights = FILE` on every node of
+// the pipeline at `path` that the file holds (an error for a node it lacks).
+std::vector<Override> command_line_overrides(const std::string& path, const ParsedArgs& args);
 
 }  // namespace ovseg::cli

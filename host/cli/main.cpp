@@ -5,6 +5,10 @@
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/host/pipeline_spec.hpp"
 #include "ovseg/host/plugin_loader.hpp"
+#include "ovseg/host/stage_weights.hpp"
+
+#include <algorithm>
+#include <filesystem>
 
 namespace ovseg::cli {
 
@@ -14,8 +18,8 @@ const std::vector<Command>& all_commands() {
       plugins_command(), check_command(),   run_command(),      eval_command(),
       sweep_command(),   merge_command(),   table_command(),    models_command(),
       fetch_model_command(), tokenize_command(), encode_command(), random_clip_command(),
-      world_command(), train_clip_command(), sam_command(), random_sam_command(),
-      train_sam_command(), eval_sam_command()};
+      world_command(), train_clip_command(), train_command(), params_command(),
+      sam_command(), random_sam_command(), train_sam_command(), eval_sam_command()};
   return commands;
 }
 
@@ -25,10 +29,30 @@ PluginCatalog load_catalog(const ParsedArgs& args) {
   return catalog;
 }
 
-PipelineSpec load_spec(const std::string& path, const ParsedArgs& args) {
+std::vector<Override> command_line_overrides(const std::string& path, const ParsedArgs& args) {
   std::vector<Override> overrides;
   for (const auto& s : args.all("--set")) overrides.push_back(parse_override(s));
-  return load_pipeline_spec(path, overrides);
+  if (args.has("--weights")) {
+    // Each node the weights file holds gets weights = FILE (absolute, so the
+    // results key and record name the file whatever the working folder).
+    const std::string file = std::filesystem::absolute(args.get("--weights")).string();
+    const PipelineSpec plain = load_pipeline_spec(path, overrides);
+    for (const auto& node : weights_file_nodes(file)) {
+      const bool known = std::any_of(plain.nodes.begin(), plain.nodes.end(), [&](const NodeSpec& n) { return n.id == node; });
+      if (!known)
+        throw Error({file, 0, 0}, node,
+                    "the weights file holds node '" + node + "', which pipeline " + path + " does not have",
+                    "use the pipeline the weights were trained with");
+      std::string quoted = "\"";
+      for (char c : file) quoted += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+      overrides.push_back(parse_override("nodes." + node + ".weights=" + quoted + "\""));
+    }
+  }
+  return overrides;
+}
+
+PipelineSpec load_spec(const std::string& path, const ParsedArgs& args) {
+  return load_pipeline_spec(path, command_line_overrides(path, args));
 }
 
 namespace {

@@ -75,6 +75,17 @@ json model_files(const Graph& graph) {
       }
       out.push_back(entry);
     }
+    // Trained weights are part of what a number means too.
+    if (!node.weights.empty()) {
+      json entry = {{"node", node.id}, {"param", "weights"}, {"value", node.weights}};
+      try {
+        entry["file"] = fs::absolute(node.weights).string();
+        entry["sha256"] = models::cached_file_sha256(node.weights);
+      } catch (const std::exception& e) {
+        entry["error"] = e.what();
+      }
+      out.push_back(entry);
+    }
   }
   return out;
 }
@@ -128,14 +139,33 @@ RunKey record_key(const json& r) {
   return k;
 }
 
+void apply_zero_shot(json& record, const harness::ZeroShotSplit& split) {
+  if (split.empty()) {
+    record.erase("zero_shot");
+    return;
+  }
+  const auto classes = record.at("dataset").at("class_names").get<std::vector<std::string>>();
+  const auto mask = harness::unseen_mask(split, classes);
+  const auto m = harness::compute_metrics(harness::ConfusionMatrix::from_json(record.at("confusion_matrix")));
+  record["zero_shot"] = harness::zero_shot_to_json(split, harness::zero_shot_metrics(m, mask));
+}
+
 EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   const Protocol protocol = parse_protocol(graph.spec);
+  parse_device(o.device);  // a device that does not exist fails even when the record is stored
+  if (o.device != "cpu" && !cuda_available())
+    throw std::runtime_error("device '" + o.device + "' is not available (this LibTorch has no CUDA, or no GPU is visible)");
+  if (o.limit == 0) throw std::invalid_argument("--limit 0 would store a record of no images; give N >= 1");
+  if (o.split.empty() || o.split.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    throw std::invalid_argument("--split '" + o.split + "' is not a split name (letters, digits, '_' and '-')");
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
     throw std::invalid_argument("shard " + std::to_string(o.shard_index) + "/" +
                                 std::to_string(o.shard_count) + " is not 0 <= i < N");
   auto ds = harness::make_dataset(o.dataset, o.data_root, o.split);
   if (!ds->has_images())
     throw std::runtime_error("data set '" + ds->name() + "' at " + o.data_root + " has no image files");
+  const harness::ZeroShotSplit zero_shot = o.zero_shot ? *o.zero_shot : harness::declared_zero_shot_split(*ds);
+  harness::unseen_mask(zero_shot, ds->display_class_names());  // a bad split fails before any image runs
 
   // The first `limit` images, then every shard_count-th from shard_index: the
   // shards of a run partition exactly the images of the unsharded run.
@@ -145,7 +175,15 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   for (size_t i = static_cast<size_t>(o.shard_index); i < n; i += static_cast<size_t>(o.shard_count))
     indices.push_back(i);
 
-  RunKey key{graph.spec.name, models::sha256_hex(graph.spec.resolved_toml), ds->name(), ds->split(),
+  // The key hashes the resolved TOML AND the bytes of every model and weights
+  // file it names: new bytes at the same path are a new run, never the old
+  // record, and a resumed run cannot mix two checkpoints.
+  const json model_list = model_files(graph);
+  std::string identity = graph.spec.resolved_toml;
+  for (const auto& m : model_list)
+    identity += "\nmodel " + m.value("node", "") + "." + m.value("param", "") + "=" +
+                m.value("sha256", m.value("error", std::string("?")));
+  RunKey key{graph.spec.name, models::sha256_hex(identity), ds->name(), ds->split(),
              o.limit, o.shard_index, o.shard_count};
   EvalOutcome out;
   out.record_path = record_path(o.results_dir, key);
@@ -154,6 +192,11 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   // their record by its key.
   if (!o.force) {
     if (auto stored = read_json_file(out.record_path); stored && stored->value("kind", "") == kRecordKind) {
+      // The split is derived from the confusion matrix: a stored record is
+      // brought up to the requested one without running anything.
+      const json before = stored->value("zero_shot", json());
+      apply_zero_shot(*stored, zero_shot);
+      if (stored->value("zero_shot", json()) != before) write_json_atomic(out.record_path, *stored);
       out.record = std::move(*stored);
       out.already_stored = true;
       return out;
@@ -182,7 +225,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       std::cerr << "[eval] resuming " << key.stem() << " from " << done_ids.size() << " images\n";
   }
 
-  ProtocolRunner runner(graph, protocol, o.device);
+  ProtocolRunner runner(graph, protocol, o.device, ds->class_names());
   std::vector<std::string> warnings;
   std::vector<std::string> pipeline_classes;
 
@@ -275,7 +318,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                          {"shard", {{"index", o.shard_index}, {"count", o.shard_count}}},
                          {"num_images", done_ids.size()},
                          {"ids", done_ids}};
-  record["models"] = model_files(graph);
+  record["models"] = model_list;
   record["device"] = {{"name", o.device}, {"summary", device_summary()}};
   record["versions"] = {{"ovseg", ovseg_version()},
                         {"libtorch", TORCH_VERSION},
@@ -289,6 +332,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                        {"resumed_images", out.resumed_images}};
   record["warnings"] = warnings;
   record["qualitative"] = qualitative;  // image | ground truth | prediction strips
+  apply_zero_shot(record, zero_shot);
   write_json_atomic(out.record_path, record);
   std::error_code ec;
   fs::remove(ckpt_path, ec);  // the record replaces the checkpoint
@@ -312,6 +356,7 @@ json merge_records(const std::vector<json>& records) {
       {"pipeline.sha256", {"pipeline", "sha256"}}, {"protocol", {"protocol"}},
       {"dataset.name", {"dataset", "name"}},       {"dataset.split", {"dataset", "split"}},
       {"selection.limit", {"selection", "limit"}}, {"selection.shard.count", {"selection", "shard", "count"}},
+      {"models (files and sha256)", {"models"}},
       {"confusion_matrix.num_classes", {"confusion_matrix", "num_classes"}}};
   for (const auto& r : records) {
     if (r.value("kind", "") != kRecordKind)
@@ -378,6 +423,10 @@ json merge_records(const std::vector<json>& records) {
                        {"per_node_ms", node_ms},
                        {"resumed_images", 0}};
   merged["warnings"] = warnings;
+  if (first.contains("zero_shot")) {
+    const json& z = first.at("zero_shot");
+    apply_zero_shot(merged, {z.at("unseen").get<std::vector<std::string>>(), z.value("source", "")});
+  }
   return merged;
 }
 

@@ -2,10 +2,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <torch/cuda.h>
 
 #include "ovseg/host/device.hpp"
+#include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/synonyms.hpp"
 
@@ -16,8 +18,9 @@ namespace {
 class NodeContext final : public StageContext {
  public:
   NodeContext(const GraphNode& node, at::Device device,
-              std::map<std::string, const PortValue*> inputs, const std::set<std::string>& wanted)
-      : node_(node), device_(device), inputs_(std::move(inputs)), wanted_(wanted) {}
+              std::map<std::string, const PortValue*> inputs, const std::set<std::string>& wanted,
+              std::map<std::string, at::Tensor>* aux_losses)
+      : node_(node), device_(device), inputs_(std::move(inputs)), wanted_(wanted), aux_losses_(aux_losses) {}
 
   const std::string& node_id() const override { return node_.id; }
   at::Device device() const override { return device_; }
@@ -48,6 +51,19 @@ class NodeContext final : public StageContext {
     return wanted_.count(node_.id + "." + port) != 0;
   }
 
+  bool training() const override { return aux_losses_ != nullptr; }
+
+  void add_loss(const std::string& name, const at::Tensor& value) override {
+    if (aux_losses_ == nullptr) return;
+    if (node_.plugin->descriptor.find_loss(name) == nullptr)
+      throw Error({}, node_.id, "adds undeclared loss '" + name + "'", "declare it with .loss() in describe()");
+    if (!value.defined() || value.numel() != 1)
+      throw Error({}, node_.id, "loss '" + name + "' is " + shape_string(value) + ", not a scalar",
+                  "reduce it to one number (mean or sum) before add_loss()");
+    at::Tensor& slot = (*aux_losses_)[node_.id + "." + name];
+    slot = slot.defined() ? slot + value.reshape({}) : value.reshape({});
+  }
+
   std::map<std::string, PortValue>& outputs() { return outputs_; }
 
  private:
@@ -56,13 +72,15 @@ class NodeContext final : public StageContext {
   std::map<std::string, const PortValue*> inputs_;
   std::map<std::string, PortValue> outputs_;
   const std::set<std::string>& wanted_;
+  std::map<std::string, at::Tensor>* aux_losses_;  // null unless training
 };
 
 std::string key(const std::string& node, const std::string& port) { return node + "." + port; }
 
 }  // namespace
 
-Executor::Executor(const Graph& graph, const std::string& device)
+Executor::Executor(const Graph& graph, const std::string& device,
+                   std::vector<std::vector<std::string>> vocabulary)
     : graph_(graph), device_(parse_device(device)) {
   for (const auto& node : graph_.nodes)
     for (const auto& [port, ref] : node.inputs) wanted_.insert(ref.str(graph_));
@@ -73,6 +91,7 @@ Executor::Executor(const Graph& graph, const std::string& device)
     init.node_id = node.id;
     init.params = node.params;
     init.device = device;
+    init.vocabulary = vocabulary;
     init.pipeline_dir = std::filesystem::path(graph_.spec.file).parent_path().string();
     libraries_.push_back(node.plugin->library);
     try {
@@ -84,6 +103,61 @@ Executor::Executor(const Graph& graph, const std::string& device)
                                            "' failed to initialise: " + e.what());
     }
   }
+  // Trained weights: each file is read once, each node takes its own keys.
+  std::map<std::string, WeightsFile> files;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const GraphNode& node = graph_.nodes[i];
+    if (node.weights.empty()) continue;
+    auto it = files.find(node.weights);
+    if (it == files.end()) {
+      if (!std::filesystem::is_regular_file(node.weights))
+        throw Error(node.weights_where, node.id, "weights file " + node.weights + " not found",
+                    "relative paths are resolved against the pipeline's folder");
+      try {
+        it = files.emplace(node.weights, models::load_safetensors(node.weights)).first;
+      } catch (const std::exception& e) {
+        throw Error(node.weights_where, node.id, std::string("cannot read weights: ") + e.what(),
+                    "weights files are the safetensors files `ovseg train` writes");
+      }
+    }
+    std::vector<LearnableTensor> mine;
+    for (const auto& t : learnable_tensors())
+      if (t.node == static_cast<int>(i)) mine.push_back(t);
+    load_node_weights(node, node.weights, it->second, mine);
+  }
+}
+
+const std::vector<LearnableTensor>& Executor::learnable_tensors() {
+  if (learnable_ready_) return learnable_;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const GraphNode& node = graph_.nodes[i];
+    std::vector<LearnableTensor> mine;
+    std::set<std::string> names;
+    auto add = [&](const std::vector<NamedTensor>& list, bool buffer) {
+      for (const auto& nt : list) {
+        if (!names.insert(nt.name).second || !nt.tensor.defined())
+          throw Error(node.where, node.id,
+                      "plugin '" + node.plugin->descriptor.name + "' reports tensor '" + nt.name +
+                          "' twice or undefined",
+                      "fix the plugin's parameters()/buffers()");
+        mine.push_back({static_cast<int>(i), node.id, nt.name, nt.tensor, !buffer && nt.trainable, buffer});
+      }
+    };
+    add(stages_[i]->parameters(), false);
+    add(stages_[i]->buffers(), true);
+    resolve_trainable(node, mine);
+    learnable_.insert(learnable_.end(), mine.begin(), mine.end());
+  }
+  learnable_ready_ = true;
+  return learnable_;
+}
+
+void Executor::set_training(bool training) {
+  if (training && !learnable_ready_) learnable_tensors();
+  training_ = training;
+  for (auto& stage : stages_) stage->set_training(training);
+  // Autograd tracks exactly the trainable tensors while training.
+  for (auto& t : learnable_) t.tensor.requires_grad_(training && t.trainable);
 }
 
 Executor::~Executor() {
@@ -94,6 +168,10 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
                                                      std::map<std::string, PortValue> values,
                                                      std::vector<NodeTiming>* timings) {
   expect_shape(image.pixels, {-1, 3, -1, -1}, "input image");
+  // Evaluation needs no autograd bookkeeping; training records it.
+  std::optional<at::NoGradGuard> no_grad;
+  if (!training_) no_grad.emplace();
+  aux_losses_.clear();
   values[key(kInputNodeId, "image")] = Image{image.pixels.to(device_, at::kFloat)};
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     if (i < run_node.size() && !run_node[i]) continue;
@@ -106,7 +184,7 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
                     "its producer did not run in this phase");
       inputs[port] = &it->second;
     }
-    NodeContext ctx(node, device_, std::move(inputs), wanted_);
+    NodeContext ctx(node, device_, std::move(inputs), wanted_, training_ ? &aux_losses_ : nullptr);
     auto t0 = std::chrono::steady_clock::now();
     try {
       stages_[i]->run(ctx);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -241,6 +242,16 @@ Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
     node.plugin = plugins[i];
     node.params = params[i];
     node.where = specs[i].where;
+    if (const auto& w = specs[i].weights) {
+      const std::string& file = std::get<std::string>(w->value);
+      const std::filesystem::path p(file), dir = std::filesystem::path(spec.file).parent_path();
+      node.weights = p.is_relative() && !file.empty() ? (dir / p).lexically_normal().string() : file;
+      node.weights_where = w->where;
+    }
+    if (const auto& t = specs[i].trainable) {
+      node.trainable = std::get<std::vector<std::string>>(t->value);
+      node.trainable_where = t->where;
+    }
     g.nodes.push_back(std::move(node));
   }
   for (size_t k = 0; k < order.size(); ++k)
@@ -297,6 +308,12 @@ std::string Graph::describe() const {
     os << "  " << i + 1 << ". " << n.id << " = " << d.name << " (" << to_string(d.kind) << ")\n";
     for (const auto& [port, ref] : n.inputs) os << "       in  " << port << " <- " << ref.str(*this) << "\n";
     for (const auto& out : d.outputs) os << "       out " << out.name << ": " << to_string(out.type) << "\n";
+    if (n.trainable) {
+      os << "       trainable =";
+      for (const auto& t : *n.trainable) os << " " << t;
+      os << (n.trainable->empty() ? " (none: frozen)" : "") << "\n";
+    }
+    if (!n.weights.empty()) os << "       weights = " << n.weights << "\n";
     for (const auto& [name, value] : n.params.all()) {
       const ParamSpec* ps = d.find_param(name);
       bool is_default = ps && format_param_value(ps->default_value) == format_param_value(value);

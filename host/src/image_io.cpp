@@ -1,5 +1,7 @@
 #include "ovseg/host/image_io.hpp"
 
+#include "ovseg/harness/image_check.hpp"
+
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -61,6 +63,8 @@ void palette_rgb(int64_t k, uint8_t rgb[3]) {
 at::Tensor load_image(const std::string& path) {
   if (!std::filesystem::exists(path))
     throw Error({path, 0, 0}, "", "image file not found", "check the path");
+  if (const std::string problem = harness::image_file_problem(path); !problem.empty())
+    throw Error({path, 0, 0}, "", "the image file " + problem, "use a complete copy of the image");
   cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
   if (bgr.empty())
     throw Error({path, 0, 0}, "", "cannot decode image (not a PNG/JPEG/... OpenCV can read)",

@@ -66,21 +66,30 @@ at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double a
   return labels;
 }
 
-ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device)
-    : graph_(graph), protocol_(std::move(protocol)), executor_(graph, device) {
-  const size_t n = graph_.nodes.size();
-  const int logits_node = graph_.logits_output.node;
+std::vector<bool> window_phase_nodes(const Graph& graph) {
+  const int logits_node = graph.logits_output.node;
   if (logits_node < 0)
-    throw Error(graph_.spec.outputs.count("logits") ? graph_.spec.outputs.at("logits").where : SourceLocation{},
+    throw Error(graph.spec.outputs.count("logits") ? graph.spec.outputs.at("logits").where : SourceLocation{},
                 "", "the [outputs] logits port is the pipeline input; it must be a node's Logits output");
-  // Window phase: the logits node and everything it depends on. Nodes are in
-  // topological order, so one backward sweep finds all ancestors.
-  window_phase_.assign(n, false);
-  window_phase_[logits_node] = true;
+  // The logits node and everything it depends on. Nodes are in topological
+  // order, so one backward sweep finds all ancestors.
+  std::vector<bool> phase(graph.nodes.size(), false);
+  phase[logits_node] = true;
   for (int i = logits_node; i >= 0; --i)
-    if (window_phase_[i])
-      for (const auto& [port, ref] : graph_.nodes[i].inputs)
-        if (ref.node >= 0) window_phase_[ref.node] = true;
+    if (phase[i])
+      for (const auto& [port, ref] : graph.nodes[i].inputs)
+        if (ref.node >= 0) phase[ref.node] = true;
+  return phase;
+}
+
+ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device,
+                               std::vector<std::vector<std::string>> vocabulary)
+    : ProtocolRunner(graph, std::move(protocol), std::make_shared<Executor>(graph, device, std::move(vocabulary))) {}
+
+ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor)
+    : graph_(graph), protocol_(std::move(protocol)), executor_(std::move(executor)) {
+  const size_t n = graph_.nodes.size();
+  window_phase_ = window_phase_nodes(graph_);
   image_phase_.resize(n);
   for (size_t i = 0; i < n; ++i) image_phase_[i] = !window_phase_[i];
 
@@ -153,7 +162,7 @@ at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<
   crops.reserve(windows.size());
   for (const auto& w : windows) crops.push_back(image.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2));
   at::Tensor batch = windows.size() == 1 ? crops[0] : at::cat(crops, 0);
-  auto values = executor_.run_nodes(Image{batch}, window_phase_, {}, timings);
+  auto values = executor_->run_nodes(Image{batch}, window_phase_, {}, timings);
   const std::string logits_key = graph_.logits_output.str(graph_);
   const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
   const int64_t ch = batch.size(2), cw = batch.size(3);
@@ -163,6 +172,12 @@ at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<
                     shape_string(batch) + "; the protocol needs (" + std::to_string(batch.size(0)) +
                     ", K, " + std::to_string(ch) + ", " + std::to_string(cw) + ")",
                 "end the logits with resize_logits wired to image = \"input.image\"");
+  // NaN / inf logits (NaN weights, an infinite logit scale) would silently
+  // become class 0 everywhere: refuse them, naming the node.
+  if (!at::isfinite(logits).all().item<bool>())
+    throw Error(graph_.nodes[graph_.logits_output.node].where, graph_.nodes[graph_.logits_output.node].id,
+                "logits output " + logits_key + " has non-finite values (NaN or inf)",
+                "check the model's weights and the logit scale");
   for (const auto& k : carried_) carried_values_[k] = values.at(k);
   class_names_ = std::get<Logits>(values.at(logits_key)).class_names;
   if (num_windows) *num_windows = static_cast<int>(windows.size());
@@ -182,7 +197,7 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
   bool any_image_node = false;
   for (bool b : image_phase_) any_image_node |= b;
   std::map<std::string, PortValue> values;
-  if (any_image_node) values = executor_.run_nodes(Image{image}, image_phase_, std::move(given), &timings);
+  if (any_image_node) values = executor_->run_nodes(Image{image}, image_phase_, std::move(given), &timings);
 
   if (protocol_.background_handling()) {
     at::Tensor final_logits = logits;

@@ -14,7 +14,7 @@ namespace ovseg {
 
 namespace {
 
-const std::vector<std::string> kTopLevelTables = {"pipeline", "protocol", "nodes", "outputs"};
+const std::vector<std::string> kTopLevelTables = {"pipeline", "protocol", "nodes", "outputs", "train"};
 const std::vector<std::string> kPipelineKeys = {"name", "description"};
 const std::vector<std::string> kOutputKeys = {"logits", "labels"};
 
@@ -105,7 +105,7 @@ void apply_override(toml::table& root, const Override& ov, LocationTracker& loc)
       // [protocol] may be absent; a new node is added by naming its plugin
       // first (--set nodes.crf.plugin=densecrf, then its inputs and params).
       const bool new_node = i == 1 && ov.path[0] == "nodes" && ov.path.size() == 3 && ov.path[2] == "plugin";
-      const bool creatable = (i == 0 && ov.path[0] == "protocol") || new_node;
+      const bool creatable = (i == 0 && ov.path[0] == "protocol") || ov.path[0] == "train" || new_node;
       if (!creatable || child != nullptr)
         throw Error(where, i >= 1 ? ov.path[1] : "",
                     "override names '" + ov.path[i] + "', which is not a table in the pipeline" +
@@ -129,6 +129,28 @@ void apply_override(toml::table& root, const Override& ov, LocationTracker& loc)
   }
   table->insert_or_assign(ov.path.back(), std::move(*parsed.get("v")));
   loc.overridden[table->get(ov.path.back())] = where.file;
+}
+
+// [train] as dotted keys with their locations: the recipe parser
+// (train_recipe.cpp) validates names and types without seeing toml++.
+void flatten_train(const toml::table& t, const std::string& prefix, const LocationTracker& loc,
+                   std::map<std::string, SpecValue>& out) {
+  for (const auto& [key, value] : t) {
+    const std::string k = prefix + std::string(key.str());
+    if (const auto* sub = value.as_table()) {
+      flatten_train(*sub, k + ".", loc, out);
+    } else if (const auto* arr = value.as_array(); arr && !arr->empty() && arr->get(0)->is_table()) {
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const auto* entry = arr->get(i)->as_table();
+        if (entry == nullptr)
+          throw Error(loc.at(*arr->get(i)), "", "train." + k + " mixes tables and values",
+                      "write every entry as [[train." + k + "]]");
+        flatten_train(*entry, k + "." + std::to_string(i) + ".", loc, out);
+      }
+    } else {
+      out[k] = to_spec_value(value, loc, "", "train." + k);
+    }
+  }
 }
 
 std::string rewrite_parse_error(const toml::parse_error& e, std::string* node_id, std::string* fix) {
@@ -199,7 +221,7 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
     const std::string k(key.str());
     if (std::find(kTopLevelTables.begin(), kTopLevelTables.end(), k) == kTopLevelTables.end())
       throw Error(loc.at(value), "", "unknown top-level key '" + k + "'" + did_you_mean(k, kTopLevelTables),
-                  "a pipeline has only [pipeline], [protocol], [nodes.<id>] and [outputs] tables");
+                  "a pipeline has only [pipeline], [protocol], [nodes.<id>], [outputs] and [train] tables");
     if (!value.is_table())
       throw Error(loc.at(value), "", "'" + k + "' must be a table", "write it as [" + k + "]");
   }
@@ -220,6 +242,8 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
   if (const auto* proto = root["protocol"].as_table())
     for (const auto& [key, value] : *proto)
       spec.protocol[std::string(key.str())] = to_spec_value(value, loc, "", "protocol." + std::string(key.str()));
+
+  if (const auto* train = root["train"].as_table()) flatten_train(*train, "", loc, spec.train);
 
   const auto* nodes = root["nodes"].as_table();
   if (nodes == nullptr || nodes->empty())
@@ -262,6 +286,18 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
               split_ref(ivalue.as_string()->get(), ref.where, node.id, "input '" + ref.port + "'");
           node.inputs.push_back(std::move(ref));
         }
+      } else if (k == "weights") {
+        if (!pvalue.is_string())
+          throw Error(loc.at(pvalue), node.id, "weights must be a string (a .safetensors file)",
+                      "write weights = \"run/weights.safetensors\"");
+        node.weights = to_spec_value(pvalue, loc, node.id, k);
+      } else if (k == "trainable") {
+        const auto* arr = pvalue.as_array();
+        if (arr == nullptr || !std::all_of(arr->begin(), arr->end(), [](const toml::node& e) { return e.is_string(); }))
+          throw Error(loc.at(pvalue), node.id, "trainable must be an array of name patterns",
+                      "write trainable = [\"*.attn.q_proj_weight\"], or [] to freeze the node");
+        node.trainable = to_spec_value(pvalue, loc, node.id, k);
+        if (arr->empty()) node.trainable->value = std::vector<std::string>{};
       } else {
         node.params[k] = to_spec_value(pvalue, loc, node.id, k);
       }

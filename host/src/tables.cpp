@@ -125,6 +125,14 @@ std::vector<std::string> protocol_footer(const std::vector<Row>& rows) {
   return out;
 }
 
+std::string zero_shot_note(const std::string& ds, const json& z) {
+  std::string names;
+  for (const auto& u : z.at("unseen")) names += (names.empty() ? "" : ", ") + u.get<std::string>();
+  return ds + ": seen / unseen / hIoU = mIoU over the " + z.value("seen_classes", json(0)).dump() + " seen and " +
+         z.value("unseen_classes", json(0)).dump() + " unseen classes (" + names +
+         ") and their harmonic mean; split: " + z.value("source", std::string("?"));
+}
+
 std::string csv_cell(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string q = "\"";
@@ -196,40 +204,79 @@ ComparisonTable build_table(const std::vector<json>& records, const TableOptions
   if (o.per_class_dataset.empty()) {
     t.title = "mIoU (%)";
     const auto datasets = dataset_order(rows);
+    // A data set whose records carry a seen/unseen split also gets the
+    // zero-shot literature's columns: mIoU(seen), mIoU(unseen), hIoU.
+    std::set<std::string> zero_shot;
+    for (const auto& row : rows)
+      for (const auto& [ds, r] : row.by_dataset)
+        if (r.contains("zero_shot")) zero_shot.insert(ds);
     t.header = {"pipeline"};
-    t.header.insert(t.header.end(), datasets.begin(), datasets.end());
+    for (const auto& ds : datasets) {
+      t.header.push_back(ds);
+      if (zero_shot.count(ds))
+        for (const char* c : {" seen", " unseen", " hIoU"}) t.header.push_back(ds + c);
+    }
     for (const auto& row : rows) {
       std::vector<std::string> cells = {row.label};
       std::vector<json> shown;
       for (const auto& ds : datasets) {
         auto it = row.by_dataset.find(ds);
         cells.push_back(it == row.by_dataset.end() ? "-" : fmt(it->second.at("metrics").at("mIoU"), o.decimals));
+        if (zero_shot.count(ds)) {
+          const json z = it == row.by_dataset.end() ? json() : it->second.value("zero_shot", json());
+          for (const char* k : {"mIoU_seen", "mIoU_unseen", "hIoU"}) cells.push_back(fmt(z.is_object() ? z.value(k, json()) : json(), o.decimals));
+        }
         if (it != row.by_dataset.end()) shown.push_back(it->second);
       }
       t.rows.push_back(cells);
       t.row_records.push_back(shown);
     }
+    for (const auto& ds : zero_shot)
+      for (const auto& row : rows)
+        if (auto it = row.by_dataset.find(ds); it != row.by_dataset.end() && it->second.contains("zero_shot")) {
+          t.footer.push_back(zero_shot_note(ds, it->second.at("zero_shot")));
+          break;
+        }
   } else {
     const std::string ds = harness::canonical_dataset_name(o.per_class_dataset);
     t.title = "per-class IoU (%) on " + ds;
     rows.erase(std::remove_if(rows.begin(), rows.end(), [&](const Row& r) { return !r.by_dataset.count(ds); }),
                rows.end());
     if (rows.empty()) throw std::runtime_error("no stored record on data set '" + ds + "'");
+    // With a seen/unseen split, unseen classes are marked with a * and the
+    // seen / unseen / hIoU columns follow mIoU.
+    json split;
+    for (const auto& row : rows)
+      if (row.by_dataset.at(ds).contains("zero_shot")) split = row.by_dataset.at(ds).at("zero_shot");
+    std::set<std::string> unseen;
+    if (split.is_object())
+      for (const auto& u : split.at("unseen")) unseen.insert(u.get<std::string>());
     t.header = {"pipeline"};
-    for (const auto& c : rows[0].by_dataset.at(ds).at("metrics").at("per_class"))
-      t.header.push_back(c.value("name", "?"));
+    for (const auto& c : rows[0].by_dataset.at(ds).at("metrics").at("per_class")) {
+      const std::string name = c.value("name", "?");
+      t.header.push_back(unseen.count(name) ? name + "*" : name);
+    }
+    const size_t class_columns = t.header.size() - 1;
     t.header.push_back("mIoU");
+    if (split.is_object())
+      for (const char* c : {"seen", "unseen", "hIoU"}) t.header.push_back(c);
     for (const auto& row : rows) {
       const json& r = row.by_dataset.at(ds);
       std::vector<std::string> cells = {row.label};
       for (const auto& c : r.at("metrics").at("per_class")) cells.push_back(fmt(c.at("iou"), o.decimals));
-      cells.resize(t.header.size() - 1, "-");
+      cells.resize(class_columns + 1, "-");
       cells.push_back(fmt(r.at("metrics").at("mIoU"), o.decimals));
+      if (split.is_object()) {
+        const json z = r.value("zero_shot", json());
+        for (const char* k : {"mIoU_seen", "mIoU_unseen", "hIoU"}) cells.push_back(fmt(z.is_object() ? z.value(k, json()) : json(), o.decimals));
+      }
       t.rows.push_back(cells);
       t.row_records.push_back({r});
     }
+    if (split.is_object()) t.footer.push_back(zero_shot_note(ds, split));
   }
-  t.footer = protocol_footer(rows);
+  const auto protocol_lines = protocol_footer(rows);
+  t.footer.insert(t.footer.end(), protocol_lines.begin(), protocol_lines.end());
   if (skipped > 0)
     t.footer.push_back(std::to_string(skipped) + " shard record(s) not shown: combine them with `ovseg merge`");
   return t;

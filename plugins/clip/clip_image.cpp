@@ -58,7 +58,25 @@ class ClipImage : public Stage {
     ctx.set_output("model", ModelHandle{model_, clip_plugins::kClipHandleType});
   }
 
+  // The vision tower's tensors, frozen by default (a foundation model); a
+  // node's `trainable` picks what fine-tunes, e.g. CAT-Seg's choice
+  // ["visual.transformer.resblocks.*.attn.q_proj_weight",
+  //  "visual.transformer.resblocks.*.attn.v_proj_weight"]. The first call
+  // gives this node its own copy of the model (others sharing the checkpoint
+  // keep the original) with q/k/v split so each can train on its own.
+  std::vector<NamedTensor> parameters() override {
+    if (!own_copy_) {
+      model_ = model_->clone();
+      model_->split_vision_in_proj();
+      own_copy_ = true;
+    }
+    std::vector<NamedTensor> out;
+    for (auto& [name, t] : model_->vision_tensors()) out.push_back({name, t, /*trainable=*/false});
+    return out;
+  }
+
  private:
+  bool own_copy_ = false;
   std::shared_ptr<models::ClipModel> model_;
 };
 

@@ -74,7 +74,9 @@ class ClipText : public Stage {
         .output("embeddings", PortType::TextEmbeddings, "(K,embed) L2-normalised class embeddings")
         .param("model", "openai:ViT-B/16", "checkpoint: a zoo name (see `ovseg models`) or a file path")
         .param("class_names", std::vector<std::string>{}, "classes; synonyms comma-separated in one entry")
-        .param("names_file", "", "class-name file: one class per line, synonyms comma-separated")
+        .param("names_file", "",
+               "class-name file: one class per line, synonyms comma-separated (neither this nor class_names: "
+               "the evaluated data set's classes)")
         .param("templates", "imagenet80", "imagenet80, best7, single, or a file with one {} template per line")
         .param("synonym_overrides", std::vector<std::string>{},
                "per-class prompt table: \"class=syn1, syn2\" replaces that class's synonyms")
@@ -98,7 +100,9 @@ class ClipText : public Stage {
       if (!synonyms.empty()) throw std::invalid_argument("give class_names or names_file, not both");
       synonyms = read_class_name_file(init.resolve_path(p.get_string("names_file")));
     }
-    if (synonyms.empty()) throw std::invalid_argument("no classes: set class_names or names_file");
+    // Neither given: the classes of the data set being evaluated or trained on.
+    if (synonyms.empty()) synonyms = init.vocabulary;
+    if (synonyms.empty()) return;  // no classes yet: run() says so (`ovseg check` / `params` need none)
     std::vector<std::string> overrides = p.get<std::vector<std::string>>("synonym_overrides");
     if (!p.get_string("overrides_file").empty()) {
       auto from_file = read_override_lines(init.resolve_path(p.get_string("overrides_file")));
@@ -143,7 +147,13 @@ class ClipText : public Stage {
     embeddings_ = e.to(at::Device(init.device));
   }
 
-  void run(StageContext& ctx) override { ctx.set_output("embeddings", TextEmbeddings{embeddings_, names_}); }
+  void run(StageContext& ctx) override {
+    if (!embeddings_.defined())
+      throw std::invalid_argument(
+          "no classes: set class_names or names_file (under `ovseg eval` and `ovseg train` the data set's "
+          "classes are used when neither is set)");
+    ctx.set_output("embeddings", TextEmbeddings{embeddings_, names_});
+  }
 
  private:
   static at::Tensor embed(const models::ClipModel& model, const models::ClipTokenizer& tok,

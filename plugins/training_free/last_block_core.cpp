@@ -65,7 +65,7 @@ at::Tensor LastBlock::attention_output(const models::ResidualBlockWeights& blk, 
   if (cfg_.terms.empty()) {
     // MaskCLIP: each token attends only to itself, so the output is its own
     // value vector: v_proj then out_proj (q and k are never needed).
-    at::Tensor v = at::linear(x_ln1, blk.in_proj_w.narrow(0, 2 * C, C), blk.in_proj_b.narrow(0, 2 * C, C));
+    at::Tensor v = at::linear(x_ln1, blk.projection_weight(2), blk.in_proj_b.narrow(0, 2 * C, C));
     return models::block_out_proj(blk, v);
   }
   // Project only the operands the map uses (ClearCLIP needs no k, NACLIP
@@ -78,7 +78,7 @@ at::Tensor LastBlock::attention_output(const models::ResidualBlockWeights& blk, 
   } else {
     const int64_t B = x_ln1.size(0), N = x_ln1.size(1);
     auto project = [&](int64_t i) {
-      return at::linear(x_ln1, blk.in_proj_w.narrow(0, i * C, C), blk.in_proj_b.narrow(0, i * C, C))
+      return at::linear(x_ln1, blk.projection_weight(i), blk.in_proj_b.narrow(0, i * C, C))
           .view({B, N, blk.heads, blk.head_dim()})
           .transpose(1, 2);
     };

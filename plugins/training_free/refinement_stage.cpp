@@ -1,5 +1,7 @@
 #include "refinement_stage.hpp"
 
+#include <optional>
+
 namespace ovseg::training_free {
 
 PluginDescriptor describe_refinement(const RefinementDefaults& d) {
@@ -39,7 +41,10 @@ LastBlockConfig config_from(const Params& p) {
 RefinementStage::RefinementStage(const StageInit& init) : block_(config_from(init.params)) {}
 
 void RefinementStage::run(StageContext& ctx) {
-  at::NoGradGuard no_grad;
+  // Gradients pass through while a pipeline trains (a fine-tuned encoder
+  // below this block); otherwise none are recorded.
+  std::optional<at::NoGradGuard> no_grad;
+  if (!ctx.training()) no_grad.emplace();
   const Tokens& tokens = ctx.input<Tokens>("tokens");
   auto model = clip_model_input(ctx);
   check_block_input(tokens, *model, "node '" + ctx.node_id() + "' input 'tokens'");

@@ -1,5 +1,7 @@
 #include "paired_dataset.hpp"
 
+#include "ovseg/harness/image_check.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -224,6 +226,8 @@ cv::Mat load_image_checked(const std::string& image_path, const cv::Mat& label,
                            const std::string& label_path) {
   if (!fs::is_regular_file(image_path))
     throw std::runtime_error("image file not found: " + image_path + " (label: " + label_path + ")");
+  if (const std::string problem = image_file_problem(image_path); !problem.empty())
+    throw std::runtime_error("image file " + image_path + " " + problem);
   cv::Mat img = cv::imread(image_path, cv::IMREAD_COLOR);
   if (img.empty()) throw std::runtime_error("image file unreadable: " + image_path);
   if (img.size() != label.size())

@@ -170,7 +170,7 @@ QKV block_qkv(const ResidualBlockWeights& blk, const at::Tensor& x_ln1) {
   TORCH_CHECK(x_ln1.dim() == 3, "block_qkv: expected (B,N,C) tokens, got ", x_ln1.sizes());
   const int64_t B = x_ln1.size(0), N = x_ln1.size(1), H = blk.heads, d = blk.head_dim();
   // nn.MultiheadAttention's packed in-projection: one linear, rows q | k | v.
-  auto qkv = at::linear(x_ln1, blk.in_proj_w, blk.in_proj_b).view({B, N, 3, H, d});
+  auto qkv = at::linear(x_ln1, blk.in_proj_weight(), blk.in_proj_b).view({B, N, 3, H, d});
   qkv = qkv.permute({2, 0, 3, 1, 4});  // (3, B, H, N, d)
   return QKV{qkv[0], qkv[1], qkv[2]};
 }
@@ -204,6 +204,25 @@ at::Tensor residual_block_forward(const ResidualBlockWeights& blk, const at::Ten
                                   const at::Tensor& mask) {
   auto h = x + block_attention(blk, layer_norm(x, blk.ln1_w, blk.ln1_b), mask);
   return h + block_mlp(blk, layer_norm(h, blk.ln2_w, blk.ln2_b));
+}
+
+void ResidualBlockWeights::split_in_proj() {
+  if (is_split()) return;
+  const int64_t C = width();
+  q_w = in_proj_w.narrow(0, 0, C).clone();
+  k_w = in_proj_w.narrow(0, C, C).clone();
+  v_w = in_proj_w.narrow(0, 2 * C, C).clone();
+  in_proj_w = at::Tensor();
+}
+
+at::Tensor ResidualBlockWeights::in_proj_weight() const {
+  return is_split() ? at::cat({q_w, k_w, v_w}, 0) : in_proj_w;
+}
+
+at::Tensor ResidualBlockWeights::projection_weight(int64_t which) const {
+  if (is_split()) return which == 0 ? q_w : which == 1 ? k_w : v_w;
+  const int64_t C = width();
+  return in_proj_w.narrow(0, which * C, C);
 }
 
 at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, int64_t w) {
@@ -258,7 +277,7 @@ ResidualBlockWeights take_block(const StateDict& sd, const std::string& p, int64
 void put_block(StateDict& sd, const std::string& p, const ResidualBlockWeights& b) {
   sd[p + "ln_1.weight"] = b.ln1_w;
   sd[p + "ln_1.bias"] = b.ln1_b;
-  sd[p + "attn.in_proj_weight"] = b.in_proj_w;
+  sd[p + "attn.in_proj_weight"] = b.in_proj_weight();
   sd[p + "attn.in_proj_bias"] = b.in_proj_b;
   sd[p + "attn.out_proj.weight"] = b.out_proj_w;
   sd[p + "attn.out_proj.bias"] = b.out_proj_b;
@@ -270,10 +289,37 @@ void put_block(StateDict& sd, const std::string& p, const ResidualBlockWeights& 
   sd[p + "mlp.c_proj.bias"] = b.proj_b;
 }
 
+std::vector<at::Tensor*> block_tensors(ResidualBlockWeights& b) {
+  return {&b.ln1_w, &b.ln1_b, &b.in_proj_w, &b.in_proj_b, &b.out_proj_w, &b.out_proj_b, &b.ln2_w,
+          &b.ln2_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b, &b.q_w, &b.k_w, &b.v_w};
+}
+
 void move_block(ResidualBlockWeights& b, at::Device d) {
-  for (at::Tensor* t : {&b.ln1_w, &b.ln1_b, &b.in_proj_w, &b.in_proj_b, &b.out_proj_w,
-                        &b.out_proj_b, &b.ln2_w, &b.ln2_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
-    *t = t->to(d);
+  for (at::Tensor* t : block_tensors(b))
+    if (t->defined()) *t = t->to(d);
+}
+
+// Block tensors by their OpenAI names under prefix p (split q/k/v by CAT-Seg's).
+void list_block(std::vector<std::pair<std::string, at::Tensor>>& out, const std::string& p,
+                const ResidualBlockWeights& b) {
+  out.emplace_back(p + "ln_1.weight", b.ln1_w);
+  out.emplace_back(p + "ln_1.bias", b.ln1_b);
+  if (b.is_split()) {
+    out.emplace_back(p + "attn.q_proj_weight", b.q_w);
+    out.emplace_back(p + "attn.k_proj_weight", b.k_w);
+    out.emplace_back(p + "attn.v_proj_weight", b.v_w);
+  } else {
+    out.emplace_back(p + "attn.in_proj_weight", b.in_proj_w);
+  }
+  out.emplace_back(p + "attn.in_proj_bias", b.in_proj_b);
+  out.emplace_back(p + "attn.out_proj.weight", b.out_proj_w);
+  out.emplace_back(p + "attn.out_proj.bias", b.out_proj_b);
+  out.emplace_back(p + "ln_2.weight", b.ln2_w);
+  out.emplace_back(p + "ln_2.bias", b.ln2_b);
+  out.emplace_back(p + "mlp.c_fc.weight", b.fc_w);
+  out.emplace_back(p + "mlp.c_fc.bias", b.fc_b);
+  out.emplace_back(p + "mlp.c_proj.weight", b.proj_w);
+  out.emplace_back(p + "mlp.c_proj.bias", b.proj_b);
 }
 
 }  // namespace
@@ -431,6 +477,38 @@ void ClipModel::to(at::Device d) {
     *t = t->to(d);
   for (auto& b : vision_blocks_) move_block(b, d);
   for (auto& b : text_blocks_) move_block(b, d);
+}
+
+std::shared_ptr<ClipModel> ClipModel::clone() const {
+  std::shared_ptr<ClipModel> m(new ClipModel(*this));
+  for (at::Tensor* t : {&m->class_embedding, &m->vision_positional_embedding, &m->conv1_w, &m->ln_pre_w,
+                        &m->ln_pre_b, &m->ln_post_w, &m->ln_post_b, &m->visual_proj, &m->token_embedding,
+                        &m->text_positional_embedding, &m->ln_final_w, &m->ln_final_b, &m->text_projection})
+    *t = t->clone();
+  for (auto* blocks : {&m->vision_blocks_, &m->text_blocks_})
+    for (auto& b : *blocks)
+      for (at::Tensor* t : block_tensors(b))
+        if (t->defined()) *t = t->clone();
+  return m;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> ClipModel::vision_tensors() {
+  std::vector<std::pair<std::string, at::Tensor>> out = {
+      {"visual.class_embedding", class_embedding},
+      {"visual.positional_embedding", vision_positional_embedding},
+      {"visual.conv1.weight", conv1_w},
+      {"visual.ln_pre.weight", ln_pre_w},
+      {"visual.ln_pre.bias", ln_pre_b}};
+  for (size_t i = 0; i < vision_blocks_.size(); ++i)
+    list_block(out, "visual.transformer.resblocks." + std::to_string(i) + ".", vision_blocks_[i]);
+  out.emplace_back("visual.ln_post.weight", ln_post_w);
+  out.emplace_back("visual.ln_post.bias", ln_post_b);
+  out.emplace_back("visual.proj", visual_proj);
+  return out;
+}
+
+void ClipModel::split_vision_in_proj() {
+  for (auto& b : vision_blocks_) b.split_in_proj();
 }
 
 StateDict ClipModel::state_dict() const {

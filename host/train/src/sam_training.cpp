@@ -81,10 +81,10 @@ SamInteractiveTask::SamInteractiveTask(std::shared_ptr<models::SamModel> model, 
     throw std::runtime_error("no instance of at least " + std::to_string(opt_.min_area) + " pixels in the training set");
 }
 
-std::vector<std::pair<std::string, at::Tensor>> SamInteractiveTask::parameters() {
+NamedTensors SamInteractiveTask::parameters() {
   const auto buffers = model_->buffer_names();
   const std::set<std::string> skip(buffers.begin(), buffers.end());
-  std::vector<std::pair<std::string, at::Tensor>> out;
+  NamedTensors out;
   for (auto& [name, t] : model_->state_dict())  // the very tensors the model runs
     if (!skip.count(name) && t.is_floating_point()) out.emplace_back(name, t);
   return out;
@@ -166,7 +166,7 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
   const int64_t iterations = 1 + opt_.points + opt_.refinements;
   at::Tensor total = at::zeros({}, f32.device(dev));
   at::Tensor mask_prompt;  // previous low-res logits (B,1,4g,4g), detached
-  SamLossTerms terms;
+  double focal_sum = 0, dice_sum = 0, mse_sum = 0, last_iou = 0;
   for (int64_t it = 0; it < iterations; ++it) {
     at::Tensor points, labels;
     const size_t n = clicks[0].size();
@@ -197,10 +197,10 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
     const at::Tensor best = std::get<1>(mask_loss.detach().min(1, /*keepdim=*/true));
     const at::Tensor step_loss = mask_loss.gather(1, best).squeeze(1) + opt_.iou_weight * iou_mse.mean(1);
     total = total + step_loss.mean();
-    terms.focal += focal.gather(1, best).mean().item<double>() / iterations;
-    terms.dice += dice.gather(1, best).mean().item<double>() / iterations;
-    terms.iou_mse += iou_mse.mean().item<double>() / iterations;
-    if (it == iterations - 1) terms.mask_iou = true_iou.gather(1, best).mean().item<double>();
+    focal_sum += focal.gather(1, best).mean().item<double>();
+    dice_sum += dice.gather(1, best).mean().item<double>();
+    mse_sum += iou_mse.mean().item<double>();
+    if (it == iterations - 1) last_iou = true_iou.gather(1, best).mean().item<double>();
 
     // The next iteration sees the mask SAM would pick (highest predicted IoU).
     const at::Tensor pick = out.iou_predictions.detach().argmax(1, /*keepdim=*/true);  // (B,1)
@@ -220,7 +220,8 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
       clicks[b].push_back({static_cast<double>(p->first), static_cast<double>(p->second), missed ? 1 : 0});
     }
   }
-  terms_ = terms;
+  terms_ = {{"focal", focal_sum / iterations}, {"dice", dice_sum / iterations}, {"iou_mse", mse_sum / iterations},
+            {"mask_iou", last_iou}};
   return total / static_cast<double>(iterations);
 }
 

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "ovseg/harness/zero_shot.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/protocol.hpp"
 #include "ovseg/host/results_store.hpp"
@@ -29,6 +31,10 @@ struct EvalOptions {
   int checkpoint_every = 10;     // images between <record>.partial.json writes
   bool progress = true;          // progress line on stderr
   bool force = false;            // run again even when the record is stored
+  // The seen/unseen split reported (mIoU seen / unseen, hIoU); unset = the
+  // one the data set declares (harness::declared_zero_shot_split), if any.
+  // It is derived from the confusion matrix, so changing it never reruns.
+  std::optional<harness::ZeroShotSplit> zero_shot;
   // Test hook: after this many images of this invocation (and their
   // checkpoint), the process SIGKILLs itself, as a crash or `kill -9` would.
   long kill_after = -1;
@@ -60,5 +66,10 @@ nlohmann::json merge_records(const std::vector<nlohmann::json>& records);
 
 // The RunKey a record describes.
 RunKey record_key(const nlohmann::json& record);
+
+// Sets record["zero_shot"] from its confusion matrix and `split` (removes it
+// for an empty split). Throws std::invalid_argument for a class not in the
+// record's data set.
+void apply_zero_shot(nlohmann::json& record, const harness::ZeroShotSplit& split);
 
 }  // namespace ovseg

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/stage_weights.hpp"
 #include "ovseg/sdk/stage.hpp"
 
 namespace ovseg {
@@ -26,9 +27,13 @@ struct RunResult {
 
 class Executor {
  public:
-  // Instantiates every node's stage on `device` ("cpu", "cuda", "cuda:N").
-  // The graph (and the catalog its plugins came from) must outlive this.
-  Executor(const Graph& graph, const std::string& device);
+  // Instantiates every node's stage on `device` ("cpu", "cuda", "cuda:N")
+  // and loads each node's `weights` file. The graph (and the catalog its
+  // plugins came from) must outlive this.
+  // `vocabulary` (the data set's classes with synonyms) reaches the stages
+  // as StageInit::vocabulary.
+  Executor(const Graph& graph, const std::string& device,
+           std::vector<std::vector<std::string>> vocabulary = {});
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -47,6 +52,17 @@ class Executor {
   at::Device device() const { return device_; }
   const Graph& graph() const { return graph_; }
 
+  // ---- training ----
+  // Train mode: stages get set_training(true), run with autograd, and may add
+  // auxiliary losses. Eval mode (the default) runs without gradients.
+  void set_training(bool training);
+  bool training() const { return training_; }
+  // Auxiliary losses ("node.name") the last run_nodes() added; train mode only.
+  const std::map<std::string, at::Tensor>& aux_losses() const { return aux_losses_; }
+  // Every stage's parameters and buffers, trainability resolved from the
+  // nodes' `trainable` patterns (asked of the stages once, then cached).
+  const std::vector<LearnableTensor>& learnable_tensors();
+
  private:
   const Graph& graph_;
   at::Device device_;
@@ -54,6 +70,10 @@ class Executor {
   std::vector<std::shared_ptr<void>> libraries_;
   std::set<std::string> wanted_;  // "node.port" read by some node or [outputs]
   std::vector<std::unique_ptr<Stage>> stages_;  // parallel to graph_.nodes
+  bool training_ = false;
+  std::map<std::string, at::Tensor> aux_losses_;
+  bool learnable_ready_ = false;
+  std::vector<LearnableTensor> learnable_;
 };
 
 }  // namespace ovseg

@@ -23,6 +23,13 @@ struct GraphNode {
   Params params;
   std::map<std::string, PortRef> inputs;  // input port -> producer
   SourceLocation where;
+  // Learnable stages (see NodeSpec): the weights file, resolved against the
+  // pipeline's folder ("" = none), and the trainable-name patterns (unset =
+  // the stage's defaults).
+  std::string weights;
+  SourceLocation weights_where;
+  std::optional<std::vector<std::string>> trainable;
+  SourceLocation trainable_where;
 };
 
 class Graph {

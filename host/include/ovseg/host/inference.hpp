@@ -63,11 +63,20 @@ at::Tensor window_count_map(const std::vector<Window>& windows, int height, int 
 at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd,
                              const std::vector<std::string>& class_names = {});
 
+// The window phase of a graph: the node of its [outputs] logits and every
+// node that one depends on (per graph node). Throws ovseg::Error when the
+// logits output is the pipeline input.
+std::vector<bool> window_phase_nodes(const Graph& graph);
+
 class ProtocolRunner {
  public:
   // Validates the phase split (throws ovseg::Error naming the node) and
   // instantiates the graph's stages on `device`.
-  ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device);
+  ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device,
+                 std::vector<std::vector<std::string>> vocabulary = {});
+  // Runs on an existing executor (e.g. the one a trainer optimises, for
+  // periodic evaluation with the weights as they are).
+  ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor);
 
   // image: (1,3,H,W) float RGB in [0,1], already resized (preprocess_image).
   Prediction predict(const at::Tensor& image, int label_h, int label_w);
@@ -78,12 +87,12 @@ class ProtocolRunner {
 
   const std::vector<bool>& window_phase() const { return window_phase_; }
   const Protocol& protocol() const { return protocol_; }
-  Executor& executor() { return executor_; }
+  Executor& executor() { return *executor_; }
 
  private:
   const Graph& graph_;
   Protocol protocol_;
-  Executor executor_;
+  std::shared_ptr<Executor> executor_;
   std::vector<bool> window_phase_;   // per graph node
   std::vector<bool> image_phase_;    // the complement
   std::vector<std::string> carried_;  // image-independent window-phase values the image phase reads

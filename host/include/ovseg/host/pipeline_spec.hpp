@@ -33,6 +33,12 @@ struct NodeSpec {
   SourceLocation plugin_where;  // the plugin = "..." line
   std::vector<InputRef> inputs;
   std::map<std::string, SpecValue> params;
+  // Host keys for learnable stages (not plugin parameters):
+  //   weights = "run/weights.safetensors"  trained tensors loaded into the stage
+  //   trainable = ["pattern", ...]         which of its parameters train (glob
+  //                                        on parameter names; [] freezes all)
+  std::optional<SpecValue> weights;
+  std::optional<SpecValue> trainable;
 };
 
 struct OutputRef {
@@ -47,6 +53,10 @@ struct PipelineSpec {
   std::vector<NodeSpec> nodes;            // in file order
   std::map<std::string, OutputRef> outputs;  // [outputs] logits/labels
   std::map<std::string, SpecValue> protocol;  // [protocol], owned by the harness
+  // [train], the training recipe (host/train/train_recipe.hpp), flattened:
+  // sub-tables as dotted keys ("losses.ce", "augment.crop"), arrays of
+  // tables by index ("param_groups.0.match").
+  std::map<std::string, SpecValue> train;
   std::string resolved_toml;  // the file after overrides, re-serialised
 };
 

@@ -105,6 +105,11 @@ struct StageInit {
   Params params;             // validated, defaults filled in
   std::string device;        // "cpu", "cuda", "cuda:1"
   std::string pipeline_dir;  // folder of the pipeline TOML: resolve relative paths here
+  // The classes of the data set the host evaluates or trains on (one entry
+  // per class, its synonyms, first = display name), in label order; in a
+  // zero-shot training run only the seen classes. Empty outside eval/train
+  // (`ovseg run`). Text stages use it when the pipeline names no classes.
+  std::vector<std::vector<std::string>> vocabulary;
   std::string resolve_path(const std::string& path) const;
 };
 

@@ -70,6 +70,18 @@ struct ResidualBlockWeights {
   int64_t heads = 1;
   int64_t width() const { return ln1_w.size(0); }
   int64_t head_dim() const { return width() / heads; }
+
+  // For training a subset of the attention projections (CAT-Seg fine-tunes
+  // only q and v): the q | k | v rows of in_proj_w as three separate tensors,
+  // named as CAT-Seg's CLIP names them (attn.q_proj_weight, k_proj_weight,
+  // v_proj_weight). After split_in_proj() in_proj_w is undefined and the
+  // packed matrix is rebuilt from the three on every use, so gradients reach
+  // each of them separately.
+  at::Tensor q_w, k_w, v_w;
+  void split_in_proj();
+  bool is_split() const { return q_w.defined(); }
+  at::Tensor in_proj_weight() const;               // (3C, C)
+  at::Tensor projection_weight(int64_t which) const;  // 0 = q, 1 = k, 2 = v: (C, C)
 };
 
 // ---- building blocks, exactly as openai/CLIP + nn.MultiheadAttention ----
@@ -158,6 +170,16 @@ class ClipModel {
 
   at::Device device() const { return conv1_w.device(); }
   void to(at::Device device);
+  // A deep copy (its own tensors): a stage that trains or loads weights into
+  // a model works on its own copy, not on the one shared by other nodes.
+  std::shared_ptr<ClipModel> clone() const;
+  // Every vision-tower tensor by its OpenAI name ("visual.conv1.weight",
+  // "visual.transformer.resblocks.0.attn.in_proj_bias", ...), pointing at
+  // this model's storage. With the blocks' in_proj split (split_vision_in_proj)
+  // the packed weight appears as its q_proj_weight / k_proj_weight /
+  // v_proj_weight rows.
+  std::vector<std::pair<std::string, at::Tensor>> vision_tensors();
+  void split_vision_in_proj();
   // OpenAI-layout state dict of this model (float32), e.g. to re-save it.
   StateDict state_dict() const;
 

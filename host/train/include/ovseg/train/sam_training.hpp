@@ -48,11 +48,6 @@ struct SamTrainOptions {
   bool horizontal_flip = true;
 };
 
-// The loss terms of one step (means over samples and iterations), for logs.
-struct SamLossTerms {
-  double focal = 0, dice = 0, iou_mse = 0, mask_iou = 0;  // mask_iou: mean true IoU of the kept masks
-};
-
 class SamInteractiveTask final : public TrainTask {
  public:
   // The data's images must already have the model's input size (square,
@@ -60,13 +55,16 @@ class SamInteractiveTask final : public TrainTask {
   // encoder. `data` must outlive the task.
   SamInteractiveTask(std::shared_ptr<models::SamModel> model, const InstanceSet& data, SamTrainOptions options);
 
-  std::vector<std::pair<std::string, at::Tensor>> parameters() override;
+  NamedTensors parameters() override;
   at::Tensor loss(int64_t step) override;
+  // The last step's terms (means over samples and iterations): "focal",
+  // "dice", "iou_mse", and "mask_iou", the true IoU of the last iteration's
+  // kept masks (a gauge, not optimised).
+  std::map<std::string, double> last_terms() override { return terms_; }
 
   // (image index, instance id) pairs of a step: consecutive slices of
   // per-epoch shuffles of all instances, a function of (seed, step) only.
   std::vector<std::pair<int64_t, int64_t>> batch_samples(int64_t step);
-  const SamLossTerms& last_terms() const { return terms_; }
   int64_t num_instances() const { return static_cast<int64_t>(pairs_.size()); }
 
  private:
@@ -76,7 +74,7 @@ class SamInteractiveTask final : public TrainTask {
   std::vector<std::pair<int64_t, int64_t>> pairs_;
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> permutation_;
-  SamLossTerms terms_;
+  std::map<std::string, double> terms_;
 };
 
 // sigmoid focal loss (mean over pixels) and dice loss (per mask) of logits

@@ -1,0 +1,44 @@
+// Training-time augmentation of one (image, label) pair, as mmsegmentation's
+// training pipelines do it: RandomResize (keep ratio, scale x uniform ratio),
+// RandomCrop with cat_max_ratio, RandomFlip, PhotoMetricDistortion, Pad.
+// Every random draw comes from `seed`, so a sample's augmentation is a pure
+// function of (run seed, step, index in batch): resumed runs see the same.
+#pragma once
+
+#include <cstdint>
+
+#include <opencv2/core/mat.hpp>
+
+namespace ovseg::train {
+
+struct AugmentOptions {
+  // RandomResize(scale=(max_long_side, short_side), ratio_range, keep_ratio):
+  // mmcv.rescale_size with the scale times a uniform ratio. short_side 0 keeps
+  // the image's own size (times the ratio).
+  int short_side = 0;
+  int max_long_side = 2048;
+  double ratio_min = 0.5, ratio_max = 2.0;
+  // RandomCrop(crop, cat_max_ratio): up to 10 draws until no class covers more
+  // than cat_max_ratio of the crop's labelled pixels (1 = accept the first).
+  // Smaller images are padded (image 0, label ignore) to crop x crop.
+  int crop = 512;
+  double cat_max_ratio = 0.75;
+  bool flip = true;         // horizontal, probability 0.5
+  bool photometric = true;  // PhotoMetricDistortion: brightness 32, contrast and
+                            // saturation [0.5, 1.5], hue 18, each with p = 0.5
+  int ignore_index = 255;
+};
+
+struct AugmentedSample {
+  cv::Mat image;  // CV_8UC3 BGR, crop x crop
+  cv::Mat label;  // CV_32SC1, crop x crop
+};
+
+// image: CV_8UC3 BGR; label: CV_32SC1 of the same size.
+AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& options,
+                               uint64_t seed);
+
+// A seed for one sample: mixes (run seed, step, index) with splitmix64.
+uint64_t sample_seed(uint64_t run_seed, int64_t step, int64_t index);
+
+}  // namespace ovseg::train

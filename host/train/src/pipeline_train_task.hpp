@@ -1,0 +1,69 @@
+// Internal to `ovseg train`: the TrainTask that runs a pipeline graph's
+// window phase on augmented batches of a data set.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "ovseg/harness/dataset.hpp"
+#include "ovseg/host/executor.hpp"
+#include "ovseg/train/train_recipe.hpp"
+#include "ovseg/train/trainer.hpp"
+
+namespace ovseg::train {
+
+// Decoded (image, label) pairs kept in memory up to a budget.
+class SampleCache {
+ public:
+  SampleCache(const harness::Dataset& ds, int64_t budget_mb) : ds_(ds), budget_(budget_mb << 20) {}
+  // image CV_8UC3 BGR, label CV_32SC1.
+  std::pair<cv::Mat, cv::Mat> get(size_t index);
+
+ private:
+  const harness::Dataset& ds_;
+  int64_t budget_, used_ = 0;
+  std::map<size_t, std::pair<cv::Mat, cv::Mat>> kept_;
+};
+
+class PipelineTrainTask final : public TrainTask {
+ public:
+  // `window_phase`: the nodes the logits depend on. `label_map[c]`: the
+  // logit channel of data-set class c, or 255 (ignored: void or unseen).
+  // `class_names`: the logits' expected channel names.
+  // Data-parallel: rank `rank` of `ranks` takes its consecutive slice of
+  // every step's batch (batch / ranks images).
+  PipelineTrainTask(std::shared_ptr<Executor> executor, std::vector<bool> window_phase,
+                    const harness::Dataset& ds, const TrainRecipe& recipe, std::vector<int> label_map,
+                    std::vector<std::string> class_names, int rank = 0, int ranks = 1);
+
+  NamedTensors parameters() override;
+  NamedTensors buffers() override;
+  at::Tensor loss(int64_t step) override { return micro_loss(step, 0, 1); }
+  at::Tensor micro_loss(int64_t step, int64_t micro, int64_t micros) override;
+  std::map<std::string, double> last_terms() override { return terms_; }
+
+  // The data-set indices of a step's batch: consecutive slices of per-epoch
+  // shuffles, a function of (seed, step) only.
+  std::vector<size_t> batch_indices(int64_t step);
+
+ private:
+  std::shared_ptr<Executor> executor_;
+  std::vector<bool> window_phase_;
+  const harness::Dataset& ds_;
+  const TrainRecipe& recipe_;
+  std::vector<int> label_map_;
+  std::vector<std::string> class_names_;
+  SampleCache cache_;
+  std::string logits_key_;
+  std::map<std::string, double> terms_;
+  int64_t cached_epoch_ = -1;
+  std::vector<size_t> permutation_;
+  bool checked_names_ = false;
+  int rank_ = 0, ranks_ = 1;
+};
+
+}  // namespace ovseg::train
