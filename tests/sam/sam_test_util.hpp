@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -72,6 +73,16 @@ inline Closeness closeness(const at::Tensor& ours, const at::Tensor& ref) {
   const double scale = b.abs().max().item<double>();
   c.max_rel = scale > 0 ? c.max_abs / scale : c.max_abs;
   return c;
+}
+
+// The message of what `f` throws ("" when it does not).
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace sam_test

@@ -11,6 +11,7 @@
 #include "sam_test_util.hpp"
 
 using namespace ovseg::models;
+using sam_test::error_of;
 
 namespace {
 
@@ -32,14 +33,6 @@ int64_t numel(const StateDict& sd) {
   return n;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

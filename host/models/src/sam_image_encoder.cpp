@@ -139,11 +139,7 @@ class ViTEncoder final : public ImageEncoder {
       b.lin1.bind(v, p + "mlp.lin1.", C, g_.mlp_dim);
       b.lin2.bind(v, p + "mlp.lin2.", g_.mlp_dim, C);
     }
-    neck0_.bind(v, kPrefix + "neck.0.", C, out_, 1, /*has_bias=*/false);
-    neck1_.bind(v, kPrefix + "neck.1.", out_);
-    neck2_.bind(v, kPrefix + "neck.2.", out_, out_, 3, /*has_bias=*/false);
-    neck2_.padding = 1;
-    neck3_.bind(v, kPrefix + "neck.3.", out_);
+    neck_.bind(v, kPrefix + "neck.", C, out_);
   }
 
   at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps,
@@ -158,7 +154,7 @@ class ViTEncoder final : public ImageEncoder {
         if (taps[t] == i) tapped[t] = x.permute({0, 3, 1, 2});
     }
     if (tap_outputs) *tap_outputs = std::move(tapped);
-    return neck3_(neck2_(neck1_(neck0_(x.permute({0, 3, 1, 2})))));
+    return neck_(x.permute({0, 3, 1, 2}));
   }
 
  private:
@@ -167,8 +163,7 @@ class ViTEncoder final : public ImageEncoder {
   Conv2d patch_;
   at::Tensor pos_embed_;
   std::vector<Block> blocks_;
-  Conv2d neck0_, neck2_;
-  LayerNorm2d neck1_, neck3_;
+  Neck neck_;
 };
 
 }  // namespace

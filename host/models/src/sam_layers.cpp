@@ -95,6 +95,14 @@ at::Tensor Mlp::operator()(const at::Tensor& x) const {
   return h;
 }
 
+void Neck::bind(TensorVisitor& v, const std::string& p, int64_t in, int64_t out) {
+  conv0.bind(v, p + "0.", in, out, 1, /*has_bias=*/false);
+  norm1.bind(v, p + "1.", out);
+  conv2.bind(v, p + "2.", out, out, 3, /*has_bias=*/false);
+  conv2.padding = 1;
+  norm3.bind(v, p + "3.", out);
+}
+
 void bind_embedding(TensorVisitor& v, const std::string& name, at::Tensor& t, int64_t rows, int64_t dim) {
   v(name, t, {rows, dim}, Role::Parameter);
 }

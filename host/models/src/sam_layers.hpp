@@ -150,6 +150,16 @@ struct Mlp {
   at::Tensor operator()(const at::Tensor& x) const;
 };
 
+// Both image encoders' neck (image_encoder.py ImageEncoderViT.neck, TinyViT's
+// copy): 1x1 conv to `out` channels, LayerNorm2d, 3x3 conv, LayerNorm2d; no
+// biases.
+struct Neck {
+  Conv2d conv0, conv2;
+  LayerNorm2d norm1, norm3;
+  void bind(TensorVisitor& v, const std::string& p, int64_t in, int64_t out);
+  at::Tensor operator()(const at::Tensor& x) const { return norm3(conv2(norm1(conv0(x)))); }
+};
+
 // An nn.Embedding's weight (rows, dim).
 void bind_embedding(TensorVisitor& v, const std::string& name, at::Tensor& t, int64_t rows, int64_t dim);
 

@@ -154,11 +154,7 @@ class TinyViTEncoder final : public ImageEncoder {
     // The ImageNet classifier TinyViT keeps (unused by SAM; in the checkpoint).
     norm_head_.bind(v, kPrefix + "norm_head.", w.back());
     if (g_.classifier_classes > 0) head_.bind(v, kPrefix + "head.", w.back(), g_.classifier_classes);
-    neck0_.bind(v, kPrefix + "neck.0.", w.back(), out_, 1, /*has_bias=*/false);
-    neck1_.bind(v, kPrefix + "neck.1.", out_);
-    neck2_.bind(v, kPrefix + "neck.2.", out_, out_, 3, /*has_bias=*/false);
-    neck2_.padding = 1;
-    neck3_.bind(v, kPrefix + "neck.3.", out_);
+    neck_.bind(v, kPrefix + "neck.", w.back(), out_);
   }
 
   at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps,
@@ -190,7 +186,7 @@ class TinyViTEncoder final : public ImageEncoder {
     if (tap_outputs) *tap_outputs = std::move(tapped);
     const int64_t g = g_.grid();
     x = x.view({B, g, g, x.size(2)}).permute({0, 3, 1, 2});
-    return neck3_(neck2_(neck1_(neck0_(x))));
+    return neck_(x);
   }
 
  private:
@@ -202,8 +198,7 @@ class TinyViTEncoder final : public ImageEncoder {
   std::vector<PatchMerging> merges_;
   LayerNorm norm_head_;
   Linear head_;
-  Conv2d neck0_, neck2_;
-  LayerNorm2d neck1_, neck3_;
+  Neck neck_;
 };
 
 }  // namespace
