@@ -16,11 +16,13 @@ if(TARGET ovseg_models AND TARGET sam)
     LIBS ovseg_host ovseg_models)
   set_tests_properties(test_sam_plugins PROPERTIES LABELS sam TIMEOUT 600 ENVIRONMENT "OVSEG_PLUGIN_PATH=")
 endif()
-# World SAM training: losses, instance folders, click evaluation, the task.
-if(TARGET ovseg_train)
+# World SAM: losses, instance folders, click evaluation, the training task,
+# and the shipped model's quality bar.
+if(TARGET ovseg_train AND TARGET ovseg_world)
   ovseg_add_doctest(test_sam_training
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_sam_training.cpp
-    LIBS ovseg_train ovseg_models ${OpenCV_LIBS})
+            ${CMAKE_CURRENT_SOURCE_DIR}/sam/test_world_sam.cpp
+    LIBS ovseg_train ovseg_models ovseg_world ${OpenCV_LIBS})
   target_include_directories(test_sam_training PRIVATE ${OpenCV_INCLUDE_DIRS})
   set_tests_properties(test_sam_training PROPERTIES LABELS sam TIMEOUT 600)
 endif()

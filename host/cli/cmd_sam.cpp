@@ -25,6 +25,8 @@ namespace ovseg::cli {
 namespace {
 
 const std::string kCmd = "sam";
+// Overlays of small images are enlarged (nearest) to at least this side.
+constexpr int kOverlayMinSide = 256;
 
 // "x,y" / "x,y,label" / "x0,y0,x1,y1" -> numbers, or a UsageError naming the option.
 std::vector<double> parse_numbers(const std::string& option, const std::string& text, size_t min, size_t max) {
@@ -108,7 +110,7 @@ int run_interactive(const PromptArgs& p, std::shared_ptr<models::SamModel> model
   if (p.box.defined()) report["prompt"]["box"] = std::vector<double>(p.box.data_ptr<double>(), p.box.data_ptr<double>() + 4);
   report["masks"] = list;
   write_sam_overlay_png((out / "overlay.png").string(),
-                        {image, masks, p.points, p.point_labels, p.box.defined() ? p.box.view({1, 4}) : p.box, 0.5, 0});
+                        {image, masks, p.points, p.point_labels, p.box.defined() ? p.box.view({1, 4}) : p.box, 0.5, kOverlayMinSide});
   write_json(out / "scores.json", report);
   std::cout << "wrote " << masks.size(0) << " mask(s), overlay.png and scores.json to " << out.string() << "\n";
   for (const auto& m : list)
@@ -146,7 +148,7 @@ int run_auto(const ParsedArgs& args, std::shared_ptr<models::SamModel> model, co
                          {"crop_n_layers", o.crop_n_layers}, {"min_mask_region_area", o.min_mask_region_area}};
   report["proposals"] = list;
   const at::Tensor all = masks.empty() ? at::zeros({0, image.size(2), image.size(3)}, at::kBool) : at::stack(masks);
-  write_sam_overlay_png((out / "overlay.png").string(), {image, all, {}, {}, {}, 0.5, 0});
+  write_sam_overlay_png((out / "overlay.png").string(), {image, all, {}, {}, {}, 0.5, kOverlayMinSide});
   write_json(out / "proposals.json", report);
   std::cout << "wrote " << records.size() << " proposal(s), overlay.png and proposals.json to " << out.string() << "\n";
   return 0;

@@ -67,6 +67,7 @@ TEST_CASE("ovseg demo: every run stored, the table printed, the quality bar hold
   CHECK(r.output.find("chance level") != std::string::npos);
   CHECK(r.output.find("| pipeline | grass | water | sand |") != std::string::npos);
   CHECK(std::filesystem::file_size(tmp.file("demo/report.html")) > 10000);
+  CHECK(r.output.find("| world SAM, single-mask output |") != std::string::npos);  // demo_sam.cpp
   // A second run reuses the stored records.
   const auto again = eval_test::run_cli("demo --out '" + tmp.file("demo") + "' --plugin-dir '" OVSEG_TEST_PLUGIN_DIR "'",
                                         "OVSEG_PLUGIN_PATH=");

@@ -1,14 +1,17 @@
-// The automatic mask generator's steps against segment_anything/utils/amg.py
-// and torchvision.ops.batched_nms, run once by the reference on synthetic
-// inputs (data/amg_*.npy: 12 blobby 40x56 logit maps, one empty; scores with
-// a tie; numbers only): stability score, mask boxes, NMS, small holes and
-// islands (area 25), point grids, crop boxes (480x640, 2 layers).
+// The automatic mask generator against segment_anything: its steps against
+// utils/amg.py and torchvision.ops.batched_nms, run once by the reference on
+// synthetic inputs (data/amg_*.npy: 12 blobby 40x56 logit maps, one empty;
+// scores with a tie; numbers only): stability score, mask boxes, NMS, small
+// holes and islands (area 25), point grids, crop boxes (480x640, 2 layers);
+// and the whole generator on the embedded world SAM (below).
+#include <ovseg/models/model_zoo.hpp>
 #include <ovseg/models/sam_auto_masks.hpp>
 
 #include "sam_test_util.hpp"
 
 using namespace ovseg::models;
 using sam_test::fixture;
+namespace fs = std::filesystem;
 
 TEST_CASE("calculate_stability_score and batched_mask_to_box as amg.py") {
   const at::Tensor logits = fixture("amg_logits");
@@ -57,4 +60,80 @@ TEST_CASE("point grids and crop boxes as amg.py") {
     for (int k = 0; k < 4; ++k) CHECK(crops[i][k] == ref[i][k].item<int64_t>());
     CHECK(layers[i] == ref_layers[i].item<int64_t>());
   }
+}
+
+namespace {
+
+// Bits packed along the last axis (numpy.packbits), (N,H,ceil(W/8)) -> (N,H,W) bool.
+at::Tensor unpack_bits(const at::Tensor& packed, int64_t width) {
+  const at::Tensor shifts = at::arange(7, -1, -1, at::kByte);
+  const at::Tensor bits = packed.unsqueeze(-1).bitwise_right_shift(shifts).bitwise_and(1);
+  return bits.flatten(-2).narrow(-1, 0, width).to(at::kBool);
+}
+
+// The embedded world SAM as the reference ran it: a float32 .pth of the
+// fp16 file's values, kept in OVSEG_SAM_PARITY_DIR when that is set.
+std::shared_ptr<SamModel> world_sam() {
+  static std::shared_ptr<SamModel> m = [] {
+    auto model = SamModel::load(resolve_model_file("ovseg:world-sam"));
+    if (const char* dir = std::getenv("OVSEG_SAM_PARITY_DIR"); dir && *dir)
+      save_state_dict_zip((fs::path(dir) / "parity_world_sam.pth").string(), model->state_dict());
+    return model;
+  }();
+  return m;
+}
+
+void check_generator(const std::string& name, const SamAutoMaskOptions& o) {
+  const at::Tensor image = fixture("amg_world_image");
+  const auto records = sam_generate_masks(world_sam(), image, o);
+  const at::Tensor masks = unpack_bits(fixture("amg_" + name + "_masks"), image.size(1));
+  const at::Tensor boxes = fixture("amg_" + name + "_bbox"), iou = fixture("amg_" + name + "_iou");
+  const at::Tensor stability = fixture("amg_" + name + "_stability"), points = fixture("amg_" + name + "_points");
+  const at::Tensor crops = fixture("amg_" + name + "_crop_boxes");
+  MESSAGE(name << ": " << records.size() << " masks (reference: " << masks.size(0) << ")");
+  REQUIRE(static_cast<int64_t>(records.size()) == masks.size(0));
+  REQUIRE(!records.empty());
+  for (size_t i = 0; i < records.size(); ++i) {
+    CAPTURE(i);
+    const auto& r = records[i];
+    const int64_t k = static_cast<int64_t>(i);
+    CHECK(at::equal(r.segmentation, masks[k]));
+    CHECK(r.area == masks[k].sum().item<int64_t>());
+    for (int j = 0; j < 4; ++j) {
+      CHECK(r.bbox[j] == boxes[k][j].item<double>());
+      CHECK(r.crop_box[j] == crops[k][j].item<int64_t>());
+    }
+    CHECK(r.predicted_iou == doctest::Approx(iou[k].item<double>()).epsilon(1e-5));
+    CHECK(r.stability_score == doctest::Approx(stability[k].item<double>()).epsilon(1e-5));
+    CHECK(r.point[0] == points[k][0].item<double>());
+    CHECK(r.point[1] == points[k][1].item<double>());
+    CHECK(at::equal(r.logits > 0, r.segmentation));  // the logits carried along agree with the mask
+  }
+}
+
+}  // namespace
+
+// SamAutomaticMaskGenerator(sam, ...).generate(image) run by the reference on
+// the embedded world SAM and a world scene (data/amg_world_image.npy; results
+// in data/amg_{grid,crops}_*.npy, masks as packed bits): a 32x32 grid with
+// the thresholds lowered to what the small model's scores reach (predicted
+// IoU 0.7, stability 0.8; SAM's 0.88 / 0.95 keep none of its masks), and a
+// 16x16 grid with one crop layer and min_mask_region_area 20 (0.6 / 0.7).
+// Regenerate these fixtures whenever the world SAM is retrained (run this
+// test with OVSEG_SAM_PARITY_DIR=DIR, load DIR/parity_world_sam.pth).
+TEST_CASE("the automatic mask generator end to end as SamAutomaticMaskGenerator: a 32x32 grid") {
+  SamAutoMaskOptions o;
+  o.pred_iou_thresh = 0.7;
+  o.stability_score_thresh = 0.8;
+  check_generator("grid", o);
+}
+
+TEST_CASE("the automatic mask generator end to end: crop layer and small-region removal") {
+  SamAutoMaskOptions o;
+  o.points_per_side = 16;
+  o.pred_iou_thresh = 0.6;
+  o.stability_score_thresh = 0.7;
+  o.crop_n_layers = 1;
+  o.min_mask_region_area = 20;
+  check_generator("crops", o);
 }

@@ -21,6 +21,7 @@
 #include "sam_test_util.hpp"
 
 using namespace ovseg;
+using sam_test::error_of;
 using sam_test::fixture;
 
 namespace {
@@ -47,14 +48,6 @@ RunResult run_toml(const std::string& toml, const at::Tensor& image) {
   return ex.run(Image{image});
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 struct Output {
   int code;
@@ -254,6 +247,12 @@ TEST_CASE("ovseg sam writes masks, an overlay and scores; --auto writes proposal
   const auto p = nlohmann::json::parse(pin);
   CHECK(p["proposals"].size() >= 1);
   CHECK(std::filesystem::exists(dir.file("auto/proposal_000.png")));
+
+  // The embedded world SAM by its zoo name, a click and a box.
+  const Output w = cli("sam --model ovseg:world-sam --image " + image + " --point 39,30 --box 10,10,70,60 --out " +
+                       dir.file("world"));
+  REQUIRE_MESSAGE(w.code == 0, w.text);
+  CHECK(w.text.find("wrote 1 mask(s)") != std::string::npos);  // a click and a box: one mask
 
   CHECK(cli("sam --model " + ckpt + " --image " + image + " --out " + dir.file("x")).code == 2);  // no prompt
   CHECK(cli("sam --model " + ckpt + " --image " + image + " --point 1,2,5 --out " + dir.file("x")).code == 2);

@@ -72,7 +72,8 @@ const std::vector<ZooEntry>& model_zoo() {
        "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", "state-dict-zip",
        "MobileSAM (TinyViT encoder), 1024 px, CPU speed"},
       // The embedded world SAM (`ovseg train-sam`; host/models/embedded/README.md).
-      {"ovseg:world-sam", "world-sam.safetensors", "", "", "embedded",
+      {"ovseg:world-sam", "world-sam.safetensors", "",
+       "5919cc58f140cda484a1e1509a4c33d81e222c43ded3ee45ff22a50ff72f4d86", "embedded",
        "small SAM trained on the procedural world (ships with ovseg)"},
       {"openai:bpe-vocab", "bpe_simple_vocab_16e6.txt.gz",
        "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
