@@ -63,6 +63,17 @@ int run_train_clip(const ParsedArgs& args) {
             << data.images.size(3) << "x" << data.images.size(2) << ") from " << args.get("--data") << ", "
             << topt.steps << " steps of " << copt.batch << ", lr " << topt.lr << ", seed " << seed << "\n";
 
+  // Every setting that changes the weights: a checkpoint of another run is
+  // refused, never silently resumed under new metadata.
+  std::ostringstream fp;
+  fp.precision(17);
+  fp << "steps=" << topt.steps << "\nlr=" << topt.lr << "\nweight_decay=" << topt.weight_decay
+     << "\nwarmup=" << topt.warmup_fraction << "\nbatch=" << copt.batch << "\nseed=" << seed
+     << "\nflip=" << copt.horizontal_flip << "\ninit=" << (args.has("--init") ? args.get("--init") : "random " + args.get("--geometry", "world"))
+     << "\ndata=" << std::filesystem::absolute(args.get("--data")).string() << " " << args.get("--split", "train") << " "
+     << data.ids.size() << " pairs";
+  topt.fingerprint = fp.str();
+
   train::ClipContrastiveTask task(model, data, tokenizer, copt);
   const train::TrainResult r = train::train(task, topt);
 

@@ -179,6 +179,11 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
     std::map<std::string, const PortValue*> inputs;
     for (const auto& [port, ref] : node.inputs) {
       auto it = values.find(ref.str(graph_));
+      if (it == values.end() && ref.node < 0)
+        throw Error(node.where, node.id,
+                    "input '" + port + "' reads " + ref.str(graph_) + ", the ground truth, which exists only under "
+                    "`ovseg train` and `ovseg eval`",
+                    "use this pipeline with train / eval, or wire the input to a node");
       if (it == values.end())
         throw Error(node.where, node.id, "input '" + port + "' (" + ref.str(graph_) + ") has no value",
                     "its producer did not run in this phase");

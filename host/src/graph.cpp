@@ -14,7 +14,9 @@ namespace {
 
 const std::vector<PortSpec>& input_node_ports() {
   static const std::vector<PortSpec> ports = {
-      {"image", PortType::Image, "the image being segmented, (B,3,H,W) RGB in [0,1]", false}};
+      {"image", PortType::Image, "the image being segmented, (B,3,H,W) RGB in [0,1]", false},
+      {"labels", PortType::LabelMap, "ground truth (B,H,W), under ovseg train and eval only (ground_truth.hpp)", true},
+      {"instances", PortType::Masks, "ground-truth instance masks with classes, under ovseg train and eval only", true}};
   return ports;
 }
 

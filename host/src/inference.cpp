@@ -91,7 +91,10 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
   const size_t n = graph_.nodes.size();
   window_phase_ = window_phase_nodes(graph_);
   image_phase_.resize(n);
+  gt_window_ = ground_truth_use(graph_, window_phase_);
   for (size_t i = 0; i < n; ++i) image_phase_[i] = !window_phase_[i];
+  gt_image_ = ground_truth_use(graph_, image_phase_);
+  gt_any_ = ground_truth_use(graph_);
 
   // Which nodes see the image (directly or through their inputs).
   std::vector<bool> reads_image(n, false);
@@ -149,8 +152,39 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
                 "point [outputs] labels at a node after the logits (e.g. argmax of them)");
 }
 
+std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth, const GroundTruthUse& use,
+                                                              int height, int width,
+                                                              const std::vector<Window>& crops) const {
+  std::map<std::string, PortValue> out;
+  if (!use.any()) return out;
+  if (truth == nullptr || !truth->labels.defined())
+    throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads ground truth (input.labels / input.instances), "
+                "which this run does not have", "evaluate it with ovseg eval or train it with ovseg train");
+  auto resize_nearest = [&](const at::Tensor& t) {
+    at::Tensor x = t.to(at::kFloat).view({1, 1, t.size(0), t.size(1)});
+    if (t.size(0) != height || t.size(1) != width) x = at::upsample_nearest2d(x, {height, width});
+    return x.view({height, width}).to(at::kLong);
+  };
+  const at::Tensor labels = resize_nearest(truth->labels);
+  std::vector<at::Tensor> label_crops, id_crops;
+  for (const auto& w : crops) label_crops.push_back(labels.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2));
+  const at::Tensor label_batch = at::stack(label_crops).to(executor_->device());
+  if (use.labels) out["input.labels"] = LabelMap{label_batch, truth->class_names};
+  if (use.instances) {
+    if (!truth->instances.defined())
+      throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads input.instances, but the data set has no instance masks",
+                  "use a data set with instances (the world writes them)");
+    const at::Tensor ids = resize_nearest(truth->instances);
+    for (const auto& w : crops) id_crops.push_back(ids.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2));
+    Masks m = instance_masks(at::stack(id_crops), at::stack(label_crops));
+    m.logits = m.logits.to(executor_->device());
+    out["input.instances"] = std::move(m);
+  }
+  return out;
+}
+
 at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings,
-                                           int* num_windows) {
+                                           int* num_windows, const Truth* truth) {
   expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
   const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
   std::vector<Window> windows;
@@ -162,7 +196,7 @@ at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<
   crops.reserve(windows.size());
   for (const auto& w : windows) crops.push_back(image.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2));
   at::Tensor batch = windows.size() == 1 ? crops[0] : at::cat(crops, 0);
-  auto values = executor_->run_nodes(Image{batch}, window_phase_, {}, timings);
+  auto values = executor_->run_nodes(Image{batch}, window_phase_, truth_values(truth, gt_window_, H, W, windows), timings);
   const std::string logits_key = graph_.logits_output.str(graph_);
   const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
   const int64_t ch = batch.size(2), cw = batch.size(3);
@@ -184,15 +218,17 @@ at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<
   return stitch_windows(logits.to(at::kFloat), windows, H, W);
 }
 
-Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int label_w) {
+Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int label_w, const Truth* truth) {
   Prediction out;
   out.resized_h = static_cast<int>(image.size(2));
   out.resized_w = static_cast<int>(image.size(3));
   std::vector<NodeTiming> timings;
-  at::Tensor logits = stitched_logits(image, &timings, &out.num_windows);
+  at::Tensor logits = stitched_logits(image, &timings, &out.num_windows, truth);
 
   const std::string logits_key = graph_.logits_output.str(graph_);
-  std::map<std::string, PortValue> given = carried_values_;
+  std::map<std::string, PortValue> given =
+      truth_values(truth, gt_image_, out.resized_h, out.resized_w, {{0, out.resized_h, 0, out.resized_w}});
+  for (auto& [k, v] : carried_values_) given[k] = v;
   given[logits_key] = Logits{logits, class_names_};
   bool any_image_node = false;
   for (bool b : image_phase_) any_image_node |= b;

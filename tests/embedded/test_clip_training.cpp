@@ -87,3 +87,28 @@ TEST_CASE("a short contrastive run on the world: the loss falls; batches are rep
   const at::Tensor a = model->encode_image(px), b = loaded->encode_image(px);
   CHECK(((a - b).abs().max() / a.abs().max()).item<float>() < 2e-2);  // fp16 rounding only
 }
+
+TEST_CASE("train-clip: a checkpoint of other settings is refused, a corrupt one named in one line") {
+  TempDir tmp;
+  ovseg::world::SceneOptions so;
+  so.width = so.height = 32;
+  ovseg::world::write_world_split(tmp.file("w"), "train", 16, 3, so);
+  const std::string base = "train-clip --data '" + tmp.file("w") + "' --out '" + tmp.file("m.safetensors") +
+                           "' --steps 2 --batch 4 --geometry tiny --checkpoint-dir '" + tmp.file("ck") +
+                           "' --checkpoint-every 1 --quiet --bpe '" + std::string(OVSEG_SOURCE_DIR) +
+                           "/host/models/embedded/bpe_simple_vocab_16e6.txt.gz'";
+  auto r = eval_test::run_cli(base + " --lr 1e-3");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = eval_test::run_cli(base + " --lr 2e-3");
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("checkpoint has 'lr=0.001") != std::string::npos);
+  // A truncated checkpoint: one line naming the file, no stack trace.
+  const std::string ck = tmp.file("ck") + "/trainer_state.pt";
+  const std::string bytes = eval_test::read_file(ck);
+  std::ofstream(ck, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 3);
+  r = eval_test::run_cli(base + " --lr 1e-3");
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("trainer_state.pt: unreadable training checkpoint") != std::string::npos);
+  CHECK(r.output.find("frame #") == std::string::npos);
+}

@@ -93,9 +93,12 @@ uint64_t sample_seed(uint64_t run_seed, int64_t step, int64_t index) {
 }
 
 AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& o,
-                               uint64_t seed) {
+                               uint64_t seed, const cv::Mat& instances) {
   if (image.type() != CV_8UC3 || label.type() != CV_32SC1 || image.size() != label.size())
     throw std::invalid_argument("augment_sample: expected a CV_8UC3 image and a CV_32SC1 label of one size");
+  const bool with_instances = !instances.empty();
+  if (with_instances && (instances.type() != CV_32SC1 || instances.size() != label.size()))
+    throw std::invalid_argument("augment_sample: instances must be CV_32SC1 of the label's size");
   if (o.crop <= 0) throw std::invalid_argument("augment_sample: crop must be positive");
   Rng rng(seed);
   AugmentedSample s;
@@ -107,9 +110,11 @@ AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const
   if (size != image.size()) {
     cv::resize(image, s.image, size, 0, 0, cv::INTER_LINEAR);
     cv::resize(label, s.label, size, 0, 0, cv::INTER_NEAREST);
+    if (with_instances) cv::resize(instances, s.instances, size, 0, 0, cv::INTER_NEAREST);
   } else {
     s.image = image.clone();
     s.label = label.clone();
+    if (with_instances) s.instances = instances.clone();
   }
   // RandomCrop.
   const int ch = std::min(o.crop, s.image.rows), cw = std::min(o.crop, s.image.cols);
@@ -120,17 +125,21 @@ AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const
   }
   s.image = s.image(box).clone();
   s.label = s.label(box).clone();
+  if (with_instances) s.instances = s.instances(box).clone();
   if (o.flip && rng.coin()) {
     cv::flip(s.image, s.image, 1);
     cv::flip(s.label, s.label, 1);
+    if (with_instances) cv::flip(s.instances, s.instances, 1);
   }
   if (o.photometric) photometric(s.image, rng);
   // Pad to the crop size (mmseg's Pad: image 0, label ignore).
   if (s.image.rows < o.crop || s.image.cols < o.crop) {
     cv::copyMakeBorder(s.image, s.image, 0, o.crop - s.image.rows, 0, o.crop - s.image.cols, cv::BORDER_CONSTANT,
                        cv::Scalar::all(0));
-    cv::copyMakeBorder(s.label, s.label, 0, o.crop - s.label.rows, 0, o.crop - s.label.cols, cv::BORDER_CONSTANT,
-                       cv::Scalar::all(o.ignore_index));
+    const int bottom = o.crop - s.label.rows, right = o.crop - s.label.cols;
+    cv::copyMakeBorder(s.label, s.label, 0, bottom, 0, right, cv::BORDER_CONSTANT, cv::Scalar::all(o.ignore_index));
+    if (with_instances)
+      cv::copyMakeBorder(s.instances, s.instances, 0, bottom, 0, right, cv::BORDER_CONSTANT, cv::Scalar::all(0));
   }
   return s;
 }

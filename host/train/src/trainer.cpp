@@ -132,7 +132,14 @@ int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensor
                         torch::optim::AdamW& opt) {
   const fs::path p = checkpoint_path(o);
   torch::serialize::InputArchive ar;
-  ar.load_from(p.string());
+  try {
+    ar.load_from(p.string());
+  } catch (const std::exception& e) {
+    // c10's message is a stack trace; say what is wrong in one line.
+    const std::string what = e.what();
+    throw std::runtime_error(p.string() + ": unreadable training checkpoint (" + what.substr(0, what.find('\n')) +
+                             "); delete it to start over");
+  }
   c10::IValue stored_fp;
   const std::string stored = ar.try_read("fingerprint", stored_fp) && stored_fp.isString()
                                  ? stored_fp.toStringRef()

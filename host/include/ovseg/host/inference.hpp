@@ -29,6 +29,7 @@
 
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/ground_truth.hpp"
 #include "ovseg/host/protocol.hpp"
 
 namespace ovseg {
@@ -78,12 +79,23 @@ class ProtocolRunner {
   // periodic evaluation with the weights as they are).
   ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor);
 
+  // The ground truth of one image at its label size, for graphs that read
+  // input.labels / input.instances (ground_truth.hpp).
+  struct Truth {
+    at::Tensor labels;     // (h,w) int64, 255 = ignore
+    at::Tensor instances;  // (h,w) int64 ids, 0 = none; undefined when the data set has none
+    std::vector<std::string> class_names;  // names the LabelMap carries
+  };
+  // Which ground truth the graph reads (any phase).
+  const GroundTruthUse& ground_truth_used() const { return gt_any_; }
+
   // image: (1,3,H,W) float RGB in [0,1], already resized (preprocess_image).
-  Prediction predict(const at::Tensor& image, int label_h, int label_w);
+  // `truth` is required when the graph reads ground truth.
+  Prediction predict(const at::Tensor& image, int label_h, int label_w, const Truth* truth = nullptr);
 
   // The stitched logits (1,K,H,W) of `image` (window phase + stitching only).
   at::Tensor stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings = nullptr,
-                             int* num_windows = nullptr);
+                             int* num_windows = nullptr, const Truth* truth = nullptr);
 
   const std::vector<bool>& window_phase() const { return window_phase_; }
   const Protocol& protocol() const { return protocol_; }
@@ -99,6 +111,11 @@ class ProtocolRunner {
   std::map<std::string, PortValue> carried_values_;
   std::vector<std::string> class_names_;  // of the last window-phase logits
   std::string final_logits_key_;  // logits the labels come from, with background knobs
+  GroundTruthUse gt_window_, gt_image_, gt_any_;
+  // input.labels / input.instances for a batch of crops of the truth resized
+  // to the image (nearest), for the phase's needs.
+  std::map<std::string, PortValue> truth_values(const Truth* truth, const GroundTruthUse& use, int height, int width,
+                                                const std::vector<Window>& crops) const;
 };
 
 }  // namespace ovseg

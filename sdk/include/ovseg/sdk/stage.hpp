@@ -76,6 +76,9 @@ struct Masks {
   at::Tensor scores;  // (B,N) float quality per mask (SAM: predicted IoU); may be undefined
   at::Tensor low_res; // (B,N,h,w) float low-resolution logits; may be undefined
   int64_t masks_per_prompt = 1;  // consecutive masks from one prompt (SAM multimask: 3)
+  // (B,N) int64 class of each mask where known (ground-truth instances:
+  // the vocabulary index; -1 = padding or unknown); may be undefined.
+  at::Tensor classes;
 };
 
 // Alternatives are in PortType order, so index() == static_cast<int>(PortType).

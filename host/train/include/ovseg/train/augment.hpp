@@ -30,13 +30,16 @@ struct AugmentOptions {
 };
 
 struct AugmentedSample {
-  cv::Mat image;  // CV_8UC3 BGR, crop x crop
-  cv::Mat label;  // CV_32SC1, crop x crop
+  cv::Mat image;      // CV_8UC3 BGR, crop x crop
+  cv::Mat label;      // CV_32SC1, crop x crop
+  cv::Mat instances;  // CV_32SC1 instance ids (0 = none, also the padding); empty if none given
 };
 
-// image: CV_8UC3 BGR; label: CV_32SC1 of the same size.
+// image: CV_8UC3 BGR; label: CV_32SC1 of the same size; instances (optional,
+// may be empty): CV_32SC1 ids of the same size, moved with the label. The
+// random draws do not depend on whether instances are given.
 AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& options,
-                               uint64_t seed);
+                               uint64_t seed, const cv::Mat& instances = cv::Mat());
 
 // A seed for one sample: mixes (run seed, step, index) with splitmix64.
 uint64_t sample_seed(uint64_t run_seed, int64_t step, int64_t index);
