@@ -129,8 +129,10 @@ int run_demo(const ParsedArgs& args) {
                           pct(chance_majority) + "% for always answering the most frequent class");
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
   const fs::path report = out / "report.html";
-  if (!(std::ofstream(report) << render_table(table, TableFormat::Html)))
-    throw std::runtime_error("cannot write " + report.string());
+  std::string html = render_table(table, TableFormat::Html);
+  const std::string sam = demo_sam_section(world_root.string(), args.get("--device", "cpu"));  // demo_sam.cpp
+  html.insert(std::min(html.rfind("</body>"), html.size()), sam);
+  if (!(std::ofstream(report) << html)) throw std::runtime_error("cannot write " + report.string());
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "\nwrote " << report.string() << " (table, per-class bars, image | truth | prediction strips)\n"
             << "records in " << results.string() << "; demo took " << pct(total) << " s\n";

@@ -86,6 +86,7 @@ TEST_CASE("ovseg demo: every run stored, the table printed, the quality bar hold
   CHECK(r.output.find("| Method | grass | water | sand |") != std::string::npos);
   CHECK(eval_test::read_file(tmp.file("demo/report.html")).find("<table class='grid'>") != std::string::npos);
   CHECK(std::filesystem::file_size(tmp.file("demo/report.html")) > 10000);
+  CHECK(r.output.find("| world SAM, single-mask output |") != std::string::npos);  // demo_sam.cpp
   // A second run reuses the stored records.
   const auto again = eval_test::run_cli("demo --out '" + tmp.file("demo") + "' --plugin-dir '" OVSEG_TEST_PLUGIN_DIR "'",
                                         "OVSEG_PLUGIN_PATH=");
