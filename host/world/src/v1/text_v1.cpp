@@ -1,13 +1,13 @@
-#include "world_text.hpp"
+#include "text_v1.hpp"
 
 #include <map>
 #include <random>
 #include <sstream>
 #include <tuple>
 
-#include "ovseg/world/world.hpp"
+#include "../versions.hpp"
 
-namespace ovseg::world {
+namespace ovseg::world::v1 {
 
 namespace {
 
@@ -128,7 +128,7 @@ cv::Vec3d colour_bgr(int colour) {
   return {c.b, c.g, c.r};
 }
 
-const std::vector<WorldClass>& world_classes() {
+const std::vector<WorldClass>& classes() {
   static const std::vector<WorldClass> classes = [] {
     std::vector<WorldClass> out;
     for (size_t c = 0; c < nouns().size(); ++c) {
@@ -141,17 +141,6 @@ const std::vector<WorldClass>& world_classes() {
     return out;
   }();
   return classes;
-}
-
-int world_class_count() { return static_cast<int>(world_classes().size()); }
-
-std::string world_class_names_text() {
-  std::string text;
-  for (const auto& c : world_classes()) {
-    for (size_t i = 0; i < c.synonyms.size(); ++i) text += (i ? "," : "") + c.synonyms[i];
-    text += "\n";
-  }
-  return text;
 }
 
 std::string compose_caption(const std::vector<CaptionThing>& things, const std::vector<int>& stuff,
@@ -190,4 +179,4 @@ std::string compose_caption(const std::vector<CaptionThing>& things, const std::
   }
 }
 
-}  // namespace ovseg::world
+}  // namespace ovseg::world::v1
