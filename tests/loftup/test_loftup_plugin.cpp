@@ -137,7 +137,7 @@ TEST_CASE("loftup stage: the model's output, a chosen size, the features space")
     o.out_h = 6;
     o.out_w = 8;
     const at::Tensor y = m->forward(lr, img, o);
-    const StateDict sd = m->state_dict();
+    const models::StateDict sd = m->state_dict();
     const at::Tensor w = sd.at("channelnorm.norm.weight").view({1, 8, 1, 1}), b = sd.at("channelnorm.norm.bias").view({1, 8, 1, 1});
     const at::Tensor mu = at::upsample_bilinear2d(lr.mean(1, true), {6, 8}, false);
     const at::Tensor sigma = at::upsample_bilinear2d(at::sqrt(lr.var(1, false, true) + 1e-5), {6, 8}, false);
@@ -272,7 +272,7 @@ lr = 5e-3
 val_images = 2
 eval_every = 16
 checkpoint_every = 8
-unseen_classes = ["none"]
+unseen_classes = []
 [train.losses]
 "up.pseudo_gt" = 1.0
 [train.augment]
@@ -294,7 +294,16 @@ TEST_CASE("ovseg train: stage 1 on the world's instance masks; ovseg eval --weig
   const auto run = nlohmann::json::parse(read_file(dir.file("run/run.json")));
   CHECK(run["frozen_parameters_unchanged"].get<bool>());
   // Only the upsampler trains: its parameters are all the run changed.
-  for (const auto& name : run["trainable"]) CHECK(name.get<std::string>().rfind("up.", 0) == 0);
+  for (const auto& t : run["trainable"]) CHECK(t["key"].get<std::string>().rfind("up.", 0) == 0);
+  // Every parameter of the upsampler (its layout less the BatchNorm buffers).
+  models::LoftUpGeometry g;
+  g.dim = 64;
+  g.n_freqs = 4;
+  g.layers = 1;
+  size_t params = 0;
+  for (const auto& [name, shape] : models::loftup_layout(g))
+    params += name.find("running_") == std::string::npos && name.find("num_batches") == std::string::npos;
+  CHECK(run["trainable"].size() == params);
   CHECK(run["first_loss"].get<double>() > run["final_loss"].get<double>());
   const auto curves = read_file(dir.file("run/curves.csv"));
   CHECK(contains(curves.substr(0, curves.find('\n')), "up.pseudo_gt"));
