@@ -14,6 +14,7 @@
 
 #include <torch/version.h>
 
+#include "ovseg/harness/boundary.hpp"
 #include "ovseg/harness/dataset.hpp"
 #include "ovseg/harness/metrics.hpp"
 #include "ovseg/host/device.hpp"
@@ -130,6 +131,20 @@ class Progress {
   size_t total_;
 };
 
+// The trimap band's metric (boundary.hpp) as records store it.
+json boundary_json(const harness::ConfusionMatrix& cm) {
+  const harness::SegmentationMetrics m = harness::compute_metrics(cm);
+  json per_class = json::array();
+  for (double v : m.iou) per_class.push_back(std::isnan(v) ? json(nullptr) : json(v));
+  return {{"metric", "trimap IoU"},
+          {"definition", "IoU on the pixels within max(1, round(dilation_ratio x image diagonal)) px of a "
+                         "ground-truth boundary (ovseg/harness/boundary.hpp)"},
+          {"dilation_ratio", harness::kBoundaryDilationRatio},
+          {"mIoU", std::isnan(m.miou) ? json(nullptr) : json(m.miou)},
+          {"per_class_iou", per_class},
+          {"confusion_matrix", cm.to_json()}};
+}
+
 }  // namespace
 
 RunKey record_key(const json& r) {
@@ -220,6 +235,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   const std::vector<std::string> class_names = ds->display_class_names();
 
   harness::ConfusionMatrix cm(ds->num_classes());
+  harness::ConfusionMatrix boundary_cm(ds->num_classes());  // trimap band (boundary.hpp)
+  bool boundary_ok = true;  // false when resumed from a checkpoint that lacks it
   std::vector<std::string> done_ids;
   std::set<std::string> done;
   json qualitative = qualitative_block();  // the pool images run so far
@@ -230,6 +247,10 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
         partial->value("pipeline_sha256", "") != key.pipeline_sha256)
       throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
     cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
+    if (partial->contains("boundary_confusion_matrix"))
+      boundary_cm = harness::ConfusionMatrix::from_json(partial->at("boundary_confusion_matrix"));
+    else
+      boundary_ok = false;
     done_ids = partial->at("done_ids").get<std::vector<std::string>>();
     // A checkpoint written before pools (an array of strips) starts a new block.
     qualitative = merge_qualitative({partial->value("qualitative", json())});
@@ -255,6 +276,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
               {"qualitative", qualitative},
               {"elapsed_s", previous_seconds + seconds},
               {"date", utc_now_iso8601()}};
+    if (boundary_ok) p["boundary_confusion_matrix"] = boundary_cm.to_json();
     write_json_atomic(ckpt_path, p);
   };
 
@@ -291,6 +313,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
     cv::Mat pred(s.label.rows, s.label.cols, CV_32S, pred32.data_ptr<int32_t>());
     try {
       cm.add(s.label, pred, ds->ignore_index());
+      harness::add_boundary(boundary_cm, s.label, pred, ds->ignore_index());
     } catch (const std::out_of_range& e) {
       throw std::runtime_error("image '" + id + "': a predicted class is not a class of '" + ds->name() +
                                "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
@@ -360,6 +383,10 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   record["metrics"] = harness::metrics_to_json(m, class_names);
   record["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   record["confusion_matrix"] = cm.to_json();
+  if (boundary_ok)
+    record["boundary"] = boundary_json(boundary_cm);
+  else
+    warnings.push_back("resumed from a checkpoint without the boundary band's counts: no boundary metric");
   record["timings"] = {{"total_s", total_s},
                        {"per_image_ms", done_ids.empty() ? 0.0 : 1000.0 * total_s / done_ids.size()},
                        {"per_node_ms", node_ms},
@@ -416,6 +443,14 @@ json merge_records(const std::vector<json>& records) {
                                   std::to_string(count) + " given)");
 
   harness::ConfusionMatrix cm = harness::ConfusionMatrix::from_json(first.at("confusion_matrix"));
+  // The boundary band's counts merge like the whole image's when every
+  // shard has them under the same definition.
+  bool boundary = true;
+  for (const auto& r : records)
+    boundary = boundary && r.contains("boundary") &&
+               r.at("boundary").value("dilation_ratio", -1.0) == first.at("boundary").value("dilation_ratio", -2.0);
+  harness::ConfusionMatrix boundary_cm =
+      boundary ? harness::ConfusionMatrix::from_json(first.at("boundary").at("confusion_matrix")) : harness::ConfusionMatrix();
   std::map<std::string, double> node_ms;
   double total_s = 0;
   std::vector<std::string> ids, sources, warnings;
@@ -423,6 +458,7 @@ json merge_records(const std::vector<json>& records) {
   for (size_t k = 0; k < records.size(); ++k) {
     const json& r = records[k];
     if (k > 0) cm.merge(harness::ConfusionMatrix::from_json(r.at("confusion_matrix")));
+    if (k > 0 && boundary) boundary_cm.merge(harness::ConfusionMatrix::from_json(r.at("boundary").at("confusion_matrix")));
     for (const auto& [node, ms] : r.at("timings").at("per_node_ms").items()) node_ms[node] += ms.get<double>();
     total_s += r.at("timings").at("total_s").get<double>();
     for (const auto& id : r.at("selection").at("ids")) ids.push_back(id.get<std::string>());
@@ -449,6 +485,12 @@ json merge_records(const std::vector<json>& records) {
       m, first.at("dataset").at("class_names").get<std::vector<std::string>>());
   merged["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   merged["confusion_matrix"] = cm.to_json();
+  if (boundary) {
+    merged["boundary"] = boundary_json(boundary_cm);
+  } else if (merged.contains("boundary")) {
+    merged.erase("boundary");
+    warnings.push_back("not every shard has the boundary band's counts: no boundary metric");
+  }
   merged["qualitative"] = merge_qualitative(qualitative);
   // Shards run side by side: total_s is machine time, not wall time.
   merged["timings"] = {{"total_s", total_s},
