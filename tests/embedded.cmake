@@ -4,6 +4,7 @@ if(TARGET ovseg_world AND TARGET ovseg_train AND TARGET ovseg)
   ovseg_add_doctest(test_embedded USES_CLI
     SOURCES
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_world.cpp
+      ${CMAKE_CURRENT_LIST_DIR}/embedded/test_world_v1.cpp
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_trainer.cpp
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_clip_training.cpp
       ${CMAKE_CURRENT_LIST_DIR}/embedded/test_demo.cpp

@@ -36,10 +36,14 @@ std::string pct(double v) {
 // The val split is regenerated only when it is not the one the demo file
 // asks for (scenes are a pure function of the seed).
 void ensure_world(const DemoSpec& spec, const fs::path& root) {
+  if (spec.world_version > world::kLatestWorldVersion)
+    throw std::runtime_error(spec.file + ": world_version " + std::to_string(spec.world_version) +
+                             " is unknown (1 to " + std::to_string(world::kLatestWorldVersion) + ")");
   world::SceneOptions o;
   o.width = o.height = spec.val_size;
+  o.version = spec.world_version;
   if (world::world_split_is_current(root.string(), "val", spec.val_scenes, spec.world_seed, o)) return;
-  fs::remove_all(root / "val");  // stale scenes of another seed, size or generator version
+  fs::remove_all(root / "val");  // stale scenes of another seed, size, world or generator version
   world::write_world_split(root.string(), "val", spec.val_scenes, spec.world_seed, o);
 }
 
@@ -84,7 +88,8 @@ int run_demo(const ParsedArgs& args) {
   const auto ds = harness::make_dataset("folder", world_root.string(), "val");
   const auto [chance_uniform, chance_majority] = chance_miou(*ds);
   std::cout << "ovseg demo: " << spec.runs.size() << " pipelines on " << ds->size() << " generated scenes ("
-            << spec.val_size << " px, " << ds->num_classes() << " classes, world seed " << spec.world_seed
+            << spec.val_size << " px, world v" << spec.world_version << ", " << ds->num_classes()
+            << " classes, world seed " << spec.world_seed
             << ")\n  model " << spec.model << "\n";
 
   PluginCatalog catalog = load_catalog(args);
@@ -115,30 +120,19 @@ int run_demo(const ParsedArgs& args) {
       if (r["pipeline"]["name"] == run.name) records.push_back(r);
   TableOptions topt;
   topt.per_class_dataset = "folder";
+  topt.groups = {RowGroup{"", {}}};  // rows in the demo file's order
+  for (const auto& run : spec.runs) topt.groups[0].rows.push_back({run.name, "", ""});
   ComparisonTable table = build_table(records, topt);
-  // Rows in the demo file's order (build_table sorts by name).
-  std::vector<size_t> order(table.rows.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const auto position = [&](size_t row) {
-    for (size_t k = 0; k < spec.runs.size(); ++k)
-      if (table.rows[row][0] == spec.runs[k].name) return k;
-    return spec.runs.size();
-  };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return position(a) < position(b); });
-  ComparisonTable sorted = table;
-  for (size_t i = 0; i < order.size(); ++i) {
-    sorted.rows[i] = table.rows[order[i]];
-    sorted.row_records[i] = table.row_records[order[i]];
-  }
-  table = std::move(sorted);
   table.title = "per-class IoU (%) on the generated world (val, " + std::to_string(ds->size()) + " scenes)";
   table.footer.insert(table.footer.begin(),
                       "chance level: " + pct(chance_uniform) + "% mIoU for uniformly random labels, " +
                           pct(chance_majority) + "% for always answering the most frequent class");
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
   const fs::path report = out / "report.html";
-  if (!(std::ofstream(report) << render_table(table, TableFormat::Html)))
-    throw std::runtime_error("cannot write " + report.string());
+  std::string html = render_table(table, TableFormat::Html);
+  const std::string sam = demo_sam_section(world_root.string(), args.get("--device", "cpu"));  // demo_sam.cpp
+  html.insert(std::min(html.rfind("</body>"), html.size()), sam);
+  if (!(std::ofstream(report) << html)) throw std::runtime_error("cannot write " + report.string());
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "\nwrote " << report.string() << " (table, per-class bars, image | truth | prediction strips)\n"
             << "records in " << results.string() << "; demo took " << pct(total) << " s\n";

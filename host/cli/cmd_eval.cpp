@@ -67,6 +67,9 @@ int run_eval_cmd(const ParsedArgs& args) {
   const auto& m = r["metrics"];
   std::cout << "\n  mIoU " << num(m["mIoU"]) << "  mAcc " << num(m["mAcc"]) << "  aAcc " << num(m["aAcc"])
             << "  fwIoU " << num(m["fwIoU"]);
+  if (r.contains("boundary"))
+    std::cout << "\n  boundary (trimap) mIoU " << num(r["boundary"]["mIoU"])
+              << "  (pixels within 2% of the image diagonal of a ground-truth edge)";
   if (r.contains("zero_shot"))
     std::cout << "\n  seen " << num(r["zero_shot"]["mIoU_seen"]) << "  unseen " << num(r["zero_shot"]["mIoU_unseen"])
               << "  hIoU " << num(r["zero_shot"]["hIoU"]) << "  (" << r["zero_shot"]["unseen"].size()

@@ -17,8 +17,8 @@ int run_models(const ParsedArgs&) {
   std::cout << "model folder: " << models::model_dir() << "  (OVSEG_MODEL_DIR)\n\n";
   for (const auto& e : models::model_zoo()) {
     const fs::path p = fs::path(models::model_dir()) / e.file;
-    std::cout << std::left << std::setw(22) << e.name << std::setw(30) << e.file
-              << (fs::is_regular_file(p) ? "present " : "missing ") << e.summary << "\n";
+    const char* state = e.format == "embedded" ? "shipped " : fs::is_regular_file(p) ? "present " : "missing ";
+    std::cout << std::left << std::setw(22) << e.name << std::setw(30) << e.file << state << e.summary << "\n";
   }
   std::cout << "\nFetch one with `ovseg fetch-model NAME`; any checkpoint path works wherever a name does.\n";
   return 0;
@@ -32,6 +32,10 @@ int run_fetch(const ParsedArgs& args) {
     for (const auto& z : models::model_zoo()) names.push_back(z.name);
     throw Error({}, "", "no zoo entry named '" + name + "'" + did_you_mean(name, names),
                 "run `ovseg models` for the list");
+  }
+  if (e->format == "embedded") {
+    std::cout << e->name << " ships with ovseg: " << models::fetch_model(*e) << "\n";
+    return 0;
   }
   std::cout << "fetching " << e->name << " from " << e->url << "\n";
   const std::string path = models::fetch_model(*e);

@@ -12,25 +12,18 @@ namespace ovseg::cli {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 int run_random_clip(const ParsedArgs& args) {
   if (!args.has("--out")) throw UsageError("ovseg make-random-clip: --out FILE is required");
   const std::string out = args.get("--out");
   const models::ClipGeometry g = models::clip_geometry_preset(args.get("--preset", "tiny"));
   const uint64_t seed = static_cast<uint64_t>(parse_count("make-random-clip", "--seed", args.get("--seed", "0")));
   models::StateDict sd = models::make_random_clip_state_dict(g, seed);
-  if (ends_with(out, ".safetensors")) {
-    if (args.get("--layout", "openai") == "hf") sd = models::openai_to_hf_clip_layout(sd);
-    models::save_safetensors(out, sd);
-  } else if (ends_with(out, ".pt")) {
-    models::save_torchscript_state_dict(out, sd);
-  } else if (ends_with(out, ".pth") || ends_with(out, ".bin")) {
-    models::save_state_dict_zip(out, sd);
-  } else {
-    throw UsageError("ovseg make-random-clip: --out must end in .pt (TorchScript), .safetensors or .pth (zip)");
+  if (args.get("--layout", "openai") == "hf" && out.size() > 12 && out.substr(out.size() - 12) == ".safetensors")
+    sd = models::openai_to_hf_clip_layout(sd);
+  try {
+    models::save_checkpoint(out, sd);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("ovseg make-random-clip: --out ") + e.what());
   }
   std::cout << "wrote " << out << " (" << g.describe() << ", seed " << seed << ")\n";
   return 0;

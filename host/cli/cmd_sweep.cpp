@@ -10,6 +10,7 @@
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/stage_weights.hpp"
 #include "ovseg/host/sweep.hpp"
+#include "ovseg/host/tables.hpp"
 #include "ovseg/models/sha256.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/train/train_pipeline.hpp"
@@ -78,10 +79,14 @@ int run_sweep(const ParsedArgs& args) {
 
   const std::string device = args.get("--device", "cpu");
   const fs::path runs = args.get("--runs", "runs/sweeps");
-  std::vector<std::vector<std::string>> cells(points.size());
-  std::vector<std::string> train_cells(points.size());
-  bool zero_shot = false;
+  AblationInput ablation;
+  ablation.name = sweep.name;
+  for (const auto& a : sweep.axes) ablation.axes.push_back(a.path);
+  std::vector<std::string> train_notes;
   for (size_t i = 0; i < points.size(); ++i) {
+    AblationPoint point;
+    for (size_t a = 0; a < sweep.axes.size(); ++a)
+      point.values.push_back(points[i].overrides[sweep.fixed.size() + a].value_text);
     const Graph* graph = &graphs[i];
     Graph trained_graph;
     if (!sweep.train.empty()) {
@@ -94,10 +99,11 @@ int run_sweep(const ParsedArgs& args) {
       t.command = "ovseg sweep " + args.positionals[0] + " (point " + points[i].label + ")";
       std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << ": training into " << t.out_dir << "\n";
       const train::PipelineTrainOutcome out = train::train_pipeline(graphs[i], t);
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.1f | %.0f", out.run.value("train_seconds", 0.0) / 60.0,
-                    out.run.value("peak_memory_mb", 0.0));
-      train_cells[i] = buf;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s: trained on %s in %.1f min, peak %.0f MB (%s)", points[i].label.c_str(),
+                    sweep.train.c_str(), out.run.value("train_seconds", 0.0) / 60.0,
+                    out.run.value("peak_memory_mb", 0.0), t.out_dir.c_str());
+      train_notes.push_back(buf);
       // The point's graph with every trained node loading its weights.
       std::vector<Override> with_weights = overrides[i];
       for (const auto& node : weights_file_nodes(out.weights_path))
@@ -115,53 +121,28 @@ int run_sweep(const ParsedArgs& args) {
       o.results_dir = args.get("--results", "results/runs");
       o.progress = !args.has("--quiet");
       EvalOutcome out = run_eval(*graph, o);
-      const auto& r = out.record;
-      std::string cell = percent(r["metrics"]["mIoU"]);
-      if (r.contains("zero_shot")) {
-        zero_shot = true;
-        const auto& z = r["zero_shot"];
-        cell += " | " + percent(z["mIoU_seen"]) + " | " + percent(z["mIoU_unseen"]) + " | " + percent(z["hIoU"]);
+      std::string line = "mIoU " + percent(out.record["metrics"]["mIoU"]);
+      if (out.record.contains("zero_shot")) {
+        const auto& z = out.record["zero_shot"];
+        line += ", seen " + percent(z["mIoU_seen"]) + ", unseen " + percent(z["mIoU_unseen"]) + ", hIoU " + percent(z["hIoU"]);
       }
-      std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << " on " << d << ": mIoU "
-                << percent(r["metrics"]["mIoU"]) << (out.already_stored ? " (stored earlier)" : "") << "\n";
-      cells[i].push_back(cell);
+      std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << " on " << d << ": " << line
+                << (out.already_stored ? " (stored earlier)" : "") << "\n";
+      point.records.push_back(std::move(out.record));
     }
+    ablation.points.push_back(std::move(point));
   }
 
-  // Columns per data set: mIoU, and seen / unseen / hIoU when a split is
-  // declared; then training minutes and peak memory for trained sweeps.
-  const std::vector<std::string> per_dataset =
-      zero_shot ? std::vector<std::string>{"mIoU", "seen", "unseen", "hIoU"} : std::vector<std::string>{""};
-  std::ostringstream table;
-  table << "**" << sweep.name << "** (mIoU %, base " << sweep.pipeline
-        << (sweep.limit >= 0 ? ", first " + std::to_string(sweep.limit) + " images" : "")
-        << (sweep.train.empty() ? "" : ", every point trained on " + sweep.train) << ")\n\n| point |";
-  size_t columns = 0;
-  for (const auto& d : sweep.datasets)
-    for (const auto& c : per_dataset) {
-      table << " " << d << (c.empty() ? "" : " " + c) << " |";
-      ++columns;
-    }
-  if (!sweep.train.empty()) {
-    table << " train min | peak MB |";
-    columns += 2;
-  }
-  table << "\n| :--- |";
-  for (size_t k = 0; k < columns; ++k) table << " ---: |";
-  table << "\n";
-  for (size_t i = 0; i < points.size(); ++i) {
-    table << "| " << points[i].label << " |";
-    for (std::string c : cells[i]) {
-      if (zero_shot && c.find('|') == std::string::npos) c += " | | |";
-      table << " " << c << " |";
-    }
-    if (!sweep.train.empty()) table << " " << train_cells[i] << " |";
-    table << "\n";
-  }
-  std::cout << "\n" << table.str();
+  // The ablation as papers print it: one column per axis, then the metric;
+  // trained sweeps add each point's training time and peak memory below.
+  ComparisonTable table = build_ablation_table(ablation, TableOptions{});
+  for (const auto& n : train_notes) table.footer.push_back(n);
+  std::cout << "\n" << render_table(table, TableFormat::Markdown);
   if (args.has("--out")) {
-    std::ofstream(args.get("--out")) << table.str();
-    std::cout << "wrote " << args.get("--out") << "\n";
+    const std::string file = args.get("--out");
+    if (!(std::ofstream(file) << render_table(table, table_format_for_file(file, TableFormat::Markdown))))
+      throw std::runtime_error("cannot write " + file);
+    std::cout << "wrote " << file << "\n";
   }
   return 0;
 }
@@ -179,12 +160,13 @@ Command sweep_command() {
   spec.options.push_back({"--limit", "N", "only the first N images of each data set", false});
   spec.options.push_back({"--results", "DIR", "results store (default results/runs)", false});
   spec.options.push_back({"--runs", "DIR", "training runs of a sweep with train = (default runs/sweeps; one folder per trained graph)", false});
-  spec.options.push_back({"--out", "FILE", "also write the ablation table (Markdown) here", false});
+  spec.options.push_back({"--out", "FILE", "also write the ablation table here (.md, .csv, .tex or .html)", false});
   spec.options.push_back({"--dry-run", "", "validate every point and list them, run nothing", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
   spec.details =
       "Sweep file format: see host/include/ovseg/host/sweep.hpp and pipelines/sweeps/.\n"
-      "With [sweep] train = \"DATASET\" every point is trained first (resumably) and evaluated with its weights.";
+      "With [sweep] train = \"DATASET\" every point is trained first (resumably) and evaluated with its weights.\n"
+      "The table again later, from the stored records: ovseg table --rows SWEEP.toml";
   return {spec, run_sweep};
 }
 

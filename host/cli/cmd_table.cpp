@@ -1,31 +1,137 @@
-// `ovseg table`: comparison tables (Markdown, CSV, LaTeX, HTML) from the
-// stored eval records.
+// `ovseg table`: comparison tables (Markdown, CSV, LaTeX) and the HTML
+// report from the stored eval records, optionally beside published numbers.
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "commands.hpp"
+#include "ovseg/host/benchmark_names.hpp"
+#include "ovseg/host/report.hpp"
 #include "ovseg/host/results_store.hpp"
+#include "ovseg/host/table_layout.hpp"
 #include "ovseg/host/tables.hpp"
+
+namespace fs = std::filesystem;
 
 namespace ovseg::cli {
 
 namespace {
 
+std::string default_published_dir() {
+#ifdef OVSEG_SOURCE_DIR
+  return std::string(OVSEG_SOURCE_DIR) + "/results/published";
+#else
+  return "results/published";
+#endif
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
 int run_table(const ParsedArgs& args) {
   TableOptions o;
+  const std::string out_file = args.get("--out");
   try {
-    o.format = parse_table_format(args.get("--format", "md"));
+    o.format = args.has("--format") ? parse_table_format(args.get("--format"))
+                                    : table_format_for_file(out_file, TableFormat::Markdown);
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("ovseg table: ") + e.what());
   }
+  TableLayout layout;
+  if (args.has("--rows")) layout = load_table_layout(args.get("--rows"));
+  // The layout's settings, then the command line's.
+  o.groups = layout.groups;
+  if (!layout.datasets.empty()) o.datasets = layout.datasets;
+  if (!layout.metric.empty()) o.metric = layout.metric;
+  if (!layout.avg.empty()) o.avg = layout.avg;
+  o.avg_over = layout.avg_over;
+  if (layout.decimals >= 0) o.decimals = layout.decimals;
+  o.caption = layout.caption;
+  if (args.has("--metric")) o.metric = args.get("--metric");
+  if (args.has("--datasets")) {
+    o.datasets = split_list(args.get("--datasets"));
+    // The layout's Avg list stays only while its data sets are all columns.
+    const auto canonical = [](const std::vector<std::string>& names) {
+      std::vector<std::string> out;
+      for (const auto& n : names) {
+        try {
+          out.push_back(dataset_from_column_name(n));
+        } catch (const std::invalid_argument& e) {
+          throw UsageError(std::string("ovseg table: ") + e.what());
+        }
+      }
+      return out;
+    };
+    const auto columns = canonical(o.datasets);
+    for (const auto& d : canonical(o.avg_over))
+      if (std::find(columns.begin(), columns.end(), d) == columns.end()) o.avg_over.clear();
+  }
+  if (args.has("--avg")) {
+    const std::string avg = args.get("--avg");
+    const bool mode = avg == "common" || avg == "all" || avg == "none";
+    o.avg = mode ? avg : "common";
+    o.avg_over = mode ? std::vector<std::string>{} : split_list(avg);
+  }
+  if (args.has("--decimals")) o.decimals = static_cast<int>(parse_count("table", "--decimals", args.get("--decimals")));
+  if (args.has("--caption")) o.caption = args.get("--caption");
   o.per_class_dataset = args.get("--per-class");
-  const auto records = load_records(args.get("--results", "results/runs"));
-  if (records.empty()) throw std::runtime_error("no eval records in " + args.get("--results", "results/runs"));
-  const std::string text = render_table(build_table(records, o), o.format);
-  if (args.has("--out")) {
-    std::ofstream out(args.get("--out"));
-    if (!(out << text)) throw std::runtime_error("cannot write " + args.get("--out"));
-    std::cerr << "wrote " << args.get("--out") << "\n";
+  if (args.has("--classes")) o.classes = split_list(args.get("--classes"));
+  o.with_published = args.has("--with-published");
+  if (o.with_published || layout.names_published()) {
+    o.published = load_published(args.get("--published", default_published_dir()));
+    if (args.has("--backbone") && o.groups.empty()) {
+      const std::string b = args.get("--backbone");
+      o.published.erase(std::remove_if(o.published.begin(), o.published.end(),
+                                       [&](const PublishedRow& p) { return p.backbone != b; }),
+                        o.published.end());
+    }
+  }
+
+  std::vector<nlohmann::json> records;
+  const auto dirs = args.has("--results") ? args.all("--results") : std::vector<std::string>{"results/runs"};
+  for (const auto& d : dirs) {
+    auto more = load_records(d);
+    records.insert(records.end(), more.begin(), more.end());
+  }
+  std::string where;
+  for (const auto& d : dirs) where += (where.empty() ? "" : ", ") + d;
+  if (records.empty() && !o.with_published) throw std::runtime_error("no eval records in " + where);
+
+  ComparisonTable table;
+  try {
+    table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records), o) : build_table(records, o);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("ovseg table: ") + e.what());
+  }
+  std::string text;
+  if (o.format == TableFormat::Html) {
+    ReportOptions ro;
+    ro.baseline = args.get("--baseline");
+    ro.methods = split_list(args.get("--methods"));
+    ro.rule = args.get("--images", "random:0");
+    if (args.has("--num-images")) ro.images = static_cast<int>(parse_count("table", "--num-images", args.get("--num-images")));
+    try {
+      check_image_rule(ro.rule);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("ovseg table: ") + e.what());
+    }
+    text = render_report(table, ro);
+  } else {
+    text = render_table(table, o.format);
+  }
+  if (!out_file.empty()) {
+    if (fs::path(out_file).has_parent_path()) fs::create_directories(fs::path(out_file).parent_path());
+    std::ofstream out(out_file);
+    if (!(out << text)) throw std::runtime_error("cannot write " + out_file);
+    std::cerr << "wrote " << out_file << "\n";
   } else {
     std::cout << text;
   }
@@ -37,16 +143,34 @@ int run_table(const ParsedArgs& args) {
 Command table_command() {
   CommandSpec spec;
   spec.name = "table";
-  spec.summary = "comparison table (md, csv, latex, html) from stored eval records";
-  spec.usage = "[--results DIR] [--format md|csv|latex|html] [--per-class DATASET] [--out FILE]";
-  spec.options = {{"--results", "DIR", "results store (default results/runs)", false},
-                  {"--format", "FMT", "md (default), csv, latex or html (self-contained, per-class bars)", false},
-                  {"--per-class", "DATASET", "columns = that data set's classes (IoU)", false},
-                  {"--out", "FILE", "write to FILE instead of stdout", false}};
+  spec.summary = "paper-style tables (md, csv, latex) and the HTML report from stored eval records";
+  spec.usage = "[--results DIR]... [--rows FILE] [--with-published] [--metric M] [--format FMT] [--out FILE]";
+  spec.options = {
+      {"--results", "DIR", "results store (default results/runs; repeatable)", true},
+      {"--format", "FMT", "md, csv, latex or html (default: from --out's extension, else md)", false},
+      {"--out", "FILE", "write to FILE instead of stdout", false},
+      {"--metric", "M", "mIoU (default), mAcc, aAcc, fwIoU or hIoU", false},
+      {"--rows", "FILE", "row order and groups: a layout TOML, a demo file, a sweep file (ablation) or a name list", false},
+      {"--datasets", "LIST", "data set columns in this order, e.g. VOC21,PC60,Object (short or harness names)", false},
+      {"--avg", "HOW", "Avg column: common (default), all, none, or a list of data sets", false},
+      {"--decimals", "N", "digits after the point (default 1)", false},
+      {"--caption", "TEXT", "caption instead of the generated one", false},
+      {"--per-class", "DATASET", "columns = that data set's classes", false},
+      {"--classes", "LIST", "per-class: only these classes", false},
+      {"--with-published", "", "add the papers' published rows (results/published) and Δ for reproductions", false},
+      {"--published", "PATH", "published results folder or file (default: the source tree's results/published)", false},
+      {"--backbone", "B", "only published rows of this backbone, e.g. ViT-B/16", false},
+      {"--baseline", "ROW", "html: the heat map's Δ baseline (default: the first row)", false},
+      {"--methods", "LIST", "html: the qualitative grid's methods (default: every row, at most 10)", false},
+      {"--images", "RULE", "html: random:SEED (default random:0), worst[:CLASS] or disagree[:A,B]", false},
+      {"--num-images", "N", "html: images in the qualitative grid (default 6)", false}};
   spec.details =
-      "Rows are pipelines (one per resolved TOML and limit), columns data sets, cells mIoU.\n"
-      "Runs of one pipeline under different protocol knobs become separate rows tagged with\n"
-      "the knobs that differ; every row's protocol is listed under the table.";
+      "Rows are pipelines (one per resolved TOML and limit), columns data sets by their short\n"
+      "names (VOC21, PC60, Object, VOC20, PC59, Stuff, City, ADE, world), cells the metric; best\n"
+      "bold, second underlined. Runs of one pipeline under different protocol knobs become\n"
+      "separate rows tagged with the knobs that differ; every row's protocol is listed under\n"
+      "the table. Layout files: host/include/ovseg/host/table_layout.hpp; NACLIP's Table 1:\n"
+      "  ovseg table --rows results/layouts/naclip_table1.toml --format latex";
   return {spec, run_table};
 }
 

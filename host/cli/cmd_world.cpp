@@ -1,5 +1,6 @@
 // `ovseg world --out DIR`: writes the procedural scene world (train and val
-// splits, class names, captions) in the harness's "folder" layout.
+// splits, class names, captions, instance and part masks, the default
+// zero-shot split) in the harness's "folder" layout.
 #include <iostream>
 
 #include "commands.hpp"
@@ -17,14 +18,19 @@ int run_world(const ParsedArgs& args) {
   };
   const uint64_t seed = static_cast<uint64_t>(parse_count("world", "--seed", args.get("--seed", "0")));
   const int train = count("--train", "20000"), val = count("--val", "100");
+  const int version = count("--world-version", std::to_string(world::kLatestWorldVersion).c_str());
+  if (version < 1 || version > world::kLatestWorldVersion)
+    throw UsageError("ovseg world: --world-version must be 1 or " + std::to_string(world::kLatestWorldVersion));
   world::SceneOptions train_opt, val_opt;
+  train_opt.version = val_opt.version = version;
   train_opt.width = train_opt.height = count("--size", "64");
   val_opt.width = val_opt.height = count("--val-size", "128");
   if (train > 0) world::write_world_split(out, "train", train, seed, train_opt);
   if (val > 0) world::write_world_split(out, "val", val, seed, val_opt);
   std::cout << "wrote " << out << ": " << train << " train scenes (" << train_opt.width << " px), " << val
-            << " val scenes (" << val_opt.width << " px), " << world::world_class_count()
-            << " classes, seed " << seed << "\n";
+            << " val scenes (" << val_opt.width << " px), world version " << version << " ("
+            << world::world_class_count(version) << " classes, " << world::default_unseen_classes(version).size()
+            << " unseen by default), seed " << seed << "\n";
   return 0;
 }
 
@@ -34,17 +40,22 @@ Command world_command() {
   CommandSpec spec;
   spec.name = "world";
   spec.summary = "generate the procedural scene world (images, labels, captions)";
-  spec.usage = "--out DIR [--train N] [--val N] [--size PX] [--val-size PX] [--seed N]";
+  spec.usage = "--out DIR [--train N] [--val N] [--size PX] [--val-size PX] [--seed N] [--world-version 1|2]";
   spec.options = {{"--out", "DIR", "data root to write (read back with --dataset folder --data-root DIR)", false},
                   {"--train", "N", "training scenes (default 20000; 0 = none)", false},
                   {"--val", "N", "evaluation scenes (default 100; 0 = none)", false},
                   {"--size", "PX", "training scene side (default 64)", false},
                   {"--val-size", "PX", "evaluation scene side (default 128)", false},
-                  {"--seed", "N", "world seed (default 0); every scene is a function of it", false}};
+                  {"--seed", "N", "world seed (default 0); every scene is a function of it", false},
+                  {"--world-version", "N", "2 (default): 30 classes with parts; 1: the first 8-class world, byte for byte", false}};
   spec.details =
-      "Classes: grass, water, sand (stuff) and circle, square, triangle, star, cross\n"
-      "(things), each with synonyms; captions name the visible things with counts,\n"
-      "colours and textures, and the stuff they lie on. Deterministic for a seed.";
+      "World v2: 6 stuff classes (grass, water, sand, snow, road, dirt) and 20 objects,\n"
+      "each with a typical colour and two-tone pattern; house (roof, door), tree (trunk)\n"
+      "and car (wheel) have parts that are classes too. Captions name the visible\n"
+      "objects with synonyms, counts and now and then colour, pattern, size and parts.\n"
+      "Writes SPLIT/images, labels (8-bit classes), instances and parts (16-bit ids,\n"
+      "0 = none), captions.tsv, class_names.txt and unseen_classes.txt (the default\n"
+      "zero-shot split). Deterministic for a seed and version.";
   return {spec, run_world};
 }
 

@@ -38,6 +38,15 @@ Command train_clip_command();
 Command demo_command();
 Command train_command();
 Command params_command();
+Command sam_command();
+Command random_sam_command();
+Command train_sam_command();
+Command eval_sam_command();
+
+// The demo's SAM part (demo_sam.cpp): the embedded world SAM on the demo's
+// val scenes in WORLD_ROOT; prints its single-click table and returns the
+// report's HTML section ("" when the model is missing).
+std::string demo_sam_section(const std::string& world_root, const std::string& device);
 
 // Shared by the commands that take a pipeline: discovers plugins (printing
 // load problems as warnings) and loads the pipeline with its --set values.

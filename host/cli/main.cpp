@@ -18,7 +18,8 @@ const std::vector<Command>& all_commands() {
       plugins_command(), check_command(),   run_command(),      eval_command(),
       sweep_command(),   merge_command(),   table_command(),    models_command(),
       fetch_model_command(), tokenize_command(), encode_command(), random_clip_command(),
-      world_command(), train_clip_command(), train_command(), params_command()};
+      world_command(), train_clip_command(), train_command(), params_command(),
+      sam_command(), random_sam_command(), train_sam_command(), eval_sam_command()};
   return commands;
 }
 

@@ -32,7 +32,7 @@ DemoSpec load_demo_spec(const std::string& path) {
   spec.file = path;
   const toml::table* demo = root["demo"].as_table();
   if (!demo) throw Error({path, 1, 1}, "", "no [demo] table", "add [demo] with model = \"...\"");
-  detail::check_keys(path, *demo, "[demo]", {"model", "world_seed", "val_scenes", "val_size", "set"});
+  detail::check_keys(path, *demo, "[demo]", {"model", "world_version", "world_seed", "val_scenes", "val_size", "set"});
   const auto model = (*demo)["model"].value<std::string>();
   if (!model) throw Error(where(path, *demo), "", "[demo] needs model = \"FILE\"", "name the embedded checkpoint");
   spec.model = relative_to(path, *model);
@@ -44,6 +44,7 @@ DemoSpec load_demo_spec(const std::string& path) {
     if (!v || *v < 0) throw Error(where(path, *s), "", "world_seed must be a non-negative integer", "e.g. 2026");
     spec.world_seed = static_cast<uint64_t>(*v);
   }
+  spec.world_version = positive_int(path, *demo, "world_version", spec.world_version);
   spec.val_scenes = positive_int(path, *demo, "val_scenes", spec.val_scenes);
   spec.val_size = positive_int(path, *demo, "val_size", spec.val_size);
   spec.common = detail::read_set_overrides(path, *demo);

@@ -14,12 +14,13 @@
 
 #include <torch/version.h>
 
+#include "ovseg/harness/boundary.hpp"
 #include "ovseg/harness/dataset.hpp"
 #include "ovseg/harness/metrics.hpp"
 #include "ovseg/host/device.hpp"
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/inference.hpp"
-#include "ovseg/host/qualitative.hpp"
+#include "ovseg/host/qualitative_pool.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/sha256.hpp"
 
@@ -90,6 +91,12 @@ json model_files(const Graph& graph) {
   return out;
 }
 
+// A CV_32SC1 map as an (h,w) int64 tensor (its own copy).
+at::Tensor mat_to_long(const cv::Mat& m) {
+  CV_Assert(m.type() == CV_32SC1 && m.isContinuous());
+  return at::from_blob(const_cast<uchar*>(m.data), {m.rows, m.cols}, at::kInt).to(at::kLong);
+}
+
 std::string hms(double seconds) {
   if (!(seconds >= 0) || seconds > 1e7) return "?";
   const long s = static_cast<long>(seconds + 0.5);
@@ -123,6 +130,20 @@ class Progress {
   bool enabled_, tty_;
   size_t total_;
 };
+
+// The trimap band's metric (boundary.hpp) as records store it.
+json boundary_json(const harness::ConfusionMatrix& cm) {
+  const harness::SegmentationMetrics m = harness::compute_metrics(cm);
+  json per_class = json::array();
+  for (double v : m.iou) per_class.push_back(std::isnan(v) ? json(nullptr) : json(v));
+  return {{"metric", "trimap IoU"},
+          {"definition", "IoU on the pixels within max(1, round(dilation_ratio x image diagonal)) px of a "
+                         "ground-truth boundary (ovseg/harness/boundary.hpp)"},
+          {"dilation_ratio", harness::kBoundaryDilationRatio},
+          {"mIoU", std::isnan(m.miou) ? json(nullptr) : json(m.miou)},
+          {"per_class_iou", per_class},
+          {"confusion_matrix", cm.to_json()}};
+}
 
 }  // namespace
 
@@ -174,6 +195,15 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   std::vector<size_t> indices;
   for (size_t i = static_cast<size_t>(o.shard_index); i < n; i += static_cast<size_t>(o.shard_count))
     indices.push_back(i);
+  // The report's comparison images: chosen from the unsharded selection by
+  // id alone, so every method (and every shard's part) stores the same ones.
+  std::map<size_t, size_t> pool_rank;  // image index -> position in the pool
+  {
+    std::vector<std::string> selection_ids;
+    for (size_t i = 0; i < n; ++i) selection_ids.push_back(ds->id(i));
+    const std::vector<size_t> pool = qualitative_pool(selection_ids);
+    for (size_t r = 0; r < pool.size(); ++r) pool_rank[pool[r]] = r;
+  }
 
   // The key hashes the resolved TOML AND the bytes of every model and weights
   // file it names: new bytes at the same path are a new run, never the old
@@ -214,9 +244,11 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   const std::vector<std::string> class_names = ds->display_class_names();
 
   harness::ConfusionMatrix cm(ds->num_classes());
+  harness::ConfusionMatrix boundary_cm(ds->num_classes());  // trimap band (boundary.hpp)
+  bool boundary_ok = true;  // false when resumed from a checkpoint that lacks it
   std::vector<std::string> done_ids;
   std::set<std::string> done;
-  json qualitative = json::array();  // strips of the first images run
+  json qualitative = qualitative_block();  // the pool images run so far
   std::map<std::string, double> node_ms;
   double previous_seconds = 0;
   if (auto partial = read_json_file(ckpt_path)) {
@@ -224,8 +256,13 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
         partial->value("pipeline_sha256", "") != key.pipeline_sha256)
       throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
     cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
+    if (partial->contains("boundary_confusion_matrix"))
+      boundary_cm = harness::ConfusionMatrix::from_json(partial->at("boundary_confusion_matrix"));
+    else
+      boundary_ok = false;
     done_ids = partial->at("done_ids").get<std::vector<std::string>>();
-    qualitative = partial->value("qualitative", json::array());
+    // A checkpoint written before pools (an array of strips) starts a new block.
+    qualitative = merge_qualitative({partial->value("qualitative", json())});
     done.insert(done_ids.begin(), done_ids.end());
     node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
     previous_seconds = partial->at("elapsed_s").get<double>();
@@ -248,6 +285,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
               {"qualitative", qualitative},
               {"elapsed_s", previous_seconds + seconds},
               {"date", utc_now_iso8601()}};
+    if (boundary_ok) p["boundary_confusion_matrix"] = boundary_cm.to_json();
     write_json_atomic(ckpt_path, p);
   };
 
@@ -262,7 +300,17 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
     if (done.count(id)) continue;
     harness::Sample s = ds->sample(i, true);
     at::Tensor image = preprocess_image(s.image, protocol);
-    Prediction p = runner.predict(image, s.label.rows, s.label.cols);
+    Prediction p;
+    if (runner.ground_truth_used().any()) {
+      // Oracle inputs (input.labels / input.instances): this image's truth.
+      ProtocolRunner::Truth truth;
+      truth.labels = mat_to_long(s.label);
+      if (!s.instances.empty()) truth.instances = mat_to_long(s.instances);
+      truth.class_names = class_names;
+      p = runner.predict(image, s.label.rows, s.label.cols, &truth);
+    } else {
+      p = runner.predict(image, s.label.rows, s.label.cols);
+    }
     if (pipeline_classes.empty() && !p.class_names.empty()) {
       pipeline_classes = p.class_names;
       if (static_cast<int>(pipeline_classes.size()) != ds->num_classes())
@@ -274,12 +322,14 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
     cv::Mat pred(s.label.rows, s.label.cols, CV_32S, pred32.data_ptr<int32_t>());
     try {
       cm.add(s.label, pred, ds->ignore_index());
+      harness::add_boundary(boundary_cm, s.label, pred, ds->ignore_index());
     } catch (const std::out_of_range& e) {
       throw std::runtime_error("image '" + id + "': a predicted class is not a class of '" + ds->name() +
                                "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
     }
-    if (qualitative.size() < kQualitativeImages)
-      qualitative.push_back({{"id", id}, {"jpeg_base64", qualitative_strip_base64(s.image, s.label, pred, ds->ignore_index())}});
+    if (const auto it = pool_rank.find(i); it != pool_rank.end())
+      qualitative["images"].push_back(
+          qualitative_entry(id, it->second, s.image, s.label, pred, ds->ignore_index(), ds->num_classes()));
     if (!o.save_predictions.empty()) {
       const fs::path f = fs::path(o.save_predictions) / (id + ".png");
       fs::create_directories(f.parent_path());
@@ -328,6 +378,13 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                          {"num_images", done_ids.size()},
                          {"ids", done_ids}};
   record["models"] = model_list;
+  // Runs that read the ground truth (oracle rows) say so.
+  {
+    json gt = json::array();
+    if (runner.ground_truth_used().labels) gt.push_back("labels");
+    if (runner.ground_truth_used().instances) gt.push_back("instances");
+    if (!gt.empty()) record["ground_truth_inputs"] = gt;
+  }
   record["device"] = {{"name", o.device}, {"summary", device_summary()}};
   record["versions"] = {{"ovseg", ovseg_version()},
                         {"libtorch", TORCH_VERSION},
@@ -335,12 +392,16 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   record["metrics"] = harness::metrics_to_json(m, class_names);
   record["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   record["confusion_matrix"] = cm.to_json();
+  if (boundary_ok)
+    record["boundary"] = boundary_json(boundary_cm);
+  else
+    warnings.push_back("resumed from a checkpoint without the boundary band's counts: no boundary metric");
   record["timings"] = {{"total_s", total_s},
                        {"per_image_ms", done_ids.empty() ? 0.0 : 1000.0 * total_s / done_ids.size()},
                        {"per_node_ms", node_ms},
                        {"resumed_images", out.resumed_images}};
   record["warnings"] = warnings;
-  record["qualitative"] = qualitative;  // image | ground truth | prediction strips
+  record["qualitative"] = merge_qualitative({qualitative});  // pool images in pool order (qualitative_pool.hpp)
   apply_zero_shot(record, zero_shot);
   write_json_atomic(out.record_path, record);
   std::error_code ec;
@@ -391,20 +452,28 @@ json merge_records(const std::vector<json>& records) {
                                   std::to_string(count) + " given)");
 
   harness::ConfusionMatrix cm = harness::ConfusionMatrix::from_json(first.at("confusion_matrix"));
+  // The boundary band's counts merge like the whole image's when every
+  // shard has them under the same definition.
+  bool boundary = true;
+  for (const auto& r : records)
+    boundary = boundary && r.contains("boundary") &&
+               r.at("boundary").value("dilation_ratio", -1.0) == first.at("boundary").value("dilation_ratio", -2.0);
+  harness::ConfusionMatrix boundary_cm =
+      boundary ? harness::ConfusionMatrix::from_json(first.at("boundary").at("confusion_matrix")) : harness::ConfusionMatrix();
   std::map<std::string, double> node_ms;
   double total_s = 0;
   std::vector<std::string> ids, sources, warnings;
-  json qualitative = json::array();
+  std::vector<json> qualitative;
   for (size_t k = 0; k < records.size(); ++k) {
     const json& r = records[k];
     if (k > 0) cm.merge(harness::ConfusionMatrix::from_json(r.at("confusion_matrix")));
+    if (k > 0 && boundary) boundary_cm.merge(harness::ConfusionMatrix::from_json(r.at("boundary").at("confusion_matrix")));
     for (const auto& [node, ms] : r.at("timings").at("per_node_ms").items()) node_ms[node] += ms.get<double>();
     total_s += r.at("timings").at("total_s").get<double>();
     for (const auto& id : r.at("selection").at("ids")) ids.push_back(id.get<std::string>());
     sources.push_back(r.value("key", name(r)));
     for (const auto& w : r.value("warnings", json::array())) warnings.push_back(w.get<std::string>());
-    for (const auto& q : r.value("qualitative", json::array()))
-      if (qualitative.size() < kQualitativeImages) qualitative.push_back(q);
+    qualitative.push_back(r.value("qualitative", json()));
   }
   std::sort(warnings.begin(), warnings.end());
   warnings.erase(std::unique(warnings.begin(), warnings.end()), warnings.end());
@@ -425,7 +494,13 @@ json merge_records(const std::vector<json>& records) {
       m, first.at("dataset").at("class_names").get<std::vector<std::string>>());
   merged["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   merged["confusion_matrix"] = cm.to_json();
-  merged["qualitative"] = qualitative;
+  if (boundary) {
+    merged["boundary"] = boundary_json(boundary_cm);
+  } else if (merged.contains("boundary")) {
+    merged.erase("boundary");
+    warnings.push_back("not every shard has the boundary band's counts: no boundary metric");
+  }
+  merged["qualitative"] = merge_qualitative(qualitative);
   // Shards run side by side: total_s is machine time, not wall time.
   merged["timings"] = {{"total_s", total_s},
                        {"per_image_ms", ids.empty() ? 0.0 : 1000.0 * total_s / ids.size()},

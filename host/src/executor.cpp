@@ -7,6 +7,7 @@
 #include <torch/cuda.h>
 
 #include "ovseg/host/device.hpp"
+#include "ovseg/host/ground_truth.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/synonyms.hpp"
@@ -180,6 +181,9 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
     std::map<std::string, const PortValue*> inputs;
     for (const auto& [port, ref] : node.inputs) {
       auto it = values.find(ref.str(graph_));
+      // An optional port on the ground truth is a training signal: absent
+      // outside `ovseg train`, the stage runs as at inference.
+      if (it == values.end() && !training_ && training_only_truth(node, port)) continue;
       if (it == values.end() && ref.node < 0)
         throw Error(node.where, node.id,
                     "input '" + port + "' reads " + ref.str(graph_) + ", the ground truth, which exists only under "

@@ -4,12 +4,21 @@
 
 namespace ovseg {
 
-GroundTruthUse ground_truth_use(const Graph& graph, const std::vector<bool>& run_node) {
+bool training_only_truth(const GraphNode& node, const std::string& port) {
+  auto it = node.inputs.find(port);
+  if (it == node.inputs.end() || it->second.node >= 0) return false;
+  if (it->second.port != kGroundTruthLabels && it->second.port != kGroundTruthInstances) return false;
+  const PortSpec* spec = node.plugin->descriptor.find_input(port);
+  return spec != nullptr && spec->optional;
+}
+
+GroundTruthUse ground_truth_use(const Graph& graph, const std::vector<bool>& run_node, bool training) {
   GroundTruthUse use;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     if (!run_node.empty() && !run_node[i]) continue;
     for (const auto& [port, ref] : graph.nodes[i].inputs) {
       if (ref.node >= 0) continue;
+      if (!training && training_only_truth(graph.nodes[i], port)) continue;
       use.labels |= ref.port == kGroundTruthLabels;
       use.instances |= ref.port == kGroundTruthInstances;
     }

@@ -21,7 +21,9 @@ cv::Mat colour_labels(const cv::Mat& labels, int ignore_index) {
   return out;
 }
 
-std::string base64(const std::vector<uchar>& bytes) {
+}  // namespace
+
+std::string base64_encode(const std::vector<unsigned char>& bytes) {
   static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
@@ -37,8 +39,6 @@ std::string base64(const std::vector<uchar>& bytes) {
   return out;
 }
 
-}  // namespace
-
 std::string qualitative_strip_base64(const cv::Mat& bgr, const cv::Mat& gt, const cv::Mat& pred, int ignore_index,
                                      int height) {
   const int width = std::max(1, bgr.cols * height / std::max(1, bgr.rows));
@@ -52,7 +52,7 @@ std::string qualitative_strip_base64(const cv::Mat& bgr, const cv::Mat& gt, cons
   cv::hconcat(std::vector<cv::Mat>{image, gt_small, pred_small}, strip);
   std::vector<uchar> jpeg;
   cv::imencode(".jpg", strip, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85});
-  return base64(jpeg);
+  return base64_encode(jpeg);
 }
 
 }  // namespace ovseg

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
+#include "ovseg/harness/dataset.hpp"
 #include "toml_file.hpp"
 
 namespace fs = std::filesystem;
@@ -37,6 +39,28 @@ std::string toml_text(const toml::node& n) {
 }
 
 std::string last_part(const std::string& path) { return path.substr(path.rfind('.') + 1); }
+
+// An override's value as toml_text writes it: TOML when it parses, else the
+// bare word as a TOML string (as --set reads it).
+std::string canonical_value(const std::string& value_text) {
+  try {
+    const toml::table t = toml::parse("v = " + value_text);
+    if (const toml::node* v = t.get("v")) return toml_text(*v);
+  } catch (const toml::parse_error&) {
+  }
+  return toml_text(toml::value<std::string>(value_text));
+}
+
+const toml::node* at_path(const toml::table& root, const std::vector<std::string>& path) {
+  const toml::node* n = &root;
+  for (const auto& part : path) {
+    const toml::table* t = n->as_table();
+    if (!t) return nullptr;
+    n = t->get(part);
+    if (!n) return nullptr;
+  }
+  return n;
+}
 
 }  // namespace
 
@@ -118,6 +142,80 @@ std::vector<SweepPoint> sweep_points(const SweepSpec& spec) {
     points = std::move(next);
   }
   return points;
+}
+
+}  // namespace ovseg
+
+namespace ovseg {
+
+std::optional<size_t> sweep_point_of(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                                     const std::string& resolved_toml) {
+  toml::table root;
+  try {
+    root = toml::parse(resolved_toml);
+  } catch (const toml::parse_error&) {
+    return std::nullopt;
+  }
+  for (const auto& o : spec.fixed) {
+    const toml::node* n = at_path(root, o.path);
+    if (!n || toml_text(*n) != canonical_value(o.value_text)) return std::nullopt;
+  }
+  std::vector<std::string> values;
+  for (const auto& axis : spec.axes) {
+    const toml::node* n = at_path(root, parse_override(axis.path + "=" + axis.values.front()).path);
+    if (!n) return std::nullopt;
+    values.push_back(toml_text(*n));
+  }
+  for (size_t i = 0; i < points.size(); ++i) {
+    bool same = true;
+    for (size_t a = 0; a < spec.axes.size() && same; ++a)
+      same = canonical_value(points[i].overrides[spec.fixed.size() + a].value_text) == values[a];
+    if (same) return i;
+  }
+  return std::nullopt;
+}
+
+AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlohmann::json>& records) {
+  const std::string base = load_pipeline_spec(spec.pipeline, spec.fixed).name;
+  const std::vector<SweepPoint> points = sweep_points(spec);
+  AblationInput in;
+  in.name = spec.name;
+  for (const auto& a : spec.axes) in.axes.push_back(a.path);
+  in.points.resize(points.size());
+  for (size_t i = 0; i < points.size(); ++i)
+    for (size_t a = 0; a < spec.axes.size(); ++a)
+      in.points[i].values.push_back(points[i].overrides[spec.fixed.size() + a].value_text);
+  // Per point and data set, the record to show.
+  std::map<std::pair<size_t, std::string>, nlohmann::json> chosen;
+  const auto better = [&](const nlohmann::json& a, const nlohmann::json& b) {  // is a preferable to b?
+    const auto limit_of = [](const nlohmann::json& r) {
+      const auto& l = r.at("selection").at("limit");
+      return l.is_null() ? -1L : l.get<long>();
+    };
+    const bool a_limit = limit_of(a) == spec.limit, b_limit = limit_of(b) == spec.limit;
+    if (a_limit != b_limit) return a_limit;
+    return a.value("date", "") > b.value("date", "");
+  };
+  for (const auto& r : records) {
+    if (r.at("pipeline").at("name") != base) continue;
+    if (r.at("selection").at("shard").at("count").get<int>() > 1) continue;
+    const std::string ds = r.at("dataset").at("name");
+    if (std::find(spec.datasets.begin(), spec.datasets.end(), ds) == spec.datasets.end()) {
+      bool alias = false;  // the sweep may name the data set by an alias
+      for (const auto& d : spec.datasets)
+        try {
+          alias |= harness::canonical_dataset_name(d) == ds;
+        } catch (const std::invalid_argument&) {
+        }
+      if (!alias) continue;
+    }
+    const auto point = sweep_point_of(spec, points, r.at("pipeline").value("resolved_toml", std::string()));
+    if (!point) continue;
+    auto& slot = chosen[{*point, ds}];
+    if (slot.is_null() || better(r, slot)) slot = r;
+  }
+  for (auto& [key, r] : chosen) in.points[key.first].records.push_back(std::move(r));
+  return in;
 }
 
 }  // namespace ovseg

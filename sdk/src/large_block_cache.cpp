@@ -34,6 +34,10 @@ class LargeBlockCache final : public c10::Allocator {
   c10::DataPtr allocate(size_t n) const override {
     if (n < kLarge) return fallback_->allocate(n);
     void* p = take(n);
+    // Memory profiling (torch.profiler, ovseg::TensorMemoryMeter) sees the
+    // blocks this cache hands out as it sees the default allocator's.
+    if (c10::memoryProfilingEnabled())
+      c10::reportMemoryUsageToProfiler(p, static_cast<int64_t>(n), 0, 0, c10::Device(c10::DeviceType::CPU));
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
@@ -74,6 +78,8 @@ class LargeBlockCache final : public c10::Allocator {
       return;
     }
     const size_t n = known->second;
+    if (c10::memoryProfilingEnabled())
+      c10::reportMemoryUsageToProfiler(p, -static_cast<int64_t>(n), 0, 0, c10::Device(c10::DeviceType::CPU));
     if (self.cached_ + n > self.max_cached_) {
       self.size_of_.erase(p);
       std::free(p);

@@ -71,10 +71,22 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(full_cm.total() == pixels);
   CHECK(full_cm.total() > 4 * 100000);
   CHECK(json_files(tmp.file("pred")).size() == 4);
-  // Qualitative strips of the first images: JPEG (base64 "/9j/"), one per image, ids in run order.
-  REQUIRE(rec["qualitative"].size() == 4);
-  CHECK(rec["qualitative"][0]["id"] == rec["selection"]["ids"][0]);
-  CHECK(rec["qualitative"][0]["jpeg_base64"].get<std::string>().rfind("/9j/", 0) == 0);
+  // Comparison images for the report: the pool (here every one of the 4
+  // images) in pool order, each with a JPEG thumbnail, label thumbnails and
+  // exact per-class counts; a few kB each.
+  REQUIRE(rec["qualitative"]["format"] == "pool-v1");
+  const json& pool = rec["qualitative"]["images"];
+  REQUIRE(pool.size() == 4);
+  for (size_t i = 0; i < pool.size(); ++i) {
+    CHECK(pool[i]["rank"] == i);
+    CHECK(std::find(rec["selection"]["ids"].begin(), rec["selection"]["ids"].end(), pool[i]["id"]) !=
+          rec["selection"]["ids"].end());
+    CHECK(pool[i]["image"].get<std::string>().rfind("/9j/", 0) == 0);
+    std::int64_t counted = 0;
+    for (const auto& c : pool[i]["classes"]) counted += c[1].get<std::int64_t>();
+    CHECK(counted == std::int64_t{pool[i]["width"]} * std::int64_t{pool[i]["height"]});  // COCO-Object: no void
+    CHECK(pool[i].dump().size() < 16000);
+  }
   // The file name is the run's key: no partial checkpoint is left behind.
   CHECK((json_files(full) == std::vector<std::string>{rec["key"].get<std::string>() + ".json"}));
 
@@ -100,6 +112,7 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(resumed["timings"]["resumed_images"] == 2);
   CHECK(resumed["selection"]["ids"] == rec["selection"]["ids"]);
   CHECK(cm_of(resumed) == full_cm);
+  CHECK(resumed["qualitative"]["images"] == rec["qualitative"]["images"]);  // resume keeps the pool
   CHECK(json_files(killed).size() == 1);  // the checkpoint is gone
 
   // 3. Two shards, merged, equal the unsharded run exactly.
@@ -118,6 +131,9 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(cm_of(merged) == full_cm);
   CHECK(merged["key"] == rec["key"]);
   CHECK(merged["metrics"]["mIoU"].get<double>() == doctest::Approx(rec["metrics"]["mIoU"].get<double>()));
+  // Each shard stored its part of the same pool; merged, it is the whole.
+  CHECK(shard_records[0]["qualitative"]["images"].size() + shard_records[1]["qualitative"]["images"].size() == 4);
+  CHECK(merged["qualitative"]["images"] == rec["qualitative"]["images"]);
 
   // Records of different runs are refused, naming the field.
   json other = shard_records[1];
@@ -147,22 +163,49 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   }
   CHECK(r.output.find("| colour-prototypes [short_side=224] |") != std::string::npos);
   CHECK(r.output.find("| colour-prototypes [short_side=336] |") != std::string::npos);
-  CHECK(r.output.find("| pipeline | coco_object |") != std::string::npos);
+  CHECK(r.output.find("| Method | Object |") != std::string::npos);
   CHECK(r.output.find("short_side=224, stride=112") != std::string::npos);  // footer knobs
 
-  const auto per_class = ovseg::build_table(records, {ovseg::TableFormat::Markdown, "coco_object", 1});
-  CHECK(per_class.header.size() == 1 + 81 + 1);
+  ovseg::TableOptions per_class_options;
+  per_class_options.per_class_dataset = "coco_object";
+  const auto per_class = ovseg::build_table(records, per_class_options);
+  CHECK(per_class.header().size() == 1 + 81 + 1);
   CHECK(per_class.rows.size() == 2);
-  const std::string html = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Html);
+  const std::string csv = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Csv);
+  CHECK(csv.rfind("Method,Object\n", 0) == 0);
+
+  // Rows in a chosen order, LaTeX to a file, published rows beside ours.
+  write_file(tmp.file("rows.txt"), "colour-prototypes [short_side=336]\ncolour-prototypes [short_side=224]\n");
+  r = run_cli("table --results '" + full + "' --rows '" + tmp.file("rows.txt") + "' --out '" + tmp.file("t.tex") + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const std::string tex = read_file(tmp.file("t.tex"));
+  CHECK(tex.find("\\begin{table}[t]") != std::string::npos);
+  CHECK(tex.find("\\begin{tabular}{lc}") != std::string::npos);
+  CHECK(tex.find("colour-prototypes [short\\_side=336]") < tex.find("colour-prototypes [short\\_side=224]"));
+  r = run_cli("table --results '" + full + "' --with-published --datasets Object,ADE --avg all");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("| Method | Object | ADE | Avg |") != std::string::npos);
+  CHECK(r.output.find("| NACLIP (ViT-B/16)† | _36.2_ | 19.1 | _27.6_ |") != std::string::npos);  // CLIPtrase leads Object and Avg
+  CHECK(r.output.find("| *Reproduced (ovseg)* |") != std::string::npos);
+  r = run_cli("table --results '" + full + "' --metric mIoUU");
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("unknown metric 'mIoUU'") != std::string::npos);
+
+  // The HTML report: table, heat map, bars, the grid of the pool images.
+  r = run_cli("table --results '" + full + "' --out '" + tmp.file("report/r.html") + "' --images worst --num-images 3");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const std::string html = read_file(tmp.file("report/r.html"));
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("http://") == html.find("http://www.w3.org/2000/svg"));  // self-contained
-  CHECK(html.find("<img alt=") != std::string::npos);                       // qualitative strips, inline
+  CHECK(html.find("<table class='heat sortable'") != std::string::npos);
   CHECK(html.find("src='data:image/jpeg;base64,/9j/") != std::string::npos);
-  const std::string csv = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Csv);
-  CHECK(csv.rfind("pipeline,coco_object\n", 0) == 0);
-  const std::string tex = ovseg::render_table(ovseg::build_table(records, {}), ovseg::TableFormat::Latex);
-  CHECK((tex.find("\\begin{tabular}{lr}") != std::string::npos));
-  CHECK(tex.find("coco\\_object") != std::string::npos);
+  CHECK(html.find("src='data:image/png;base64,") != std::string::npos);
+  size_t grid_rows = 0;
+  for (size_t p = html.find("<td class='id'>"); p != std::string::npos; p = html.find("<td class='id'>", p + 1)) ++grid_rows;
+  CHECK(grid_rows == 3);
 }
 
 TEST_CASE("ovseg eval: command-line and protocol mistakes") {

@@ -12,6 +12,7 @@ std::unique_ptr<Dataset> make_folder(const std::string& root, const std::string&
   l.alt_image_suffixes = {".jpg"};
   l.label_suffix = ".png";
   l.list_files = {split + "/" + split + ".txt"};
+  l.instance_dir = split + "/instances";
   PairedSpec s{"folder", "", 0, {l}, {}};
   s.class_file = "class_names.txt";
   return make_paired_dataset(s, root, split);

@@ -164,6 +164,7 @@ class PairedDataset final : public Dataset {
     if (spec_.transform) spec_.transform(s.label);
     validate_label(s.label, num_classes(), ignore_index(), s.label_path, spec_.name);
     if (load_image) s.image = load_image_checked(s.image_path, s.label, s.label_path);
+    if (!layout_.instance_dir.empty()) s.instances = load_instances(s.id, s.label, s.label_path);
     return s;
   }
 
@@ -174,6 +175,23 @@ class PairedDataset final : public Dataset {
                               " out of range (size " + std::to_string(ids_.size()) + ")");
   }
   fs::path label_path(const std::string& id) const { return label_dir_ / (id + layout_.label_suffix); }
+  // The instance map beside the label, as CV_32SC1; empty when there is none.
+  cv::Mat load_instances(const std::string& id, const cv::Mat& label, const std::string& label_path) const {
+    const fs::path p = fs::path(root_) / layout_.instance_dir / (id + ".png");
+    if (!fs::is_regular_file(p)) return {};
+    const cv::Mat raw = cv::imread(p.string(), cv::IMREAD_UNCHANGED);
+    if (raw.empty()) throw std::runtime_error(spec_.name + ": instance file unreadable: " + p.string());
+    if (raw.channels() != 1 || (raw.depth() != CV_8U && raw.depth() != CV_16U))
+      throw std::runtime_error(spec_.name + ": instance file " + p.string() +
+                               " must be a one-channel 8- or 16-bit PNG of instance ids");
+    if (raw.size() != label.size())
+      throw std::runtime_error("size mismatch: instance file " + p.string() + " is " + std::to_string(raw.cols) +
+                               "x" + std::to_string(raw.rows) + " but label " + label_path + " is " +
+                               std::to_string(label.cols) + "x" + std::to_string(label.rows));
+    cv::Mat ids;
+    raw.convertTo(ids, CV_32S);
+    return ids;
+  }
   // Existing image path, or empty.
   fs::path image_path(const std::string& id) const {
     fs::path p = image_dir_ / (id + layout_.image_suffix);

@@ -18,6 +18,7 @@ struct PairedLayout {
   std::vector<std::string> list_files;  // candidate id lists, relative to root; may be empty
   bool recursive = false;               // ids are relative paths below label_dir
   std::vector<std::string> alt_image_suffixes;  // also tried, e.g. ".png"
+  std::string instance_dir = "";  // optional: ID.png instance ids (8- or 16-bit) -> Sample::instances
 };
 
 // In-place transform from stored values to class indices (CV_32SC1).

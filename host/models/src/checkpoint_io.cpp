@@ -217,4 +217,15 @@ void save_torchscript_state_dict(const std::string& path, const StateDict& sd) {
   }
 }
 
+void save_checkpoint(const std::string& path, const StateDict& sd,
+                     const std::map<std::string, std::string>& safetensors_metadata) {
+  auto ends_with = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".safetensors")) return save_safetensors(path, sd, safetensors_metadata);
+  if (ends_with(".pt")) return save_torchscript_state_dict(path, sd);
+  if (ends_with(".pth") || ends_with(".bin")) return save_state_dict_zip(path, sd);
+  throw std::invalid_argument("'" + path + "' must end in .pt (TorchScript), .safetensors or .pth / .bin (zip state dict)");
+}
+
 }  // namespace ovseg::models

@@ -52,6 +52,29 @@ const std::vector<ZooEntry>& model_zoo() {
        "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
        "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02", "torchscript",
        "OpenAI CLIP ViT-L/14, 336 px"},
+      // Segment Anything (facebookresearch/segment-anything README "Model
+      // Checkpoints"): torch.save'd state dicts. Meta publishes no checksums
+      // (the file-name suffix is an md5 prefix); these sha256 values are the
+      // ones several independent projects pin for the same URLs.
+      {"sam:vit_b", "sam_vit_b_01ec64.pth", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+       "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", "state-dict-zip",
+       "Segment Anything ViT-B, 1024 px (375 MB)"},
+      {"sam:vit_l", "sam_vit_l_0b3195.pth", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+       "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", "state-dict-zip",
+       "Segment Anything ViT-L, 1024 px (1.2 GB)"},
+      {"sam:vit_h", "sam_vit_h_4b8939.pth", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+       "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", "state-dict-zip",
+       "Segment Anything ViT-H, 1024 px (2.4 GB)"},
+      // MobileSAM (ChaoningZhang/MobileSAM weights/mobile_sam.pt, 40.7 MB):
+      // TinyViT encoder, SAM's prompt encoder and decoder; sha256 as pinned by
+      // independent projects (the authors publish none).
+      {"mobilesam:vit_t", "mobile_sam.pt", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+       "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", "state-dict-zip",
+       "MobileSAM (TinyViT encoder), 1024 px, CPU speed"},
+      // The embedded world SAM (`ovseg train-sam`; host/models/embedded/README.md).
+      {"ovseg:world-sam", "world-sam.safetensors", "",
+       "5919cc58f140cda484a1e1509a4c33d81e222c43ded3ee45ff22a50ff72f4d86", "embedded",
+       "small SAM trained on the procedural world (ships with ovseg)"},
       {"openai:bpe-vocab", "bpe_simple_vocab_16e6.txt.gz",
        "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
        "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a", "bpe-vocab",
@@ -81,6 +104,7 @@ std::string model_dir() {
 std::string resolve_model_file(const std::string& name_or_path) {
   if (fs::is_regular_file(name_or_path)) return name_or_path;
   if (const ZooEntry* e = find_zoo_entry(name_or_path)) {
+    if (e->format == "embedded") return embedded_model_file(e->file);
     const fs::path p = fs::path(model_dir()) / e->file;
     if (fs::is_regular_file(p)) return p.string();
     throw std::runtime_error("model '" + e->name + "' is not downloaded (looked for " + p.string() +
@@ -92,6 +116,25 @@ std::string resolve_model_file(const std::string& name_or_path) {
   throw std::runtime_error("model '" + name_or_path + "' is neither a file nor a zoo name" +
                            did_you_mean(name_or_path, names) +
                            " -- fix: give a checkpoint path, or a name from `ovseg models`");
+}
+
+std::string resolve_model_file(const std::string& name_or_path, const std::string& base_dir) {
+  if (!base_dir.empty() && fs::path(name_or_path).is_relative()) {
+    const fs::path p = fs::path(base_dir) / name_or_path;
+    if (fs::is_regular_file(p)) return p.string();
+  }
+  return resolve_model_file(name_or_path);
+}
+
+std::string embedded_model_file(const std::string& file) {
+#ifdef OVSEG_EMBEDDED_MODEL_DIR
+  const fs::path p = fs::path(OVSEG_EMBEDDED_MODEL_DIR) / file;
+  if (fs::is_regular_file(p)) return p.string();
+  throw std::runtime_error("embedded model " + file + " is missing from " + std::string(OVSEG_EMBEDDED_MODEL_DIR) +
+                           " (it ships with the source tree; see host/models/embedded/README.md)");
+#else
+  throw std::runtime_error("embedded model " + file + ": this build does not know the embedded model folder");
+#endif
 }
 
 std::string resolve_bpe_vocab(const std::string& explicit_path) {
@@ -120,6 +163,7 @@ std::string resolve_bpe_vocab(const std::string& explicit_path) {
 }
 
 std::string fetch_model(const ZooEntry& entry) {
+  if (entry.format == "embedded") return embedded_model_file(entry.file);  // shipped, nothing to download
   fs::create_directories(model_dir());
   const fs::path final_path = fs::path(model_dir()) / entry.file;
   const fs::path tmp = final_path.string() + ".download";

@@ -11,15 +11,17 @@
 
 namespace ovseg::train {
 
-std::pair<cv::Mat, cv::Mat> SampleCache::get(size_t index) {
+SampleCache::Entry SampleCache::get(size_t index) {
   if (auto it = kept_.find(index); it != kept_.end()) return it->second;
   harness::Sample s = ds_.sample(index, /*load_image=*/true);
-  const int64_t bytes = static_cast<int64_t>(s.image.total() * s.image.elemSize() + s.label.total() * s.label.elemSize());
+  Entry e{s.image, s.label, s.instances};
+  const int64_t bytes = static_cast<int64_t>(s.image.total() * s.image.elemSize() + s.label.total() * s.label.elemSize() +
+                                             s.instances.total() * s.instances.elemSize());
   if (used_ + bytes <= budget_) {
     used_ += bytes;
-    kept_[index] = {s.image, s.label};
+    kept_[index] = e;
   }
-  return {s.image, s.label};
+  return e;
 }
 
 PipelineTrainTask::PipelineTrainTask(std::shared_ptr<Executor> executor, std::vector<bool> window_phase,
@@ -35,6 +37,7 @@ PipelineTrainTask::PipelineTrainTask(std::shared_ptr<Executor> executor, std::ve
       rank_(rank),
       ranks_(ranks) {
   logits_key_ = executor_->graph().logits_output.str(executor_->graph());
+  truth_ = ground_truth_use(executor_->graph(), window_phase_, /*training=*/true);
 }
 
 NamedTensors PipelineTrainTask::parameters() {
@@ -75,10 +78,17 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
   const int64_t per_rank = recipe_.batch / ranks_, per = per_rank / micros;
   const int64_t first = rank_ * per_rank + micro * per;
   const int crop = recipe_.augment.crop;
-  std::vector<at::Tensor> images, targets;
+  std::vector<at::Tensor> images, targets, instance_ids;
   for (int64_t b = first; b < first + per; ++b) {
-    auto [image, label] = cache_.get(all[static_cast<size_t>(b)]);
-    const AugmentedSample s = augment_sample(image, label, recipe_.augment, sample_seed(recipe_.seed, step, b));
+    const size_t index = all[static_cast<size_t>(b)];
+    const SampleCache::Entry e = cache_.get(index);
+    if (truth_.instances && e.instances.empty())
+      throw std::runtime_error("the pipeline reads input.instances, but data set '" + ds_.name() + "' has no instance "
+                               "masks for image '" + ds_.id(index) + "' (the folder layout reads them from "
+                               "ROOT/SPLIT/instances/ID.png; `ovseg world` writes them from world v2 on)");
+    // Augmentation draws do not depend on whether instances are given.
+    const AugmentedSample s = augment_sample(e.image, e.label, recipe_.augment, sample_seed(recipe_.seed, step, b),
+                                             truth_.instances ? e.instances : cv::Mat());
     cv::Mat rgb, f;
     cv::cvtColor(s.image, rgb, cv::COLOR_BGR2RGB);
     rgb.convertTo(f, CV_32FC3, 1.0 / 255.0);
@@ -92,11 +102,24 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
         acc[y][x] = (c >= 0 && c < static_cast<int>(label_map_.size())) ? label_map_[c] : 255;
       }
     targets.push_back(t);
+    if (truth_.instances)
+      instance_ids.push_back(at::from_blob(s.instances.data, {crop, crop}, at::kInt).to(at::kLong));
   }
   at::Tensor batch = at::stack(images);
   at::Tensor target = at::stack(targets).to(executor_->device());
 
-  auto values = executor_->run_nodes(Image{batch}, window_phase_, {});
+  // The crops' ground truth for stages that read it (ground_truth.hpp):
+  // labels in the logits' channels (255: void or unseen), instances with
+  // their classes in the same numbering.
+  std::map<std::string, PortValue> truth;
+  if (truth_.labels) truth["input.labels"] = LabelMap{target, class_names_};
+  if (truth_.instances) {
+    Masks m = instance_masks(at::stack(instance_ids), target.to(at::kCPU));
+    m.logits = m.logits.to(executor_->device());
+    m.classes = m.classes.to(executor_->device());
+    truth["input.instances"] = std::move(m);
+  }
+  auto values = executor_->run_nodes(Image{batch}, window_phase_, std::move(truth));
   const Logits& out = std::get<Logits>(values.at(logits_key_));
   if (!checked_names_) {
     if (out.class_names != class_names_) {

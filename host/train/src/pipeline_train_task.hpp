@@ -11,22 +11,28 @@
 
 #include "ovseg/harness/dataset.hpp"
 #include "ovseg/host/executor.hpp"
+#include "ovseg/host/ground_truth.hpp"
 #include "ovseg/train/train_recipe.hpp"
 #include "ovseg/train/trainer.hpp"
 
 namespace ovseg::train {
 
-// Decoded (image, label) pairs kept in memory up to a budget.
+// Decoded samples (image, label, instance ids when the data set has them)
+// kept in memory up to a budget.
 class SampleCache {
  public:
   SampleCache(const harness::Dataset& ds, int64_t budget_mb) : ds_(ds), budget_(budget_mb << 20) {}
-  // image CV_8UC3 BGR, label CV_32SC1.
-  std::pair<cv::Mat, cv::Mat> get(size_t index);
+  struct Entry {
+    cv::Mat image;      // CV_8UC3 BGR
+    cv::Mat label;      // CV_32SC1
+    cv::Mat instances;  // CV_32SC1 ids (0 = none); empty when the data set has none
+  };
+  Entry get(size_t index);
 
  private:
   const harness::Dataset& ds_;
   int64_t budget_, used_ = 0;
-  std::map<size_t, std::pair<cv::Mat, cv::Mat>> kept_;
+  std::map<size_t, Entry> kept_;
 };
 
 class PipelineTrainTask final : public TrainTask {
@@ -64,6 +70,7 @@ class PipelineTrainTask final : public TrainTask {
   std::vector<size_t> permutation_;
   bool checked_names_ = false;
   int rank_ = 0, ranks_ = 1;
+  GroundTruthUse truth_;  // input.labels / input.instances the window phase reads (training)
 };
 
 }  // namespace ovseg::train

@@ -35,9 +35,30 @@ void write_png(const fs::path& path, const cv::Mat& m) {
 std::string split_metadata(const std::string& split, int count, uint64_t world_seed, const SceneOptions& options) {
   std::ostringstream meta;
   meta << "{\n  \"generator\": \"ovseg world\",\n  \"generator_version\": " << kWorldGeneratorVersion
-       << ",\n  \"seed\": " << world_seed << ",\n  \"split\": \"" << split << "\",\n  \"count\": " << count
+       << ",\n  \"world_version\": " << options.version << ",\n  \"seed\": " << world_seed << ",\n  \"split\": \"" << split << "\",\n  \"count\": " << count
        << ",\n  \"width\": " << options.width << ",\n  \"height\": " << options.height << "\n}\n";
   return meta.str();
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream text;
+  text << f.rdbuf();
+  return text.str();
+}
+
+// One data root holds one world version: its splits share class_names.txt.
+void check_no_other_version(const fs::path& root, const std::string& split, int version) {
+  if (!fs::is_directory(root)) return;
+  const std::string mine = "\"world_version\": " + std::to_string(version) + ",";
+  for (const auto& e : fs::directory_iterator(root)) {
+    const fs::path meta = e.path() / "world.json";
+    if (!e.is_directory() || e.path().filename() == split || !fs::is_regular_file(meta)) continue;
+    if (read_text(meta).find(mine) == std::string::npos)
+      throw std::runtime_error(meta.string() + " is not world version " + std::to_string(version) +
+                               ", and its classes would no longer match " + (root / "class_names.txt").string() +
+                               "; write world version " + std::to_string(version) + " to another folder");
+  }
 }
 
 }  // namespace
@@ -48,9 +69,17 @@ void write_world_split(const std::string& root, const std::string& split, int co
   if (options.width < 16 || options.height < 16)
     throw std::invalid_argument("world split '" + split + "': scenes must be at least 16x16 pixels");
   const fs::path dir = fs::path(root) / split;
-  fs::create_directories(dir / "images");
-  fs::create_directories(dir / "labels");
-  write_text_atomically(fs::path(root) / "class_names.txt", world_class_names_text());
+  check_no_other_version(root, split, options.version);
+  const bool has_parts = options.version >= 2;  // world v1's objects have no parts
+  for (const char* sub : {"images", "labels", "instances", "parts"})
+    if (has_parts || std::string(sub) != "parts") fs::create_directories(dir / sub);
+  if (!has_parts) fs::remove_all(dir / "parts");  // left by another version
+  write_text_atomically(fs::path(root) / "class_names.txt", world_class_names_text(options.version));
+  const fs::path unseen = fs::path(root) / "unseen_classes.txt";
+  if (const std::string text = unseen_classes_text(options.version); !text.empty())
+    write_text_atomically(unseen, text);
+  else
+    fs::remove(unseen);  // a world without a default split must not inherit another's
 
   const int digits = std::max(5, static_cast<int>(std::to_string(count - 1).size()));
   std::ostringstream captions, ids;
@@ -60,6 +89,8 @@ void write_world_split(const std::string& root, const std::string& split, int co
     const Scene s = render_scene(scene_seed(world_seed, split, static_cast<uint64_t>(i)), options);
     write_png(dir / "images" / (id.str() + ".png"), s.image);
     write_png(dir / "labels" / (id.str() + ".png"), s.label);
+    write_png(dir / "instances" / (id.str() + ".png"), s.instances);  // 16-bit PNG
+    if (has_parts) write_png(dir / "parts" / (id.str() + ".png"), s.parts);
     captions << id.str() << '\t' << s.caption << '\n';
     ids << id.str() << '\n';
   }
@@ -71,11 +102,8 @@ void write_world_split(const std::string& root, const std::string& split, int co
 
 bool world_split_is_current(const std::string& root, const std::string& split, int count,
                             uint64_t world_seed, const SceneOptions& options) {
-  std::ifstream f(fs::path(root) / split / "world.json", std::ios::binary);
-  if (!f) return false;
-  std::stringstream have;
-  have << f.rdbuf();
-  return have.str() == split_metadata(split, count, world_seed, options);
+  const fs::path meta = fs::path(root) / split / "world.json";
+  return fs::is_regular_file(meta) && read_text(meta) == split_metadata(split, count, world_seed, options);
 }
 
 }  // namespace ovseg::world

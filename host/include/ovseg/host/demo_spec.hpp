@@ -3,6 +3,7 @@
 //
 //   [demo]
 //   model = "../host/models/embedded/world-clip.safetensors"  # relative to this file
+//   world_version = 2          # the procedural world's version (default 2)
 //   world_seed = 2026          # the evaluation scenes are a function of it
 //   val_scenes = 100
 //   val_size = 128             # scene side in pixels
@@ -34,6 +35,7 @@ struct DemoRun {
 struct DemoSpec {
   std::string file;
   std::string model;  // resolved path
+  int world_version = 2;
   uint64_t world_seed = 0;
   int val_scenes = 100;
   int val_size = 128;

@@ -8,6 +8,10 @@
 // mask-level losses and pseudo-label stages train from) and under `ovseg
 // eval` (oracle rows, e.g. ground-truth masks classified by CLIP); records
 // of runs that read them say so. `ovseg run` has none.
+// An OPTIONAL input port wired to them is a training signal (e.g. the masks
+// a learned upsampler builds its pseudo ground truth from): it is given
+// under `ovseg train` only and left unconnected everywhere else, so the
+// stage runs as at inference and an eval of its pipeline reads no truth.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -20,12 +24,17 @@ namespace ovseg {
 inline constexpr const char* kGroundTruthLabels = "labels";
 inline constexpr const char* kGroundTruthInstances = "instances";
 
-// Which ground-truth inputs the nodes marked in `run_node` (all when empty) read.
+// Which ground-truth inputs the nodes marked in `run_node` (all when empty)
+// read; optional ports count only when `training`.
 struct GroundTruthUse {
   bool labels = false, instances = false;
   bool any() const { return labels || instances; }
 };
-GroundTruthUse ground_truth_use(const Graph& graph, const std::vector<bool>& run_node = {});
+GroundTruthUse ground_truth_use(const Graph& graph, const std::vector<bool>& run_node = {}, bool training = false);
+
+// Whether node input `port` of `node` is an optional port wired to the
+// ground truth (given only while training).
+bool training_only_truth(const GraphNode& node, const std::string& port);
 
 // Instance masks from an id map (B,H,W) int64 (0 = no instance) and the
 // class map (B,H,W): each instance's class is the most frequent non-ignored

@@ -7,6 +7,7 @@
 #include <opencv2/core.hpp>
 
 #include <string>
+#include <vector>
 
 namespace ovseg {
 
@@ -18,5 +19,8 @@ inline constexpr size_t kQualitativeImages = 4;
 // `height` pixels.
 std::string qualitative_strip_base64(const cv::Mat& bgr, const cv::Mat& gt, const cv::Mat& pred,
                                      int ignore_index, int height = 160);
+
+// Standard base64 (RFC 4648, padded) of encoded image bytes, for data: URLs.
+std::string base64_encode(const std::vector<unsigned char>& bytes);
 
 }  // namespace ovseg

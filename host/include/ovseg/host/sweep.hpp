@@ -27,10 +27,14 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "ovseg/host/pipeline_spec.hpp"
+#include "ovseg/host/tables.hpp"
 
 namespace ovseg {
 
@@ -61,5 +65,17 @@ SweepSpec load_sweep(const std::string& path);
 
 // The cartesian product of the axes, first axis varying slowest.
 std::vector<SweepPoint> sweep_points(const SweepSpec& spec);
+
+// Which point a pipeline is, read from its resolved TOML (as records store
+// it): the one whose fixed overrides and axis values it carries, compared as
+// TOML text written the way the sweep writes values; nullopt for none.
+std::optional<size_t> sweep_point_of(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                                     const std::string& resolved_toml);
+
+// The ablation of a sweep from stored records: every point with the records
+// of the base pipeline (by name) that are that point, one per data set of
+// the sweep (the newest; records with the sweep's limit preferred). Points
+// without records stay, with none.
+AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlohmann::json>& records);
 
 }  // namespace ovseg

@@ -42,7 +42,12 @@
 //   folder         any data in ovseg's own layout (`ovseg world` writes it):
 //                  ROOT/class_names.txt (class-name file, label = line index),
 //                  ROOT/SPLIT/images/ID.png (or .jpg), ROOT/SPLIT/labels/ID.png
-//                  (8-bit class indices, 255 ignore), optional ROOT/SPLIT/SPLIT.txt.
+//                  (8-bit class indices, 255 ignore), optional ROOT/SPLIT/SPLIT.txt,
+//                  optional ROOT/SPLIT/instances/ID.png (8- or 16-bit object
+//                  instance ids, 0 = none; Sample::instances). `ovseg world`
+//                  also writes ROOT/SPLIT/parts/ID.png (part instance ids, same
+//                  convention) and ROOT/unseen_classes.txt (the default
+//                  zero-shot split), which this adapter does not read.
 // Without a list file the ids are the label files found (sorted), and every
 // image in the image folder must then have a label.
 #pragma once
@@ -64,6 +69,11 @@ struct Sample {
   std::string label_path;  // the label PNG, or the annotation JSON (coco_object)
   cv::Mat label;           // CV_32SC1 class indices, ignore_index() where void
   cv::Mat image;           // CV_8UC3 BGR; filled only when sample(i, true)
+  // CV_32SC1 object instance ids, same size as label: 0 = no instance
+  // (stuff), k = the k-th object (all its pixels, parts included; occlusion
+  // respected). Empty when the data set has none; only the "folder" adapter
+  // fills it, from ROOT/SPLIT/instances/ID.png when that file exists.
+  cv::Mat instances;
 };
 
 class Dataset {

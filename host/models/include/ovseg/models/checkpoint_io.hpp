@@ -49,5 +49,9 @@ void save_state_dict_zip(const std::string& path, const StateDict& sd);
 // transformer, resblocks, 0, attn holding parameter in_proj_weight), like the
 // archives OpenAI published. Integer tensors are registered as buffers.
 void save_torchscript_state_dict(const std::string& path, const StateDict& sd);
+// One of the three by the file name: .safetensors, .pt (TorchScript), .pth or
+// .bin (zip state dict). Throws std::invalid_argument for another extension.
+void save_checkpoint(const std::string& path, const StateDict& sd,
+                     const std::map<std::string, std::string>& safetensors_metadata = {});
 
 }  // namespace ovseg::models

@@ -14,7 +14,8 @@ struct ZooEntry {
   std::string file;     // "ViT-B-16.pt"
   std::string url;
   std::string sha256;   // lower-case hex of the whole file
-  std::string format;   // "torchscript", "safetensors", "state-dict-zip", "bpe-vocab"
+  std::string format;   // "torchscript", "safetensors", "state-dict-zip", "bpe-vocab",
+                        // "embedded" (shipped in host/models/embedded; nothing to fetch)
   std::string summary;
 };
 
@@ -30,6 +31,13 @@ std::string model_dir();
 // whose file is in model_dir(). Throws a clear error otherwise (unknown
 // name with suggestions, or "not downloaded" with the fetch command).
 std::string resolve_model_file(const std::string& name_or_path);
+// The same, but a relative path is first looked for under `base_dir` (a
+// pipeline file's folder) when such a file exists there.
+std::string resolve_model_file(const std::string& name_or_path, const std::string& base_dir);
+
+// A file shipped in host/models/embedded/ (the embedded default models).
+// Throws naming the folder when it is not there.
+std::string embedded_model_file(const std::string& file);
 
 // CLIP's BPE vocabulary: `explicit_path` if given, else $OVSEG_CLIP_BPE, else
 // the zoo's bpe_simple_vocab_16e6.txt.gz in model_dir(), else the copy

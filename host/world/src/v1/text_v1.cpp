@@ -1,13 +1,14 @@
-#include "world_text.hpp"
+#include "text_v1.hpp"
 
 #include <map>
 #include <random>
 #include <sstream>
 #include <tuple>
 
-#include "ovseg/world/world.hpp"
+#include "../common/words.hpp"
+#include "../versions.hpp"
 
-namespace ovseg::world {
+namespace ovseg::world::v1 {
 
 namespace {
 
@@ -55,12 +56,6 @@ class Pick {
   std::mt19937_64 g_;
 };
 
-const char* kCountWords[] = {"", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
-
-bool starts_with_vowel(const std::string& s) {
-  return !s.empty() && std::string("aeiou").find(s[0]) != std::string::npos;
-}
-
 std::string thing_phrase(const CaptionThing& t, int count, Pick& pick) {
   const Noun& noun = pick.one(nouns()[t.cls]);
   std::string words;
@@ -73,9 +68,7 @@ std::string thing_phrase(const CaptionThing& t, int count, Pick& pick) {
     words += pick.one(pattern_words[static_cast<size_t>(t.texture)]) + " ";
   if (pick.below(4) == 0) words += std::string(colours()[t.colour].word) + " ";
   words += count == 1 ? noun.singular : noun.plural;
-  std::string n = count < 10 ? kCountWords[count] : "many";
-  if (count == 1 && starts_with_vowel(words)) n = "an";
-  return n + " " + words;
+  return counted(count, words);
 }
 
 std::string stuff_phrase(const std::vector<int>& stuff, Pick& pick) {
@@ -90,15 +83,6 @@ std::string stuff_phrase(const std::vector<int>& stuff, Pick& pick) {
     case 1: return pick.one(on[stuff[0]]) + " next to the " + b;
     default: return "where " + a + " meets " + b;
   }
-}
-
-std::string join_list(const std::vector<std::string>& parts) {
-  std::string s;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) s += (i + 1 == parts.size()) ? " and " : ", ";
-    s += parts[i];
-  }
-  return s;
 }
 
 }  // namespace
@@ -128,7 +112,7 @@ cv::Vec3d colour_bgr(int colour) {
   return {c.b, c.g, c.r};
 }
 
-const std::vector<WorldClass>& world_classes() {
+const std::vector<WorldClass>& classes() {
   static const std::vector<WorldClass> classes = [] {
     std::vector<WorldClass> out;
     for (size_t c = 0; c < nouns().size(); ++c) {
@@ -141,17 +125,6 @@ const std::vector<WorldClass>& world_classes() {
     return out;
   }();
   return classes;
-}
-
-int world_class_count() { return static_cast<int>(world_classes().size()); }
-
-std::string world_class_names_text() {
-  std::string text;
-  for (const auto& c : world_classes()) {
-    for (size_t i = 0; i < c.synonyms.size(); ++i) text += (i ? "," : "") + c.synonyms[i];
-    text += "\n";
-  }
-  return text;
 }
 
 std::string compose_caption(const std::vector<CaptionThing>& things, const std::vector<int>& stuff,
@@ -190,4 +163,4 @@ std::string compose_caption(const std::vector<CaptionThing>& things, const std::
   }
 }
 
-}  // namespace ovseg::world
+}  // namespace ovseg::world::v1

@@ -1,5 +1,4 @@
-// Scene rendering: stuff backgrounds, thing shapes, ground truth, caption.
-#include "ovseg/world/world.hpp"
+// World v1 (frozen; pinned by test_world_v1.cpp): stuff backgrounds, thing shapes, ground truth, caption.
 
 #include <algorithm>
 #include <array>
@@ -8,99 +7,13 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "world_text.hpp"
+#include "../common/stuff_textures.hpp"
+#include "../versions.hpp"
+#include "text_v1.hpp"
 
-namespace ovseg::world {
+namespace ovseg::world::v1 {
 
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
-
-// std::mt19937_64's sequence is fixed by the standard; the distributions are
-// not, so the mapping to ranges is done here to keep data sets identical on
-// every standard library.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : g_(seed) {}
-  double uniform(double lo, double hi) { return lo + (hi - lo) * ((g_() >> 11) * 0x1.0p-53); }
-  int below(int n) { return static_cast<int>(g_() % static_cast<uint64_t>(n)); }
-  int range(int lo, int hi) { return lo + below(hi - lo + 1); }  // inclusive
-  bool chance(double p) { return uniform(0, 1) < p; }
-  uint64_t raw() { return g_(); }
-
- private:
-  std::mt19937_64 g_;
-};
-
-cv::Vec3b clamp_bgr(double b, double g, double r) {
-  auto c = [](double v) { return static_cast<uchar>(std::clamp(v, 0.0, 255.0)); };
-  return {c(b), c(g), c(r)};
-}
-
-// ---- stuff textures -------------------------------------------------------
-// Each fills a whole canvas; the layout decides which pixels show it.
-
-// The base colour (BGR) plus per-pixel noise n = uniform(-amplitude,
-// amplitude) + row_offset(y), scaled per channel by `gain`. One draw per
-// pixel in row-major order, so the scenes stay what they were.
-template <class RowOffset>
-cv::Mat noisy_canvas(int w, int h, const cv::Vec3d& base, const cv::Vec3d& gain, double amplitude, Rng& rng,
-                     RowOffset row_offset) {
-  cv::Mat img(h, w, CV_8UC3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      const double n = rng.uniform(-amplitude, amplitude) + row_offset(y);
-      img.at<cv::Vec3b>(y, x) = clamp_bgr(base[0] + n * gain[0], base[1] + n * gain[1], base[2] + n * gain[2]);
-    }
-  return img;
-}
-
-cv::Mat noisy_canvas(int w, int h, const cv::Vec3d& base, const cv::Vec3d& gain, double amplitude, Rng& rng) {
-  return noisy_canvas(w, h, base, gain, amplitude, rng, [](int) { return 0.0; });
-}
-
-cv::Mat grass_texture(int w, int h, Rng& rng) {
-  const double g0 = rng.uniform(120, 170), r0 = rng.uniform(40, 90), b0 = rng.uniform(25, 60);
-  cv::Mat img = noisy_canvas(w, h, {b0, g0, r0}, {0.4, 1.0, 0.6}, 18, rng);
-  // Blades: short near-vertical strokes, darker and lighter.
-  const int blades = w * h / 10;
-  for (int i = 0; i < blades; ++i) {
-    const int x = rng.below(w), y = rng.below(h), len = rng.range(2, 5);
-    const double shade = rng.chance(0.5) ? rng.uniform(0.45, 0.7) : rng.uniform(1.15, 1.4);
-    const int dx = rng.range(-1, 1);
-    cv::line(img, {x, y}, {x + dx, y - len}, cv::Scalar(b0 * shade, g0 * shade, r0 * shade), 1,
-             cv::LINE_8);
-  }
-  return img;
-}
-
-cv::Mat water_texture(int w, int h, Rng& rng) {
-  const double b0 = rng.uniform(150, 215), g0 = rng.uniform(80, 130), r0 = rng.uniform(15, 60);
-  // Swell: a slow brightness wave down the rows under the fine noise.
-  cv::Mat img = noisy_canvas(w, h, {b0, g0, r0}, {1.0, 0.6, 0.3}, 6, rng,
-                             [](int y) { return 10 * std::sin(y * 0.35); });
-  // Wave crests: light sinusoidal lines across the canvas.
-  const double spacing = rng.uniform(4.0, 7.0), freq = rng.uniform(0.15, 0.35);
-  for (double y0 = rng.uniform(0, spacing); y0 < h + 4; y0 += spacing) {
-    const double amp = rng.uniform(0.8, 2.0), phase = rng.uniform(0, 2 * kPi);
-    std::vector<cv::Point> pts;
-    for (int x = 0; x <= w; x += 2) pts.emplace_back(x, static_cast<int>(y0 + amp * std::sin(x * freq + phase)));
-    cv::polylines(img, pts, false, cv::Scalar(std::min(255.0, b0 + 45), g0 + 60, r0 + 70), 1, cv::LINE_8);
-  }
-  return img;
-}
-
-cv::Mat sand_texture(int w, int h, Rng& rng) {
-  const double r0 = rng.uniform(205, 240), g0 = rng.uniform(175, 205), b0 = rng.uniform(115, 150);
-  cv::Mat img = noisy_canvas(w, h, {b0, g0, r0}, {1.0, 1.0, 1.0}, 22, rng);
-  // Pebbles: sparse dark grains.
-  const int grains = w * h / 40;
-  for (int i = 0; i < grains; ++i) {
-    const double s = rng.uniform(0.5, 0.75);
-    img.at<cv::Vec3b>(rng.below(h), rng.below(w)) = clamp_bgr(b0 * s, g0 * s, r0 * s);
-  }
-  return img;
-}
 
 cv::Mat stuff_texture(int cls, int w, int h, Rng& rng) {
   switch (cls) {
@@ -202,9 +115,8 @@ struct Placed {
 
 }  // namespace
 
-Scene render_scene(uint64_t seed, const SceneOptions& opt) {
+Scene render(uint64_t seed, int w, int h) {
   Rng rng(seed);
-  const int w = opt.width, h = opt.height;
   const cv::Size size(w, h);
   Scene sc;
   sc.image.create(size, CV_8UC3);
@@ -270,20 +182,11 @@ Scene render_scene(uint64_t seed, const SceneOptions& opt) {
   }
   if (stuff_seen.empty()) stuff_seen.push_back(first);
   sc.caption = compose_caption(things, stuff_seen, rng.raw());
+  // Masks for SAM-style training (no random draws: the pixels stay v1's).
+  renumber_visible(instance);
+  sc.instances = instance;
+  sc.parts = cv::Mat::zeros(size, CV_16UC1);
   return sc;
 }
 
-uint64_t scene_seed(uint64_t world_seed, const std::string& split, uint64_t index) {
-  // FNV-1a over the split name, then splitmix64 over the three parts.
-  uint64_t hsplit = 1469598103934665603ull;
-  for (const unsigned char ch : split) hsplit = (hsplit ^ ch) * 1099511628211ull;
-  auto mix = [](uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(mix(world_seed) ^ hsplit) ^ index);
-}
-
-}  // namespace ovseg::world
+}  // namespace ovseg::world::v1

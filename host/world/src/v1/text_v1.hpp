@@ -1,4 +1,4 @@
-// Internal: the world's vocabulary (classes, colours, surface patterns) and captions.
+// Internal: world v1's vocabulary (classes, colours, surface patterns) and captions.
 #pragma once
 
 #include <cstdint>
@@ -7,9 +7,9 @@
 
 #include <opencv2/core/matx.hpp>
 
-namespace ovseg::world {
+namespace ovseg::world::v1 {
 
-// Label ids; must match world_classes()' order.
+// Label ids; must match classes()' order.
 enum ClassId : int { kGrass = 0, kWater, kSand, kCircle, kSquare, kTriangle, kStar, kCross };
 inline constexpr int kFirstThing = kCircle;
 inline constexpr int kThingCount = 5;
@@ -37,4 +37,4 @@ struct CaptionThing {
 std::string compose_caption(const std::vector<CaptionThing>& things, const std::vector<int>& stuff,
                             uint64_t seed);
 
-}  // namespace ovseg::world
+}  // namespace ovseg::world::v1

@@ -1,0 +1,38 @@
+#include "ovseg/sdk/memory_meter.hpp"
+
+#include <c10/core/Allocator.h>
+#include <c10/util/ThreadLocalDebugInfo.h>
+
+#include <algorithm>
+#include <atomic>
+
+namespace ovseg {
+
+struct TensorMemoryMeter::State : public c10::MemoryReportingInfoBase {
+  std::atomic<int64_t> current{0}, peak{0};
+  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, int64_t /*total_allocated*/, int64_t /*total_reserved*/,
+                         c10::Device /*device*/) override {
+    const int64_t now = current += alloc_size;
+    int64_t p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+  }
+  bool memoryProfilingEnabled() const override { return true; }
+};
+
+struct MeterGuard {
+  c10::DebugInfoGuard guard;
+  explicit MeterGuard(std::shared_ptr<c10::DebugInfoBase> info)
+      : guard(c10::DebugInfoKind::PROFILER_STATE, std::move(info)) {}
+};
+
+TensorMemoryMeter::TensorMemoryMeter() : state_(std::make_shared<State>()) {
+  guard_ = std::make_unique<MeterGuard>(state_);
+}
+
+TensorMemoryMeter::~TensorMemoryMeter() = default;
+
+int64_t TensorMemoryMeter::peak_bytes() const { return state_->peak.load(); }
+int64_t TensorMemoryMeter::current_bytes() const { return state_->current.load(); }
+
+}  // namespace ovseg
