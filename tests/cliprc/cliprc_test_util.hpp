@@ -37,7 +37,7 @@ struct Variant {
   int64_t head_layers = 3;  // num_layers
 };
 
-// The parity fixtures' configurations (make_cliprc_reference.py VARIANTS).
+// The parity fixtures' configurations (the variants the fixtures were computed for; see test_cliprc_parity.cpp).
 inline Variant deep_variant() { return {"deep", 5, true, 16, 3}; }
 inline Variant shallow_variant() { return {"shallow", 5, false, 4, 3}; }
 

@@ -1,8 +1,8 @@
 // Parity with the authors' code, uyzhang/CLIP-RC (not in this repository).
 // The fixtures in data/ hold numbers only: an image batch, 5 class text
-// embeddings and labels, and what the authors' modules computed for them
-// (tests/cliprc/make_cliprc_reference.py, Debian's torch 1.13) on the random
-// checkpoints random_cliprc_state_dict() writes here, in the released layout:
+// embeddings and labels, and what the authors' modules computed for them on
+// the random checkpoints random_cliprc_state_dict() writes here, in the
+// released layout:
 //   - *_calibrated: CLIPRC.encode_decode's output (backbone, decode head,
 //     sigmoid, seen classes - 0.1) over all 5 classes;
 //   - *_masks: the decode head's training forward (pred_masks, dropout off)
@@ -10,9 +10,20 @@
 //   - *_losses: SegLoss on those with every weight 1: focal, dice, recovery
 //     q, recovery k.
 // Variants: "deep" (5 deep prompts, 4x4 regions) and "shallow" (5 shallow
-// prompts, 2x2 regions). To regenerate: run test_cliprc with
-// OVSEG_CLIPRC_PARITY_DIR=DIR (the checkpoints are then kept as
-// DIR/parity_<variant>.pth), then the script with --checkpoints DIR.
+// prompts, 2x2 regions).
+// How the fixtures were produced (the script is kept out of the repository
+// because it imports the authors' code): test_cliprc was run with
+// OVSEG_CLIPRC_PARITY_DIR=DIR, which keeps the random checkpoints as
+// DIR/parity_<variant>.pth. A Python script (Debian's torch 1.13) then
+// imported the authors' files unmodified -- models/backbone/img_encoder_rlb.py
+// (CLIPVisionTransformerWithRLB), models/decode_heads/decode_seg.py
+// (ATMSingleHeadSeg), their utils.py and models/losses/ -- with small
+// stand-ins for the mmseg / mmcv / timm names they import (registries,
+// BaseDecodeHead's attributes, force_fp32, timm's trunc_normal_ and
+// drop_path), loaded each checkpoint with the variant's config, drew the
+// image, text embeddings and labels from a fixed seed, ran the modules in
+// eval mode (and the head's training forward with dropout 0), and saved
+// inputs and outputs as .npy.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
