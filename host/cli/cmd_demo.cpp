@@ -131,10 +131,12 @@ int run_demo(const ParsedArgs& args) {
   const fs::path report = out / "report.html";
   std::string html = render_table(table, TableFormat::Html);
   const std::string sam = demo_sam_section(world_root.string(), args.get("--device", "cpu"));  // demo_sam.cpp
-  html.insert(std::min(html.rfind("</body>"), html.size()), sam);
+  // The report's sections end at </main>; SAM's is one more card there.
+  const size_t main_end = html.rfind("</main>");
+  html.insert(main_end == std::string::npos ? std::min(html.rfind("</body>"), html.size()) : main_end, sam);
   if (!(std::ofstream(report) << html)) throw std::runtime_error("cannot write " + report.string());
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "\nwrote " << report.string() << " (table, per-class bars, image | truth | prediction strips)\n"
+  std::cout << "\nwrote " << report.string() << " (heat map, plots, the images as each method segments them)\n"
             << "records in " << results.string() << "; demo took " << pct(total) << " s\n";
   return 0;
 }

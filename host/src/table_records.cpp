@@ -222,6 +222,7 @@ void rank_columns(ComparisonTable& t) {
     if (values.size() < 2) continue;
     std::sort(values.begin(), values.end(), std::greater<>());
     values.erase(std::unique(values.begin(), values.end()), values.end());
+    if (values.size() < 2) continue;  // every row prints the same number: nothing is best
     for (auto& row : t.rows) {
       auto& cell = row.cells[c];
       cell.rank = 0;
