@@ -73,7 +73,7 @@ const std::vector<ZooEntry>& model_zoo() {
        "MobileSAM (TinyViT encoder), 1024 px, CPU speed"},
       // The embedded world SAM (`ovseg train-sam`; host/models/embedded/README.md).
       {"ovseg:world-sam", "world-sam.safetensors", "",
-       "5919cc58f140cda484a1e1509a4c33d81e222c43ded3ee45ff22a50ff72f4d86", "embedded",
+       "87bcda28bdc07f32d2eae7e904f88897ea8eb8ebde24ff16c558a86849e6bf49", "embedded",
        "small SAM trained on the procedural world (ships with ovseg)"},
       {"openai:bpe-vocab", "bpe_simple_vocab_16e6.txt.gz",
        "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
