@@ -41,7 +41,9 @@ class DenseCrf : public Stage {
  public:
   static PluginDescriptor describe() {
     return PluginDescriptor("densecrf", StageKind::Postprocess,
-                            "fully connected CRF (mean field, permutohedral lattice)")
+                            "fully connected CRF (mean field, permutohedral lattice); each theta must "
+                            "keep pixel positions (or 0..255 colours) / theta within a few thousand, the "
+                            "lattice's 16-bit range, or the node stops with an error naming it")
         .input("logits", PortType::Logits, "(B,K,H,W) logits; unary = -log softmax")
         .input("image", PortType::Image, "(B,3,H',W') RGB in [0,1]; resized to H,W if needed")
         .output("logits", PortType::Logits, "(B,K,H,W) log of the CRF marginals")
