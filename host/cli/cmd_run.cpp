@@ -13,6 +13,7 @@
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/protocol.hpp"
+#include "ovseg/host/results_store.hpp"
 #include "ovseg/sdk/npy.hpp"
 #include "ovseg/sdk/synonyms.hpp"
 
@@ -49,7 +50,7 @@ int run_run(const ParsedArgs& args) {
   if (!graph.labels_output) labels = argmax_labels(logits, result.logits.class_names).labels;
   expect_shape(labels, {1, h, w}, "pipeline output labels");
 
-  std::filesystem::create_directories(out_dir);
+  create_output_folder(out_dir, "--out");
   const auto path = [&](const char* name) { return (std::filesystem::path(out_dir) / name).string(); };
   write_npy(path("logits.npy"), logits[0].contiguous());
   write_label_png(path("labels.png"), labels[0]);

@@ -23,8 +23,18 @@ int run_world(const ParsedArgs& args) {
     throw UsageError("ovseg world: --world-version must be 1 or " + std::to_string(world::kLatestWorldVersion));
   world::SceneOptions train_opt, val_opt;
   train_opt.version = val_opt.version = version;
-  train_opt.width = train_opt.height = count("--size", "64");
-  val_opt.width = val_opt.height = count("--val-size", "128");
+  // Scenes are drawn whole in memory: a side beyond this would fail deep in
+  // OpenCV with an out-of-memory assertion.
+  constexpr int kMaxSide = 8192;
+  const auto side = [&](const char* opt, const char* fallback) {
+    const int px = count(opt, fallback);
+    if (px < 1 || px > kMaxSide)
+      throw UsageError(std::string("ovseg world: ") + opt + " " + std::to_string(px) + " is outside 1.." +
+                       std::to_string(kMaxSide) + " px");
+    return px;
+  };
+  train_opt.width = train_opt.height = side("--size", "64");
+  val_opt.width = val_opt.height = side("--val-size", "128");
   if (train > 0) world::write_world_split(out, "train", train, seed, train_opt);
   if (val > 0) world::write_world_split(out, "val", val, seed, val_opt);
   std::cout << "wrote " << out << ": " << train << " train scenes (" << train_opt.width << " px), " << val

@@ -55,6 +55,37 @@ std::pair<int, int> parse_shard(const std::string& text) {
 
 namespace {
 
+// A resume checkpoint that cannot be used: --force discards it (and says
+// so), otherwise the error says how to go on.
+void unusable_checkpoint(const std::string& path, const std::string& problem, bool force) {
+  if (!force)
+    throw std::runtime_error(path + ": cannot resume from this checkpoint: " + problem +
+                             "; delete it, or rerun with --force to discard it and start over");
+  std::error_code ec;
+  fs::remove(path, ec);
+  std::cerr << "warning: discarded the unusable checkpoint " << path << " (" << problem
+            << "); starting over\n";
+}
+
+// An exception's message without the "path: " it starts with and without
+// nlohmann's "[json.exception.type_error.302] " tag.
+std::string problem_text(const std::exception& e, const std::string& path) {
+  std::string m = e.what();
+  if (m.rfind(path + ": ", 0) == 0) m = m.substr(path.size() + 2);
+  if (m.rfind("[json.exception.", 0) == 0 && m.find("] ") != std::string::npos) m = m.substr(m.find("] ") + 2);
+  return m;
+}
+
+// The checkpoint at `path`, or nullopt when absent or discarded.
+std::optional<json> read_checkpoint(const std::string& path, bool force) {
+  try {
+    return read_json_file(path);
+  } catch (const std::exception& e) {
+    unusable_checkpoint(path, problem_text(e, path), force);
+    return std::nullopt;
+  }
+}
+
 // Each `model` parameter that names a file (a path, or a zoo name already in
 // the cache), with its sha256: the weights are part of what a number means.
 json model_files(const Graph& graph) {
@@ -251,26 +282,38 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   json qualitative = qualitative_block();  // the pool images run so far
   std::map<std::string, double> node_ms;
   double previous_seconds = 0;
-  if (auto partial = read_json_file(ckpt_path)) {
+  if (auto partial = read_checkpoint(ckpt_path, o.force)) {
     if (partial->value("kind", "") != kPartialKind || partial->value("key", "") != key.stem() ||
         partial->value("pipeline_sha256", "") != key.pipeline_sha256)
       throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
-    cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
-    if (partial->contains("boundary_confusion_matrix"))
-      boundary_cm = harness::ConfusionMatrix::from_json(partial->at("boundary_confusion_matrix"));
-    else
-      boundary_ok = false;
-    done_ids = partial->at("done_ids").get<std::vector<std::string>>();
-    // A checkpoint written before pools (an array of strips) starts a new block.
-    qualitative = merge_qualitative({partial->value("qualitative", json())});
+    try {  // into temporaries: a checkpoint is taken whole or not at all
+      harness::ConfusionMatrix p_cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
+      std::optional<harness::ConfusionMatrix> p_boundary;
+      if (partial->contains("boundary_confusion_matrix"))
+        p_boundary = harness::ConfusionMatrix::from_json(partial->at("boundary_confusion_matrix"));
+      auto p_done = partial->at("done_ids").get<std::vector<std::string>>();
+      // A checkpoint written before pools (an array of strips) starts a new block.
+      json p_qualitative = merge_qualitative({partial->value("qualitative", json())});
+      auto p_node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
+      const double p_seconds = partial->at("elapsed_s").get<double>();
+      cm = std::move(p_cm);
+      if (p_boundary) boundary_cm = std::move(*p_boundary);
+      boundary_ok = p_boundary.has_value();
+      done_ids = std::move(p_done);
+      qualitative = std::move(p_qualitative);
+      node_ms = std::move(p_node_ms);
+      previous_seconds = p_seconds;
+    } catch (const std::exception& e) {
+      unusable_checkpoint(ckpt_path, "unexpected contents: " + problem_text(e, ckpt_path), o.force);
+    }
     done.insert(done_ids.begin(), done_ids.end());
-    node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
-    previous_seconds = partial->at("elapsed_s").get<double>();
     out.resumed_images = done_ids.size();
-    if (o.progress)
+    if (o.progress && !done_ids.empty())
       std::cerr << "[eval] resuming " << key.stem() << " from " << done_ids.size() << " images\n";
   }
 
+  // Before any image runs: an unwritable folder should not cost a model load.
+  if (!o.save_predictions.empty()) create_output_folder(o.save_predictions, "--save-predictions");
   ProtocolRunner runner(graph, protocol, o.device, ds->class_names(), zero_shot.unseen);
   std::vector<std::string> warnings;
   std::vector<std::string> pipeline_classes;
@@ -332,7 +375,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
           qualitative_entry(id, it->second, s.image, s.label, pred, ds->ignore_index(), ds->num_classes()));
     if (!o.save_predictions.empty()) {
       const fs::path f = fs::path(o.save_predictions) / (id + ".png");
-      fs::create_directories(f.parent_path());
+      create_output_folder(f.parent_path().string(), "--save-predictions");
       write_label_png(f.string(), p.labels);
     }
     for (const auto& t : p.timings) node_ms[t.node] += t.milliseconds;

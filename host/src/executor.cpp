@@ -6,6 +6,10 @@
 #include <set>
 #include <torch/cuda.h>
 
+#include <c10/util/Exception.h>
+
+#include <new>
+
 #include "ovseg/host/device.hpp"
 #include "ovseg/host/ground_truth.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
@@ -78,16 +82,73 @@ class NodeContext final : public StageContext {
 
 std::string key(const std::string& node, const std::string& port) { return node + "." + port; }
 
+// Allocation failures: std::bad_alloc, c10's CUDA OutOfMemoryError and its
+// CPU allocator's "not enough memory" (a plain c10::Error).
+bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) || dynamic_cast<const c10::OutOfMemoryError*>(&e)) return true;
+  const std::string m = e.what();
+  return m.find("out of memory") != std::string::npos || m.find("not enough memory") != std::string::npos;
+}
+
+// An exception's first line (c10 appends a stack trace).
+std::string first_line(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  const std::string m = c10_error ? c10_error->what_without_backtrace() : e.what();
+  return m.substr(0, m.find('\n'));
+}
+
+// The main tensor a port carries (undefined for models and prompts).
+at::Tensor main_tensor(const PortValue& v) {
+  if (const auto* x = std::get_if<Image>(&v)) return x->pixels;
+  if (const auto* x = std::get_if<Tokens>(&v)) return x->tokens;
+  if (const auto* x = std::get_if<FeatureMap>(&v)) return x->features;
+  if (const auto* x = std::get_if<TextEmbeddings>(&v)) return x->embeddings;
+  if (const auto* x = std::get_if<Logits>(&v)) return x->logits;
+  if (const auto* x = std::get_if<LabelMap>(&v)) return x->labels;
+  if (const auto* x = std::get_if<Masks>(&v)) return x->logits;
+  return {};
+}
+
+// "image (1, 3, 12000, 12000), logits (1, 21, 750, 750)": what a node was
+// given, for an out-of-memory report.
+std::string input_shapes(const std::map<std::string, const PortValue*>& inputs) {
+  std::string s;
+  for (const auto& [port, value] : inputs) {
+    const at::Tensor t = main_tensor(*value);
+    s += (s.empty() ? "" : ", ") + port + " " + (t.defined() ? shape_string(t) : std::string("(no tensor)"));
+  }
+  return s.empty() ? "no inputs" : s;
+}
+
 }  // namespace
+
+std::vector<bool> live_nodes(const Graph& graph) {
+  std::vector<bool> live(graph.nodes.size(), false);
+  if (graph.logits_output.node >= 0) live[graph.logits_output.node] = true;
+  if (graph.labels_output && graph.labels_output->node >= 0) live[graph.labels_output->node] = true;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (!graph.nodes[i].plugin->descriptor.losses.empty()) live[i] = true;
+  // Nodes are in topological order: one backward sweep finds all ancestors.
+  for (size_t i = graph.nodes.size(); i-- > 0;)
+    if (live[i])
+      for (const auto& [port, ref] : graph.nodes[i].inputs)
+        if (ref.node >= 0) live[ref.node] = true;
+  return live;
+}
 
 Executor::Executor(const Graph& graph, const std::string& device,
                    std::vector<std::vector<std::string>> vocabulary, std::vector<std::string> unseen_classes)
-    : graph_(graph), device_(parse_device(device)) {
-  for (const auto& node : graph_.nodes)
-    for (const auto& [port, ref] : node.inputs) wanted_.insert(ref.str(graph_));
+    : graph_(graph), device_(parse_device(device)), live_(live_nodes(graph)) {
+  for (size_t i = 0; i < graph_.nodes.size(); ++i)
+    if (live_[i])
+      for (const auto& [port, ref] : graph_.nodes[i].inputs) wanted_.insert(ref.str(graph_));
   wanted_.insert(graph_.logits_output.str(graph_));
   if (graph_.labels_output) wanted_.insert(graph_.labels_output->str(graph_));
-  for (const auto& node : graph_.nodes) {
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const GraphNode& node = graph_.nodes[i];
+    libraries_.push_back(node.plugin->library);
+    stages_.emplace_back();
+    if (!live_[i]) continue;
     StageInit init;
     init.node_id = node.id;
     init.params = node.params;
@@ -95,9 +156,8 @@ Executor::Executor(const Graph& graph, const std::string& device,
     init.vocabulary = vocabulary;
     init.unseen_classes = unseen_classes;
     init.pipeline_dir = std::filesystem::path(graph_.spec.file).parent_path().string();
-    libraries_.push_back(node.plugin->library);
     try {
-      stages_.push_back(node.plugin->descriptor.create(init));
+      stages_.back() = node.plugin->descriptor.create(init);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -109,7 +169,7 @@ Executor::Executor(const Graph& graph, const std::string& device,
   std::map<std::string, WeightsFile> files;
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const GraphNode& node = graph_.nodes[i];
-    if (node.weights.empty()) continue;
+    if (node.weights.empty() || !live_[i]) continue;
     auto it = files.find(node.weights);
     if (it == files.end()) {
       if (!std::filesystem::is_regular_file(node.weights))
@@ -132,6 +192,7 @@ Executor::Executor(const Graph& graph, const std::string& device,
 const std::vector<LearnableTensor>& Executor::learnable_tensors() {
   if (learnable_ready_) return learnable_;
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    if (!live_[i]) continue;
     const GraphNode& node = graph_.nodes[i];
     std::vector<LearnableTensor> mine;
     std::set<std::string> names;
@@ -157,7 +218,8 @@ const std::vector<LearnableTensor>& Executor::learnable_tensors() {
 void Executor::set_training(bool training) {
   if (training && !learnable_ready_) learnable_tensors();
   training_ = training;
-  for (auto& stage : stages_) stage->set_training(training);
+  for (auto& stage : stages_)
+    if (stage) stage->set_training(training);
   // Autograd tracks exactly the trainable tensors while training.
   for (auto& t : learnable_) t.tensor.requires_grad_(training && t.trainable);
 }
@@ -176,7 +238,7 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
   aux_losses_.clear();
   values[key(kInputNodeId, "image")] = Image{image.pixels.to(device_, at::kFloat)};
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
-    if (i < run_node.size() && !run_node[i]) continue;
+    if (!live_[i] || (i < run_node.size() && !run_node[i])) continue;
     const GraphNode& node = graph_.nodes[i];
     std::map<std::string, const PortValue*> inputs;
     for (const auto& [port, ref] : node.inputs) {
@@ -194,13 +256,23 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
                     "its producer did not run in this phase");
       inputs[port] = &it->second;
     }
+    const std::map<std::string, const PortValue*> given = inputs;
     NodeContext ctx(node, device_, std::move(inputs), wanted_, training_ ? &aux_losses_ : nullptr);
     auto t0 = std::chrono::steady_clock::now();
+    // Out of memory is named with the node and what it was given: the usual
+    // cause is an image too large for the pipeline's resolution.
+    const auto out_of_memory = [&](const std::string& what) {
+      return Error(node.where, node.id,
+                   "out of memory (" + what + ") in plugin '" + node.plugin->descriptor.name + "' on inputs " +
+                       input_shapes(given),
+                   "use a smaller image, or a [protocol] that resizes or slides windows (see `ovseg eval`)");
+    };
     try {
       stages_[i]->run(ctx);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
+      if (is_out_of_memory(e)) throw out_of_memory(first_line(e));
       throw Error(node.where, node.id,
                   std::string("plugin '") + node.plugin->descriptor.name + "' failed: " + e.what());
     }

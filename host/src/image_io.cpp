@@ -65,7 +65,12 @@ at::Tensor load_image(const std::string& path) {
     throw Error({path, 0, 0}, "", "image file not found", "check the path");
   if (const std::string problem = harness::image_file_problem(path); !problem.empty())
     throw Error({path, 0, 0}, "", "the image file " + problem, "use a complete copy of the image");
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  cv::Mat bgr;
+  try {
+    bgr = cv::imread(path, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {  // OpenCV's text is an assertion without the file
+    throw Error({path, 0, 0}, "", "cannot decode image: " + e.err, "convert it to PNG or JPEG");
+  }
   if (bgr.empty())
     throw Error({path, 0, 0}, "", "cannot decode image (not a PNG/JPEG/... OpenCV can read)",
                 "convert it to PNG or JPEG");

@@ -93,8 +93,13 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
   const size_t n = graph_.nodes.size();
   window_phase_ = window_phase_nodes(graph_);
   image_phase_.resize(n);
+  // Dead nodes belong to neither phase: nothing is carried or read for them.
+  const std::vector<bool> live = live_nodes(graph_);
+  for (size_t i = 0; i < n; ++i) {
+    image_phase_[i] = live[i] && !window_phase_[i];
+    window_phase_[i] = live[i] && window_phase_[i];
+  }
   gt_window_ = ground_truth_use(graph_, window_phase_);
-  for (size_t i = 0; i < n; ++i) image_phase_[i] = !window_phase_[i];
   gt_image_ = ground_truth_use(graph_, image_phase_);
   gt_any_ = ground_truth_use(graph_);
 

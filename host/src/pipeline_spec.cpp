@@ -174,8 +174,11 @@ Override parse_override(const std::string& text) {
   Override ov;
   ov.original = text;
   auto eq = text.find('=');
-  if (eq == std::string::npos || eq == 0)
+  if (eq == std::string::npos)
     throw Error({"--set " + text, 0, 0}, "", "override '" + text + "' has no '='",
+                "write --set nodes.<node>.<param>=<value>");
+  if (eq == 0)
+    throw Error({"--set " + text, 0, 0}, "", "override '" + text + "' names no parameter before '='",
                 "write --set nodes.<node>.<param>=<value>");
   std::string path = text.substr(0, eq);
   ov.value_text = text.substr(eq + 1);
@@ -332,6 +335,10 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
 }
 
 PipelineSpec load_pipeline_spec(const std::string& path, const std::vector<Override>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error({path, 0, 0}, "", "is a directory, not a pipeline file",
+                "pass a pipeline .toml file (e.g. pipelines/<name>.toml)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error({path, 0, 0}, "", "cannot open pipeline file", "check the path");
   std::stringstream ss;

@@ -3,8 +3,14 @@
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <set>
 
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/stage.hpp"
@@ -19,6 +25,36 @@ constexpr const char* kPluginPrefix = "libovseg_plugin_";
 Error load_error(const std::string& path, const std::string& problem, const std::string& fix) {
   return Error({path, 0, 0}, "", problem, fix);
 }
+
+// boost::dll reports a failed dlopen as an errno text ("Bad file
+// descriptor"): say what the file is instead, or dlerror()'s reason.
+std::string library_problem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  if (in.gcount() == 0) return "the file is empty, not a shared library";
+  if (in.gcount() < 4 || std::string(magic, 4) != "\x7f" "ELF")
+    return "not a shared library (no ELF header; a text file?)";
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle != nullptr) {
+    ::dlclose(handle);
+    return "";
+  }
+  const char* reason = ::dlerror();
+  return reason != nullptr ? reason : "";
+}
+
+// A mistyped OVSEG_PLUGIN_PATH entry would otherwise only show up as
+// "unknown plugin" later; said once per entry and process.
+void warn_if_missing_env_dir(const std::string& dir) {
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (warned.insert(dir).second)
+    std::cerr << "warning: OVSEG_PLUGIN_PATH entry '" << dir << "' is not a folder; ignored\n";
+}
 }  // namespace
 
 void PluginCatalog::load_library(const std::string& path) {
@@ -28,9 +64,11 @@ void PluginCatalog::load_library(const std::string& path) {
   boost::dll::fs::error_code ec;
   // RTLD_LOCAL: a plugin's symbols never leak into another plugin.
   lib->load(path, ec, boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now);
-  if (ec)
-    throw load_error(path, "cannot load plugin library: " + ec.message(),
+  if (ec) {
+    const std::string problem = library_problem(path);
+    throw load_error(path, "cannot load plugin library: " + (problem.empty() ? ec.message() : problem),
                      "rebuild the plugin against this ovseg, or remove the file");
+  }
   if (!lib->has("ovseg_sdk_abi_version"))
     throw load_error(path, "not an ovseg plugin (no ovseg_sdk_abi_version entry point)",
                      "build it with ovseg_add_plugin() so the SDK entry point is linked in");
@@ -133,6 +171,7 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& cli_
       size_t end = s.find(':', start);
       if (end == std::string::npos) end = s.size();
       if (end > start) dirs.push_back(s.substr(start, end - start));
+      if (end > start) warn_if_missing_env_dir(dirs.back());
       start = end + 1;
     }
   }

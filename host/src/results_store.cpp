@@ -10,8 +10,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
+
+#include "ovseg/sdk/diagnostics.hpp"
 
 namespace ovseg {
 
@@ -48,13 +51,22 @@ std::string record_path(const std::string& results_dir, const RunKey& key) {
   return (fs::path(results_dir) / (key.stem() + ".json")).string();
 }
 
+void create_output_folder(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!ec && ::access(dir.c_str(), W_OK) != 0) ec = std::error_code(errno, std::generic_category());
+  if (ec)
+    throw Error({dir, 0, 0}, "", "cannot write " + what + " here: " + ec.message(),
+                "choose a folder you can write to");
+}
+
 std::string partial_path(const std::string& results_dir, const RunKey& key) {
   return (fs::path(results_dir) / (key.stem() + ".partial.json")).string();
 }
 
 void write_json_atomic(const std::string& path, const nlohmann::json& j) {
   const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  if (target.has_parent_path()) create_output_folder(target.parent_path().string(), "results");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const std::string text = j.dump(1) + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -89,11 +101,42 @@ std::optional<nlohmann::json> read_json_file(const std::string& path) {
   if (!in) return std::nullopt;
   std::stringstream ss;
   ss << in.rdbuf();
+  const std::string text = ss.str();
+  if (text.empty()) throw std::runtime_error(path + ": empty file, not valid JSON");
   try {
-    return nlohmann::json::parse(ss.str());
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": not a valid JSON file: " + e.what());
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // The library's message quotes what it read (a whole record): say where
+    // it broke instead.
+    throw std::runtime_error(path + ": not a valid JSON file (" +
+                             (e.byte >= text.size() ? "truncated after " + std::to_string(text.size()) + " bytes"
+                                                    : "corrupt at byte " + std::to_string(e.byte) + " of " +
+                                                          std::to_string(text.size())) +
+                             ")");
   }
+}
+
+std::string record_schema_problem(const nlohmann::json& record) {
+  using nlohmann::json;
+  // The fields `ovseg table` and `ovseg merge` read, as "a.b.c" paths.
+  static const std::vector<std::pair<std::string, json::value_t>> kFields = {
+      {"pipeline.name", json::value_t::string},  {"pipeline.sha256", json::value_t::string},
+      {"dataset.name", json::value_t::string},   {"selection.shard.count", json::value_t::number_unsigned},
+      {"protocol", json::value_t::object},       {"metrics", json::value_t::object}};
+  for (const auto& [path, type] : kFields) {
+    const json* v = &record;
+    std::stringstream parts(path);
+    for (std::string part; v && std::getline(parts, part, '.');)
+      v = v->is_object() && v->contains(part) ? &(*v)[part] : nullptr;
+    if (v == nullptr) return "field '" + path + "' is missing";
+    const bool number_ok = type == json::value_t::number_unsigned && v->is_number_integer();
+    if (v->type() != type && !number_ok)
+      return "field '" + path + "' is " + v->type_name() + ", expected " + json(type).type_name();
+  }
+  if (record.contains("date") && !record["date"].is_string()) return "field 'date' is not a string";
+  if (!record.contains("selection") || !record["selection"].contains("limit"))
+    return "field 'selection.limit' is missing";
+  return "";
 }
 
 std::vector<nlohmann::json> load_records(const std::string& dir) {
@@ -107,9 +150,20 @@ std::vector<nlohmann::json> load_records(const std::string& dir) {
     files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
+  // One unreadable record must not hide the others: it is named and skipped.
   for (const auto& f : files) {
-    auto j = read_json_file(f);
+    std::optional<nlohmann::json> j;
+    try {
+      j = read_json_file(f);
+    } catch (const std::exception& e) {
+      std::cerr << "warning: skipping " << e.what() << "\n";
+      continue;
+    }
     if (!j || !j->is_object() || j->value("kind", "") != kRecordKind) continue;
+    if (const std::string problem = record_schema_problem(*j); !problem.empty()) {
+      std::cerr << "warning: skipping " << f << ": not an eval record as ovseg writes it: " << problem << "\n";
+      continue;
+    }
     (*j)["_file"] = f;
     out.push_back(std::move(*j));
   }

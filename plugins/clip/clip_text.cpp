@@ -139,10 +139,11 @@ class ClipText : public Stage {
     } else {
       auto model = clip_plugins::shared_clip_model(model_file, at::Device(init.device));
       e = embed(*model, shared_tokenizer(vocab), synonyms, templates, separate).cpu();
-      if (p.get_bool("cache")) {
-        fs::create_directories(cache_file.parent_path());
-        write_npy(cache_file.string(), e);
-      }
+      if (p.get_bool("cache"))
+        models::try_cache_write([&] {
+          fs::create_directories(cache_file.parent_path());
+          write_npy(cache_file.string(), e);
+        });
     }
     embeddings_ = e.to(at::Device(init.device));
   }

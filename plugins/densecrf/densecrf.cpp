@@ -21,6 +21,8 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <iomanip>
+#include <sstream>
 
 #include "mean_field.hpp"
 
@@ -39,7 +41,9 @@ class DenseCrf : public Stage {
  public:
   static PluginDescriptor describe() {
     return PluginDescriptor("densecrf", StageKind::Postprocess,
-                            "fully connected CRF (mean field, permutohedral lattice)")
+                            "fully connected CRF (mean field, permutohedral lattice); each theta must "
+                            "keep pixel positions (or 0..255 colours) / theta within a few thousand, the "
+                            "lattice's 16-bit range, or the node stops with an error naming it")
         .input("logits", PortType::Logits, "(B,K,H,W) logits; unary = -log softmax")
         .input("image", PortType::Image, "(B,3,H',W') RGB in [0,1]; resized to H,W if needed")
         .output("logits", PortType::Logits, "(B,K,H,W) log of the CRF marginals")
@@ -114,8 +118,8 @@ class DenseCrf : public Stage {
     for (int64_t i = 0; i < b; ++i) {
       std::vector<dc::Kernel> kernels;  // none needed for 0 iterations
       if (iterations_ > 0) {
-        if (any_positive(smooth_w)) kernels.push_back(smoothness_kernel(h, w, smooth_w));
-        if (any_positive(app_w)) kernels.push_back(appearance_kernel(rgb[i], h, w, app_w));
+        if (any_positive(smooth_w)) kernels.push_back(smoothness_kernel(node, h, w, smooth_w));
+        if (any_positive(app_w)) kernels.push_back(appearance_kernel(node, rgb[i], h, w, app_w));
       }
       std::vector<float> q =
           dc::mean_field(unary[i].data_ptr<float>(), h * w, k, kernels, iterations_, scratch_);
@@ -151,8 +155,32 @@ class DenseCrf : public Stage {
     }
   }
 
+  // The lattice's keys are 16-bit, so features (value / theta) must stay
+  // below ~10^4: too small a theta for the image is refused naming the node,
+  // the parameter and how far its features reach.
+  static std::string format_number(double v) {
+    std::ostringstream os;
+    os << std::setprecision(6) << v;
+    return os.str();
+  }
+  static std::string theta_reach(const char* what, const char* param, double theta, double max_value) {
+    return std::string(what) + " / " + param + " (" + param + " = " + format_number(theta) +
+           ") reach " + format_number(max_value / theta);
+  }
+  static dc::Kernel checked_kernel(const std::string& node, const std::string& reach,
+                                   const float* f, int64_t n, int dim, std::vector<float> weights) {
+    try {
+      return dc::make_kernel(f, n, dim, std::move(weights));
+    } catch (const dc::LatticeOverflow&) {
+      throw std::invalid_argument(node + ": kernel features too large for the permutohedral "
+                                  "lattice's 16-bit keys: " + reach +
+                                  "; use a larger theta (features up to a few thousand fit)");
+    }
+  }
+
   // (x, y) / theta_gamma, as DenseCRF2D::addPairwiseGaussian.
-  dc::Kernel smoothness_kernel(int64_t h, int64_t w, std::vector<float> weights) const {
+  dc::Kernel smoothness_kernel(const std::string& node, int64_t h, int64_t w,
+                               std::vector<float> weights) const {
     std::vector<float> f(static_cast<size_t>(h * w) * 2);
     const float s = static_cast<float>(theta_gamma_);
     for (int64_t y = 0; y < h; ++y)
@@ -160,12 +188,13 @@ class DenseCrf : public Stage {
         f[(y * w + x) * 2 + 0] = x / s;
         f[(y * w + x) * 2 + 1] = y / s;
       }
-    return dc::make_kernel(f.data(), h * w, 2, std::move(weights));
+    const std::string reach = theta_reach("positions", "theta_gamma", theta_gamma_, std::max(h, w) - 1);
+    return checked_kernel(node, reach, f.data(), h * w, 2, std::move(weights));
   }
 
   // (x, y) / theta_alpha, (r, g, b) / theta_beta, as addPairwiseBilateral.
-  dc::Kernel appearance_kernel(const at::Tensor& rgb, int64_t h, int64_t w,
-                               std::vector<float> weights) const {
+  dc::Kernel appearance_kernel(const std::string& node, const at::Tensor& rgb, int64_t h,
+                               int64_t w, std::vector<float> weights) const {
     std::vector<float> f(static_cast<size_t>(h * w) * 5);
     const float sxy = static_cast<float>(theta_alpha_), srgb = static_cast<float>(theta_beta_);
     const float* px = rgb.data_ptr<float>();
@@ -176,7 +205,10 @@ class DenseCrf : public Stage {
         f[i * 5 + 1] = y / sxy;
         for (int c = 0; c < 3; ++c) f[i * 5 + 2 + c] = px[i * 3 + c] / srgb;
       }
-    return dc::make_kernel(f.data(), h * w, 5, std::move(weights));
+    const std::string reach =
+        theta_reach("positions", "theta_alpha", theta_alpha_, std::max(h, w) - 1) + ", " +
+        theta_reach("colours", "theta_beta", theta_beta_, rgb.max().item<double>());
+    return checked_kernel(node, reach, f.data(), h * w, 5, std::move(weights));
   }
 
   int iterations_;

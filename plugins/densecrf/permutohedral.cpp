@@ -88,6 +88,16 @@ class KeyTable {
   std::vector<int16_t> keys_;
 };
 
+// Elevated coordinates are rounded to the nearest multiple of d+1; within this
+// bound the rounded value still fits the int16 cast (the tighter check on the
+// rounded keys follows it).
+constexpr int kKeyLimit = 32767;
+bool fits_int16_keys(const float* elevated, int d1) {
+  for (int i = 0; i < d1; ++i)
+    if (!(std::abs(elevated[i]) <= static_cast<float>(kKeyLimit - d1))) return false;
+  return true;
+}
+
 }  // namespace
 
 PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_points, int dim)
@@ -129,6 +139,12 @@ PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_poin
         sm += cf;
       }
       elevated[0] = sm;
+      // Points beyond the int16 key range (or NaN) are refused here, before
+      // rounding: their ranks would index outside `bary` below.
+      if (!fits_int16_keys(elevated.data(), d1)) {
+        overflow = true;
+        continue;
+      }
       // Nearest remainder-0 lattice point, coordinate by coordinate.
       int sum = 0;
       for (int i = 0; i <= d; ++i) {
@@ -168,7 +184,7 @@ PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_poin
       }
       bary[0] += 1.0f + bary[d + 1];
       for (int i = 0; i <= d; ++i)
-        if (std::abs(rem0[i]) > 32767 - 2 * d1) overflow = true;
+        if (std::abs(rem0[i]) > kKeyLimit - 2 * d1) overflow = true;
       // The d+1 vertices of the simplex.
       for (int r = 0; r <= d; ++r) {
         int16_t* key = &keys[(static_cast<size_t>(k) * d1 + r) * d];
@@ -180,9 +196,10 @@ PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_poin
   });
 
   if (overflow)
-    throw std::invalid_argument(
-        "permutohedral lattice: features too large for 16-bit lattice keys (|feature| / theta "
-        "above ~10000); use larger kernel standard deviations");
+    throw LatticeOverflow(
+        "permutohedral lattice: features too large for 16-bit lattice keys (elevated "
+        "coordinates beyond +-" + std::to_string(kKeyLimit) +
+        "); use larger kernel standard deviations");
 
   // Phase 2 (serial): number the vertices in first-seen order, like densecrf.
   KeyTable table(d, n_ * d1 / 3 + 16);

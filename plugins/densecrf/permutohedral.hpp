@@ -13,9 +13,16 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 namespace ovseg::densecrf {
+
+// Features (already divided by their theta) too large for the lattice's
+// 16-bit keys; callers that know which parameters scaled them rethrow.
+struct LatticeOverflow : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
 
 class PermutohedralLattice {
  public:

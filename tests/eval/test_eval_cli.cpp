@@ -218,4 +218,37 @@ TEST_CASE("ovseg eval: command-line and protocol mistakes") {
   CHECK(r.output.find("did you mean 'window'") != std::string::npos);
   r = run_cli("eval '" + kColourPipeline + "' --dataset coco_objekt --data-root '" + kCocoRoot + "'");
   CHECK(r.exit_code == 1);
+  // An unwritable --save-predictions folder is named before any image runs.
+  r = run_cli(eval_args(tmp.file("r"), "--limit 1 --save-predictions /proc/ovseg-predictions"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("/proc/ovseg-predictions: error: cannot write --save-predictions here") != std::string::npos);
+  CHECK(r.output.find("filesystem error") == std::string::npos);
+}
+
+TEST_CASE("ovseg eval: an unusable resume checkpoint says what to do; --force discards it") {
+  TempDir tmp;
+  const std::string dir = tmp.file("r");
+  REQUIRE(run_cli(eval_args(dir, "--limit 1")).exit_code == 0);
+  const json stored = only_record(dir);
+  const std::string record = stored["_file"];
+  const std::string partial = record.substr(0, record.size() - 5) + ".partial.json";
+  // The right run's checkpoint with a field of the wrong type.
+  const json wrong_field = {{"kind", ovseg::kPartialKind}, {"key", stored["key"]},
+                            {"pipeline_sha256", stored["pipeline"]["sha256"]},
+                            {"confusion_matrix", stored["confusion_matrix"]}, {"done_ids", "x"},
+                            {"per_node_ms", json::object()}, {"elapsed_s", 1.0}};
+  for (const std::string& bad : {std::string("{\"kind\": \"ovseg-eval-"), std::string(), wrong_field.dump()}) {
+    CAPTURE(bad);
+    fs::remove(record);
+    write_file(partial, bad);
+    CliResult r = run_cli(eval_args(dir, "--limit 1"));
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find(partial + ": cannot resume from this checkpoint") != std::string::npos);
+    CHECK(r.output.find("rerun with --force") != std::string::npos);
+    CHECK(r.output.find("[json.exception") == std::string::npos);
+    r = run_cli(eval_args(dir, "--limit 1 --force"));
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("discarded the unusable checkpoint " + partial) != std::string::npos);
+    CHECK_FALSE(fs::exists(partial));
+  }
 }

@@ -8,8 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
 
 #include "ovseg/host/benchmark_names.hpp"
+#include "ovseg/host/results_store.hpp"
 #include "ovseg/host/published.hpp"
 #include "ovseg/host/sweep.hpp"
 #include "ovseg/host/table_layout.hpp"
@@ -542,4 +546,43 @@ TEST_CASE("published files: mistakes name the file and line") {
   CHECK(error_of("miou = { voc21 = 50.0 }\n").find("did you mean 'mIoU'") != std::string::npos);
   CHECK(error_of("").find("has no numbers") != std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_CASE("stored records: a truncated, corrupt or schema-bad file is named and skipped, not dumped") {
+  const fs::path dir = fs::temp_directory_path() / ("ovseg_tables_bad_records_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string good = make_record("Good", "VOC", 50).dump();
+  auto write = [&](const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; };
+  write("a_good.json", good);
+  write("b_truncated.json", good.substr(0, good.size() / 2));
+  json bad_type = make_record("BadType", "VOC", 40);
+  bad_type["selection"]["shard"]["count"] = "1";
+  write("c_schema.json", bad_type.dump());
+  json no_metrics = make_record("NoMetrics", "VOC", 40);
+  no_metrics.erase("metrics");
+  write("d_no_metrics.json", no_metrics.dump());
+
+  std::ostringstream err;
+  std::streambuf* old = std::cerr.rdbuf(err.rdbuf());
+  std::vector<json> records;
+  try {
+    records = ovseg::load_records(dir.string());
+  } catch (...) {
+    std::cerr.rdbuf(old);
+    throw;
+  }
+  std::cerr.rdbuf(old);
+  fs::remove_all(dir);
+  const std::string warnings = err.str();
+  MESSAGE(warnings);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0]["pipeline"]["name"] == "Good");
+  CHECK(warnings.find("b_truncated.json: not a valid JSON file (truncated after ") != std::string::npos);
+  CHECK(warnings.find("c_schema.json: not an eval record as ovseg writes it: field "
+                      "'selection.shard.count' is string, expected number") != std::string::npos);
+  CHECK(warnings.find("d_no_metrics.json: not an eval record as ovseg writes it: field 'metrics' is missing") !=
+        std::string::npos);
+  CHECK(warnings.size() < 1000);  // no record text quoted
+  CHECK(warnings.find("Good") == std::string::npos);
 }

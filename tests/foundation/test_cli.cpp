@@ -184,6 +184,9 @@ TEST_CASE("ovseg exit code 2: usage errors") {
       {"run " + quoted(kColourPipeline) + " --image " + quoted(kBeach), "--out DIR is required"},
       {"check", "missing argument"},
       {"run " + quoted(kColourPipeline) + " --image a.png --image b.png --out o", "--image given twice"},
+      // Checked before any scene is drawn (OpenCV ran out of memory instead).
+      {"world --out /nonexistent/w --train 0 --val 1 --val-size 100000",
+       "ovseg world: --val-size 100000 is outside 1..8192 px"},
   };
   std::vector<std::string> args;
   for (const auto& c : cases) args.push_back(c.first);
@@ -238,6 +241,12 @@ TEST_CASE("ovseg exit code 1 on a bad --set, a missing pipeline, a missing image
   TempDir dir;
   const std::string missing_toml = dir.file("nope.toml");
   const std::string missing_png = dir.file("missing.png");
+  // A PNG whose header claims 60000x60000 px (signature, IHDR, IEND).
+  const std::string huge_png = dir.file("huge.png");
+  const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                               0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 2, 0, 0, 0, 0, 0, 0, 0,
+                               0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  write_file(huge_png, std::string(reinterpret_cast<const char*>(png), sizeof png));
   const std::string run = "run " + quoted(kColourPipeline) + " --out " + quoted(dir.file("o")) + " --image ";
   const std::vector<std::pair<std::string, std::string>> cases = {
       // {args, expected start of the one line of output}
@@ -247,7 +256,13 @@ TEST_CASE("ovseg exit code 1 on a bad --set, a missing pipeline, a missing image
        "--set nodes.encodr.patch_size=4: error: node 'encodr': override names 'encodr'"},
       {"check " + quoted(kColourPipeline) + " --set nodes.encoder.patch_size",
        "--set nodes.encoder.patch_size: error: override 'nodes.encoder.patch_size' has no '='"},
+      {"check " + quoted(kColourPipeline) + " --set =3",
+       "--set =3: error: override '=3' names no parameter before '='"},
       {"check " + quoted(missing_toml), missing_toml + ": error: cannot open pipeline file"},
+      {"check " + quoted(dir.path().string()), dir.path().string() + ": error: is a directory, not a pipeline file"},
+      {run + quoted(huge_png), huge_png + ": error: the image file is a PNG of 60000x60000 px"},
+      {"run " + quoted(kColourPipeline) + " --out /proc/ovseg-out --image " + quoted(kBeach),
+       "/proc/ovseg-out: error: cannot write --out here: "},
       {run + quoted(missing_png), missing_png + ": error: image file not found"},
       {run + quoted(kBeach) + " --device tpu", "error: unknown device 'tpu'"},
       {"check " + quoted(kColourPipeline) + " --plugin-dir " + quoted(dir.file("nodir")),
@@ -269,9 +284,14 @@ TEST_CASE("ovseg exit code 1 on a bad --set, a missing pipeline, a missing image
 TEST_CASE("ovseg warns about a broken plugin on the path but still works") {
   TempDir dir;
   write_file(dir.file("libovseg_plugin_garbage.so"), "garbage");
+  write_file(dir.file("libovseg_plugin_empty.so"), "");
   const CliResult r = run_cli("check " + quoted(kColourPipeline) + " --plugin-dir " + quoted(dir.path().string()));
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(contains(r.output, "warning: " + dir.file("libovseg_plugin_garbage.so")));
+  // What the file is, not dlopen's errno text ("Bad file descriptor").
+  CHECK(contains(r.output, "libovseg_plugin_garbage.so: error: cannot load plugin library: not a shared library"));
+  CHECK(contains(r.output, "libovseg_plugin_empty.so: error: cannot load plugin library: the file is empty"));
+  CHECK_FALSE(contains(r.output, "Bad file descriptor"));
   CHECK(contains(r.output, "ok: 6 nodes valid"));
 }

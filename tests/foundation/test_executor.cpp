@@ -142,6 +142,27 @@ TEST_CASE("an explicit labels output is used instead of argmax") {
   CHECK(r.logits.logits.argmax(1).eq(0).all().item<bool>());
 }
 
+TEST_CASE("nodes no output depends on are neither instantiated nor run") {
+  // `dead_init` would throw on construction, `dead_run` in run(), `dead_tail`
+  // reads the latter: none of them feeds [outputs].
+  const std::string text =
+      "[nodes.src]\nplugin = \"record_order\"\ninputs = { image = \"input.image\" }\n\n"
+      "[nodes.out]\nplugin = \"record_order\"\ninputs = { after = \"src.logits\" }\n\n"
+      "[nodes.dead_init]\nplugin = \"misbehave\"\ninputs = { logits = \"src.logits\" }\n"
+      "mode = \"throw_in_init\"\n\n"
+      "[nodes.dead_run]\nplugin = \"misbehave\"\ninputs = { logits = \"src.logits\" }\n"
+      "mode = \"throw_in_run\"\n\n"
+      "[nodes.dead_tail]\nplugin = \"record_order\"\ninputs = { after = \"dead_run.logits\" }\n\n"
+      "[outputs]\nlogits = \"out.logits\"\n";
+  const Graph g = build(text);
+  REQUIRE(g.nodes.size() == 5);
+  Executor ex(g, "cpu");
+  const RunResult r = ex.run(Image{at::rand({1, 3, 4, 4})});
+  CHECK(timing_order(r) == std::vector<std::string>{"src", "out"});
+  CHECK(r.logits.class_names == std::vector<std::string>{"src", "out"});
+  CHECK(r.values.count("dead_run.logits") == 0);
+}
+
 TEST_CASE("relative parameter paths resolve against the pipeline's folder") {
   TempDir dir;
   write_npy(dir.file("emb.npy"), at::tensor({-1.f, -1.f, -1.f, 1.f, 1.f, 1.f}).view({2, 3}));
@@ -158,6 +179,17 @@ TEST_CASE("a plugin that throws in run() is named in the error") {
   const Error e = run_error(text);
   check_error(e, "mem.toml", line_of(text, "[nodes.bad]"), "bad",
               {"plugin 'misbehave' failed: deliberate failure in run()"});
+}
+
+TEST_CASE("out of memory in a node is named with the node, its plugin and its input shapes") {
+  for (const std::string mode : {"bad_alloc", "huge_tensor"}) {
+    CAPTURE(mode);
+    const std::string text = misbehaving(mode);
+    const Error e = run_error(text);
+    check_error(e, "mem.toml", line_of(text, "[nodes.bad]"), "bad",
+                {"out of memory (", "in plugin 'misbehave' on inputs logits (1, 1, 8, 8)"});
+    CHECK(std::string(e.what()).find('\n') == std::string::npos);  // no c10 stack trace
+  }
 }
 
 TEST_CASE("a plugin that throws while starting is named in the error") {

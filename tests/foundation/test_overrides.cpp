@@ -44,7 +44,8 @@ TEST_CASE("parse_override errors: missing '=', empty path part") {
     CHECK(contains(e.fix(), "--set nodes.<node>.<param>=<value>"));
   }
   SUBCASE("leading '='") {
-    CHECK(contains(catch_error([] { parse_override("=3"); }).what(), "has no '='"));
+    // It has an '=': what is missing is the parameter before it.
+    CHECK(contains(catch_error([] { parse_override("=3"); }).what(), "override '=3' names no parameter before '='"));
   }
   SUBCASE("empty part") {
     const Error e = catch_error([] { parse_override("nodes..patch_size=3"); });

@@ -2,7 +2,9 @@
 // library can be refused (ABI mismatch, not a plugin, garbage, missing,
 // duplicate names) without a crash and without hiding the other plugins.
 #include <cstdlib>
+#include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "foundation_util.hpp"
 #include "ovseg/host/map_stage_context.hpp"
@@ -194,6 +196,19 @@ TEST_CASE("plugin_search_path: --plugin-dir first, then OVSEG_PLUGIN_PATH, then 
     REQUIRE(dirs.size() == 1);
     CHECK(canonical(dirs[0]) == beside_binary);
   }
+}
+
+TEST_CASE("OVSEG_PLUGIN_PATH entries that are not folders are warned about once") {
+  TempDir dir;
+  const std::string missing = dir.file("no_such_folder");
+  ScopedEnv env("OVSEG_PLUGIN_PATH", (missing + ":" + dir.path().string()).c_str());
+  std::ostringstream err;
+  std::streambuf* old = std::cerr.rdbuf(err.rdbuf());
+  const auto dirs = plugin_search_path({});
+  plugin_search_path({});  // asked again: no second warning
+  std::cerr.rdbuf(old);
+  CHECK(dirs.size() == 3);  // still searched in order; the warning is the change
+  CHECK(err.str() == "warning: OVSEG_PLUGIN_PATH entry '" + missing + "' is not a folder; ignored\n");
 }
 
 TEST_CASE("discover_plugins loads the search path and rejects a missing --plugin-dir") {

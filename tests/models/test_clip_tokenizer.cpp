@@ -3,6 +3,7 @@
 // by that reference; the vocabulary is the published bpe_simple_vocab_16e6.txt.gz
 // from the shared data folder.
 #include "ovseg/models/clip_tokenizer.hpp"
+#include "ovseg/models/model_zoo.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,6 +12,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -413,4 +418,41 @@ TEST_CASE("tokenizer: speed of 80 templates x 150 class names") {
   MESSAGE("tokenized ", prompts.size(), " prompts in ", s, " s");
   CHECK(ids.size(0) == 12000);
   CHECK(s < 2.0);  // about 0.05 s on a 2-core machine; generous for loaded CI
+}
+
+TEST_CASE("OVSEG_CLIP_BPE naming a missing file is an error, not a silent fallback") {
+  const char* old = std::getenv("OVSEG_CLIP_BPE");
+  const std::string saved = old ? old : "";
+  ::setenv("OVSEG_CLIP_BPE", "/nonexistent/bpe_simple_vocab_16e6.txt.gz", 1);
+  std::string message = "no error";
+  try {
+    ovseg::models::resolve_bpe_vocab();
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  old ? ::setenv("OVSEG_CLIP_BPE", saved.c_str(), 1) : ::unsetenv("OVSEG_CLIP_BPE");
+  CHECK(message.find("OVSEG_CLIP_BPE names /nonexistent/bpe_simple_vocab_16e6.txt.gz, which is not a file") !=
+        std::string::npos);
+}
+
+TEST_CASE("an unwritable cache folder is warned about once; the caller goes on uncached") {
+  const char* old = std::getenv("OVSEG_CACHE_DIR");
+  const std::string saved = old ? old : "";
+  ::setenv("OVSEG_CACHE_DIR", "/proc/ovseg-cache", 1);  // not creatable, even as root
+  std::ostringstream err;
+  std::streambuf* previous = std::cerr.rdbuf(err.rdbuf());
+  const auto write = [] {
+    std::filesystem::create_directories(std::filesystem::path(ovseg::models::cache_root()) / "text-embeddings");
+  };
+  const bool first = ovseg::models::try_cache_write(write), second = ovseg::models::try_cache_write(write);
+  std::cerr.rdbuf(previous);
+  old ? ::setenv("OVSEG_CACHE_DIR", saved.c_str(), 1) : ::unsetenv("OVSEG_CACHE_DIR");
+  CHECK_FALSE(first);
+  CHECK_FALSE(second);
+  const std::string text = err.str();
+  CHECK(text.rfind("warning: cannot write the cache under /proc/ovseg-cache: ", 0) == 0);
+  CHECK(text.find("running uncached") != std::string::npos);
+  CHECK(text.find("filesystem error") == std::string::npos);
+  CHECK(text.find("warning:", 1) == std::string::npos);  // once
+  CHECK(ovseg::models::try_cache_write([] {}));
 }

@@ -270,3 +270,39 @@ TEST_CASE("densecrf explains bad parameters and inputs") {
   // A differently sized image is resized to the logits.
   CHECK(message({}, at::rand({1, 3, 16, 16})) == "no error");
 }
+
+TEST_CASE("the lattice refuses features beyond its 16-bit keys instead of crashing") {
+  // More points than one parallel chunk (2048), so the refusal happens in the
+  // parallel phase; huge and NaN features both used to index out of bounds.
+  const int64_t n = 5000;
+  for (const float big : {1e6f, 4e4f, std::nanf("")}) {
+    std::vector<float> f(n * 2);
+    for (int64_t i = 0; i < n; ++i) f[i * 2] = float(i % 50), f[i * 2 + 1] = float(i / 50);
+    f[4321 * 2 + 1] = big;
+    CHECK_THROWS_AS(dc::PermutohedralLattice(f.data(), n, 2), const dc::LatticeOverflow&);
+  }
+}
+
+TEST_CASE("densecrf names the node and the theta that is too small for the image") {
+  const NoisyScene s = noisy_scene(48, 48, 0.0, 9);
+  auto message = [&](const std::map<std::string, ovseg::ParamValue>& p) {
+    try {
+      run_logits("densecrf", s.logits, s.image, p, {"background", "person"});
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // 47 px / 0.001 = 47000: beyond the lattice's keys, inside the parameter range.
+  const std::string gamma = message({{"theta_gamma", 0.001}});
+  CHECK(gamma.find("node 'under_test'") != std::string::npos);
+  CHECK(gamma.find("positions / theta_gamma (theta_gamma = 0.001) reach 47000") != std::string::npos);
+  const std::string alpha = message({{"theta_alpha", 0.001}, {"w_smoothness", 0.0}});
+  CHECK(alpha.find("theta_alpha (theta_alpha = 0.001) reach 47000") != std::string::npos);
+  CHECK(alpha.find("theta_beta") != std::string::npos);
+  const std::string beta = message({{"theta_beta", 0.001}, {"w_smoothness", 0.0}});
+  CHECK(beta.find("node 'under_test'") != std::string::npos);
+  CHECK(beta.find("colours / theta_beta (theta_beta = 0.001)") != std::string::npos);
+  // 0.01 on this image fits: supported, not refused.
+  CHECK(message({{"theta_gamma", 0.01}, {"theta_alpha", 0.5}}) == "no error");
+}

@@ -19,6 +19,7 @@ std::string image_file_problem(const std::string& path) {
   std::vector<unsigned char> tail(static_cast<size_t>(tail_len));
   in.seekg(size - tail_len);
   in.read(reinterpret_cast<char*>(tail.data()), tail_len);
+  in.clear();
   if (head[0] == 0xFF && head[1] == 0xD8) {  // JPEG: ends with EOI, FF D9
     for (size_t i = tail.size(); i-- > 1;)
       if (tail[i - 1] == 0xFF && tail[i] == 0xD9) return "";
@@ -26,6 +27,18 @@ std::string image_file_problem(const std::string& path) {
   }
   static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   if (std::equal(head, head + 8, kPng)) {
+    // IHDR, the first chunk, holds the size: refuse what would not fit in
+    // memory before a decoder tries (OpenCV asserts without the file name).
+    unsigned char ihdr[16] = {};
+    in.seekg(8);
+    in.read(reinterpret_cast<char*>(ihdr), 16);
+    const auto be32 = [](const unsigned char* p) {
+      return (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | uint64_t{p[3]};
+    };
+    const uint64_t w = be32(ihdr + 8), h = be32(ihdr + 12);
+    if (in.gcount() == 16 && w * h > kMaxImagePixels)
+      return "is a PNG of " + std::to_string(w) + "x" + std::to_string(h) + " px, more than the " +
+             std::to_string(kMaxImagePixels) + " pixels ovseg reads";
     static const std::string iend = "IEND";
     if (std::search(tail.begin(), tail.end(), iend.begin(), iend.end()) != tail.end()) return "";
     return "is a PNG without its IEND chunk (truncated?)";

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -147,7 +149,12 @@ std::string resolve_bpe_vocab(const std::string& explicit_path) {
     if (check(explicit_path)) return explicit_path;
     throw std::runtime_error("BPE vocabulary not found: " + explicit_path);
   }
-  if (auto e = env("OVSEG_CLIP_BPE"); !e.empty() && check(e)) return e;
+  if (auto e = env("OVSEG_CLIP_BPE"); !e.empty()) {
+    // An explicit setting that is wrong is an error, not a silent fallback.
+    if (check(e)) return e;
+    throw std::runtime_error("OVSEG_CLIP_BPE names " + e +
+                             ", which is not a file -- fix: point it at bpe_simple_vocab_16e6.txt.gz or unset it");
+  }
   const std::string cached = (fs::path(model_dir()) / "bpe_simple_vocab_16e6.txt.gz").string();
   if (check(cached)) return cached;
 #ifdef OVSEG_EMBEDDED_MODEL_DIR
@@ -183,6 +190,23 @@ std::string fetch_model(const ZooEntry& entry) {
   }
   fs::rename(tmp, final_path);
   return final_path.string();
+}
+
+bool try_cache_write(const std::function<void()>& write) {
+  try {
+    write();
+    return true;
+  } catch (const std::exception& e) {
+    static std::once_flag warned;
+    const auto* fs_error = dynamic_cast<const fs::filesystem_error*>(&e);
+    std::string why = fs_error ? fs_error->code().message() + " (" + fs_error->path1().string() + ")" : e.what();
+    why = why.substr(0, why.find('\n'));
+    std::call_once(warned, [&] {
+      std::cerr << "warning: cannot write the cache under " << cache_root() << ": " << why
+                << "; running uncached (set OVSEG_CACHE_DIR to a writable folder)\n";
+    });
+    return false;
+  }
 }
 
 std::string cached_file_sha256(const std::string& path) {

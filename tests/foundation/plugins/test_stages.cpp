@@ -7,6 +7,8 @@
 // misbehave: fails in the way its `mode` parameter names.
 #include <ovseg/sdk.hpp>
 
+#include <new>
+
 namespace {
 
 using namespace ovseg;
@@ -59,7 +61,7 @@ class Misbehave : public Stage {
         .output("logits", PortType::Logits, "the input, when it behaves")
         .param("mode", "ok", "how to fail")
         .choices({"ok", "throw_in_run", "throw_in_init", "forget_output", "wrong_type",
-                  "undeclared_output", "read_unwired"});
+                  "undeclared_output", "read_unwired", "bad_alloc", "huge_tensor"});
   }
 
   explicit Misbehave(const StageInit& init) : mode_(init.params.get_string("mode")) {
@@ -69,6 +71,8 @@ class Misbehave : public Stage {
   void run(StageContext& ctx) override {
     const Logits& in = ctx.input<Logits>("logits");
     if (mode_ == "throw_in_run") throw std::runtime_error("deliberate failure in run()");
+    if (mode_ == "bad_alloc") throw std::bad_alloc();
+    if (mode_ == "huge_tensor") (void)at::empty({int64_t{1} << 44}, at::kFloat);  // 64 TiB: the allocator refuses
     if (mode_ == "forget_output") return;
     if (mode_ == "wrong_type") return ctx.set_output("logits", LabelMap{in.logits.argmax(1), in.class_names});
     if (mode_ == "undeclared_output") return ctx.set_output("extra", in);

@@ -25,10 +25,16 @@ struct RunResult {
   LabelMap labels;                          // [outputs] labels, else argmax(logits)
 };
 
+// Per node: whether an [outputs] port or a declared training loss depends on
+// it. The others (dead branches) are never instantiated or run; a pipeline
+// with many unused nodes ran them all.
+std::vector<bool> live_nodes(const Graph& graph);
+
 class Executor {
  public:
-  // Instantiates every node's stage on `device` ("cpu", "cuda", "cuda:N")
-  // and loads each node's `weights` file. The graph (and the catalog its
+  // Instantiates the stage of every node an output depends on (or that
+  // declares a training loss) on `device` ("cpu", "cuda", "cuda:N") and loads
+  // its `weights` file; other nodes never run. The graph (and the catalog its
   // plugins came from) must outlive this.
   // `vocabulary` (the data set's classes with synonyms) and `unseen_classes`
   // (the zero-shot split's unseen display names) reach the stages as
@@ -70,8 +76,9 @@ class Executor {
   at::Device device_;
   // Libraries are declared before stages so they are unloaded after them.
   std::vector<std::shared_ptr<void>> libraries_;
-  std::set<std::string> wanted_;  // "node.port" read by some node or [outputs]
-  std::vector<std::unique_ptr<Stage>> stages_;  // parallel to graph_.nodes
+  std::vector<bool> live_;  // per node: some output or loss depends on it
+  std::set<std::string> wanted_;  // "node.port" read by a live node or [outputs]
+  std::vector<std::unique_ptr<Stage>> stages_;  // parallel to graph_.nodes; null when not live
   bool training_ = false;
   std::map<std::string, at::Tensor> aux_losses_;
   bool learnable_ready_ = false;

@@ -34,6 +34,11 @@ struct RunKey {
 std::string record_path(const std::string& results_dir, const RunKey& key);
 std::string partial_path(const std::string& results_dir, const RunKey& key);
 
+// Creates `dir` (and parents) and checks it is writable; else throws an
+// ovseg::Error naming it: "DIR: error: cannot write WHAT here: Permission
+// denied" instead of std::filesystem's raw text.
+void create_output_folder(const std::string& dir, const std::string& what);
+
 // Writes `j` to `path` via `path.tmp.<pid>` + fsync + rename (+ fsync of the
 // folder); creates the folder. Throws std::runtime_error naming the file.
 void write_json_atomic(const std::string& path, const nlohmann::json& j);
@@ -41,8 +46,13 @@ void write_json_atomic(const std::string& path, const nlohmann::json& j);
 // not valid JSON.
 std::optional<nlohmann::json> read_json_file(const std::string& path);
 
+// "" when `record` has every field `ovseg table` / `merge` read, with the
+// right JSON type; else what is wrong ("field 'metrics' is missing").
+std::string record_schema_problem(const nlohmann::json& record);
+
 // Every record (kind == kRecordKind) in `dir`, sorted by file name; partial
-// checkpoints and foreign files are skipped. Each gets "_file" = its path.
+// checkpoints and foreign files are skipped; a corrupt or schema-bad record
+// is skipped with a warning on stderr naming it. Each gets "_file" = its path.
 std::vector<nlohmann::json> load_records(const std::string& dir);
 
 // UTC ISO 8601, e.g. "2026-11-22T04:35:23Z".

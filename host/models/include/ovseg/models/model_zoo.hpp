@@ -4,6 +4,7 @@
 // calls.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,5 +53,11 @@ std::string fetch_model(const ZooEntry& entry);
 // sha256 of a file, remembered in <cache_root>/hashes keyed by path, size and
 // modification time so a 350 MB checkpoint is hashed once, not every run.
 std::string cached_file_sha256(const std::string& path);
+
+// The caches only save time: runs `write` (which fills a file under
+// cache_root()) and returns true, or, when it throws (an unwritable
+// OVSEG_CACHE_DIR or HOME), warns once per process on stderr and returns
+// false so the caller goes on uncached.
+bool try_cache_write(const std::function<void()>& write);
 
 }  // namespace ovseg::models
