@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The LoftUp table (issue 19; pipelines/loftup/README.md): on world v2's 100
+# The LoftUp table (the README's LoftUp section): on world v2's 100
 # evaluation scenes (128 px, seed 2026), MaskCLIP / NACLIP / SCLIP features of
 # the embedded world CLIP with bilinear upsampling of the logits against
 # LoftUp, trained here with stage 1 (pseudo ground truth from the low-res
@@ -9,7 +9,7 @@
 #   bash scripts/loftup_table.sh [DATA_DIR] [RUNS_DIR] [RESULTS_DIR]
 #
 # Stored eval records and finished training runs are reused on a second run.
-# Needs a build (scripts/build.sh); about 15 minutes per upsampler on 2 cores.
+# Needs a build (scripts/build.sh); about 4-12 minutes per upsampler on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${OVSEG_BIN:-build/bin/ovseg}"
