@@ -65,4 +65,19 @@ Masks instance_masks(const at::Tensor& instance_ids, const at::Tensor& labels, i
   return m;
 }
 
+std::map<std::string, PortValue> ground_truth_inputs(const GroundTruthUse& use, const at::Tensor& labels,
+                                                     const at::Tensor& instance_ids,
+                                                     const std::vector<std::string>& class_names,
+                                                     const c10::Device& device) {
+  std::map<std::string, PortValue> out;
+  if (use.labels) out[std::string("input.") + kGroundTruthLabels] = LabelMap{labels.to(device), class_names};
+  if (use.instances) {
+    Masks m = instance_masks(instance_ids, labels);
+    m.logits = m.logits.to(device);
+    m.classes = m.classes.to(device);
+    out[std::string("input.") + kGroundTruthInstances] = std::move(m);
+  }
+  return out;
+}
+
 }  // namespace ovseg

@@ -162,8 +162,7 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
 std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth, const GroundTruthUse& use,
                                                               int height, int width,
                                                               const std::vector<Window>& crops) const {
-  std::map<std::string, PortValue> out;
-  if (!use.any()) return out;
+  if (!use.any()) return {};
   if (truth == nullptr || !truth->labels.defined())
     throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads ground truth (input.labels / input.instances), "
                 "which this run does not have", "evaluate it with ovseg eval or train it with ovseg train");
@@ -172,22 +171,18 @@ std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth
     if (t.size(0) != height || t.size(1) != width) x = at::upsample_nearest2d(x, {height, width});
     return x.view({height, width}).to(at::kLong);
   };
-  const at::Tensor labels = resize_nearest(truth->labels);
-  std::vector<at::Tensor> label_crops, id_crops;
-  for (const auto& w : crops) label_crops.push_back(labels.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2));
-  const at::Tensor label_batch = at::stack(label_crops).to(executor_->device());
-  if (use.labels) out["input.labels"] = LabelMap{label_batch, truth->class_names};
-  if (use.instances) {
-    if (!truth->instances.defined())
-      throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads input.instances, but the data set has no instance masks",
-                  "use a data set with instances (the world writes them)");
-    const at::Tensor ids = resize_nearest(truth->instances);
-    for (const auto& w : crops) id_crops.push_back(ids.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2));
-    Masks m = instance_masks(at::stack(id_crops), at::stack(label_crops));
-    m.logits = m.logits.to(executor_->device());
-    out["input.instances"] = std::move(m);
-  }
-  return out;
+  auto window_batch = [&](const at::Tensor& map) {
+    const at::Tensor full = resize_nearest(map);
+    std::vector<at::Tensor> parts;
+    for (const auto& w : crops) parts.push_back(full.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2));
+    return at::stack(parts);
+  };
+  if (use.instances && !truth->instances.defined())
+    throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads input.instances, but the data set has no instance masks",
+                "use a data set with instances (the world writes them)");
+  return ground_truth_inputs(use, window_batch(truth->labels),
+                             use.instances ? window_batch(truth->instances) : at::Tensor(), truth->class_names,
+                             executor_->device());
 }
 
 at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings,

@@ -11,17 +11,16 @@
 
 namespace ovseg::train {
 
-SampleCache::Entry SampleCache::get(size_t index) {
+harness::Sample SampleCache::get(size_t index) {
   if (auto it = kept_.find(index); it != kept_.end()) return it->second;
   harness::Sample s = ds_.sample(index, /*load_image=*/true);
-  Entry e{s.image, s.label, s.instances};
   const int64_t bytes = static_cast<int64_t>(s.image.total() * s.image.elemSize() + s.label.total() * s.label.elemSize() +
                                              s.instances.total() * s.instances.elemSize());
   if (used_ + bytes <= budget_) {
     used_ += bytes;
-    kept_[index] = e;
+    kept_[index] = s;
   }
-  return e;
+  return s;
 }
 
 PipelineTrainTask::PipelineTrainTask(std::shared_ptr<Executor> executor, std::vector<bool> window_phase,
@@ -81,7 +80,7 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
   std::vector<at::Tensor> images, targets, instance_ids;
   for (int64_t b = first; b < first + per; ++b) {
     const size_t index = all[static_cast<size_t>(b)];
-    const SampleCache::Entry e = cache_.get(index);
+    const harness::Sample e = cache_.get(index);
     if (truth_.instances && e.instances.empty())
       throw std::runtime_error("the pipeline reads input.instances, but data set '" + ds_.name() + "' has no instance "
                                "masks for image '" + ds_.id(index) + "' (the folder layout reads them from "
@@ -111,15 +110,10 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
   // The crops' ground truth for stages that read it (ground_truth.hpp):
   // labels in the logits' channels (255: void or unseen), instances with
   // their classes in the same numbering.
-  std::map<std::string, PortValue> truth;
-  if (truth_.labels) truth["input.labels"] = LabelMap{target, class_names_};
-  if (truth_.instances) {
-    Masks m = instance_masks(at::stack(instance_ids), target.to(at::kCPU));
-    m.logits = m.logits.to(executor_->device());
-    m.classes = m.classes.to(executor_->device());
-    truth["input.instances"] = std::move(m);
-  }
-  auto values = executor_->run_nodes(Image{batch}, window_phase_, std::move(truth));
+  auto values = executor_->run_nodes(
+      Image{batch}, window_phase_,
+      ground_truth_inputs(truth_, target, truth_.instances ? at::stack(instance_ids) : at::Tensor(), class_names_,
+                          executor_->device()));
   const Logits& out = std::get<Logits>(values.at(logits_key_));
   if (!checked_names_) {
     if (out.class_names != class_names_) {

@@ -22,17 +22,12 @@ namespace ovseg::train {
 class SampleCache {
  public:
   SampleCache(const harness::Dataset& ds, int64_t budget_mb) : ds_(ds), budget_(budget_mb << 20) {}
-  struct Entry {
-    cv::Mat image;      // CV_8UC3 BGR
-    cv::Mat label;      // CV_32SC1
-    cv::Mat instances;  // CV_32SC1 ids (0 = none); empty when the data set has none
-  };
-  Entry get(size_t index);
+  harness::Sample get(size_t index);  // image, label, instances (empty when the data set has none)
 
  private:
   const harness::Dataset& ds_;
   int64_t budget_, used_ = 0;
-  std::map<size_t, Entry> kept_;
+  std::map<size_t, harness::Sample> kept_;
 };
 
 class PipelineTrainTask final : public TrainTask {

@@ -16,6 +16,10 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "ovseg/host/graph.hpp"
 #include "ovseg/sdk/stage.hpp"
 
@@ -41,5 +45,15 @@ bool training_only_truth(const GraphNode& node, const std::string& port);
 // label under it (-1 if none). N is the largest count in the batch; images
 // with fewer are padded with empty masks of class -1.
 Masks instance_masks(const at::Tensor& instance_ids, const at::Tensor& labels, int64_t ignore = 255);
+
+// The graph inputs `use` asks for, from a batch of crops: `labels` (B,H,W)
+// in the vocabulary's numbering (255 ignored) as input.labels, and the
+// instances of `instance_ids` (B,H,W; needed only when use.instances) as
+// input.instances, all on `device`. One builder for eval's windows and
+// training's crops, so both hand stages the same values.
+std::map<std::string, PortValue> ground_truth_inputs(const GroundTruthUse& use, const at::Tensor& labels,
+                                                     const at::Tensor& instance_ids,
+                                                     const std::vector<std::string>& class_names,
+                                                     const c10::Device& device);
 
 }  // namespace ovseg
