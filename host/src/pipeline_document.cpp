@@ -192,8 +192,7 @@ PipelineDocument resolve_pipeline_document(const std::string& text, const std::s
   std::vector<std::string> chain;
   doc.root = load_chain(text, file, loc, chain, doc.files);
 
-  toml::table overlay;
-  bool have_overlay = false;
+  toml::table* wanted_table = nullptr;
   const std::string wanted = dataset.empty() ? "" : harness::canonical_dataset_name(dataset);
   if (toml::node* d = doc.root.get("datasets")) {
     toml::table* tables = d->as_table();
@@ -223,17 +222,17 @@ PipelineDocument resolve_pipeline_document(const std::string& text, const std::s
                           did_you_mean(std::string(sub.str()), kDatasetTableKeys),
                       "a data set's settings are protocol, nodes, outputs and vocabulary tables, and unset");
       doc.dataset_tables.push_back(canonical);
-      if (canonical == wanted) {
-        overlay = std::move(*t);
-        have_overlay = true;
-      }
+      if (canonical == wanted) wanted_table = t;
     }
   }
+  // The row identity keeps every data set's table: taken before one is applied.
   doc.family_toml = serialise(doc.root);
+  toml::table overlay;
+  if (wanted_table != nullptr) overlay = std::move(*wanted_table);
   for (const auto& ov : overrides) doc.family_toml += "\n# " + std::string(ov.unset ? "--unset " : "--set ") + ov.original;
   doc.root.erase("datasets");
   doc.dataset = wanted;
-  if (have_overlay) {
+  if (wanted_table != nullptr) {
     const auto unsets = take_unset_list(overlay, loc, "[datasets." + wanted + "] ");
     for (const auto& [key, where] : unsets) delete_path(doc.root, split_dotted(key), where, key);
     merge_into(doc.root, std::move(overlay));

@@ -91,12 +91,12 @@ TEST_CASE("without class names the text node takes the data set's; the record st
 
 TEST_CASE("[vocabulary] map: the pipeline's classes are scored as the data-set classes it names") {
   TempDir tmp;
-  // Two classes: "lake" is declared to be the world's water, "grass" is grass.
-  const auto r = eval(tmp, pipeline("class_names = [\"lake\", \"grass\"]\n", "[vocabulary]\nmap = { lake = \"water\" }\n"));
+  // Two classes: "zebra" is declared to be the world's water, "grass" is grass.
+  const auto r = eval(tmp, pipeline("class_names = [\"zebra\", \"grass\"]\n", "[vocabulary]\nmap = { zebra = \"water\" }\n"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const json rec = ovseg::load_records(tmp.file("res")).at(0);
-  CHECK(rec.at("pipeline").at("class_map").at("lake") == "water");
+  CHECK(rec.at("pipeline").at("class_map").at("zebra") == "water");
   long predicted = 0;
   for (const auto& c : rec.at("metrics").at("per_class")) {
     const long pred = c.at("pred_pixels").get<long>();
@@ -106,14 +106,14 @@ TEST_CASE("[vocabulary] map: the pipeline's classes are scored as the data-set c
   CHECK(predicted > 0);
   // A map key that is not one of the pipeline's classes is a typo.
   TempDir tmp2;
-  const auto bad = eval(tmp2, pipeline("class_names = [\"lake\", \"grass\"]\n", "[vocabulary]\nmap = { laek = \"water\" }\n"));
+  const auto bad = eval(tmp2, pipeline("class_names = [\"zebra\", \"grass\"]\n", "[vocabulary]\nmap = { zebar = \"water\" }\n"));
   CHECK(bad.exit_code == 1);
-  CHECK(contains(bad.output, "'laek'"));
+  CHECK(contains(bad.output, "'zebar'"));
   // A class that is no data-set class, unmapped.
   TempDir tmp3;
-  const auto unmapped = eval(tmp3, pipeline("class_names = [\"lake\", \"grass\"]\n", "[vocabulary]\nmap = {}\n"));
+  const auto unmapped = eval(tmp3, pipeline("class_names = [\"zebra\", \"grass\"]\n", "[vocabulary]\nmap = {}\n"));
   CHECK(unmapped.exit_code == 1);
-  CHECK(contains(unmapped.output, "'lake' is not a class of data set 'folder'"));
+  CHECK(contains(unmapped.output, "'zebra' is not a class of data set 'folder'"));
 }
 
 TEST_CASE("VOC21's and COCO-Object's background is shown as background; its words stay the queries") {
