@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include <torch/version.h>
+#include <toml++/toml.h>
 
 #include "ovseg/harness/boundary.hpp"
 #include "ovseg/harness/dataset.hpp"
@@ -177,6 +178,37 @@ json boundary_json(const harness::ConfusionMatrix& cm) {
 }
 
 
+// Paths as written do not make a run (issue 22): every string value that
+// names an existing file (relative to the pipeline's folder or absolute: a
+// model, a names file, a templates file) is replaced by its content's
+// sha256, so two spellings of one file are one run and one table row.
+void content_address(toml::node& n, const fs::path& dir) {
+  if (auto* s = n.as_string()) {
+    const std::string text = s->get();
+    if (text.empty() || text.size() > 4096) return;
+    std::error_code ec;
+    const fs::path p = fs::path(text).is_absolute() ? fs::path(text) : dir / text;
+    if (fs::is_regular_file(p, ec)) *s = "file sha256 " + models::cached_file_sha256(p.string());
+  } else if (auto* t = n.as_table()) {
+    for (auto&& [k, v] : *t) content_address(v, dir);
+  } else if (auto* a = n.as_array()) {
+    for (auto& e : *a) content_address(e, dir);
+  }
+}
+
+std::string content_addressed(const std::string& toml_text, const fs::path& dir) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text);
+  } catch (const toml::parse_error&) {
+    return toml_text;  // hash it as written
+  }
+  content_address(root, dir);
+  std::ostringstream os;
+  os << root;
+  return os.str();
+}
+
 // The data set's vocabulary as records store it: the names classes are shown
 // under, the query words each class is prompted with, and a hash of both.
 json vocabulary_json(const harness::Dataset& ds) {
@@ -326,7 +358,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   // file it names: new bytes at the same path are a new run, never the old
   // record, and a resumed run cannot mix two checkpoints.
   const json model_list = model_files(graph);
-  std::string identity = graph.spec.resolved_toml;
+  const fs::path pipeline_dir = fs::path(graph.spec.file).parent_path();
+  std::string identity = content_addressed(graph.spec.resolved_toml, pipeline_dir);
   std::string model_lines;
   for (const auto& m : model_list)
     model_lines += "\nmodel " + m.value("node", "") + "." + m.value("param", "") + "=" +
@@ -335,7 +368,9 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   // Two data sets under one name ("folder" roots of other worlds) are two runs.
   identity += "\nvocabulary=" + vocabulary.at("sha256").get<std::string>();
   // One table row: the pipeline before any data set's settings, its models.
-  const std::string family_sha256 = models::sha256_hex(graph.spec.family_toml + model_lines);
+  std::string family = content_addressed(graph.spec.family_toml, pipeline_dir);
+  for (const auto& edit : graph.spec.family_edits) family += "\n" + edit;
+  const std::string family_sha256 = models::sha256_hex(family + model_lines);
   // A stage that reads the split (seen-class calibration) predicts
   // differently under another one: the split is then part of the run.
   const bool split_changes_predictions = std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const GraphNode& n) {

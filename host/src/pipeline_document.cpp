@@ -229,7 +229,7 @@ PipelineDocument resolve_pipeline_document(const std::string& text, const std::s
   doc.family_toml = serialise(doc.root);
   toml::table overlay;
   if (wanted_table != nullptr) overlay = std::move(*wanted_table);
-  for (const auto& ov : overrides) doc.family_toml += "\n# " + std::string(ov.unset ? "--unset " : "--set ") + ov.original;
+  for (const auto& ov : overrides) doc.family_edits.push_back(std::string(ov.unset ? "--unset " : "--set ") + ov.original);
   doc.root.erase("datasets");
   doc.dataset = wanted;
   if (wanted_table != nullptr) {

@@ -44,7 +44,8 @@ struct LocationTracker {
 
 struct PipelineDocument {
   toml::table root;                         // resolved: no base, unset or datasets keys left
-  std::string family_toml;                  // before the data set's settings, + the overrides
+  std::string family_toml;                  // before the data set's settings and the overrides
+  std::vector<std::string> family_edits;    // the overrides, as typed
   std::vector<std::string> dataset_tables;  // canonical names of the [datasets.*] tables
   std::string dataset;                      // the one applied ("" none)
   std::vector<std::string> files;           // the base chain, this file first

@@ -205,6 +205,7 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
   spec.dataset_tables = doc.dataset_tables;
   spec.dataset = doc.dataset;
   spec.family_toml = doc.family_toml;
+  spec.family_edits = doc.family_edits;
   spec.files = doc.files;
 
   for (const auto& [key, value] : root) {

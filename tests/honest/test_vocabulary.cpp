@@ -166,3 +166,19 @@ TEST_CASE("tables: rows of one pipeline that differ in a node parameter are labe
   std::sort(labels.begin(), labels.end());
   CHECK(labels == std::vector<std::string>{"naclip [refine.gaussian_std=3.0]", "naclip [refine.gaussian_std=5.0]"});
 }
+
+TEST_CASE("a run's key does not depend on how a file path is spelled") {
+  TempDir tmp;
+  REQUIRE(eval(tmp, pipeline("")).exit_code == 0);
+  // The same model and pipeline, the model's path written another way.
+  std::string other = pipeline("");
+  const std::string& m = world().model;
+  const std::string respelled = fs::path(m).parent_path().string() + "/./" + fs::path(m).filename().string();
+  for (size_t at = other.find(m); at != std::string::npos; at = other.find(m, at + respelled.size()))
+    other.replace(at, m.size(), respelled);
+  REQUIRE(other.find("/./") != std::string::npos);
+  const auto again = eval(tmp, other);
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK(contains(again.output, "already stored"));
+}

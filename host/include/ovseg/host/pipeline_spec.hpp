@@ -64,9 +64,10 @@ struct PipelineSpec {
   std::vector<std::string> dataset_tables;
   std::string dataset;
   // The pipeline before any data set's settings were applied ([datasets]
-  // tables kept), plus the command-line edits: what one table row is. The
-  // same pipeline evaluated on two data sets shares it.
+  // tables kept) and the command-line edits: what one table row is. The
+  // same pipeline evaluated on two data sets shares them.
   std::string family_toml;
+  std::vector<std::string> family_edits;  // "--set a.b=1", "--unset c" as typed
   // The base chain, this file first (`base = "other.toml"`).
   std::vector<std::string> files;
   // [vocabulary] map = { "pipeline class" = "dataset class" }: the pipeline
