@@ -20,6 +20,7 @@ std::vector<std::string> ParsedArgs::all(const std::string& name) const {
 std::vector<OptionSpec> pipeline_options() {
   return {
       {"--set", "nodes.X.param=VALUE", "override a value before validation (repeatable)", true},
+      {"--unset", "nodes.X.param", "delete a key (or table) before the --set values (repeatable)", true},
       {"--plugin-dir", "DIR", "also load plugins from DIR (repeatable; before OVSEG_PLUGIN_PATH)", true},
       {"--device", "DEV", "cpu (default), cuda or cuda:N", false},
       {"--weights", "FILE", "trained weights (`ovseg train`'s weights.safetensors): each node it holds loads them", false},

@@ -97,7 +97,7 @@ int run_demo(const ParsedArgs& args) {
   for (size_t i = 0; i < spec.runs.size(); ++i) {
     const DemoRun& run = spec.runs[i];
     const auto r0 = std::chrono::steady_clock::now();
-    Graph graph = build_graph(load_pipeline_spec(run.pipeline, demo_run_overrides(spec, run, class_file)), catalog);
+    Graph graph = build_graph(load_pipeline_spec(run.pipeline, demo_run_overrides(spec, run, class_file), "folder"), catalog);
     EvalOptions o;
     o.dataset = "folder";
     o.data_root = world_root.string();

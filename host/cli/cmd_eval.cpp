@@ -105,7 +105,10 @@ Command eval_command() {
   spec.details =
       "The [protocol] table of the pipeline decides resizing and windows (mode, short_side,\n"
       "max_long_side, window, stride) and background (prob_thd, area_thd); see\n"
-      "host/include/ovseg/host/protocol.hpp.\n"
+      "host/include/ovseg/host/protocol.hpp. The pipeline's [datasets.NAME] tables (its\n"
+      "authors' settings for that data set) apply before --unset / --set. The classes are the\n"
+      "data set's: a pipeline naming others fails on the first image unless it declares\n"
+      "[vocabulary] map (README \"Evaluating and tables\").\n"
       "The record is RESULTS/<pipeline>__<dataset>__<split>__<toml-hash>[__limitN][__shardIofN].json.\n"
       "While running, RESULTS/<same>.partial.json holds the confusion matrix so far: running the\n"
       "same command again after an interruption continues from it; once the record exists, the\n"

@@ -68,8 +68,11 @@ int run_sweep(const ParsedArgs& args) {
   for (const auto& p : points) {
     std::vector<Override> all = cli_overrides;
     all.insert(all.end(), p.overrides.begin(), p.overrides.end());
-    graphs.push_back(build_graph(load_pipeline_spec(sweep.pipeline, all), catalog));
+    // Trained with the training set's settings; each evaluation below loads
+    // the point again with its data set's ([datasets.NAME]) settings.
+    graphs.push_back(build_graph(load_pipeline_spec(sweep.pipeline, all, sweep.train), catalog));
     if (!sweep.train.empty()) train::parse_train_recipe(graphs.back().spec);
+    for (const auto& d : sweep.datasets) build_graph(load_pipeline_spec(sweep.pipeline, all, d), catalog);
     overrides.push_back(std::move(all));
   }
   if (args.has("--dry-run")) {
@@ -87,8 +90,7 @@ int run_sweep(const ParsedArgs& args) {
     AblationPoint point;
     for (size_t a = 0; a < sweep.axes.size(); ++a)
       point.values.push_back(points[i].overrides[sweep.fixed.size() + a].value_text);
-    const Graph* graph = &graphs[i];
-    Graph trained_graph;
+    std::vector<Override> point_overrides = overrides[i];
     if (!sweep.train.empty()) {
       train::PipelineTrainOptions t;
       t.dataset = sweep.train;
@@ -105,14 +107,12 @@ int run_sweep(const ParsedArgs& args) {
                     out.run.value("peak_memory_mb", 0.0), t.out_dir.c_str());
       train_notes.push_back(buf);
       // The point's graph with every trained node loading its weights.
-      std::vector<Override> with_weights = overrides[i];
       for (const auto& node : weights_file_nodes(out.weights_path))
-        with_weights.push_back(parse_override("nodes." + node + ".weights=\"" +
-                                              fs::absolute(out.weights_path).string() + "\""));
-      trained_graph = build_graph(load_pipeline_spec(sweep.pipeline, with_weights), catalog);
-      graph = &trained_graph;
+        point_overrides.push_back(parse_override("nodes." + node + ".weights=\"" +
+                                                 fs::absolute(out.weights_path).string() + "\""));
     }
     for (const auto& d : sweep.datasets) {
+      const Graph graph = build_graph(load_pipeline_spec(sweep.pipeline, point_overrides, d), catalog);
       EvalOptions o;
       o.dataset = d;
       o.data_root = sweep.data_roots.at(d);
@@ -120,7 +120,7 @@ int run_sweep(const ParsedArgs& args) {
       o.device = device;
       o.results_dir = args.get("--results", "results/runs");
       o.progress = !args.has("--quiet");
-      EvalOutcome out = run_eval(*graph, o);
+      EvalOutcome out = run_eval(graph, o);
       std::string line = "mIoU " + percent(out.record["metrics"]["mIoU"]);
       if (out.record.contains("zero_shot")) {
         const auto& z = out.record["zero_shot"];

@@ -31,12 +31,13 @@ PluginCatalog load_catalog(const ParsedArgs& args) {
 
 std::vector<Override> command_line_overrides(const std::string& path, const ParsedArgs& args) {
   std::vector<Override> overrides;
+  for (const auto& s : args.all("--unset")) overrides.push_back(parse_unset(s));
   for (const auto& s : args.all("--set")) overrides.push_back(parse_override(s));
   if (args.has("--weights")) {
     // Each node the weights file holds gets weights = FILE (absolute, so the
     // results key and record name the file whatever the working folder).
     const std::string file = std::filesystem::absolute(args.get("--weights")).string();
-    const PipelineSpec plain = load_pipeline_spec(path, overrides);
+    const PipelineSpec plain = load_pipeline_spec(path, overrides, args.get("--dataset", ""));
     for (const auto& node : weights_file_nodes(file)) {
       const bool known = std::any_of(plain.nodes.begin(), plain.nodes.end(), [&](const NodeSpec& n) { return n.id == node; });
       if (!known)
@@ -52,7 +53,8 @@ std::vector<Override> command_line_overrides(const std::string& path, const Pars
 }
 
 PipelineSpec load_spec(const std::string& path, const ParsedArgs& args) {
-  return load_pipeline_spec(path, command_line_overrides(path, args));
+  // Commands with --dataset (eval, check) apply the pipeline's settings for it.
+  return load_pipeline_spec(path, command_line_overrides(path, args), args.get("--dataset", ""));
 }
 
 namespace {

@@ -36,6 +36,10 @@ const std::vector<std::string>& extra_benchmarks() {
 }
 
 std::string dataset_short_name(const std::string& dataset) {
+  // "voc21#1a2b3c4d": records of one data set under another vocabulary
+  // (table_records.cpp keeps them in a column of their own).
+  if (const auto hash = dataset.find('#'); hash != std::string::npos)
+    return dataset_short_name(dataset.substr(0, hash)) + " [vocabulary " + dataset.substr(hash + 1) + "]";
   for (const auto& [name, label] : short_names())
     if (name == dataset) return label;
   return dataset;

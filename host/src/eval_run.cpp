@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include <torch/version.h>
+#include <toml++/toml.h>
 
 #include "ovseg/harness/boundary.hpp"
 #include "ovseg/harness/dataset.hpp"
@@ -176,6 +177,113 @@ json boundary_json(const harness::ConfusionMatrix& cm) {
           {"confusion_matrix", cm.to_json()}};
 }
 
+
+// Paths as written do not make a run (issue 22): every string value that
+// names an existing file (relative to the pipeline's folder or absolute: a
+// model, a names file, a templates file) is replaced by its content's
+// sha256, so two spellings of one file are one run and one table row.
+void content_address(toml::node& n, const fs::path& dir) {
+  if (auto* s = n.as_string()) {
+    const std::string text = s->get();
+    if (text.empty() || text.size() > 4096) return;
+    std::error_code ec;
+    const fs::path p = fs::path(text).is_absolute() ? fs::path(text) : dir / text;
+    if (fs::is_regular_file(p, ec)) *s = "file sha256 " + models::cached_file_sha256(p.string());
+  } else if (auto* t = n.as_table()) {
+    for (auto&& [k, v] : *t) content_address(v, dir);
+  } else if (auto* a = n.as_array()) {
+    for (auto& e : *a) content_address(e, dir);
+  }
+}
+
+std::string content_addressed(const std::string& toml_text, const fs::path& dir) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text);
+  } catch (const toml::parse_error&) {
+    return toml_text;  // hash it as written
+  }
+  content_address(root, dir);
+  std::ostringstream os;
+  os << root;
+  return os.str();
+}
+
+// The data set's vocabulary as records store it: the names classes are shown
+// under, the query words each class is prompted with, and a hash of both.
+json vocabulary_json(const harness::Dataset& ds) {
+  const std::vector<std::string> names = ds.display_class_names();
+  const harness::ClassNames& queries = ds.class_names();
+  std::string text;
+  for (size_t c = 0; c < names.size(); ++c) {
+    text += names[c] + ":";
+    for (const auto& q : queries[c]) text += " " + q + ",";
+    text += "\n";
+  }
+  return {{"dataset", ds.name()}, {"names", names}, {"queries", queries}, {"sha256", models::sha256_hex(text)}};
+}
+
+std::string quoted_list(const std::vector<std::string>& xs, size_t around) {
+  std::string s;
+  const size_t from = around > 2 ? around - 2 : 0, to = std::min(xs.size(), around + 3);
+  if (from > 0) s += "..., ";
+  for (size_t i = from; i < to; ++i) s += (i > from ? ", " : "") + std::string("'") + xs[i] + "'";
+  if (to < xs.size()) s += ", ...";
+  return "[" + s + "] (" + std::to_string(xs.size()) + " classes)";
+}
+
+// Whether a pipeline class named `name` is data-set class c: its display
+// name or one of its query words (a pipeline given SCLIP's VOC21 list calls
+// the background "sky", its first word).
+bool names_class(const std::string& name, const harness::Dataset& ds, const std::vector<std::string>& display, size_t c) {
+  if (display[c] == name) return true;
+  const auto& q = ds.class_names()[c];
+  return std::find(q.begin(), q.end(), name) != q.end();
+}
+
+// The data set owns the vocabulary: the pipeline's classes must be the data
+// set's, in order, unless its [vocabulary] map says which data-set class
+// each of its classes is. Returns the pipeline index -> data-set index table
+// (empty: the identity). Throws naming the first difference of both lists.
+std::vector<int64_t> check_vocabulary(const std::vector<std::string>& pipeline_classes, const harness::Dataset& ds,
+                                      const PipelineSpec& spec) {
+  const std::vector<std::string> display = ds.display_class_names();
+  const std::string fix =
+      " -- fix: let the text node take the data set's classes (no class_names / names_file), or declare how the "
+      "pipeline's classes name the data set's with [vocabulary] map = { \"pipeline class\" = \"data-set class\" }";
+  if (!spec.has_class_map) {
+    for (size_t i = 0; i < std::max(pipeline_classes.size(), display.size()); ++i) {
+      if (i < pipeline_classes.size() && i < display.size() && names_class(pipeline_classes[i], ds, display, i)) continue;
+      const std::string p = i < pipeline_classes.size() ? "'" + pipeline_classes[i] + "'" : "nothing";
+      const std::string d = i < display.size() ? "'" + display[i] + "'" : "nothing";
+      throw std::runtime_error("pipeline '" + spec.name + "' predicts other classes than data set '" + ds.name() +
+                               "': class " + std::to_string(i) + " is " + p + " in the pipeline and " + d +
+                               " in the data set; pipeline " + quoted_list(pipeline_classes, i) + ", data set " +
+                               quoted_list(display, i) + fix);
+    }
+    return {};
+  }
+  for (const auto& [from, to] : spec.class_map)
+    if (std::find(pipeline_classes.begin(), pipeline_classes.end(), from) == pipeline_classes.end())
+      throw std::runtime_error("pipeline '" + spec.name + "': [vocabulary] map names '" + from +
+                               "', which is not one of its classes " + quoted_list(pipeline_classes, 0) +
+                               did_you_mean(from, pipeline_classes));
+  std::vector<int64_t> remap;
+  for (const auto& name : pipeline_classes) {
+    const auto it = spec.class_map.find(name);
+    const std::string target = it == spec.class_map.end() ? name : it->second;
+    int64_t found = -1;
+    for (size_t c = 0; c < display.size() && found < 0; ++c)
+      if (names_class(target, ds, display, c)) found = static_cast<int64_t>(c);
+    if (found < 0)
+      throw std::runtime_error("pipeline '" + spec.name + "': its class '" + name + "'" +
+                               (target != name ? " (mapped to '" + target + "')" : "") + " is not a class of data set '" +
+                               ds.name() + "' " + quoted_list(display, 0) + did_you_mean(target, display) +
+                               " -- fix: map it in [vocabulary] map");
+    remap.push_back(found);
+  }
+  return remap;
+}
 }  // namespace
 
 RunKey record_key(const json& r) {
@@ -216,6 +324,16 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   auto ds = harness::make_dataset(o.dataset, o.data_root, o.split);
   if (!ds->has_images())
     throw std::runtime_error("data set '" + ds->name() + "' at " + o.data_root + " has no image files");
+  // A pipeline with settings for this data set must have been loaded with
+  // them (load_pipeline_spec's dataset), and with no other data set's.
+  const std::vector<std::string>& tables = graph.spec.dataset_tables;
+  if (!graph.spec.dataset.empty() && graph.spec.dataset != ds->name())
+    throw std::runtime_error("pipeline '" + graph.spec.name + "' was loaded with the settings of data set '" +
+                             graph.spec.dataset + "' but is evaluated on '" + ds->name() + "'");
+  if (graph.spec.dataset.empty() && std::find(tables.begin(), tables.end(), ds->name()) != tables.end())
+    throw std::runtime_error("pipeline '" + graph.spec.name + "' has settings for data set '" + ds->name() +
+                             "' ([datasets." + ds->name() + "]) that were not applied: load it with that data set");
+  const json vocabulary = vocabulary_json(*ds);
   const harness::ZeroShotSplit zero_shot = o.zero_shot ? *o.zero_shot : harness::declared_zero_shot_split(*ds);
   harness::unseen_mask(zero_shot, ds->display_class_names());  // a bad split fails before any image runs
 
@@ -240,10 +358,19 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   // file it names: new bytes at the same path are a new run, never the old
   // record, and a resumed run cannot mix two checkpoints.
   const json model_list = model_files(graph);
-  std::string identity = graph.spec.resolved_toml;
+  const fs::path pipeline_dir = fs::path(graph.spec.file).parent_path();
+  std::string identity = content_addressed(graph.spec.resolved_toml, pipeline_dir);
+  std::string model_lines;
   for (const auto& m : model_list)
-    identity += "\nmodel " + m.value("node", "") + "." + m.value("param", "") + "=" +
-                m.value("sha256", m.value("error", std::string("?")));
+    model_lines += "\nmodel " + m.value("node", "") + "." + m.value("param", "") + "=" +
+                   m.value("sha256", m.value("error", std::string("?")));
+  identity += model_lines;
+  // Two data sets under one name ("folder" roots of other worlds) are two runs.
+  identity += "\nvocabulary=" + vocabulary.at("sha256").get<std::string>();
+  // One table row: the pipeline before any data set's settings, its models.
+  std::string family = content_addressed(graph.spec.family_toml, pipeline_dir);
+  for (const auto& edit : graph.spec.family_edits) family += "\n" + edit;
+  const std::string family_sha256 = models::sha256_hex(family + model_lines);
   // A stage that reads the split (seen-class calibration) predicts
   // differently under another one: the split is then part of the run.
   const bool split_changes_predictions = std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const GraphNode& n) {
@@ -317,6 +444,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   ProtocolRunner runner(graph, protocol, o.device, ds->class_names(), zero_shot.unseen);
   std::vector<std::string> warnings;
   std::vector<std::string> pipeline_classes;
+  std::vector<int64_t> remap;  // [vocabulary] map: pipeline class -> data-set class
 
   auto checkpoint = [&](double seconds) {
     json p = {{"kind", kPartialKind},
@@ -356,10 +484,12 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
     }
     if (pipeline_classes.empty() && !p.class_names.empty()) {
       pipeline_classes = p.class_names;
-      if (static_cast<int>(pipeline_classes.size()) != ds->num_classes())
-        warnings.push_back("the pipeline's logits have " + std::to_string(pipeline_classes.size()) +
-                           " classes, data set '" + ds->name() + "' has " +
-                           std::to_string(ds->num_classes()) + "; class indices are compared as they are");
+      remap = check_vocabulary(pipeline_classes, *ds, graph.spec);  // throws: nothing is stored
+    }
+    if (!remap.empty()) {
+      const at::Tensor table = at::tensor(remap, at::kLong);
+      p.labels = table.index_select(0, p.labels.flatten().clamp(0, static_cast<int64_t>(remap.size()) - 1))
+                     .view(p.labels.sizes());
     }
     at::Tensor pred32 = p.labels.to(at::kInt).contiguous();
     cv::Mat pred(s.label.rows, s.label.cols, CV_32S, pred32.data_ptr<int32_t>());
@@ -407,7 +537,13 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                         {"file", fs::absolute(graph.spec.file).string()},
                         {"sha256", key.pipeline_sha256},
                         {"resolved_toml", graph.spec.resolved_toml},
+                        {"family_sha256", family_sha256},
+                        {"files", graph.spec.files},
+                        {"dataset_settings", {{"applied", graph.spec.dataset.empty() ? json(nullptr) : json(graph.spec.dataset)},
+                                              {"declared", graph.spec.dataset_tables}}},
                         {"class_names", pipeline_classes}};
+  if (graph.spec.has_class_map) record["pipeline"]["class_map"] = graph.spec.class_map;
+  record["vocabulary"] = vocabulary;
   record["dataset"] = {{"name", ds->name()},
                        {"split", ds->split()},
                        {"data_root", fs::absolute(o.data_root).string()},
@@ -469,7 +605,7 @@ json merge_records(const std::vector<json>& records) {
       {"pipeline.sha256", {"pipeline", "sha256"}}, {"protocol", {"protocol"}},
       {"dataset.name", {"dataset", "name"}},       {"dataset.split", {"dataset", "split"}},
       {"selection.limit", {"selection", "limit"}}, {"selection.shard.count", {"selection", "shard", "count"}},
-      {"models (files and sha256)", {"models"}},
+      {"models (files and sha256)", {"models"}},   {"vocabulary.sha256", {"vocabulary", "sha256"}},
       {"confusion_matrix.num_classes", {"confusion_matrix", "num_classes"}}};
   for (const auto& r : records) {
     if (r.value("kind", "") != kRecordKind)

@@ -8,27 +8,20 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <toml++/toml.h>
+
+#include "pipeline_document.hpp"
 
 namespace ovseg {
 
+using detail::LocationTracker;
+
 namespace {
 
-const std::vector<std::string> kTopLevelTables = {"pipeline", "protocol", "nodes", "outputs", "train"};
+const std::vector<std::string> kTopLevelTables = {"pipeline", "protocol", "nodes", "outputs", "train", "vocabulary"};
 const std::vector<std::string> kPipelineKeys = {"name", "description"};
 const std::vector<std::string> kOutputKeys = {"logits", "labels"};
-
-// Where a value came from: its place in the file, or the --set that made it.
-struct LocationTracker {
-  std::string file;
-  std::map<const toml::node*, std::string> overridden;  // node -> "--set ..." text
-
-  SourceLocation at(const toml::node& n) const {
-    if (auto it = overridden.find(&n); it != overridden.end()) return {it->second, 0, 0};
-    const auto& src = n.source();
-    return {file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column)};
-  }
-};
 
 bool valid_identifier(const std::string& id) {
   if (id.empty() || !(std::isalpha(static_cast<unsigned char>(id[0])) || id[0] == '_'))
@@ -89,6 +82,31 @@ std::pair<std::string, std::string> split_ref(const std::string& text, const Sou
   return {text.substr(0, dot), text.substr(dot + 1)};
 }
 
+// [train] as dotted keys with their locations: the recipe parser
+// (train_recipe.cpp) validates names and types without seeing toml++.
+void flatten_train(const toml::table& t, const std::string& prefix, const LocationTracker& loc,
+                   std::map<std::string, SpecValue>& out) {
+  for (const auto& [key, value] : t) {
+    const std::string k = prefix + std::string(key.str());
+    if (const auto* sub = value.as_table()) {
+      flatten_train(*sub, k + ".", loc, out);
+    } else if (const auto* arr = value.as_array(); arr && !arr->empty() && arr->get(0)->is_table()) {
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const auto* entry = arr->get(i)->as_table();
+        if (entry == nullptr)
+          throw Error(loc.at(*arr->get(i)), "", "train." + k + " mixes tables and values",
+                      "write every entry as [[train." + k + "]]");
+        flatten_train(*entry, k + "." + std::to_string(i) + ".", loc, out);
+      }
+    } else {
+      out[k] = to_spec_value(value, loc, "", "train." + k);
+    }
+  }
+}
+
+}  // namespace
+
+namespace detail {
 // Applies one --set to the parsed document, remembering the new node's origin.
 void apply_override(toml::table& root, const Override& ov, LocationTracker& loc) {
   const SourceLocation where{"--set " + ov.original, 0, 0};
@@ -131,44 +149,18 @@ void apply_override(toml::table& root, const Override& ov, LocationTracker& loc)
   loc.overridden[table->get(ov.path.back())] = where.file;
 }
 
-// [train] as dotted keys with their locations: the recipe parser
-// (train_recipe.cpp) validates names and types without seeing toml++.
-void flatten_train(const toml::table& t, const std::string& prefix, const LocationTracker& loc,
-                   std::map<std::string, SpecValue>& out) {
-  for (const auto& [key, value] : t) {
-    const std::string k = prefix + std::string(key.str());
-    if (const auto* sub = value.as_table()) {
-      flatten_train(*sub, k + ".", loc, out);
-    } else if (const auto* arr = value.as_array(); arr && !arr->empty() && arr->get(0)->is_table()) {
-      for (size_t i = 0; i < arr->size(); ++i) {
-        const auto* entry = arr->get(i)->as_table();
-        if (entry == nullptr)
-          throw Error(loc.at(*arr->get(i)), "", "train." + k + " mixes tables and values",
-                      "write every entry as [[train." + k + "]]");
-        flatten_train(*entry, k + "." + std::to_string(i) + ".", loc, out);
-      }
-    } else {
-      out[k] = to_spec_value(value, loc, "", "train." + k);
-    }
-  }
-}
+}  // namespace detail
 
-std::string rewrite_parse_error(const toml::parse_error& e, std::string* node_id, std::string* fix) {
-  std::string desc(e.description());
-  // toml++ reports a repeated [nodes.x] header as a table redefinition.
-  const std::string marker = "'nodes.";
-  auto pos = desc.find(marker);
-  if ((desc.find("redefin") != std::string::npos) && pos != std::string::npos) {
-    auto end = desc.find('\'', pos + marker.size());
-    *node_id = desc.substr(pos + marker.size(), end - pos - marker.size());
-    *fix = "node ids must be unique: rename one of the [nodes." + *node_id + "] tables";
-    return "duplicate node id '" + *node_id + "'";
-  }
-  *fix = "correct the TOML syntax at this position";
-  return "TOML syntax error: " + desc;
+Override parse_unset(const std::string& text) {
+  if (text.find('=') != std::string::npos)
+    throw Error({"--unset " + text, 0, 0}, "", "--unset takes a key, not key=value",
+                "write --unset nodes.<node>.<param> (--set changes a value)");
+  Override ov = parse_override(text + "=0");
+  ov.original = text;
+  ov.value_text.clear();
+  ov.unset = true;
+  return ov;
 }
-
-}  // namespace
 
 Override parse_override(const std::string& text) {
   Override ov;
@@ -197,19 +189,10 @@ Override parse_override(const std::string& text) {
 }
 
 PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string& file_name,
-                                 const std::vector<Override>& overrides) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, file_name);
-  } catch (const toml::parse_error& e) {
-    std::string node, fix;
-    std::string problem = rewrite_parse_error(e, &node, &fix);
-    throw Error({file_name, static_cast<int>(e.source().begin.line),
-                 static_cast<int>(e.source().begin.column)},
-                node, problem, fix);
-  }
-  LocationTracker loc{file_name, {}};
-  for (const auto& ov : overrides) apply_override(root, ov, loc);
+                                 const std::vector<Override>& overrides, const std::string& dataset) {
+  LocationTracker loc{file_name, {}, {}};
+  detail::PipelineDocument doc = detail::resolve_pipeline_document(toml_text, file_name, overrides, dataset, loc);
+  toml::table& root = doc.root;
 
   PipelineSpec spec;
   spec.file = file_name;
@@ -219,12 +202,18 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
     os << root;
     spec.resolved_toml = os.str();
   }
+  spec.dataset_tables = doc.dataset_tables;
+  spec.dataset = doc.dataset;
+  spec.family_toml = doc.family_toml;
+  spec.family_edits = doc.family_edits;
+  spec.files = doc.files;
 
   for (const auto& [key, value] : root) {
     const std::string k(key.str());
     if (std::find(kTopLevelTables.begin(), kTopLevelTables.end(), k) == kTopLevelTables.end())
       throw Error(loc.at(value), "", "unknown top-level key '" + k + "'" + did_you_mean(k, kTopLevelTables),
-                  "a pipeline has only [pipeline], [protocol], [nodes.<id>], [outputs] and [train] tables");
+                  "a pipeline has only [pipeline], [protocol], [nodes.<id>], [outputs], [train], [vocabulary] and "
+                  "[datasets.<name>] tables, and base / unset keys");
     if (!value.is_table())
       throw Error(loc.at(value), "", "'" + k + "' must be a table", "write it as [" + k + "]");
   }
@@ -311,9 +300,30 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
   }
   // toml++ iterates tables in key order; restore the order of the file so
   // ties in the execution order follow what the author wrote.
-  std::stable_sort(spec.nodes.begin(), spec.nodes.end(), [](const NodeSpec& a, const NodeSpec& b) {
-    return std::make_pair(a.where.line, a.where.column) < std::make_pair(b.where.line, b.where.column);
+  // Base files come first (a child's new nodes run after the skeleton's).
+  std::stable_sort(spec.nodes.begin(), spec.nodes.end(), [&loc](const NodeSpec& a, const NodeSpec& b) {
+    return std::make_tuple(loc.rank(a.where), a.where.line, a.where.column) <
+           std::make_tuple(loc.rank(b.where), b.where.line, b.where.column);
   });
+
+  if (const auto* vocab = root["vocabulary"].as_table()) {
+    for (const auto& [key, value] : *vocab) {
+      if (key.str() != "map")
+        throw Error(loc.at(value), "", "unknown key '" + std::string(key.str()) + "' in [vocabulary]",
+                    "[vocabulary] accepts map = { \"pipeline class\" = \"data-set class\" }");
+      const auto* m = value.as_table();
+      if (m == nullptr)
+        throw Error(loc.at(value), "", "[vocabulary] map must be a table of \"pipeline class\" = \"data-set class\"",
+                    "write map = { sky = \"background\" }");
+      for (const auto& [from, to] : *m) {
+        if (!to.is_string())
+          throw Error(loc.at(to), "", "[vocabulary] map: '" + std::string(from.str()) + "' must name a class (a string)",
+                      "quote the data set's class name");
+        spec.class_map[std::string(from.str())] = to.as_string()->get();
+      }
+    }
+    spec.has_class_map = true;
+  }
 
   if (const auto* outs = root["outputs"].as_table()) {
     for (const auto& [key, value] : *outs) {
@@ -334,7 +344,8 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
   return spec;
 }
 
-PipelineSpec load_pipeline_spec(const std::string& path, const std::vector<Override>& overrides) {
+PipelineSpec load_pipeline_spec(const std::string& path, const std::vector<Override>& overrides,
+                                const std::string& dataset) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error({path, 0, 0}, "", "is a directory, not a pipeline file",
@@ -343,7 +354,7 @@ PipelineSpec load_pipeline_spec(const std::string& path, const std::vector<Overr
   if (!in) throw Error({path, 0, 0}, "", "cannot open pipeline file", "check the path");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_pipeline_spec(ss.str(), path, overrides);
+  return parse_pipeline_spec(ss.str(), path, overrides, dataset);
 }
 
 }  // namespace ovseg

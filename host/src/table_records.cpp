@@ -98,14 +98,55 @@ std::string weights_text(const json& record) {
 
 }  // namespace
 
+namespace {
+
+// The vocabulary a record was scored under: its hash, or "unchecked" for
+// records from before the data set owned the vocabulary.
+std::string vocabulary_id(const json& r) {
+  const json v = r.value("vocabulary", json());
+  return v.is_object() && v.contains("sha256") ? v.at("sha256").get<std::string>().substr(0, 8) : "unchecked";
+}
+
+// Every parameter of the resolved pipeline's nodes as "node.key" -> value text.
+std::map<std::string, std::string> node_parameters(const json& record) {
+  std::map<std::string, std::string> out;
+  toml::table root;
+  try {
+    root = toml::parse(record.at("pipeline").value("resolved_toml", std::string()));
+  } catch (const toml::parse_error&) {
+    return out;
+  }
+  if (const toml::table* nodes = root["nodes"].as_table())
+    for (const auto& [id, node] : *nodes)
+      if (const toml::table* t = node.as_table())
+        for (const auto& [key, v] : *t) out[std::string(id.str()) + "." + std::string(key.str())] = toml_value_text(v);
+  return out;
+}
+
+// The two rows' records on one data set both have, else their first ones.
+std::pair<const json*, const json*> comparable_records(const RecordRow& a, const RecordRow& b) {
+  for (const auto& [ds, r] : a.by_dataset)
+    if (const auto it = b.by_dataset.find(ds); it != b.by_dataset.end()) return {&r, &it->second};
+  return {&a.by_dataset.begin()->second, &b.by_dataset.begin()->second};
+}
+
+}  // namespace
+
 std::vector<RecordRow> group_record_rows(const std::vector<json>& records, int* skipped_shards) {
   std::vector<RecordRow> rows;
+  // A data set whose records were scored under different vocabularies gets
+  // a column per vocabulary ("voc21#1a2b3c4d"): never one header over both.
+  std::map<std::string, std::set<std::string>> vocabularies;
+  for (const auto& r : records) vocabularies[r.at("dataset").at("name").get<std::string>()].insert(vocabulary_id(r));
   for (const auto& r : records) {
     if (r.at("selection").at("shard").at("count").get<int>() > 1) {
       ++*skipped_shards;
       continue;
     }
-    const std::string name = r.at("pipeline").at("name"), sha = r.at("pipeline").at("sha256");
+    // One row per pipeline as written (family_sha256: before any data set's
+    // own settings), so a method's per-data-set settings fill one row.
+    const std::string name = r.at("pipeline").at("name");
+    const std::string sha = r.at("pipeline").value("family_sha256", r.at("pipeline").at("sha256").get<std::string>());
     const std::string limit = limit_text(r);
     auto it = std::find_if(rows.begin(), rows.end(),
                            [&](const RecordRow& x) { return x.name == name && x.sha == sha && x.limit == limit; });
@@ -114,7 +155,8 @@ std::vector<RecordRow> group_record_rows(const std::vector<json>& records, int* 
       it = rows.end() - 1;
     }
     it->first_date = std::min(it->first_date, r.value("date", ""));
-    const std::string ds = r.at("dataset").at("name");
+    std::string ds = r.at("dataset").at("name");
+    if (vocabularies[ds].size() > 1) ds += "#" + vocabulary_id(r);
     auto& slot = it->by_dataset[ds];
     if (slot.is_null() || slot.value("date", "") < r.value("date", "")) slot = r;
   }
@@ -123,16 +165,29 @@ std::vector<RecordRow> group_record_rows(const std::vector<json>& records, int* 
   for (auto& row : rows) same_name[row.name].push_back(&row);
   for (auto& [name, group] : same_name) {
     if (group.size() < 2) continue;
-    std::set<std::string> differing;
-    for (const auto& [k, v] : group[0]->protocol.items())
-      for (const RecordRow* other : group)
-        if (other->protocol.value(k, json()) != v) differing.insert(k);
+    std::set<std::string> differing, parameters;
+    for (const RecordRow* other : group) {
+      const auto [a, b] = comparable_records(*group[0], *other);
+      for (const auto& [k, v] : a->at("protocol").items())
+        if (b->at("protocol").value(k, json()) != v) differing.insert(k);
+      auto pa = node_parameters(*a), pb = node_parameters(*b);
+      for (const auto& [k, v] : pa)
+        if (!pb.count(k) || pb.at(k) != v) parameters.insert(k);
+      for (const auto& [k, v] : pb)
+        if (!pa.count(k)) parameters.insert(k);
+    }
     bool limits_differ = false;
     for (const RecordRow* other : group) limits_differ |= other->limit != group[0]->limit;
     for (RecordRow* row : group) {
       std::string tag;
       for (const auto& k : differing) tag += (tag.empty() ? "" : ", ") + k + "=" + value_text(row->protocol[k]);
       if (limits_differ) tag += (tag.empty() ? "" : ", ") + std::string("limit=") + row->limit;
+      if (tag.empty() && !parameters.empty() && parameters.size() <= 3) {
+        // Same protocol, other node parameters: name them with this row's values.
+        const auto mine = node_parameters(row->by_dataset.begin()->second);
+        for (const auto& k : parameters)
+          tag += (tag.empty() ? "" : ", ") + k + "=" + (mine.count(k) ? mine.at(k) : std::string("(none)"));
+      }
       if (tag.empty()) tag = "toml " + row->sha.substr(0, 8);  // same protocol, other parameters
       row->label = name + " [" + tag + "]";
     }
@@ -172,12 +227,24 @@ std::string format_number(std::optional<double> v, int decimals) {
 std::vector<std::string> protocol_footer(const std::vector<const RecordRow*>& rows, bool per_row) {
   std::vector<std::string> out;
   if (rows.empty()) return out;
+  // Per data set settings make one row's protocols differ between columns:
+  // each is listed where it applies.
   std::set<std::string> distinct;
-  for (const auto* row : rows) distinct.insert(row->protocol.dump());
+  for (const auto* row : rows)
+    for (const auto& [ds, r] : row->by_dataset) distinct.insert(r.at("protocol").dump());
   if (distinct.size() == 1) {
     out.push_back("protocol (every reproduced row): " + knobs_text(rows[0]->protocol));
   } else {
-    for (const auto* row : rows) out.push_back("protocol of " + row->label + ": " + knobs_text(row->protocol));
+    for (const auto* row : rows) {
+      std::set<std::string> own;
+      for (const auto& [ds, r] : row->by_dataset) own.insert(r.at("protocol").dump());
+      if (own.size() == 1) {
+        out.push_back("protocol of " + row->label + ": " + knobs_text(row->by_dataset.begin()->second.at("protocol")));
+        continue;
+      }
+      for (const auto& [ds, r] : row->by_dataset)
+        out.push_back("protocol of " + row->label + " on " + dataset_short_name(ds) + ": " + knobs_text(r.at("protocol")));
+    }
   }
   for (const auto* row : rows) {
     std::string s = per_row ? row->label + ":" : "first point (" + row->label + "):";
@@ -186,7 +253,11 @@ std::vector<std::string> protocol_footer(const std::vector<const RecordRow*>& ro
            r.at("dataset").at("split").get<std::string>() + ", limit " + row->limit + ");";
     const json& any = row->by_dataset.begin()->second;
     const std::string knobs = pipeline_knobs(any), weights = weights_text(any);
-    if (!knobs.empty()) s += " " + knobs + ";";
+    bool same_knobs = true;
+    for (const auto& [ds, r] : row->by_dataset) same_knobs &= pipeline_knobs(r) == knobs;
+    if (same_knobs && !knobs.empty()) s += " " + knobs + ";";
+    if (!same_knobs)
+      for (const auto& [ds, r] : row->by_dataset) s += " " + dataset_short_name(ds) + ": " + pipeline_knobs(r) + ";";
     if (!weights.empty()) s += " weights " + weights + ";";
     s += " pipeline sha256 " + row->sha.substr(0, 12);
     out.push_back(s);
@@ -198,7 +269,8 @@ std::vector<std::string> protocol_footer(const std::vector<const RecordRow*>& ro
 std::string protocol_sentence(const std::vector<const RecordRow*>& rows) {
   if (rows.empty()) return "";
   std::set<std::string> distinct;
-  for (const auto* row : rows) distinct.insert(row->protocol.dump());
+  for (const auto* row : rows)
+    for (const auto& [ds, r] : row->by_dataset) distinct.insert(r.at("protocol").dump());
   if (distinct.size() > 1) return "Reproduced rows differ in protocol (listed per row below the table).";
   const json& p = rows[0]->protocol;
   std::string s = "Reproduced rows: one harness for every method, ";

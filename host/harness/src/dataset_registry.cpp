@@ -60,6 +60,12 @@ std::string canonical_dataset_name(const std::string& name) {
   throw std::invalid_argument("unknown dataset '" + name + "' (known: " + known + ")");
 }
 
+std::vector<std::string> Dataset::display_class_names() const {
+  std::vector<std::string> names = display_names(class_names());
+  if ((name() == "voc21" || name() == "coco_object") && !names.empty()) names[0] = "background";
+  return names;
+}
+
 std::vector<std::string> dataset_names() {
   std::vector<std::string> n;
   for (const auto& kv : registry()) n.push_back(kv.first);

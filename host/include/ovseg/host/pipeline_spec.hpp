@@ -57,7 +57,24 @@ struct PipelineSpec {
   // sub-tables as dotted keys ("losses.ce", "augment.crop"), arrays of
   // tables by index ("param_groups.0.match").
   std::map<std::string, SpecValue> train;
-  std::string resolved_toml;  // the file after overrides, re-serialised
+  std::string resolved_toml;  // the file after base, dataset settings and overrides, re-serialised
+  // Per-dataset settings (`[datasets.NAME]` tables, pipeline_document.hpp):
+  // the data sets the pipeline has settings for (canonical names) and the one
+  // applied to this spec ("" when loaded without a data set).
+  std::vector<std::string> dataset_tables;
+  std::string dataset;
+  // The pipeline before any data set's settings were applied ([datasets]
+  // tables kept) and the command-line edits: what one table row is. The
+  // same pipeline evaluated on two data sets shares them.
+  std::string family_toml;
+  std::vector<std::string> family_edits;  // "--set a.b=1", "--unset c" as typed
+  // The base chain, this file first (`base = "other.toml"`).
+  std::vector<std::string> files;
+  // [vocabulary] map = { "pipeline class" = "dataset class" }: the pipeline
+  // declares how its classes name the data set's (eval remaps predictions).
+  // Without it the pipeline's classes must be the data set's, in order.
+  std::map<std::string, std::string> class_map;
+  bool has_class_map = false;
 };
 
 // `--set nodes.X.param=value`: the value is parsed as TOML (so 3, 2.5, true,
@@ -66,14 +83,22 @@ struct Override {
   std::vector<std::string> path;  // e.g. {"nodes", "pamr", "iterations"}
   std::string value_text;
   std::string original;           // as typed, for error messages
+  bool unset = false;             // `--unset path`: delete the key (or table)
 };
 Override parse_override(const std::string& text);
+// `--unset nodes.refine.attention`: deletes that key; it must exist. Every
+// --unset applies before the --set values, so a key can be replaced cleanly
+// (--unset nodes.crf --set nodes.crf.plugin=...).
+Override parse_unset(const std::string& text);
 
 // The built-in source node: input.image carries the image being segmented.
 inline constexpr const char* kInputNodeId = "input";
 
-PipelineSpec load_pipeline_spec(const std::string& path, const std::vector<Override>& overrides = {});
+// `dataset` (a data-set name or alias; "" = none) applies the pipeline's
+// [datasets.<name>] settings before the overrides (pipeline_document.hpp).
+PipelineSpec load_pipeline_spec(const std::string& path, const std::vector<Override>& overrides = {},
+                                const std::string& dataset = "");
 PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string& file_name,
-                                 const std::vector<Override>& overrides = {});
+                                 const std::vector<Override>& overrides = {}, const std::string& dataset = "");
 
 }  // namespace ovseg

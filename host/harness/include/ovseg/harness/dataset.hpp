@@ -96,7 +96,10 @@ class Dataset {
 
   int num_classes() const { return static_cast<int>(class_names().size()); }
   int ignore_index() const { return 255; }
-  std::vector<std::string> display_class_names() const { return display_names(class_names()); }
+  // The name each class is shown and recorded under: the first synonym,
+  // except VOC21's and COCO-Object's class 0, whose synonyms are the
+  // background word list SCLIP queries (sky, wall, tree, ...): "background".
+  std::vector<std::string> display_class_names() const;
 };
 
 // name: one of dataset_names() (aliases: "voc" = voc21, "pc59"/"pc60",
