@@ -82,9 +82,12 @@ class MaskClipPP : public Stage {
         .param("mask_input", "binary", "how mask logits become masks: binary (> 0) or sigmoid")
         .choices({"binary", "sigmoid"})
         .param("uncovered", "none",
-               "pixels no mask covers: none (the code: they score 0 everywhere) or complement (one more mask, "
-               "classified like the others: our assumption for proposals that do not tile the image)")
-        .choices({"none", "complement"})
+               "pixels no mask covers: none (the code: they score 0 everywhere), complement (one more mask) or grid "
+               "(the uncovered part of each grid cell is a mask): our assumptions for proposals that do not tile "
+               "the image, e.g. SAM's, which rarely propose stuff")
+        .choices({"none", "complement", "grid"})
+        .param("uncovered_cells", 4, "uncovered = grid: cells per image side (the uncovered pixels of each cell are one mask)")
+        .range(1, 64)
         .param("init_seed", 0, "seed of the PSM's initialisation")
         .range(0, std::nullopt);
   }
@@ -169,10 +172,7 @@ class MaskClipPP : public Stage {
       }
       lg = lg.index({keep});
       at::Tensor mk = p_.get_string("mask_input") == "binary" ? (lg > 0).to(at::kFloat) : at::sigmoid(lg);
-      if (p_.get_string("uncovered") == "complement" && !training) {
-        const at::Tensor rest = (1 - mk.sum(0).clamp(0, 1)).unsqueeze(0);
-        if (rest.sum().item<double>() > 0) mk = at::cat({mk, rest}, 0);
-      }
+      if (p_.get_string("uncovered") != "none" && !training) mk = at::cat({mk, uncovered_masks(mk, H, W)}, 0);
       masks[b] = mk;
       padded[b] = at::constant_pad_nd(mk, {0, pw, 0, ph}, 0.0);
     }
@@ -218,6 +218,22 @@ class MaskClipPP : public Stage {
       maps.push_back(mc::semantic_merge(scores, masks[b]));
     }
     ctx.set_output("logits", Logits{at::stack(maps, 0), names_});
+  }
+
+  // Masks for the pixels no mask covers (1 - the clamped sum of the masks):
+  // one mask ("complement"), or its parts in an n x n grid of cells ("grid").
+  at::Tensor uncovered_masks(const at::Tensor& masks, int64_t H, int64_t W) const {
+    const at::Tensor rest = masks.size(0) ? 1 - masks.sum(0).clamp(0, 1) : at::ones({H, W}, masks.options());
+    std::vector<at::Tensor> out;
+    const int64_t n = p_.get_string("uncovered") == "grid" ? p_.get_int("uncovered_cells") : 1;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t y0 = i * H / n, y1 = (i + 1) * H / n, x0 = j * W / n, x1 = (j + 1) * W / n;
+        at::Tensor cell = at::zeros_like(rest);
+        cell.slice(0, y0, y1).slice(1, x0, x1).copy_(rest.slice(0, y0, y1).slice(1, x0, x1));
+        if (cell.sum().item<double>() > 0) out.push_back(cell);
+      }
+    return out.empty() ? at::zeros({0, H, W}, masks.options()) : at::stack(out);
   }
 
   std::vector<NamedTensor> parameters() override {

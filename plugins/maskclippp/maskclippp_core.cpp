@@ -53,6 +53,11 @@ at::Tensor downsample_masks(const at::Tensor& masks, int64_t gh, int64_t gw, con
 MaskBiases mask_attention_biases(const at::Tensor& masks, int64_t gh, int64_t gw, const at::Tensor& mask_logit_scale,
                                  const std::string& method, double threshold) {
   MaskBiases out;
+  if (masks.size(0) == 0) {  // an image without masks (e.g. a crop of ignored pixels only)
+    out.areas = at::zeros({0}, masks.options().dtype(at::kFloat));
+    out.bias = at::zeros({mask_logit_scale.size(0), mask_logit_scale.size(1), 0, gh * gw}, out.areas.options());
+    return out;
+  }
   const at::Tensor down = downsample_masks(masks.to(at::kFloat), gh, gw, method);  // (Q,gh,gw)
   out.areas = down.sum({1, 2});
   const at::Tensor flat = down.flatten(1);  // (Q,hw)

@@ -135,6 +135,21 @@ TEST_CASE("maskclippp: each covered pixel's class scores sum to one, constant wi
   filled->run(half);
   CHECK(std::get<Logits>(half.outputs.at("logits")).logits.sum(1).allclose(at::ones({1, 30, 37}), 1e-5, 1e-5));
 
+  // Or the uncovered part of each cell of a 2x2 grid: still covered once, and
+  // the two right cells (different content) may differ.
+  auto grid = classifier({{"psm", std::string("mean")}, {"uncovered", std::string("grid")}, {"uncovered_cells", int64_t{2}}});
+  grid->run(half);
+  CHECK(std::get<Logits>(half.outputs.at("logits")).logits.sum(1).allclose(at::ones({1, 30, 37}), 1e-5, 1e-5));
+
+  // No masks at all (a crop of ignored pixels): every score is zero.
+  MapStageContext none;
+  none.inputs["image"] = Image{image};
+  Masks empty;
+  empty.logits = at::zeros({1, 0, 30, 37});
+  none.inputs["masks"] = empty;
+  stage->run(none);
+  CHECK(std::get<Logits>(none.outputs.at("logits")).logits.abs().max().item<double>() == 0.0);
+
   // A mask the size of another image is refused, naming the node and port.
   MapStageContext bad;
   bad.inputs["image"] = Image{image};
