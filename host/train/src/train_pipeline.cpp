@@ -181,7 +181,22 @@ class Validator {
     const size_t n = std::min<size_t>(ds_->size(), static_cast<size_t>(recipe_.val_images));
     for (size_t i = 0; i < n; ++i) {
       harness::Sample s = ds_->sample(i, true);
-      Prediction p = runner_->predict(preprocess_image(s.image, protocol), s.label.rows, s.label.cols);
+      Prediction p;
+      if (runner_->ground_truth_used().any()) {
+        // An oracle pipeline (input.labels / input.instances on a required
+        // port) validates on each image's truth, as ovseg eval runs it.
+        auto to_long = [](const cv::Mat& m) {
+          CV_Assert(m.type() == CV_32SC1 && m.isContinuous());
+          return at::from_blob(const_cast<uchar*>(m.data), {m.rows, m.cols}, at::kInt).to(at::kLong);
+        };
+        ProtocolRunner::Truth truth;
+        truth.labels = to_long(s.label);
+        if (!s.instances.empty()) truth.instances = to_long(s.instances);
+        truth.class_names = ds_->display_class_names();
+        p = runner_->predict(preprocess_image(s.image, protocol), s.label.rows, s.label.cols, &truth);
+      } else {
+        p = runner_->predict(preprocess_image(s.image, protocol), s.label.rows, s.label.cols);
+      }
       at::Tensor pred32 = p.labels.to(at::kInt).contiguous();
       cm.add(s.label, cv::Mat(s.label.rows, s.label.cols, CV_32S, pred32.data_ptr<int32_t>()), ds_->ignore_index());
     }
