@@ -251,7 +251,8 @@ at::Tensor Aggregator::up(const std::string& p, const at::Tensor& x, const at::T
 }
 
 at::Tensor Aggregator::forward(const at::Tensor& img_feats, const at::Tensor& text_feats,
-                               const std::vector<at::Tensor>& guidance, int64_t pooling) const {
+                               const std::vector<at::Tensor>& guidance, int64_t pooling,
+                               const LayerHook& hook) const {
   const int64_t B = img_feats.size(0), H = img_feats.size(2), W = img_feats.size(3);
   if (H != cfg_.feature_resolution || W != cfg_.feature_resolution)
     throw std::invalid_argument("CAT-Seg aggregator: features are " + std::to_string(H) + "x" + std::to_string(W) +
@@ -297,6 +298,7 @@ at::Tensor Aggregator::forward(const at::Tensor& img_feats, const at::Tensor& te
 
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
+    if (hook) x = hook(i, x, corr);
     x = swin_wrapper(p + "swin_block.", x, app);
     x = class_layer(p + "attention.", x, tg, pooling);
   }

@@ -13,6 +13,7 @@
 #include <ovseg/sdk.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -40,6 +41,11 @@ struct AggregatorConfig {
   int64_t pad_len = 256;
 };
 
+// Called before aggregator layer `layer` with the embedding x (B,C,T,H,W)
+// and the cost volume corr (B,P,T,H,W) it came from; returns the embedding
+// the layer runs on. ESC-Net puts its SAM blocks here.
+using LayerHook = std::function<at::Tensor(int64_t layer, const at::Tensor& x, const at::Tensor& corr)>;
+
 class Aggregator {
  public:
   // Initialised as PyTorch initialises the authors' modules (nn.Linear /
@@ -54,7 +60,7 @@ class Aggregator {
   // AvgPool2d size (the authors train with 2, evaluate with 1).
   // Returns logits (B,T,4H,4W); classes dropped by pad_len truncation are -100.
   at::Tensor forward(const at::Tensor& img_feats, const at::Tensor& text, const std::vector<at::Tensor>& guidance,
-                     int64_t pooling) const;
+                     int64_t pooling, const LayerHook& hook = {}) const;
 
   // Learnable tensors in state-dict order, by the authors' names.
   std::vector<std::pair<std::string, at::Tensor>>& tensors() { return tensors_; }
