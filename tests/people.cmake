@@ -13,3 +13,10 @@ if(TARGET ovseg_host)
     LIBS ovseg_host ovseg_harness)
   set_tests_properties(test_class_focus PROPERTIES LABELS people TIMEOUT 60)
 endif()
+
+if(TARGET ovseg_train)
+  ovseg_add_doctest(test_flip_swap
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/people/test_flip_swap.cpp
+    LIBS ovseg_train)
+  set_tests_properties(test_flip_swap PROPERTIES LABELS people TIMEOUT 60)
+endif()
