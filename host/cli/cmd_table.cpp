@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "ovseg/host/benchmark_names.hpp"
+#include "ovseg/host/class_focus.hpp"
 #include "ovseg/host/report.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/table_layout.hpp"
@@ -105,6 +106,30 @@ int run_table(const ParsedArgs& args) {
   for (const auto& d : dirs) where += (where.empty() ? "" : ", ") + d;
   if (records.empty() && !o.with_published) throw std::runtime_error("no eval records in " + where);
 
+  if (args.has("--focus")) {
+    ClassFocusOptions fo;
+    fo.classes = split_list(args.get("--focus"));
+    fo.datasets = o.datasets;
+    fo.decimals = o.decimals;
+    fo.format = o.format;
+    if (args.has("--top")) fo.top_confusions = static_cast<int>(parse_count("table", "--top", args.get("--top")));
+    std::string text;
+    try {
+      text = render_class_focus(records, fo);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("ovseg table: ") + e.what());
+    }
+    if (out_file.empty()) {
+      std::cout << text;
+    } else {
+      if (fs::path(out_file).has_parent_path()) fs::create_directories(fs::path(out_file).parent_path());
+      std::ofstream out(out_file);
+      if (!(out << text)) throw std::runtime_error("cannot write " + out_file);
+      std::cerr << "wrote " << out_file << "\n";
+    }
+    return 0;
+  }
+
   ComparisonTable table;
   try {
     table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records), o) : build_table(records, o);
@@ -157,6 +182,8 @@ Command table_command() {
       {"--caption", "TEXT", "caption instead of the generated one", false},
       {"--per-class", "DATASET", "columns = that data set's classes", false},
       {"--classes", "LIST", "per-class: only these classes", false},
+      {"--focus", "LIST", "class focus: per method IoU, precision, recall and confusions of these classes, e.g. person (md or csv)", false},
+      {"--top", "N", "focus: confused classes listed per cell (default 3)", false},
       {"--with-published", "", "add the papers' published rows (results/published) and Δ for reproductions", false},
       {"--published", "PATH", "published results folder or file (default: the source tree's results/published)", false},
       {"--backbone", "B", "only published rows of this backbone, e.g. ViT-B/16", false},

@@ -145,6 +145,19 @@ TEST_CASE("recipe: the fingerprint changes with what changes the weights, not wi
   CHECK(recipe("[train]\neval_every = 3\nval_images = 9\ncheckpoint_every = 2\n").fingerprint() == base);
 }
 
+TEST_CASE("recipe: flip_swap pairs (absent = derived from class names, [] = none)") {
+  CHECK_FALSE(recipe("").augment.flip_swap.has_value());
+  const auto r = recipe("[train.augment]\nflip_swap = [14, 15, 16, 17]\n");
+  REQUIRE(r.augment.flip_swap.has_value());
+  CHECK(*r.augment.flip_swap == std::vector<std::pair<int, int>>{{14, 15}, {16, 17}});
+  CHECK(r.fingerprint() != recipe("").fingerprint());
+  const auto none = recipe("[train.augment]\nflip_swap = []\n");
+  REQUIRE(none.augment.flip_swap.has_value());
+  CHECK(none.augment.flip_swap->empty());
+  CHECK(none.fingerprint() == recipe("").fingerprint());
+  CHECK(contains(recipe_error("[train.augment]\nflip_swap = [14, 15, 16]\n").what(), "odd number"));
+}
+
 TEST_CASE("schedules: poly and constant after the warm-up") {
   train::TrainOptions o;
   o.steps = 110;

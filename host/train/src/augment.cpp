@@ -1,6 +1,7 @@
 #include "ovseg/train/augment.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <random>
@@ -31,6 +32,18 @@ class Rng {
  private:
   std::mt19937_64 g_;
 };
+
+// Exchanges the classes of each pair in a CV_32SC1 label map.
+void swap_classes(cv::Mat& label, const std::vector<std::pair<int, int>>& pairs) {
+  for (int y = 0; y < label.rows; ++y) {
+    int32_t* p = label.ptr<int32_t>(y);
+    for (int x = 0; x < label.cols; ++x)
+      for (const auto& [a, b] : pairs) {
+        if (p[x] == a) { p[x] = b; break; }
+        if (p[x] == b) { p[x] = a; break; }
+      }
+  }
+}
 
 // mmcv.rescale_size(old (w,h), scale (long, short)): keep ratio, fit both.
 cv::Size rescale(int w, int h, double long_side, double short_side) {
@@ -129,6 +142,7 @@ AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const
   if (o.flip && rng.coin()) {
     cv::flip(s.image, s.image, 1);
     cv::flip(s.label, s.label, 1);
+    if (o.flip_swap && !o.flip_swap->empty()) swap_classes(s.label, *o.flip_swap);
     if (with_instances) cv::flip(s.instances, s.instances, 1);
   }
   if (o.photometric) photometric(s.image, rng);
@@ -142,6 +156,21 @@ AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const
       cv::copyMakeBorder(s.instances, s.instances, 0, bottom, 0, right, cv::BORDER_CONSTANT, cv::Scalar::all(0));
   }
   return s;
+}
+
+std::vector<std::pair<int, int>> left_right_pairs(const std::vector<std::string>& names) {
+  const auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  std::vector<std::pair<int, int>> pairs;
+  for (size_t a = 0; a < names.size(); ++a) {
+    const std::string la = lower(names[a]);
+    if (la.rfind("left ", 0) != 0) continue;
+    for (size_t b = 0; b < names.size(); ++b)
+      if (lower(names[b]) == "right " + la.substr(5)) pairs.push_back({static_cast<int>(a), static_cast<int>(b)});
+  }
+  return pairs;
 }
 
 }  // namespace ovseg::train

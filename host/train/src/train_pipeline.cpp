@@ -281,6 +281,9 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
                                            ? harness::ZeroShotSplit{*recipe.unseen_classes, "[train] unseen_classes"}
                                            : harness::declared_zero_shot_split(*ds);
   const std::vector<std::string> classes = ds->display_class_names();
+  // Mirroring a crop turns a left arm into a right one: unless the recipe
+  // says otherwise, swap the classes named "left X" / "right X".
+  if (!recipe.augment.flip_swap) recipe.augment.flip_swap = left_right_pairs(classes);
   const std::vector<bool> unseen = harness::unseen_mask(split, classes);
   harness::ClassNames vocabulary;
   std::vector<std::string> seen_names;

@@ -11,7 +11,7 @@ namespace ovseg::train {
 namespace {
 
 const std::vector<std::string> kAugmentKeys = {"crop",          "short_side", "max_long_side", "ratio_range",
-                                               "cat_max_ratio", "flip",       "photometric"};
+                                               "cat_max_ratio", "flip",       "photometric", "flip_swap"};
 const std::vector<std::string> kGroupKeys = {"match", "lr_mult", "weight_decay"};
 
 std::string where_key(const std::string& key) { return "train." + key; }
@@ -100,9 +100,21 @@ TrainRecipe parse_train_recipe(const PipelineSpec& spec) {
       } else if (rest == "cat_max_ratio") a.cat_max_ratio = number(key, v, 0, 1);
       else if (rest == "flip") a.flip = boolean(key, v);
       else if (rest == "photometric") a.photometric = boolean(key, v);
+      else if (rest == "flip_swap") {
+        std::vector<int64_t> ids;
+        if (const auto* is = std::get_if<std::vector<int64_t>>(&v.value)) ids = *is;
+        else if (!v.empty_list)
+          throw Error(v.where, "", where_key(key) + " must be a list of class-id pairs, flat",
+                      "write e.g. flip_swap = [14, 15, 16, 17, 18, 19] (or [] for none)");
+        if (ids.size() % 2 != 0)
+          throw Error(v.where, "", where_key(key) + " has an odd number of class ids: pairs are (a, b), flat");
+        std::vector<std::pair<int, int>> pairs;
+        for (size_t i = 0; i < ids.size(); i += 2) pairs.push_back({static_cast<int>(ids[i]), static_cast<int>(ids[i + 1])});
+        a.flip_swap = pairs;
+      }
       else
         throw Error(v.where, "", "unknown key '" + key + "' in [train.augment]" + did_you_mean(rest, kAugmentKeys),
-                    "keys: crop, short_side, max_long_side, ratio_range, cat_max_ratio, flip, photometric");
+                    "keys: crop, short_side, max_long_side, ratio_range, cat_max_ratio, flip, photometric, flip_swap");
     } else if (head == "param_groups" && !rest.empty()) {
       const auto dot2 = rest.find('.');
       size_t index = 0;
@@ -187,6 +199,10 @@ std::string TrainRecipe::fingerprint() const {
   os << "\naugment=crop " << a.crop << " short " << a.short_side << " long " << a.max_long_side << " ratio "
      << a.ratio_min << "-" << a.ratio_max << " cat " << a.cat_max_ratio << " flip " << a.flip << " photo "
      << a.photometric;
+  if (a.flip_swap && !a.flip_swap->empty()) {  // only then, so older runs' fingerprints stay
+    os << " flip_swap";
+    for (const auto& [x, y] : *a.flip_swap) os << " " << x << "-" << y;
+  }
   for (const auto& g : groups)
     os << "\ngroup=" << g.pattern << " lr_mult " << g.lr_mult << " wd "
        << (g.weight_decay ? std::to_string(*g.weight_decay) : std::string("default"));

@@ -6,6 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <opencv2/core/mat.hpp>
 
@@ -24,6 +28,11 @@ struct AugmentOptions {
   int crop = 512;
   double cat_max_ratio = 0.75;
   bool flip = true;         // horizontal, probability 0.5
+  // Class ids exchanged in a flipped crop: a mirrored left arm is a right arm
+  // (human parsing: LIP / CIHP's 14<->15, 16<->17, 18<->19, as CE2P / SCHP
+  // flip their labels). nullopt: the trainer derives the pairs from the
+  // class names (left_right_pairs); augment_sample then treats it as none.
+  std::optional<std::vector<std::pair<int, int>>> flip_swap;
   bool photometric = true;  // PhotoMetricDistortion: brightness 32, contrast and
                             // saturation [0.5, 1.5], hue 18, each with p = 0.5
   int ignore_index = 255;
@@ -40,6 +49,10 @@ struct AugmentedSample {
 // random draws do not depend on whether instances are given.
 AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& options,
                                uint64_t seed, const cv::Mat& instances = cv::Mat());
+
+// Pairs (a, b) of classes named "left X" and "right X" (case-insensitive),
+// e.g. LIP's (14, 15), (16, 17), (18, 19); empty when no names pair up.
+std::vector<std::pair<int, int>> left_right_pairs(const std::vector<std::string>& display_names);
 
 // A seed for one sample: mixes (run seed, step, index) with splitmix64.
 uint64_t sample_seed(uint64_t run_seed, int64_t step, int64_t index);

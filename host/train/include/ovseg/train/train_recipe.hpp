@@ -38,6 +38,8 @@
 //   cat_max_ratio = 0.75
 //   flip = true
 //   photometric = true
+//   flip_swap = [14, 15, ...]  class-id pairs exchanged in flipped crops (flat);
+//                             absent: the classes named "left X" / "right X"
 //
 //   [[train.param_groups]]    first match wins; "node.parameter" globs
 //   match = "clip.*"
