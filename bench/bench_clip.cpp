@@ -116,7 +116,7 @@ BENCHMARK(BM_ClipTextEmbeddings)->Unit(benchmark::kMillisecond)->Iterations(2)->
 // Peak first: the tower benchmarks divide by it.
 
 int main(int argc, char** argv) {
-  ovseg::configure_runtime();
+  ovseg::init_process();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -58,7 +58,6 @@ void measure(benchmark::State& state, F&& f) {
 }
 
 void BM_LoftUp(benchmark::State& state) {
-  configure_runtime();
   at::NoGradGuard no_grad;
   const Inputs in = inputs(state.range(0));
   models::LoftUp::Options o;  // max_tile_bytes: 64 MB, the plugin's default
@@ -66,7 +65,6 @@ void BM_LoftUp(benchmark::State& state) {
 }
 
 void BM_LoftUp_Untiled(benchmark::State& state) {
-  configure_runtime();
   at::NoGradGuard no_grad;
   const Inputs in = inputs(state.range(0));
   models::LoftUp::Options o;
@@ -75,7 +73,6 @@ void BM_LoftUp_Untiled(benchmark::State& state) {
 }
 
 void BM_Bilinear(benchmark::State& state) {
-  configure_runtime();
   at::NoGradGuard no_grad;
   const Inputs in = inputs(state.range(0));
   const int64_t s = state.range(0);
@@ -88,4 +85,10 @@ BENCHMARK(BM_LoftUp)->Arg(224)->Arg(448)->Unit(benchmark::kMillisecond)->Iterati
 BENCHMARK(BM_LoftUp_Untiled)->Arg(224)->Arg(448)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_Bilinear)->Arg(224)->Arg(448)->Unit(benchmark::kMillisecond)->Iterations(5);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  ovseg::init_process();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

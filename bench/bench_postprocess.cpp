@@ -87,7 +87,7 @@ BENCHMARK(BM_DenseCrf)
 }  // namespace
 
 int main(int argc, char** argv) {
-  ovseg::configure_runtime();
+  ovseg::init_process();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -91,4 +91,10 @@ BENCHMARK_CAPTURE(BM_Refinement, cliptrase, std::string("cliptrase"))->Unit(benc
 BENCHMARK(BM_CliptraseCorrelation)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CliptraseClusterVote)->Unit(benchmark::kMillisecond);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  ovseg::init_process();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

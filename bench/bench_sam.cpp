@@ -133,7 +133,7 @@ BENCHMARK_CAPTURE(BM_PredictorSetImage, mobile_sam, std::string("mobile_sam"))->
 BENCHMARK_CAPTURE(BM_PredictorPredictClick, vit_b, std::string("vit_b"))->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 
 int main(int argc, char** argv) {
-  ovseg::configure_runtime();
+  ovseg::init_process();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

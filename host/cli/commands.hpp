@@ -42,6 +42,7 @@ Command sam_command();
 Command random_sam_command();
 Command train_sam_command();
 Command eval_sam_command();
+Command new_plugin_command();
 
 // The demo's SAM part (demo_sam.cpp): the embedded world SAM on the demo's
 // val scenes in WORLD_ROOT; prints its single-click table and returns the

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/sdk/runtime.hpp"
 #include "ovseg/host/pipeline_spec.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/host/stage_weights.hpp"
@@ -19,7 +20,8 @@ const std::vector<Command>& all_commands() {
       sweep_command(),   merge_command(),   table_command(),    models_command(),
       fetch_model_command(), tokenize_command(), encode_command(), random_clip_command(),
       world_command(), train_clip_command(), train_command(), params_command(),
-      sam_command(), random_sam_command(), train_sam_command(), eval_sam_command()};
+      sam_command(), random_sam_command(), train_sam_command(), eval_sam_command(),
+      new_plugin_command()};
   return commands;
 }
 
@@ -75,6 +77,7 @@ void print_usage(std::ostream& os) {
 
 int main(int argc, char** argv) {
   using namespace ovseg::cli;
+  ovseg::init_process();  // allocator and threads: sdk/include/ovseg/sdk/runtime.hpp
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage(args.empty() ? std::cerr : std::cout);

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 #include <toml++/toml.h>
 
@@ -24,6 +25,7 @@
 #include "ovseg/host/qualitative_pool.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/sha256.hpp"
+#include "ovseg/sdk/runtime.hpp"
 
 #ifndef OVSEG_GIT_COMMIT
 #define OVSEG_GIT_COMMIT "unknown"
@@ -564,7 +566,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
     if (runner.ground_truth_used().instances) gt.push_back("instances");
     if (!gt.empty()) record["ground_truth_inputs"] = gt;
   }
-  record["device"] = {{"name", o.device}, {"summary", device_summary()}};
+  record["device"] = {{"name", o.device}, {"summary", device_summary()},
+                      {"threads", at::get_num_threads()}, {"thread_policy", thread_policy_reason()}};
   record["versions"] = {{"ovseg", ovseg_version()},
                         {"libtorch", TORCH_VERSION},
                         {"git_commit", ovseg_git_commit()}};

@@ -1,5 +1,6 @@
 // PipelineSpec + PluginCatalog -> validated, topologically sorted Graph.
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/param_validation.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -30,78 +31,6 @@ std::string join(const std::vector<std::string>& xs, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
   return out;
-}
-
-// Converts a parsed value to the declared type where that loses nothing
-// (int -> float, int list -> float list, [] -> any list).
-ParamValue coerce(const SpecValue& given, const ParamSpec& spec, const std::string& node) {
-  const ParamType have = param_type_of(given.value);
-  if (have == spec.type) return given.value;
-  if (spec.type == ParamType::Float && have == ParamType::Int)
-    return static_cast<double>(std::get<int64_t>(given.value));
-  if (spec.type == ParamType::FloatList && have == ParamType::IntList) {
-    const auto& xs = std::get<std::vector<int64_t>>(given.value);
-    return std::vector<double>(xs.begin(), xs.end());
-  }
-  if (given.empty_list) {
-    if (spec.type == ParamType::FloatList) return std::vector<double>{};
-    if (spec.type == ParamType::StringList) return std::vector<std::string>{};
-  }
-  throw Error(given.where, node,
-              "parameter '" + spec.name + "' expects " + to_string(spec.type) + ", got " +
-                  to_string(have) + " " + format_param_value(given.value),
-              "write it like " + spec.name + " = " + format_param_value(spec.default_value));
-}
-
-void check_limits(const ParamValue& v, const ParamSpec& spec, const SourceLocation& where,
-                  const std::string& node) {
-  if (!spec.choices.empty()) {
-    const auto& s = std::get<std::string>(v);
-    if (std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end())
-      throw Error(where, node,
-                  "parameter '" + spec.name + "' is \"" + s + "\", not one of " +
-                      join(spec.choices, ", ") + did_you_mean(s, spec.choices),
-                  "pick one of: " + join(spec.choices, ", "));
-  }
-  if (!spec.min && !spec.max) return;
-  std::vector<double> numbers;
-  if (auto i = std::get_if<int64_t>(&v)) numbers.push_back(static_cast<double>(*i));
-  if (auto d = std::get_if<double>(&v)) numbers.push_back(*d);
-  if (auto is = std::get_if<std::vector<int64_t>>(&v)) numbers.assign(is->begin(), is->end());
-  if (auto ds = std::get_if<std::vector<double>>(&v)) numbers = *ds;
-  for (double x : numbers) {
-    if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max) || std::isnan(x)) {
-      const std::string range = format_param_range(spec);
-      throw Error(where, node,
-                  "parameter '" + spec.name + "' = " + format_param_value(v) + " is outside " + range,
-                  "use a value in " + range);
-    }
-  }
-}
-
-Params resolve_params(const NodeSpec& node, const PluginDescriptor& d) {
-  std::map<std::string, ParamValue> values;
-  for (const auto& spec : d.params) values[spec.name] = spec.default_value;
-  for (const auto& [name, given] : node.params) {
-    const ParamSpec* spec = d.find_param(name);
-    if (spec == nullptr) {
-      std::vector<std::string> known = port_names(d.inputs);
-      std::vector<std::string> param_names;
-      for (const auto& p : d.params) param_names.push_back(p.name);
-      std::string hint = did_you_mean(name, param_names);
-      std::string fix = param_names.empty()
-                            ? "plugin '" + d.name + "' takes no parameters; remove it"
-                            : "known parameters: " + join(param_names, ", ");
-      if (hint.empty() && std::find(known.begin(), known.end(), name) != known.end())
-        fix = "'" + name + "' is an input port: wire it in inputs = { " + name + " = \"node.port\" }";
-      throw Error(given.where, node.id,
-                  "unknown parameter '" + name + "' for plugin '" + d.name + "'" + hint, fix);
-    }
-    ParamValue v = coerce(given, *spec, node.id);
-    check_limits(v, *spec, given.where, node.id);
-    values[name] = std::move(v);
-  }
-  return Params(std::move(values));
 }
 
 }  // namespace
@@ -146,7 +75,7 @@ Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
                       (near.empty() ? "" : " (near: " + join(near, ", ") + ")"),
                   fix);
     }
-    params[i] = resolve_params(n, plugins[i]->descriptor);
+    params[i] = validate_params(plugins[i]->descriptor, n.params, n.id);
   }
 
   // 2. Inputs: every wire names a real port of the right type.

@@ -6,6 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "ovseg/sdk/atomic_file.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/stage.hpp"
 
@@ -16,10 +17,10 @@ namespace {
 // Writes through a temporary file so an interrupted run never leaves a
 // truncated picture behind.
 void write_png_atomically(const std::string& path, const cv::Mat& mat) {
-  const std::string tmp = path + ".tmp.png";
-  if (!cv::imwrite(tmp, mat))
-    throw Error({path, 0, 0}, "", "cannot write PNG", "check that the folder exists and is writable");
-  std::filesystem::rename(tmp, path);
+  write_atomically(path, [&](const std::string& tmp) {
+    if (!cv::imwrite(tmp, mat))
+      throw Error({path, 0, 0}, "", "cannot write PNG", "check that the folder exists and is writable");
+  }, {/*durable=*/false, /*keep_extension=*/true});
 }
 
 at::Tensor labels_2d(const at::Tensor& labels) {
@@ -60,7 +61,7 @@ void palette_rgb(int64_t k, uint8_t rgb[3]) {
   }
 }
 
-at::Tensor load_image(const std::string& path) {
+cv::Mat read_bgr_image(const std::string& path) {
   if (!std::filesystem::exists(path))
     throw Error({path, 0, 0}, "", "image file not found", "check the path");
   if (const std::string problem = harness::image_file_problem(path); !problem.empty())
@@ -74,8 +75,12 @@ at::Tensor load_image(const std::string& path) {
   if (bgr.empty())
     throw Error({path, 0, 0}, "", "cannot decode image (not a PNG/JPEG/... OpenCV can read)",
                 "convert it to PNG or JPEG");
+  return bgr;
+}
+
+at::Tensor load_image(const std::string& path) {
   cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  cv::cvtColor(read_bgr_image(path), rgb, cv::COLOR_BGR2RGB);
   at::Tensor hwc = at::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, at::kByte).clone();
   return hwc.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div_(255.0).contiguous();
 }
@@ -95,6 +100,16 @@ void write_color_labels_png(const std::string& path, const at::Tensor& labels) {
   write_png_atomically(path, color_labels(labels_2d(labels)));
 }
 
+void write_overlay_png(const std::string& path, const cv::Mat& bgr, const at::Tensor& labels, double alpha) {
+  at::Tensor l = labels_2d(labels);
+  if (bgr.type() != CV_8UC3 || bgr.rows != l.size(0) || bgr.cols != l.size(1))
+    throw std::invalid_argument("overlay: image " + std::to_string(bgr.cols) + "x" + std::to_string(bgr.rows) +
+                                " for labels " + shape_string(l));
+  cv::Mat blended;
+  cv::addWeighted(bgr, 1.0 - alpha, color_labels(l), alpha, 0.0, blended);
+  write_png_atomically(path, blended);
+}
+
 void write_overlay_png(const std::string& path, const at::Tensor& image, const at::Tensor& labels,
                        double alpha) {
   at::Tensor l = labels_2d(labels);
@@ -103,10 +118,9 @@ void write_overlay_png(const std::string& path, const at::Tensor& image, const a
   expect_shape(img, {3, l.size(0), l.size(1)}, "overlay image");
   at::Tensor rgb8 = img.clamp(0, 1).mul(255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
   cv::Mat rgb(static_cast<int>(l.size(0)), static_cast<int>(l.size(1)), CV_8UC3, rgb8.data_ptr());
-  cv::Mat bgr, blended;
+  cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  cv::addWeighted(bgr, 1.0 - alpha, color_labels(l), alpha, 0.0, blended);
-  write_png_atomically(path, blended);
+  write_overlay_png(path, bgr, l, alpha);
 }
 
 }  // namespace ovseg

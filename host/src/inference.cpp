@@ -1,5 +1,6 @@
 #include "ovseg/host/inference.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <opencv2/imgproc.hpp>
@@ -48,21 +49,102 @@ at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Win
   return canvas / window_count_map(windows, height, width, window_logits.device());
 }
 
-at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd,
-                             const std::vector<std::string>& class_names) {
-  expect_shape(logits, {-1, -1, -1}, "logits for background handling");
+namespace {
+
+// SCLIP's class probabilities: softmax over the queries, then each class's
+// best query.
+at::Tensor class_probabilities(const at::Tensor& logits, const SynonymGroups& groups) {
   at::Tensor probs = logits.to(at::kFloat).softmax(0);
-  const SynonymGroups groups = synonym_groups(class_names);
-  if (groups.merges(probs.size(0))) probs = max_over_synonyms(probs, groups, 0);  // softmax over queries, then each class's best query
+  if (groups.merges(probs.size(0))) probs = max_over_synonyms(probs, groups, 0);
+  return probs;
+}
+
+// Pixels per class of the argmax, classes 1.. only ("prone background").
+at::Tensor foreground_areas(const at::Tensor& probs) {
+  return at::bincount(probs.argmax(0).flatten(), {}, probs.size(0)).slice(0, 1).to(at::kDouble);
+}
+
+// area_thd's rule on the summed areas, then argmax and prob_thd.
+at::Tensor labels_from_probabilities(at::Tensor probs, const at::Tensor& area, double prob_thd, double area_thd) {
   const int64_t k = probs.size(0);
   if (area_thd > 0 && k > 1) {
-    // Pixels per class of the argmax, classes 1.. only ("prone background").
-    at::Tensor area = at::bincount(probs.argmax(0).flatten(), {}, k).slice(0, 1).to(at::kDouble);
     at::Tensor keep = (area > area_thd * area.sum()).to(probs.dtype());
     probs.slice(0, 1).mul_(keep.view({k - 1, 1, 1}));
   }
   auto [top, labels] = probs.max(0);
   if (prob_thd > 0) labels.masked_fill_(top < prob_thd, 0);
+  return labels;
+}
+
+}  // namespace
+
+at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd,
+                             const std::vector<std::string>& class_names) {
+  expect_shape(logits, {-1, -1, -1}, "logits for background handling");
+  at::Tensor probs = class_probabilities(logits, synonym_groups(class_names));
+  const bool by_area = area_thd > 0 && probs.size(0) > 1;
+  return labels_from_probabilities(probs, by_area ? foreground_areas(probs) : at::Tensor(), prob_thd, area_thd);
+}
+
+namespace {
+
+// Output rows per strip of for_each_resized_strip.
+int64_t strip_rows(const at::Tensor& logits, int64_t width, int64_t max_bytes) {
+  const int64_t row_bytes = logits.size(1) * width * static_cast<int64_t>(sizeof(float));
+  return std::max<int64_t>(1, max_bytes / std::max<int64_t>(row_bytes, 1));
+}
+
+}  // namespace
+
+void for_each_resized_strip(const at::Tensor& logits, int64_t height, int64_t width,
+                            const std::function<void(int64_t y0, const at::Tensor& strip)>& visit,
+                            int64_t max_bytes) {
+  expect_shape(logits, {1, -1, -1, -1}, "logits to resize");
+  const bool same = logits.size(2) == height && logits.size(3) == width;
+  const int64_t rows = strip_rows(logits, width, max_bytes);
+  if (rows >= height) {
+    visit(0, same ? logits : at::upsample_bilinear2d(logits.to(at::kFloat), {height, width}, false));
+    return;
+  }
+  // Vertical pass on every row (K x height x w, small next to the output),
+  // then horizontal per strip: with an unchanged height the source row of
+  // output row y is y itself (weight exactly 1), so each strip is a plain
+  // horizontal interpolation of its own rows.
+  at::Tensor vertical = logits.to(at::kFloat);
+  if (logits.size(2) != height) vertical = at::upsample_bilinear2d(vertical, {height, logits.size(3)}, false);
+  for (int64_t y0 = 0; y0 < height; y0 += rows) {
+    const at::Tensor part = vertical.slice(2, y0, std::min(height, y0 + rows));
+    visit(y0, part.size(3) == width ? part : at::upsample_bilinear2d(part, {part.size(2), width}, false));
+  }
+}
+
+at::Tensor labels_at_size(const at::Tensor& logits, const std::vector<std::string>& class_names, int64_t height,
+                          int64_t width, double prob_thd, double area_thd, int64_t max_bytes) {
+  at::Tensor labels = at::empty({height, width}, at::TensorOptions().dtype(at::kLong));  // CPU
+  if (prob_thd <= 0 && area_thd <= 0) {
+    for_each_resized_strip(logits, height, width, [&](int64_t y0, const at::Tensor& strip) {
+      labels.slice(0, y0, y0 + strip.size(2)).copy_(argmax_labels(strip, class_names).labels[0]);
+    }, max_bytes);
+    return labels;
+  }
+  if (strip_rows(logits, width, max_bytes) >= height) {  // one strip: resize, then SCLIP's rule as it is
+    for_each_resized_strip(logits, height, width, [&](int64_t, const at::Tensor& all) {
+      labels.copy_(background_labels(all[0], prob_thd, area_thd, class_names));
+    }, max_bytes);
+    return labels;
+  }
+  const SynonymGroups groups = synonym_groups(class_names);
+  at::Tensor area;  // area_thd compares classes over the whole image: sum the strips first
+  const bool by_area = area_thd > 0 && (groups.merges(logits.size(1)) ? groups.classes.size() : logits.size(1)) > 1;
+  if (by_area)
+    for_each_resized_strip(logits, height, width, [&](int64_t, const at::Tensor& strip) {
+      const at::Tensor a = foreground_areas(class_probabilities(strip[0], groups));
+      area = area.defined() ? area + a : a;
+    }, max_bytes);
+  for_each_resized_strip(logits, height, width, [&](int64_t y0, const at::Tensor& strip) {
+    labels.slice(0, y0, y0 + strip.size(2))
+        .copy_(labels_from_probabilities(class_probabilities(strip[0], groups), area, prob_thd, area_thd));
+  }, max_bytes);
   return labels;
 }
 
@@ -117,7 +199,9 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
       if (ref.node < 0 || image_phase_[ref.node]) continue;
       const std::string k = ref.str(graph_);
       if (k == logits_key) continue;
-      if (reads_image[ref.node])
+      // In "whole" mode the one window is the image, so its values are the
+      // image's and are handed over like image-independent ones.
+      if (reads_image[ref.node] && protocol_.mode != "whole")
         throw Error(graph_.nodes[i].where, graph_.nodes[i].id,
                     "input '" + port + "' reads " + k +
                         ", a per-window value; after stitching only " + logits_key +
@@ -164,8 +248,8 @@ std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth
                                                               const std::vector<Window>& crops) const {
   if (!use.any()) return {};
   if (truth == nullptr || !truth->labels.defined())
-    throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads ground truth (input.labels / input.instances), "
-                "which this run does not have", "evaluate it with ovseg eval or train it with ovseg train");
+    throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads ground truth (input.labels / input.instances), which exists "
+                "only under `ovseg train` and `ovseg eval`", "evaluate it with ovseg eval or train it with ovseg train");
   auto resize_nearest = [&](const at::Tensor& t) {
     at::Tensor x = t.to(at::kFloat).view({1, 1, t.size(0), t.size(1)});
     if (t.size(0) != height || t.size(1) != width) x = at::upsample_nearest2d(x, {height, width});
@@ -245,11 +329,8 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
       final_names = std::get<Logits>(values.at(final_logits_key_)).class_names;
     }
     expect_shape(final_logits, {1, -1, -1, -1}, "final logits " + final_logits_key_);
-    if (final_logits.size(2) != label_h || final_logits.size(3) != label_w)
-      final_logits = at::upsample_bilinear2d(final_logits.to(at::kFloat), {label_h, label_w}, false);
-    out.labels = background_labels(final_logits[0], protocol_.prob_thd, protocol_.area_thd, final_names)
-                     .to(at::kCPU, at::kLong)
-                     .contiguous();
+    out.labels = labels_at_size(final_logits, final_names, label_h, label_w,
+                                protocol_.prob_thd, protocol_.area_thd);
   } else if (graph_.labels_output) {
     at::Tensor labels = std::get<LabelMap>(values.at(graph_.labels_output->str(graph_))).labels;
     expect_shape(labels, {1, -1, -1}, "labels output " + graph_.labels_output->str(graph_));
@@ -259,10 +340,10 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
                    .to(at::kLong);
     out.labels = labels[0].to(at::kCPU, at::kLong).contiguous();
   } else {
-    if (logits.size(2) != label_h || logits.size(3) != label_w)
-      logits = at::upsample_bilinear2d(logits, {label_h, label_w}, /*align_corners=*/false);
-    out.labels = argmax_labels(logits, class_names_).labels[0].to(at::kCPU, at::kLong).contiguous();
+    out.labels = labels_at_size(logits, class_names_, label_h, label_w);
   }
+  out.logits = logits;
+  out.logit_names = class_names_;
   // Synonym queries (repeated names) are one class each: every path above
   // labels the distinct names.
   out.class_names = synonym_groups(class_names_).classes;

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <set>
 
+#include "ovseg/host/param_validation.hpp"
+#include "ovseg/sdk/build_fingerprint.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/stage.hpp"
 
@@ -78,6 +80,16 @@ void PluginCatalog::load_library(const std::string& path) {
                      "plugin built against SDK ABI version " + std::to_string(abi) +
                          ", this host speaks version " + std::to_string(kSdkAbiVersion),
                      "rebuild the plugin against this ovseg's sdk/ headers");
+  // Same ABI version, but built with another LibTorch or compiler: the
+  // types they exchange may differ in layout, so refuse before touching any.
+  if (!lib->has("ovseg_build_fingerprint"))
+    throw load_error(path, "plugin has no build fingerprint (ovseg_build_fingerprint entry point)",
+                     "rebuild it with this ovseg's ovseg_add_plugin()");
+  const std::string fingerprint = lib->get<const char*()>("ovseg_build_fingerprint")();
+  if (fingerprint != OVSEG_BUILD_FINGERPRINT)
+    throw load_error(path,
+                     "plugin built with " + fingerprint + ", this host with " + OVSEG_BUILD_FINGERPRINT,
+                     "rebuild the plugin with the same LibTorch and compiler as this ovseg");
   if (!lib->has("ovseg_plugin_descriptors"))
     throw load_error(path, "plugin has no ovseg_plugin_descriptors entry point",
                      "build it with ovseg_add_plugin()");
@@ -136,30 +148,15 @@ std::unique_ptr<Stage> create_stage(const PluginCatalog& catalog, const std::str
   if (p == nullptr)
     throw Error({}, node_id, "unknown plugin '" + plugin + "'" + did_you_mean(plugin, catalog.names()),
                 "build it, or check the plugin folder");
-  const PluginDescriptor& d = p->descriptor;
-  std::map<std::string, ParamValue> values;
-  for (const ParamSpec& spec : d.params) values[spec.name] = spec.default_value;
-  for (const auto& [name, value] : params) {
-    const ParamSpec* spec = d.find_param(name);
-    if (spec == nullptr) {
-      std::vector<std::string> names;
-      for (const ParamSpec& s : d.params) names.push_back(s.name);
-      throw Error({}, node_id, "plugin '" + plugin + "' has no parameter '" + name + "'" + did_you_mean(name, names),
-                  "see `ovseg plugins " + plugin + "`");
-    }
-    if (spec->type == ParamType::Float && param_type_of(value) == ParamType::Int)
-      values[name] = static_cast<double>(std::get<int64_t>(value));
-    else if (param_type_of(value) != spec->type)
-      throw Error({}, node_id, "parameter '" + name + "' expects " + to_string(spec->type) + ", got " +
-                                   to_string(param_type_of(value)), "pass a " + std::string(to_string(spec->type)));
-    else
-      values[name] = value;
-  }
+  // The same checks as a pipeline's nodes get (type, range, choices).
+  std::map<std::string, SpecValue> given;
+  for (const auto& [name, value] : params) given[name] = SpecValue{value, {}, false};
+  Params values = validate_params(p->descriptor, given, node_id);
   StageInit init;
   init.node_id = node_id;
-  init.params = Params(std::move(values));
+  init.params = std::move(values);
   init.device = device;
-  return d.create(init);
+  return p->descriptor.create(init);
 }
 
 std::vector<std::string> plugin_search_path(const std::vector<std::string>& cli_dirs) {

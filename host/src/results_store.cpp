@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "ovseg/sdk/atomic_file.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 
 namespace ovseg {
@@ -28,13 +29,6 @@ std::string safe(const std::string& s) {
   for (char c : s)
     out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
   return out.empty() ? "unnamed" : out;
-}
-
-void fsync_path(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 }  // namespace
@@ -67,33 +61,8 @@ std::string partial_path(const std::string& results_dir, const RunKey& key) {
 void write_json_atomic(const std::string& path, const nlohmann::json& j) {
   const fs::path target(path);
   if (target.has_parent_path()) create_output_folder(target.parent_path().string(), "results");
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const std::string text = j.dump(1) + "\n";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::runtime_error("cannot write " + tmp + ": " + err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  // The data must be on disk before the rename makes it visible.
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot flush " + tmp + ": " + std::strerror(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + err);
-  }
-  fsync_path(target.has_parent_path() ? target.parent_path().string() : ".", O_RDONLY | O_DIRECTORY);
+  // Durable: a record must survive a crash or power cut whole or not at all.
+  write_text_atomically(path, j.dump(1) + "\n", {/*durable=*/true});
 }
 
 std::optional<nlohmann::json> read_json_file(const std::string& path) {

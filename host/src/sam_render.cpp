@@ -11,6 +11,7 @@
 #include "ovseg/models/sam_predictor.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/stage.hpp"
+#include "ovseg/sdk/atomic_file.hpp"
 
 namespace ovseg {
 namespace {
@@ -90,13 +91,7 @@ std::vector<unsigned char> render_sam_overlay_png(const SamOverlay& overlay) { r
 
 void write_sam_overlay_png(const std::string& path, const SamOverlay& overlay) {
   const std::vector<unsigned char> png = render_sam_overlay_png(overlay);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size())))
-      throw Error({path, 0, 0}, "", "cannot write PNG", "check that the folder exists and is writable");
-  }
-  std::filesystem::rename(tmp, path);
+  write_text_atomically(path, std::string(png.begin(), png.end()));
 }
 
 std::string sam_overlay_strip_base64(const SamOverlay& overlay) {

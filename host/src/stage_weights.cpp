@@ -6,6 +6,7 @@
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/stage.hpp"
+#include "ovseg/sdk/atomic_file.hpp"
 
 namespace ovseg {
 
@@ -83,9 +84,7 @@ void save_stage_weights(const std::string& path, const std::vector<LearnableTens
   metadata["ovseg.format"] = "stage-weights/1";
   const fs::path final_path(path);
   if (final_path.has_parent_path()) fs::create_directories(final_path.parent_path());
-  const std::string tmp = path + ".tmp";
-  models::save_safetensors(tmp, sd, metadata);
-  fs::rename(tmp, final_path);
+  write_atomically(path, [&](const std::string& tmp) { models::save_safetensors(tmp, sd, metadata); });
 }
 
 std::vector<std::string> weights_file_nodes(const std::string& path) {

@@ -52,7 +52,7 @@ std::vector<std::string> read_override_lines(const std::string& path) {
   std::vector<std::string> lines;
   std::string line;
   while (std::getline(in, line)) {
-    if (split_synonyms(line).empty() || line.find_first_not_of(" \t") == line.find('#')) continue;
+    if (line.find_first_not_of(" \t") == line.find('#') || split_synonyms(line).empty()) continue;  // blank or comment
     lines.push_back(line);
   }
   return lines;

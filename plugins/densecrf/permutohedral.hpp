@@ -38,7 +38,6 @@ class PermutohedralLattice {
   void compute(float* out, const float* in, int64_t value_size, std::vector<float>& scratch) const;
   void compute(float* out, const float* in, int64_t value_size) const;
 
-  int64_t num_points() const { return n_; }
   int64_t num_lattice_points() const { return m_; }
   int dim() const { return d_; }
 

@@ -1,6 +1,7 @@
 #include "ovseg/sdk/class_names.hpp"
 
 #include <fstream>
+#include <stdexcept>
 
 #include "ovseg/sdk/diagnostics.hpp"
 
@@ -16,11 +17,13 @@ std::string trim(const std::string& s) {
 
 std::vector<std::string> split_synonyms(const std::string& line) {
   std::vector<std::string> out;
+  if (trim(line).empty()) return out;
   size_t start = 0;
   while (start <= line.size()) {
     size_t comma = line.find(',', start);
     std::string part = trim(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (!part.empty()) out.push_back(part);
+    if (part.empty()) throw std::invalid_argument("empty name between commas in '" + trim(line) + "'");
+    out.push_back(part);
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -34,9 +37,11 @@ std::vector<std::vector<std::string>> read_class_name_file(const std::string& pa
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (trim(line).empty()) continue;
-    classes.push_back(split_synonyms(line));
-    if (classes.back().empty())
-      throw Error({path, n, 1}, "", "line has no class name", "write one class per line, synonyms after commas");
+    try {
+      classes.push_back(split_synonyms(line));
+    } catch (const std::invalid_argument& e) {
+      throw Error({path, n, 1}, "", e.what(), "write one class per line, synonyms after commas");
+    }
   }
   if (classes.empty()) throw Error({path, 0, 0}, "", "class-name file is empty", "add one class per line");
   return classes;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ovseg/sdk/atomic_file.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 
 namespace ovseg {
@@ -43,34 +44,80 @@ std::string header_field(const std::string& header, const std::string& key) {
 
 }  // namespace
 
+namespace {
+
+// The preamble and header dict of a C-order array, padded so the data starts
+// on a 64-byte boundary.
+std::string npy_preamble(const char* descr, at::IntArrayRef sizes) {
+  std::string shape = "(";
+  for (size_t i = 0; i < sizes.size(); ++i) shape += std::to_string(sizes[i]) + (sizes.size() == 1 || i + 1 < sizes.size() ? "," : "");
+  shape += ")";
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  const size_t preamble = 10;
+  size_t total = preamble + header.size() + 1;
+  header += std::string((64 - total % 64) % 64, ' ') + "\n";
+  const uint16_t header_len = static_cast<uint16_t>(header.size());
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header_len & 0xff);
+  out += static_cast<char>(header_len >> 8);
+  return out + header;
+}
+
+}  // namespace
+
 void write_npy(const std::string& path, const at::Tensor& t) {
   const char* descr = descr_of(t.scalar_type());
   if (descr == nullptr)
     throw Error({path, 0, 0}, "", std::string("cannot write dtype ") + at::toString(t.scalar_type()) + " to .npy",
                 "convert the tensor to float32 first");
   at::Tensor c = t.to(at::kCPU).contiguous();
-  std::string shape = "(";
-  for (int64_t i = 0; i < c.dim(); ++i) shape += std::to_string(c.size(i)) + (c.dim() == 1 || i + 1 < c.dim() ? "," : "");
-  shape += ")";
-  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-  // Pad so the data starts on a 64-byte boundary, newline-terminated.
-  const size_t preamble = 10;
-  size_t total = preamble + header.size() + 1;
-  header += std::string((64 - total % 64) % 64, ' ') + "\n";
-  const uint16_t header_len = static_cast<uint16_t>(header.size());
-
-  const std::string tmp = path + ".tmp";
-  {
+  const std::string preamble = npy_preamble(descr, c.sizes());
+  write_atomically(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary);
     if (!out) throw Error({path, 0, 0}, "", "cannot write .npy", "check that the folder exists");
-    out.write("\x93NUMPY\x01\x00", 8);
-    out.put(static_cast<char>(header_len & 0xff));
-    out.put(static_cast<char>(header_len >> 8));
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(preamble.data(), static_cast<std::streamsize>(preamble.size()));
     out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
     if (!out) throw Error({path, 0, 0}, "", "write failed (disk full?)", "free space and retry");
-  }
-  std::filesystem::rename(tmp, path);
+  });
+}
+
+NpyFloatWriter::NpyFloatWriter(std::string path, std::vector<int64_t> shape)
+    : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  const std::string preamble = npy_preamble(descr_of(at::kFloat), shape);
+  data_offset_ = static_cast<int64_t>(preamble.size());
+  numel_ = 1;
+  for (int64_t d : shape) numel_ *= d;
+  out_ = std::make_unique<std::ofstream>(tmp_, std::ios::binary | std::ios::trunc);
+  if (!*out_) throw Error({path_, 0, 0}, "", "cannot write .npy", "check that the folder exists and is writable");
+  out_->write(preamble.data(), static_cast<std::streamsize>(preamble.size()));
+}
+
+void NpyFloatWriter::write(int64_t element_offset, const at::Tensor& values) {
+  at::Tensor c = values.to(at::kCPU, at::kFloat).contiguous();
+  if (element_offset < 0 || element_offset + c.numel() > numel_)
+    throw std::invalid_argument("NpyFloatWriter: " + std::to_string(c.numel()) + " values at offset " +
+                                std::to_string(element_offset) + " past the array's " + std::to_string(numel_));
+  out_->seekp(data_offset_ + element_offset * static_cast<int64_t>(sizeof(float)));
+  out_->write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
+  if (!*out_) throw Error({path_, 0, 0}, "", "write failed (disk full?)", "free space and retry");
+}
+
+void NpyFloatWriter::commit() {
+  // Every element must have been written: the file must be the full size.
+  out_->seekp(0, std::ios::end);
+  const int64_t size = static_cast<int64_t>(out_->tellp());
+  out_->close();
+  if (!*out_ || size != data_offset_ + numel_ * static_cast<int64_t>(sizeof(float)))
+    throw Error({path_, 0, 0}, "", "incomplete .npy (" + std::to_string(size) + " bytes written)", "free space and retry");
+  std::filesystem::rename(tmp_, path_);
+  committed_ = true;
+}
+
+NpyFloatWriter::~NpyFloatWriter() {
+  if (committed_) return;
+  out_.reset();
+  std::error_code ec;
+  std::filesystem::remove(tmp_, ec);
 }
 
 at::Tensor read_npy(const std::string& path) {

@@ -154,6 +154,7 @@ TEST_CASE("clip_text: names_file in SCLIP's format and the imagenet80/best7 sets
 }
 
 TEST_CASE("clip_text: embeddings are cached on disk and reused") {
+  clip_test::env();  // sets OVSEG_CACHE_DIR: read the cache root after it (run alone, no earlier case did)
   const fs::path cache = fs::path(models::cache_root()) / "text-embeddings";
   fs::remove_all(cache);
   const std::string toml = pipeline("class_names = [\"zebra\", \"giraffe\"]\ntemplates = \"single\"\n");

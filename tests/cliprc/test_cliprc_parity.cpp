@@ -92,7 +92,7 @@ TEST_CASE("CLIP-RC: calibrated scores, mask logits and losses equal the authors'
       REQUIRE(ours.sizes() == theirs.sizes());
       const double rel = rel_diff(ours, theirs);
       MESSAGE(v.name << ": calibrated scores vs the authors' code, max |diff| / max |score| = " << rel);
-      CHECK(rel <= 1e-5);
+      CHECK(rel <= 3e-6);  // measured <= 9.6e-7 (README "Exactness")
     }
 
     // Training forward on the seen classes (dropout off): mask logits, and
@@ -112,7 +112,7 @@ TEST_CASE("CLIP-RC: calibrated scores, mask logits and losses equal the authors'
       REQUIRE(masks.sizes() == theirs.sizes());
       const double rel = rel_diff(masks, theirs);
       MESSAGE(v.name << ": training mask logits, max |diff| / max |logit| = " << rel);
-      CHECK(rel <= 1e-5);
+      CHECK(rel <= 3e-6);  // measured <= 9.6e-7 (README "Exactness")
 
       at::Tensor target = ovseg::read_npy(kData + "parity_labels.npy");
       target = target.masked_fill(target >= 3, 255);  // d, e unseen; 255 stays void

@@ -6,6 +6,8 @@
 #include <optional>
 #include <sstream>
 
+#include <torch/version.h>
+
 #include "foundation_util.hpp"
 #include "ovseg/host/map_stage_context.hpp"
 
@@ -158,12 +160,32 @@ TEST_CASE("the suite's test plugin folder: broken libraries do not hide good one
   cat.load_directory(kTestPluginDir);
   std::vector<std::string> problem_files;
   for (const auto& p : cat.problems()) problem_files.push_back(fs::path(p.library_path).filename().string());
-  // Sorted load order: abi_mismatch, not_a_plugin, test_stages, test_stages_dup.
+  // Sorted load order: abi_mismatch, fingerprint_mismatch, not_a_plugin,
+  // test_stages, test_stages_dup.
   CHECK(problem_files == std::vector<std::string>{"libovseg_plugin_abi_mismatch.so",
+                                                  "libovseg_plugin_fingerprint_mismatch.so",
                                                   "libovseg_plugin_not_a_plugin.so",
                                                   "libovseg_plugin_test_stages_dup.so"});
   CHECK(cat.names() == std::vector<std::string>{"misbehave", "record_order"});
   CHECK(cat.find("record_order")->library_path == test_plugin("test_stages"));
+}
+
+TEST_CASE("a plugin of this ABI version built with another LibTorch or compiler is refused by its fingerprint") {
+  const std::string path = test_plugin("fingerprint_mismatch");
+  REQUIRE(fs::exists(path));
+  PluginCatalog cat;
+  const Error e = catch_error([&] { cat.load_library(path); });
+  INFO(e.what());
+  CHECK(e.where().file == path);
+  CHECK(contains(e.what(), "plugin built with libtorch 0.4.0; gcc 4.8"));
+  CHECK(contains(e.what(), std::string("this host with libtorch ") + TORCH_VERSION));
+  CHECK(contains(e.fix(), "same LibTorch and compiler"));
+  CHECK(cat.plugins().empty());
+  // Every real plugin carries this host's fingerprint.
+  PluginCatalog real;
+  real.load_directory(kPluginDir);
+  CHECK(real.problems().empty());
+  CHECK(real.plugins().size() > 10);
 }
 
 TEST_CASE("two libraries registering the same plugin name") {

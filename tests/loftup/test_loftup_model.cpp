@@ -185,7 +185,7 @@ TEST_CASE("MinMaxScaler: any per-channel affine normalisation of the image gives
   CHECK(max_rel(m.forward(lr, (img - mean) / std), m.forward(lr, img)) < 1e-3);
 }
 
-TEST_CASE("parity with the authors' LoftUp on random checkpoints (<= 1e-5 relative)") {
+TEST_CASE("parity with the authors' LoftUp on random checkpoints (<= 2e-6 relative; measured <= 5.3e-7)") {
   CheckpointFile clip("clip", make_loftup_state_dict(loftup_geometry_preset("clip"), 2025, true));
   CheckpointFile small("small", make_loftup_state_dict(small_geometry(), 2026, true));
   for (const char* f : {"parity_clip_out.npy", "parity_small_out.npy", "parity_small_out_train.npy"})
@@ -196,26 +196,26 @@ TEST_CASE("parity with the authors' LoftUp on random checkpoints (<= 1e-5 relati
     const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_clip_lr.npy"), ovseg::read_npy(kData + "parity_clip_image.npy"));
     const at::Tensor want = ovseg::read_npy(kData + "parity_clip_out.npy");
     REQUIRE(y.sizes() == want.sizes());
-    CHECK(max_rel(y, want) <= 1e-5);
+    CHECK(max_rel(y, want) <= 2e-6);
   }
   SUBCASE("small geometry, batch 2, eval, tiled by single rows") {
     auto m = LoftUp::load(small.path);
     LoftUp::Options o;
     o.max_tile_bytes = 1;  // one row per tile
     const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_small_lr.npy"), ovseg::read_npy(kData + "parity_small_image.npy"), o);
-    CHECK(max_rel(y, ovseg::read_npy(kData + "parity_small_out.npy")) <= 1e-5);
+    CHECK(max_rel(y, ovseg::read_npy(kData + "parity_small_out.npy")) <= 2e-6);
   }
   SUBCASE("small geometry, train mode: BatchNorm on batch statistics, running statistics updated") {
     auto m = LoftUp::load(small.path);
     LoftUp::Options o;
     o.training = true;
     const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_small_lr.npy"), ovseg::read_npy(kData + "parity_small_image.npy"), o);
-    CHECK(max_rel(y, ovseg::read_npy(kData + "parity_small_out_train.npy")) <= 1e-5);
+    CHECK(max_rel(y, ovseg::read_npy(kData + "parity_small_out_train.npy")) <= 2e-6);
     const at::Tensor running = ovseg::read_npy(kData + "parity_small_running.npy");
     const StateDict sd = m->state_dict();
     const at::Tensor mine = at::stack({sd.at("upsampler.first_conv.2.running_mean"), sd.at("upsampler.first_conv.2.running_var"),
                                        sd.at("upsampler.first_conv.5.running_mean"), sd.at("upsampler.first_conv.5.running_var")});
-    CHECK(max_rel(mine, running) <= 1e-5);
+    CHECK(max_rel(mine, running) <= 2e-6);
     CHECK(sd.at("upsampler.first_conv.2.num_batches_tracked").item<int64_t>() ==
           make_loftup_state_dict(small_geometry(), 2026, true).at("upsampler.first_conv.2.num_batches_tracked").item<int64_t>() + 1);
   }

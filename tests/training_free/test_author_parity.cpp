@@ -115,7 +115,9 @@ void check_close(const at::Tensor& ours, const at::Tensor& theirs, const std::st
   std::replace(label.begin(), label.end(), '\n', ' ');
   while (!label.empty() && label.back() == ' ') label.pop_back();
   MESSAGE(label << " vs the authors' code: max |diff| / max |logit| = " << rel);
-  CHECK(rel < 1e-4);  // issue 5's target
+  // Measured 2.6e-7 .. 4.9e-7 (README "Exactness"); 2e-6 leaves a 4x margin
+  // for other BLAS builds while catching any real formula change.
+  CHECK(rel < 2e-6);
   CHECK(at::equal(ours.argmax(1), theirs.argmax(1)));
 }
 

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ovseg/sdk/class_names.hpp"
+
 namespace ovseg::harness {
 
 namespace fs = std::filesystem;
@@ -17,19 +19,6 @@ namespace {
 std::string trim(const std::string& s) {
   const auto a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
   return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-}
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const auto comma = text.find(',', start);
-    const std::string part = trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (!part.empty()) out.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
 }
 
 // Classes whose name starts like `name` or contains it: a short hint list.
@@ -60,7 +49,12 @@ ZeroShotSplit read_unseen_file(const std::string& path) {
 ZeroShotSplit parse_unseen_argument(const std::string& argument) {
   if (argument == "none") return {{}, "none"};
   if (fs::is_regular_file(argument)) return read_unseen_file(argument);
-  ZeroShotSplit s{split_commas(argument), "--unseen " + argument};
+  ZeroShotSplit s;
+  try {
+    s = {split_synonyms(argument), "--unseen " + argument};
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("--unseen '" + argument + "': " + e.what());
+  }
   if (s.unseen.empty()) throw std::invalid_argument("--unseen '" + argument + "': no class names");
   return s;
 }

@@ -1021,9 +1021,4 @@ int64_t ClipTokenizer::sot_token() const { return impl_->sot; }
 int64_t ClipTokenizer::eot_token() const { return impl_->eot; }
 int64_t ClipTokenizer::vocab_size() const { return impl_->vocab; }
 
-std::string default_bpe_vocab_path() {
-  const char* env = std::getenv("OVSEG_CLIP_BPE");
-  return env != nullptr ? std::string(env) : std::string();
-}
-
 }  // namespace ovseg::models

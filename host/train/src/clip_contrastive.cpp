@@ -12,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ovseg/models/checkpoint_io.hpp"
+#include "ovseg/sdk/atomic_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -146,9 +147,7 @@ void save_clip_fp16_safetensors(const std::string& path, const models::StateDict
                                 const std::map<std::string, std::string>& metadata) {
   models::StateDict half;
   for (const auto& [k, t] : sd) half[k] = t.detach().to(at::kCPU).to(at::kHalf).contiguous();
-  const std::string tmp = path + ".tmp";
-  models::save_safetensors(tmp, half, metadata);
-  fs::rename(tmp, path);
+  write_atomically(path, [&](const std::string& tmp) { models::save_safetensors(tmp, half, metadata); });
 }
 
 }  // namespace ovseg::train

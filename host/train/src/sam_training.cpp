@@ -12,6 +12,7 @@
 
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/models/sam_predictor.hpp"
+#include "ovseg/sdk/atomic_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -230,9 +231,7 @@ void save_sam_fp16_safetensors(const std::string& path, const models::SamModel& 
   models::StateDict half;
   for (const auto& [k, t] : model.state_dict())
     half[k] = t.is_floating_point() ? t.detach().to(at::kCPU).to(at::kHalf).contiguous() : t.detach().to(at::kCPU);
-  const std::string tmp = path + ".tmp";
-  models::save_safetensors(tmp, half, metadata);
-  fs::rename(tmp, path);
+  write_atomically(path, [&](const std::string& tmp) { models::save_safetensors(tmp, half, metadata); });
 }
 
 }  // namespace ovseg::train

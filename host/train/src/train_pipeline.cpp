@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include "curve_plot.hpp"
@@ -20,6 +21,7 @@
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/sha256.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/sdk/runtime.hpp"
 #include "ovseg/train/losses.hpp"
 #include "pipeline_train_task.hpp"
 
@@ -508,7 +510,8 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   run["resumed_at_step"] = result.start_step;
   run["val"] = val;
   if (!val_skipped.empty()) run["val_skipped"] = val_skipped;
-  run["device"] = {{"name", o.device}, {"summary", device_summary()}};
+  run["device"] = {{"name", o.device}, {"summary", device_summary()},
+                   {"threads", at::get_num_threads()}, {"thread_policy", thread_policy_reason()}};
   run["versions"] = {{"ovseg", ovseg_version()}, {"libtorch", TORCH_VERSION}, {"git_commit", ovseg_git_commit()}};
   run["weights"] = {{"file", "weights.safetensors"}, {"sha256", models::sha256_file(out.weights_path)}};
   write_json_atomic(run_path.string(), run);

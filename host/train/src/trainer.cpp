@@ -25,6 +25,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/nn/utils/clip_grad.h>
+#include "ovseg/sdk/atomic_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -109,9 +110,7 @@ void save_checkpoint(const TrainOptions& o, const NamedTensors& params, const Na
   ar.write("total_steps", at::scalar_tensor(static_cast<double>(o.steps), at::kDouble), true);
   // Written beside, then renamed: an interrupted save leaves the previous
   // checkpoint intact.
-  const fs::path final_path = checkpoint_path(o), tmp = final_path.string() + ".tmp";
-  ar.save_to(tmp.string());
-  fs::rename(tmp, final_path);
+  write_atomically(checkpoint_path(o).string(), [&](const std::string& tmp) { ar.save_to(tmp); });
 }
 
 // What differs between two fingerprints: the first differing key when both

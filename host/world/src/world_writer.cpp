@@ -9,6 +9,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "ovseg/world/world.hpp"
+#include "ovseg/sdk/atomic_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -19,12 +20,7 @@ namespace {
 // Small text files are written whole and renamed into place, so a reader
 // never sees half a caption list.
 void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!(f << text)) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
+  ovseg::write_text_atomically(path.string(), text);
 }
 
 void write_png(const fs::path& path, const cv::Mat& m) {

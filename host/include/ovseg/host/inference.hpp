@@ -21,6 +21,7 @@
 // logits: the stitched ones, or those an `argmax` labels node reads.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,8 @@ namespace ovseg {
 
 struct Prediction {
   at::Tensor labels;                // (label_h, label_w) int64, CPU
+  at::Tensor logits;                // the [outputs] logits, stitched: (1,K,resized_h,resized_w)
+  std::vector<std::string> logit_names;  // their query names (synonyms repeat a name)
   std::vector<NodeTiming> timings;  // per node, summed over both phases
   std::vector<std::string> class_names;  // of the pipeline's logits
   int num_windows = 0;
@@ -63,6 +66,27 @@ at::Tensor window_count_map(const std::vector<Window>& windows, int height, int 
 // class's probability is the max over its queries, as SCLIP's query_idx.
 at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double area_thd,
                              const std::vector<std::string>& class_names = {});
+
+// Bilinear resize (align_corners=false, as the harness resizes logits to the
+// label size) of logits (1,K,h,w) to (1,K,height,width), handed to `visit`
+// as consecutive strips of output rows (y0, (1,K,rows,width)) of at most
+// about `max_bytes` each. When the whole output fits, it is one strip and
+// exactly at::upsample_bilinear2d; otherwise the vertical pass runs once on
+// the whole (1,K,height,w) and the horizontal one per strip, which equals
+// the direct resize up to float rounding (bilinear is separable) and keeps
+// a 12000x12000 label map from needing K x 576 MB at once.
+inline constexpr int64_t kResizeStripBytes = int64_t{256} << 20;
+void for_each_resized_strip(const at::Tensor& logits, int64_t height, int64_t width,
+                            const std::function<void(int64_t y0, const at::Tensor& strip)>& visit,
+                            int64_t max_bytes = kResizeStripBytes);
+
+// The labels (height,width) int64 of logits (1,K,h,w) resized to that size:
+// argmax (synonym queries merged), or background_labels with prob_thd /
+// area_thd > 0; strip by strip as for_each_resized_strip (area_thd's class
+// areas summed over all strips first).
+at::Tensor labels_at_size(const at::Tensor& logits, const std::vector<std::string>& class_names, int64_t height,
+                          int64_t width, double prob_thd = 0, double area_thd = 0,
+                          int64_t max_bytes = kResizeStripBytes);
 
 // The window phase of a graph: the node of its [outputs] logits and every
 // node that one depends on (per graph node). Throws ovseg::Error when the

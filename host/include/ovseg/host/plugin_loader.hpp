@@ -50,8 +50,9 @@ class PluginCatalog {
 
 // Instantiates one plugin's stage outside a graph (tests, benchmarks, tools):
 // parameters not given keep their defaults; an unknown plugin or parameter,
-// or a value of the wrong type (ints are accepted for floats, as in TOML), is
-// an ovseg::Error. The catalog must outlive the stage.
+// a value of the wrong type (ints are accepted for floats, as in TOML), out
+// of range or not among the choices is an ovseg::Error, exactly as for a
+// pipeline node (validate_params). The catalog must outlive the stage.
 std::unique_ptr<Stage> create_stage(const PluginCatalog& catalog, const std::string& plugin,
                                     const std::map<std::string, ParamValue>& params = {},
                                     const std::string& node_id = "under_test",

@@ -89,8 +89,4 @@ class ClipTokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Value of the environment variable OVSEG_CLIP_BPE, or "" when unset (the
-// caller then passes a path, e.g. <shared data>/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz).
-std::string default_bpe_vocab_path();
-
 }  // namespace ovseg::models

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The installed package end to end: installs this build to a temporary
+# prefix, scaffolds a plugin with the installed `ovseg new-plugin`, builds it
+# outside the tree with find_package(ovseg), and runs the project's generated
+# tests (the plugin loaded through the SDK entry points and its stage run;
+# listed by the installed `ovseg plugins`; run inside a pipeline by the
+# installed `ovseg run`).
+# Usage: out_of_tree_plugin.sh BUILD_DIR
+set -euo pipefail
+build=$1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ovseg_out_of_tree.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
+test -f "$tmp/prefix/lib/cmake/ovseg/ovsegConfig.cmake"
+test -f "$tmp/prefix/include/ovseg/sdk.hpp"
+
+"$tmp/prefix/bin/ovseg" new-plugin my_mix --kind refinement --out "$tmp/src"
+# The scaffold refuses to overwrite and rejects bad names and kinds.
+if "$tmp/prefix/bin/ovseg" new-plugin my_mix --out "$tmp/src" 2>/dev/null; then exit 1; fi
+if "$tmp/prefix/bin/ovseg" new-plugin My-Mix --out "$tmp/src" 2>/dev/null; then exit 1; fi
+if "$tmp/prefix/bin/ovseg" new-plugin other --kind refinment --out "$tmp/src" 2>/dev/null; then exit 1; fi
+
+generator=()
+if command -v ninja > /dev/null; then generator=(-G Ninja); fi
+cmake -S "$tmp/src/my_mix" -B "$tmp/build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/configure.log" ||
+  { cat "$tmp/configure.log"; exit 1; }
+cmake --build "$tmp/build"
+ctest --test-dir "$tmp/build" --output-on-failure
+echo "out-of-tree plugin: built against $tmp/prefix, loaded and run"
