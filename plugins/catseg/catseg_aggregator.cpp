@@ -1,5 +1,6 @@
 #include "catseg_aggregator.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -250,6 +251,28 @@ at::Tensor Aggregator::up(const std::string& p, const at::Tensor& x, const at::T
   return h;
 }
 
+at::Tensor Aggregator::per_class_chunks(const at::Tensor& x, int64_t dim, int64_t out_dim, int64_t chunk,
+                                        const std::function<at::Tensor(const at::Tensor&, int64_t, int64_t)>& f) {
+  const int64_t T = x.size(dim);
+  if (chunk <= 0 || chunk >= T) return f(x, 0, T);
+  std::vector<at::Tensor> parts;
+  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+    const int64_t n = std::min(chunk, T - t0);
+    parts.push_back(f(x.narrow(dim, t0, n), t0, n));
+  }
+  return at::cat(parts, out_dim);
+}
+
+// conv_decoder on x (B,C,T,H,W): (B,T,4H,4W) logits.
+at::Tensor Aggregator::decode(const at::Tensor& x, const std::vector<at::Tensor>& dec) const {
+  const int64_t B = x.size(0), T = x.size(2);
+  at::Tensor h = x.permute({0, 2, 1, 3, 4}).reshape({B * T, x.size(1), x.size(3), x.size(4)});
+  h = up("decoder1.", h, dec[0]);
+  h = up("decoder2.", h, dec[1]);
+  h = at::conv2d(h, w("head.weight"), w("head.bias"), {1, 1}, {1, 1});
+  return h.view({B, T, h.size(2), h.size(3)});
+}
+
 at::Tensor Aggregator::forward(const at::Tensor& img_feats, const at::Tensor& text_feats,
                                const std::vector<at::Tensor>& guidance, int64_t pooling,
                                const LayerHook& hook) const {
@@ -299,15 +322,16 @@ at::Tensor Aggregator::forward(const at::Tensor& img_feats, const at::Tensor& te
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
     if (hook) x = hook(i, x, corr);
-    x = swin_wrapper(p + "swin_block.", x, app);
+    // Per class (Swin blocks see one class's H x W map), so chunks of
+    // classes give the same result.
+    x = per_class_chunks(x, 2, 2, cfg_.class_chunk, [&](const at::Tensor& xc, int64_t, int64_t) {
+      return swin_wrapper(p + "swin_block.", xc, app);
+    });
     x = class_layer(p + "attention.", x, tg, pooling);
   }
-  // conv_decoder
-  at::Tensor h = x.permute({0, 2, 1, 3, 4}).reshape({B * T, x.size(1), H, W});
-  h = up("decoder1.", h, dec[0]);
-  h = up("decoder2.", h, dec[1]);
-  h = at::conv2d(h, w("head.weight"), w("head.bias"), {1, 1}, {1, 1});
-  at::Tensor logit = h.view({B, T, h.size(2), h.size(3)});
+  // conv_decoder, per class too
+  at::Tensor logit = per_class_chunks(x, 2, 1, cfg_.class_chunk,
+                                      [&](const at::Tensor& xc, int64_t, int64_t) { return decode(xc, dec); });
   if (classes.defined()) {
     at::Tensor out = at::full({B, T0, logit.size(2), logit.size(3)}, -100.0f, logit.options());
     out = out.scatter(1, classes.view({B, -1, 1, 1}).expand({B, T, logit.size(2), logit.size(3)}), logit);

@@ -39,6 +39,11 @@ struct AggregatorConfig {
   int64_t window_size = 12;
   int64_t prompt_channel = 1;       // templates P
   int64_t pad_len = 256;
+  // Classes per chunk in the per-class work (the Swin blocks of every layer
+  // and the upsampling decoder run on class_chunk classes at a time; the
+  // class aggregation still sees all classes): bounds the intermediates'
+  // memory by the chunk instead of K, with the same result. 0 = all at once.
+  int64_t class_chunk = 0;
 };
 
 // Called before aggregator layer `layer` with the embedding x (B,C,T,H,W)
@@ -71,12 +76,19 @@ class Aggregator {
   int64_t effective_shift() const { return shift_; }
   void to(at::Device device);
 
+  // Runs f(x_chunk, first, count) on slices of x along `dim` (the class
+  // axis) of at most `chunk` classes and concatenates the results along
+  // `out_dim`; chunk <= 0 or >= the class count: f(x, 0, T) once.
+  static at::Tensor per_class_chunks(const at::Tensor& x, int64_t dim, int64_t out_dim, int64_t chunk,
+                                     const std::function<at::Tensor(const at::Tensor&, int64_t, int64_t)>& f);
+
  private:
   const at::Tensor& w(const std::string& name) const;
   at::Tensor swin_wrapper(const std::string& p, const at::Tensor& x, const at::Tensor& guidance) const;
   at::Tensor swin_block(const std::string& p, const at::Tensor& x, const at::Tensor& guidance, int64_t shift) const;
   at::Tensor class_layer(const std::string& p, const at::Tensor& x, const at::Tensor& guidance, int64_t pooling) const;
   at::Tensor up(const std::string& p, const at::Tensor& x, const at::Tensor& guidance) const;
+  at::Tensor decode(const at::Tensor& x, const std::vector<at::Tensor>& dec) const;
 
   AggregatorConfig cfg_;
   int64_t window_ = 0, shift_ = 0;

@@ -76,6 +76,11 @@ class CatSeg : public Stage {
                "class tokens in the class aggregation: fewer classes are padded with learnable tokens, more are cut "
                "to the pad_len best-correlated (others score -100); 0 = off")
         .range(0, 100000)
+        .param("class_chunk", 0,
+               "classes per chunk in the per-class work (the Swin spatial aggregation, the upsampling decoder and, "
+               "in escnet, the SAM blocks); the class aggregation still sees all classes. Caps memory for large "
+               "vocabularies, same output; 0 = all classes at once")
+        .range(0, std::nullopt)
         .param("scores", "sigmoid", "inference output: sigmoid (the authors' inference) or logits")
         .choices({"sigmoid", "logits"})
         .param("init_seed", 0, "seed of the aggregator's and upsamplers' initialisation").range(0, std::nullopt);
@@ -114,6 +119,7 @@ class CatSeg : public Stage {
     c.window_size = p.get_int("window_size");
     c.prompt_channel = 1;
     c.pad_len = p.get_int("pad_len");
+    c.class_chunk = p.get_int("class_chunk");
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(p.get_int("init_seed")));
     agg_ = std::make_unique<Aggregator>(c, gen);
     if (c.decoder_guidance_dims.size() == 2) {

@@ -85,7 +85,25 @@ class EscNet : public CatSeg {
       // Prompts come from the image-text correlation (the cost volume), once
       // per forward (assumption: the paper's figure feeds every block from it).
       if (!prompts->points.defined()) *prompts = pseudo_prompts(corr, options_);
-      return blocks_[static_cast<size_t>(layer)]->forward(x, *prompts);
+      // Classes run through the SAM block independently: in chunks of
+      // class_chunk classes (x's dim 2; prompt rows b * T + t).
+      const SamPromptBlock& block = *blocks_[static_cast<size_t>(layer)];
+      const int64_t B = x.size(0), T = x.size(2);
+      return Aggregator::per_class_chunks(x, 2, 2, agg_->config().class_chunk,
+                                          [&](const at::Tensor& xc, int64_t t0, int64_t n) {
+                                            if (n == T) return block.forward(xc, *prompts);
+                                            const at::Tensor rows =
+                                                (at::arange(B, at::TensorOptions(at::kLong).device(x.device())) * T)
+                                                    .view({B, 1}) +
+                                                at::arange(t0, t0 + n, at::TensorOptions(at::kLong).device(x.device()))
+                                                    .view({1, n});
+                                            const at::Tensor r = rows.flatten();
+                                            PseudoPrompts sub;
+                                            sub.points = prompts->points.index_select(0, r.to(prompts->points.device()));
+                                            sub.labels = prompts->labels.index_select(0, r.to(prompts->labels.device()));
+                                            sub.masks = prompts->masks.index_select(0, r.to(prompts->masks.device()));
+                                            return block.forward(xc, sub);
+                                          });
     };
   }
 

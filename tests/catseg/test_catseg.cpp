@@ -175,3 +175,25 @@ TEST_CASE("CAT-Seg: past pad_len classes, the best-correlated are kept and the r
   p["decoder_dims"] = std::vector<int64_t>{8, 8};
   CHECK(contains(error_of([&] { ovseg::create_stage(catalog(), "catseg", p); }), "decoder_dims"));
 }
+
+TEST_CASE("CAT-Seg: class_chunk (per-class Swin blocks and decoder in chunks) gives the unchunked output") {
+  Files f;
+  const std::string clip = f.path("clip.pth");
+  ovseg::models::save_state_dict_zip(clip, random_clip());
+  const at::Tensor image = at::rand({2, 3, 64, 64});
+  at::NoGradGuard no_grad;
+  for (int64_t pad_len : {int64_t{8}, int64_t{3}}) {  // 5 classes padded, or cut to 3
+    auto p = small_params(clip);
+    p["pad_len"] = pad_len;
+    p["scores"] = std::string("logits");
+    const at::Tensor all = run(*ovseg::create_stage(catalog(), "catseg", p), image, false);
+    for (int64_t chunk : {int64_t{1}, int64_t{2}, int64_t{5}}) {
+      CAPTURE(pad_len);
+      CAPTURE(chunk);
+      p["class_chunk"] = chunk;
+      const at::Tensor chunked = run(*ovseg::create_stage(catalog(), "catseg", p), image, false);
+      REQUIRE(chunked.sizes() == all.sizes());
+      CHECK((chunked - all).abs().max().item<double>() <= 1e-5);
+    }
+  }
+}

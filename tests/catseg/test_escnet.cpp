@@ -127,3 +127,24 @@ TEST_CASE("ESC-Net stage: none is CAT-Seg; pretrained SAM blocks carry the SAM f
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
+
+TEST_CASE("ESC-Net stage: class_chunk (SAM blocks, Swin blocks and decoder in chunks of classes) gives the unchunked output") {
+  const fs::path dir = fs::temp_directory_path() / ("ovseg_escnet_chunk_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string clip = (dir / "clip.pth").string();
+  ovseg::models::save_state_dict_zip(clip, random_clip());
+  const at::Tensor image = at::rand({2, 3, 64, 64});
+  at::NoGradGuard no_grad;
+  auto p = esc_params(clip, "pretrained");
+  p["scores"] = std::string("logits");
+  const at::Tensor all = run(*ovseg::create_stage(catalog(), "escnet", p), image);
+  for (int64_t chunk : {int64_t{1}, int64_t{2}}) {
+    CAPTURE(chunk);
+    p["class_chunk"] = chunk;
+    const at::Tensor chunked = run(*ovseg::create_stage(catalog(), "escnet", p), image);
+    REQUIRE(chunked.sizes() == all.sizes());
+    CHECK((chunked - all).abs().max().item<double>() <= 1e-5);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
