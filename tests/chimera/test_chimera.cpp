@@ -21,6 +21,7 @@
 #include "ovseg/models/random_clip.hpp"
 #include "ovseg/models/shared_clip.hpp"
 
+using eval_test::contains;
 using eval_test::catalog;
 using eval_test::TempDir;
 using ovseg::FeatureMap;
@@ -47,7 +48,6 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // ViT width 128 (2 heads) x 3 blocks, patch 4 at 32 px (8x8 grid), embed 32.
 ovseg::models::ClipGeometry geometry() {

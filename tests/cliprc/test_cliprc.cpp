@@ -19,6 +19,7 @@
 #include "ovseg/train/losses.hpp"
 
 using namespace cliprc_test;
+using eval_test::contains;
 using eval_test::TempDir;
 using ovseg::FeatureMap;
 using ovseg::Image;
@@ -35,7 +36,6 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A released-layout checkpoint as mmcv saves it: {"meta": {...}, "state_dict": {...}}.
 void save_mmcv_checkpoint(const std::string& path, const StateDict& sd) {

@@ -12,6 +12,8 @@
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/world/world.hpp"
 
+using eval_test::contains;
+using eval_test::kEmbeddedClip;
 using eval_test::read_file;
 using eval_test::run_cli;
 using eval_test::TempDir;
@@ -20,9 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-const std::string kEmbeddedClip = std::string(OVSEG_SOURCE_DIR) + "/host/models/embedded/world-clip.safetensors";
 
 std::string pipeline() {
   return R"([pipeline]

@@ -25,6 +25,10 @@ inline const std::string kSourceDir = OVSEG_SOURCE_DIR;
 inline const std::string kCli = OVSEG_CLI;
 inline const std::string kCocoRoot = std::string(OVSEG_SHARED_DATA) + "/coco-object-val2017-mini";
 inline const std::string kColourPipeline = kSourceDir + "/pipelines/colour_prototypes.toml";
+// The shipped world CLIP, which the trained methods' CLI tests build on.
+inline const std::string kEmbeddedClip = kSourceDir + "/host/models/embedded/world-clip.safetensors";
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 class TempDir {
  public:

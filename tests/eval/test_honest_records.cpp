@@ -20,7 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A tiny random CLIP at `path` (seed picks the weights), optionally poisoned.
 void write_clip(const std::string& path, uint64_t seed, bool nan_projection = false) {

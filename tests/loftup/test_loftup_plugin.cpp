@@ -21,13 +21,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace ovseg;
+using eval_test::contains;
 using eval_test::catalog;
 using eval_test::read_file;
 using eval_test::run_cli;
 using eval_test::TempDir;
 using eval_test::write_file;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 double max_rel(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>() / std::max(1e-12, b.abs().max().item<double>());

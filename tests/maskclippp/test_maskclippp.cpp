@@ -15,6 +15,8 @@
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/world/world.hpp"
 
+using eval_test::contains;
+using eval_test::kEmbeddedClip;
 using eval_test::read_file;
 using eval_test::run_cli;
 using eval_test::TempDir;
@@ -28,7 +30,6 @@ using ovseg::Masks;
 
 namespace {
 
-const std::string kEmbeddedClip = std::string(OVSEG_SOURCE_DIR) + "/host/models/embedded/world-clip.safetensors";
 
 const ovseg::PluginCatalog& catalog() {
   static ovseg::PluginCatalog c = [] {
@@ -39,7 +40,6 @@ const ovseg::PluginCatalog& catalog() {
   return c;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -18,9 +18,8 @@ using eval_test::run_cli;
 using eval_test::TempDir;
 using eval_test::write_file;
 
-inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-inline const std::string kEmbeddedClip = std::string(OVSEG_SOURCE_DIR) + "/host/models/embedded/world-clip.safetensors";
+using eval_test::contains;
+using eval_test::kEmbeddedClip;
 inline const std::string kToyPlugins = OVSEG_TRAIN_TEST_PLUGIN_DIR;
 
 // 48 training and 8 validation scenes of 64 px, world seed 5.
