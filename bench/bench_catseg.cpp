@@ -18,7 +18,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <cmath>
 #include <memory>
 
@@ -26,7 +25,7 @@
 #include "../plugins/catseg/catseg_clip.hpp"
 #include "ovseg/models/clip_model.hpp"
 #include "ovseg/models/random_clip.hpp"
-#include "ovseg/sdk/memory_meter.hpp"
+#include "measure_time_and_memory.hpp"
 #include "ovseg/sdk/runtime.hpp"
 
 namespace {
@@ -60,29 +59,6 @@ Model& model() {
   return m;
 }
 
-template <class F>
-void measure(benchmark::State& state, F&& f) {
-  {
-    at::Tensor warm = f();  // first-touch allocations
-  }
-  double peak_mb = 0, out_mb = 0;
-  {
-    TensorMemoryMeter meter;
-    at::Tensor y = f();
-    peak_mb = meter.peak_mb();
-    out_mb = static_cast<double>(y.numel() * y.element_size()) / (1 << 20);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    at::Tensor y = f();
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  state.counters["ms/image"] = 1e3 * s / static_cast<double>(state.iterations());
-  state.counters["peak_MB"] = peak_mb;
-  state.counters["output_MB"] = out_mb;
-}
-
 void BM_CatSeg(benchmark::State& state) {
   at::NoGradGuard no_grad;
   Model& m = model();
@@ -95,7 +71,7 @@ void BM_CatSeg(benchmark::State& state) {
   const at::Tensor image = at::randn({1, 3, 384, 384});  // CLIP-normalised pixels
   at::Tensor text = at::randn({1, K, 1, c.text_guidance_dim});
   text = text / text.norm(2, -1, true);
-  measure(state, [&] {
+  measure_time_and_memory(state, [&] {
     const auto dense = m.clip->encode_image_dense(image, {3, 7});
     at::Tensor res4 = at::conv_transpose2d(dense.layers[0], m.up_w[0], m.up_b[0], {2, 2});
     at::Tensor res5 = at::conv_transpose2d(dense.layers[1], m.up_w[1], m.up_b[1], {4, 4});

@@ -10,11 +10,10 @@
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <memory>
 
 #include "ovseg/models/loftup.hpp"
-#include "ovseg/sdk/memory_meter.hpp"
+#include "measure_time_and_memory.hpp"
 #include "ovseg/sdk/runtime.hpp"
 
 namespace {
@@ -34,34 +33,11 @@ Inputs inputs(int64_t size) {
   return {at::randn({1, 512, size / 16, size / 16}), at::rand({1, 3, size, size})};
 }
 
-template <class F>
-void measure(benchmark::State& state, F&& f) {
-  {
-    at::Tensor warm = f();  // first-touch allocations
-  }
-  double peak_mb = 0, out_mb = 0;
-  {
-    TensorMemoryMeter meter;
-    at::Tensor y = f();
-    peak_mb = meter.peak_mb();
-    out_mb = static_cast<double>(y.numel() * y.element_size()) / (1 << 20);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    at::Tensor y = f();
-    benchmark::DoNotOptimize(y.data_ptr());
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  state.counters["ms/image"] = 1e3 * s / static_cast<double>(state.iterations());
-  state.counters["peak_MB"] = peak_mb;
-  state.counters["output_MB"] = out_mb;
-}
-
 void BM_LoftUp(benchmark::State& state) {
   at::NoGradGuard no_grad;
   const Inputs in = inputs(state.range(0));
   models::LoftUp::Options o;  // max_tile_bytes: 64 MB, the plugin's default
-  measure(state, [&] { return clip_upsampler().forward(in.lr, in.image, o); });
+  measure_time_and_memory(state, [&] { return clip_upsampler().forward(in.lr, in.image, o); });
 }
 
 void BM_LoftUp_Untiled(benchmark::State& state) {
@@ -69,14 +45,14 @@ void BM_LoftUp_Untiled(benchmark::State& state) {
   const Inputs in = inputs(state.range(0));
   models::LoftUp::Options o;
   o.max_tile_bytes = 0;
-  measure(state, [&] { return clip_upsampler().forward(in.lr, in.image, o); });
+  measure_time_and_memory(state, [&] { return clip_upsampler().forward(in.lr, in.image, o); });
 }
 
 void BM_Bilinear(benchmark::State& state) {
   at::NoGradGuard no_grad;
   const Inputs in = inputs(state.range(0));
   const int64_t s = state.range(0);
-  measure(state, [&] { return at::upsample_bilinear2d(in.lr, {s, s}, false); });
+  measure_time_and_memory(state, [&] { return at::upsample_bilinear2d(in.lr, {s, s}, false); });
 }
 
 }  // namespace
