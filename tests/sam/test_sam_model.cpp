@@ -225,6 +225,62 @@ TEST_CASE("encoder taps return the chosen blocks' outputs as feature maps") {
   CHECK(tt[3].sizes() == at::IntArrayRef{1, 320, 64, 64});
 }
 
+TEST_CASE("the encoder block hook sees every block's tokens and can add to or replace them") {
+  using ovseg::models::SamBlockHook;
+  const auto& m = *sam_test::vit_test_model().model;
+  const at::Tensor pixels = ovseg_test::test_pixels(2, 256, 256);
+  const at::Tensor plain = m.encode_image(pixels);
+  std::vector<at::Tensor> taps;
+  m.encode_image(pixels, {0, 2}, &taps);
+
+  // An identity hook is bit-identical to no hook and sees the blocks in order,
+  // channels-last, the very tensors the taps report.
+  std::vector<int64_t> seen;
+  std::vector<at::Tensor> tokens;
+  const SamBlockHook record = [&](int64_t block, const at::Tensor& x) {
+    seen.push_back(block);
+    tokens.push_back(x);
+    return x;
+  };
+  CHECK(at::equal(m.encode_image(pixels, record), plain));
+  CHECK(seen == std::vector<int64_t>{0, 1, 2, 3});
+  REQUIRE(tokens.size() == 4);
+  CHECK(tokens[0].sizes() == at::IntArrayRef{2, 16, 16, 64});
+  CHECK(at::equal(tokens[0].permute({0, 3, 1, 2}), taps[0]));
+  CHECK(at::equal(tokens[2].permute({0, 3, 1, 2}), taps[1]));
+
+  // Adding zeros changes nothing; adding something after block 1 changes the
+  // output but not the blocks before it.
+  const SamBlockHook zero = [](int64_t, const at::Tensor& x) { return x + at::zeros_like(x); };
+  CHECK(at::equal(m.encode_image(pixels, zero), plain));
+  const SamBlockHook bump = [](int64_t b, const at::Tensor& x) { return b == 1 ? x + 0.5 : x; };
+  std::vector<at::Tensor> bumped_taps;
+  const at::Tensor bumped = m.encode_image(pixels, bump, {0, 1}, &bumped_taps);
+  CHECK_FALSE(at::allclose(bumped, plain));
+  CHECK(at::equal(bumped_taps[0], taps[0]));  // blocks before the injection are untouched
+  CHECK(at::equal(bumped_taps[1], tokens[1].permute({0, 3, 1, 2}) + 0.5));  // taps record the hook's return
+
+  const SamBlockHook bad = [](int64_t, const at::Tensor& x) { return x.narrow(1, 0, 8); };
+  CHECK(error_of([&] { m.encode_image(pixels, bad); }).find("returned (2, 8, 16, 64) after block 0, expected the tokens' shape (2, 16, 16, 64)") !=
+        std::string::npos);
+
+  // TinyViT: the hook sees MBConv and attention blocks alike, channels-last.
+  const auto& t = *sam_test::tiny_vit_test_model().model;
+  c10::InferenceMode guard;
+  const at::Tensor px = at::rand({1, 3, 1024, 1024});
+  std::vector<int64_t> widths;
+  std::vector<int64_t> blocks;
+  const SamBlockHook tiny = [&](int64_t b, const at::Tensor& x) {
+    blocks.push_back(b);
+    widths.push_back(x.size(3));
+    return x;
+  };
+  CHECK(at::equal(t.encode_image(px, tiny), t.encode_image(px)));
+  CHECK(blocks == std::vector<int64_t>{0, 1, 2, 3, 4, 5});
+  CHECK(widths.front() == 16);
+  CHECK(widths.back() == 320);
+}
+
 TEST_CASE("SAM inputs of the wrong shape are refused with the shapes named") {
   const auto& m = *sam_test::vit_test_model().model;
   CHECK(error_of([&] { m.encode_image(at::zeros({1, 3, 200, 256})); }).find("expected preprocessed pixels (B, 3, 256, 256)") !=

@@ -12,13 +12,19 @@
 
 namespace ovseg::models::sam {
 
+// What a SamBlockHook returned for block `block`, checked against the shape
+// of the tokens it was given.
+const at::Tensor& checked_hook_output(const at::Tensor& out, const at::Tensor& in, int64_t block);
+
 class ImageEncoder {
  public:
   virtual ~ImageEncoder() = default;
   virtual void bind(TensorVisitor& v) = 0;
   // pixels (B,3,S,S) -> (B, embed_dim, g, g); tap outputs as (B,C,h,w).
+  // `hook` (may be empty) sees every block's output as (B,h,w,C) and returns
+  // what the next block receives; taps record what the hook returned.
   virtual at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps,
-                             std::vector<at::Tensor>* tap_outputs) const = 0;
+                             std::vector<at::Tensor>* tap_outputs, const SamBlockHook& hook) const = 0;
 };
 
 // ---- segment_anything/modeling/image_encoder.py ImageEncoderViT ----

@@ -143,13 +143,14 @@ class ViTEncoder final : public ImageEncoder {
   }
 
   at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps,
-                     std::vector<at::Tensor>* tap_outputs) const override {
+                     std::vector<at::Tensor>* tap_outputs, const SamBlockHook& hook) const override {
     // PatchEmbed: conv then B C H W -> B H W C; then the absolute positions.
     at::Tensor x = patch_(pixels).permute({0, 2, 3, 1});
     x = x + pos_embed_;
     std::vector<at::Tensor> tapped(taps.size());
     for (int64_t i = 0; i < g_.depth; ++i) {
       x = block_forward(blocks_[i], x);
+      if (hook) x = checked_hook_output(hook(i, x), x, i);
       for (size_t t = 0; t < taps.size(); ++t)
         if (taps[t] == i) tapped[t] = x.permute({0, 3, 1, 2});
     }

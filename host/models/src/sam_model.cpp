@@ -173,7 +173,21 @@ std::shared_ptr<SamModel> SamModel::load(const std::string& path, const SamOptio
 const SamGeometry& SamModel::geometry() const { return impl_->geometry; }
 const std::string& SamModel::source_name() const { return impl_->source; }
 
+const at::Tensor& sam::checked_hook_output(const at::Tensor& out, const at::Tensor& in, int64_t block) {
+  if (!out.defined() || out.sizes() != in.sizes())
+    throw std::invalid_argument("SAM image encoder: the block hook returned " +
+                                (out.defined() ? shape_string(out.sizes()) : std::string("an undefined tensor")) +
+                                " after block " + std::to_string(block) + ", expected the tokens' shape " +
+                                shape_string(in.sizes()) + " (B, h, w, C)");
+  return out;
+}
+
 at::Tensor SamModel::encode_image(const at::Tensor& pixels, const std::vector<int64_t>& taps,
+                                  std::vector<at::Tensor>* tap_outputs) const {
+  return encode_image(pixels, SamBlockHook{}, taps, tap_outputs);
+}
+
+at::Tensor SamModel::encode_image(const at::Tensor& pixels, const SamBlockHook& hook, const std::vector<int64_t>& taps,
                                   std::vector<at::Tensor>* tap_outputs) const {
   const SamGeometry& g = impl_->geometry;
   TORCH_CHECK(pixels.dim() == 4 && pixels.size(1) == 3 && pixels.size(2) == g.image_size &&
@@ -183,7 +197,7 @@ at::Tensor SamModel::encode_image(const at::Tensor& pixels, const std::vector<in
   for (int64_t t : taps)
     TORCH_CHECK(t >= 0 && t < g.encoder_blocks(), "SAM image encoder: tap block ", t, " out of range [0, ",
                 g.encoder_blocks(), ")");
-  return impl_->encoder->forward(pixels.to(at::kFloat), taps, tap_outputs);
+  return impl_->encoder->forward(pixels.to(at::kFloat), taps, tap_outputs, hook);
 }
 
 SamPromptEmbeddings SamModel::encode_prompts(const at::Tensor& points, const at::Tensor& labels,

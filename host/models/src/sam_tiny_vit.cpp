@@ -158,7 +158,7 @@ class TinyViTEncoder final : public ImageEncoder {
   }
 
   at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps,
-                     std::vector<at::Tensor>* tap_outputs) const override {
+                     std::vector<at::Tensor>* tap_outputs, const SamBlockHook& hook) const override {
     const std::vector<int64_t> res = g_.stage_resolutions();
     std::vector<at::Tensor> tapped(taps.size());
     int64_t block_index = 0;
@@ -170,6 +170,10 @@ class TinyViTEncoder final : public ImageEncoder {
     at::Tensor x = pe2_(gelu_exact(pe0_(pixels)));  // (B, w0, S/4, S/4)
     for (const auto& m : mbconvs_) {
       x = m(x);
+      if (hook) {  // (B,C,H,W) <-> the hook's (B,H,W,C)
+        const at::Tensor hwc = x.permute({0, 2, 3, 1});
+        x = checked_hook_output(hook(block_index, hwc), hwc, block_index).permute({0, 3, 1, 2});
+      }
       tap(x);
     }
     const int64_t B = x.size(0);
@@ -178,6 +182,10 @@ class TinyViTEncoder final : public ImageEncoder {
       const int64_t H = res[i], C = g_.widths[i];
       for (const auto& b : blocks_[i]) {
         x = b(x, H, H);
+        if (hook) {  // (B,H*W,C) <-> the hook's (B,H,W,C)
+          const at::Tensor hwc = x.view({B, H, H, C});
+          x = checked_hook_output(hook(block_index, hwc), hwc, block_index).reshape({B, H * H, C});
+        }
         if (!taps.empty()) tap(x.transpose(1, 2).reshape({B, C, H, H}));
         else ++block_index;
       }

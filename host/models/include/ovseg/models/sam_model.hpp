@@ -20,6 +20,7 @@
 #include <ovseg/models/state_dict.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -99,6 +100,16 @@ struct SamGeometry {
   std::string describe() const;    // one line
 };
 
+// A per-block hook into the image encoder, so a trained stage can inject
+// features between encoder stages (SCHNet's semantic refinement and
+// fine-tuning modules). Called after encoder block `block` (the numbering of
+// `taps`) with that block's output tokens as (B, h, w, C) channels-last (the
+// layout SAM's ViT blocks pass on); it returns what the next block (or the
+// neck, after the last) receives: the tokens themselves, a sum, or a
+// replacement of the same shape. Without a hook the encoder runs exactly as
+// before (bit-identical: tests/sam).
+using SamBlockHook = std::function<at::Tensor(int64_t block, const at::Tensor& tokens)>;
+
 // Prompt-encoder outputs (PromptEncoder.forward).
 struct SamPromptEmbeddings {
   at::Tensor sparse;  // (B, tokens, C)
@@ -133,6 +144,11 @@ class SamModel {
   // indices whose outputs are returned in `tap_outputs` as (B, C, h, w), in
   // the order given. ----
   at::Tensor encode_image(const at::Tensor& pixels, const std::vector<int64_t>& taps = {},
+                          std::vector<at::Tensor>* tap_outputs = nullptr) const;
+  // The same with `hook` called after every encoder block (see SamBlockHook);
+  // taps then record the hook's returned tokens. A hook returning a tensor of
+  // another shape is an error naming the block and both shapes.
+  at::Tensor encode_image(const at::Tensor& pixels, const SamBlockHook& hook, const std::vector<int64_t>& taps = {},
                           std::vector<at::Tensor>* tap_outputs = nullptr) const;
 
   // ---- prompt encoder; coordinates in the encoder's input frame (the
