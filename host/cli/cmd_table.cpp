@@ -106,7 +106,7 @@ int run_table(const ParsedArgs& args) {
   for (const auto& d : dirs) where += (where.empty() ? "" : ", ") + d;
   if (records.empty() && !o.with_published) throw std::runtime_error("no eval records in " + where);
 
-  if (args.has("--focus")) {
+  if (args.has("--focus") && o.format != TableFormat::Html) {
     ClassFocusOptions fo;
     fo.classes = split_list(args.get("--focus"));
     fo.datasets = o.datasets;
@@ -143,12 +143,18 @@ int run_table(const ParsedArgs& args) {
     ro.methods = split_list(args.get("--methods"));
     ro.rule = args.get("--images", "random:0");
     if (args.has("--num-images")) ro.images = static_cast<int>(parse_count("table", "--num-images", args.get("--num-images")));
+    ro.focus = split_list(args.get("--focus"));  // focus sections first, then the whole report
+    if (args.has("--top")) ro.focus_top = static_cast<int>(parse_count("table", "--top", args.get("--top")));
     try {
       check_image_rule(ro.rule);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("ovseg table: ") + e.what());
     }
-    text = render_report(table, ro);
+    try {
+      text = render_report(table, ro);
+    } catch (const std::invalid_argument& e) {  // a focus class no data set has
+      throw UsageError(std::string("ovseg table: ") + e.what());
+    }
   } else {
     text = render_table(table, o.format);
   }
@@ -182,7 +188,7 @@ Command table_command() {
       {"--caption", "TEXT", "caption instead of the generated one", false},
       {"--per-class", "DATASET", "columns = that data set's classes", false},
       {"--classes", "LIST", "per-class: only these classes", false},
-      {"--focus", "LIST", "class focus: per method IoU, precision, recall and confusions of these classes, e.g. person (md or csv)", false},
+      {"--focus", "LIST", "class focus: per method IoU, precision, recall and confusions of these classes, e.g. person (md, csv; html: sections with the images where each is worst)", false},
       {"--top", "N", "focus: confused classes listed per cell (default 3)", false},
       {"--with-published", "", "add the papers' published rows (results/published) and Δ for reproductions", false},
       {"--published", "PATH", "published results folder or file (default: the source tree's results/published)", false},

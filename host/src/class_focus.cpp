@@ -43,41 +43,40 @@ int find_class(const std::vector<std::string>& names, const std::string& wanted)
   return -1;
 }
 
-struct FocusRow {
-  std::string method;
-  double iou = NAN, precision = NAN, recall = NAN;
-  long long gt_pixels = 0;
-  std::string missed_as, taken_from;
-};
-
-// "background 12.3, dog 4.0": the `top` largest off-diagonal shares.
-std::string top_shares(const std::vector<std::pair<long long, int>>& counts, long long total,
-                       const std::vector<std::string>& names, int top, int decimals) {
+// The `top` largest off-diagonal shares of `total`, largest first.
+std::vector<std::pair<std::string, double>> top_shares(const std::vector<std::pair<long long, int>>& counts,
+                                                       long long total, const std::vector<std::string>& names, int top) {
   std::vector<std::pair<long long, int>> sorted = counts;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
-  std::string out;
-  int shown = 0;
+  std::vector<std::pair<std::string, double>> out;
   for (const auto& [n, cls] : sorted) {
-    if (n <= 0 || shown >= top || total <= 0) break;
-    out += (shown ? ", " : "") + names[static_cast<size_t>(cls)] + " " + pct(static_cast<double>(n) / total, decimals);
-    ++shown;
+    if (n <= 0 || static_cast<int>(out.size()) >= top || total <= 0) break;
+    out.push_back({names[static_cast<size_t>(cls)], static_cast<double>(n) / static_cast<double>(total)});
   }
+  return out;
+}
+
+// "background 12.3, dog 4.0"
+std::string shares_text(const std::vector<std::pair<std::string, double>>& shares, int decimals) {
+  std::string out;
+  for (const auto& [name, share] : shares) out += (out.empty() ? "" : ", ") + name + " " + pct(share, decimals);
   return out.empty() ? "-" : out;
 }
 
-FocusRow focus_row(const std::string& method, const json& record, int cls, const std::vector<std::string>& names,
-                   const ClassFocusOptions& o) {
+ClassFocusRow focus_row(const std::string& method, const json& record, int cls, const std::vector<std::string>& names,
+                        const ClassFocusOptions& o) {
   const auto cm = harness::ConfusionMatrix::from_json(record.at("confusion_matrix"));
   const int k = cm.num_classes();
   if (k != static_cast<int>(names.size()))
     throw std::invalid_argument("record '" + record.value("key", std::string("?")) + "': confusion matrix has " +
                                 std::to_string(k) + " classes, its data set lists " + std::to_string(names.size()));
-  FocusRow r;
+  ClassFocusRow r;
   r.method = method;
   const long long tp = cm.at(cls, cls), gt = cm.gt_count(cls), pred = cm.pred_count(cls);
   r.gt_pixels = gt;
+  r.pred_pixels = pred;
   r.iou = gt + pred - tp > 0 ? static_cast<double>(tp) / static_cast<double>(gt + pred - tp) : NAN;
   r.precision = pred > 0 ? static_cast<double>(tp) / static_cast<double>(pred) : NAN;
   r.recall = gt > 0 ? static_cast<double>(tp) / static_cast<double>(gt) : NAN;
@@ -87,8 +86,8 @@ FocusRow focus_row(const std::string& method, const json& record, int cls, const
     missed.push_back({cm.at(cls, j), j});
     taken.push_back({cm.at(j, cls), j});
   }
-  r.missed_as = top_shares(missed, gt, names, o.top_confusions, o.decimals);
-  r.taken_from = top_shares(taken, pred, names, o.top_confusions, o.decimals);
+  r.missed_as = top_shares(missed, gt, names, o.top_confusions);
+  r.taken_from = top_shares(taken, pred, names, o.top_confusions);
   return r;
 }
 
@@ -101,14 +100,14 @@ std::string csv_field(const std::string& s) {
 
 }  // namespace
 
-std::string render_class_focus(const std::vector<json>& records, const ClassFocusOptions& o) {
-  if (o.format != TableFormat::Markdown && o.format != TableFormat::Csv)
-    throw std::invalid_argument("--focus tables are Markdown or CSV");
+std::vector<ClassFocusTable> class_focus_tables(const std::vector<json>& records, const ClassFocusOptions& o,
+                                                int* skipped_out) {
   if (o.classes.empty()) throw std::invalid_argument("--focus needs at least one class name");
   std::set<std::string> wanted_datasets;
   for (const auto& d : o.datasets) wanted_datasets.insert(dataset_from_column_name(d));
   int skipped = 0;
   const auto rows = tables::group_record_rows(records, &skipped);
+  if (skipped_out) *skipped_out = skipped;
 
   // Data sets in column order, each with its class names (from any record).
   std::map<std::string, std::vector<std::string>> dataset_classes;
@@ -122,9 +121,7 @@ std::string render_class_focus(const std::vector<json>& records, const ClassFocu
     return dataset_column_rank(a) < dataset_column_rank(b);
   });
 
-  std::string out;
-  if (o.format == TableFormat::Csv)
-    out = "dataset,class,method,IoU,precision,recall,gt_pixels,missed_as,taken_from\n";
+  std::vector<ClassFocusTable> out;
   std::set<std::string> found;
   for (const std::string& ds : datasets) {
     const auto& names = dataset_classes.at(ds);
@@ -132,27 +129,13 @@ std::string render_class_focus(const std::vector<json>& records, const ClassFocu
       const int cls = find_class(names, want);
       if (cls < 0) continue;
       found.insert(lower(want));
-      std::vector<FocusRow> table;
+      ClassFocusTable table{ds, names[static_cast<size_t>(cls)], {}};
       for (const auto& row : rows) {
         const auto it = row.by_dataset.find(ds);
         if (it == row.by_dataset.end() || !it->second.contains("confusion_matrix")) continue;
-        table.push_back(focus_row(row.label, it->second, cls, names, o));
+        table.rows.push_back(focus_row(row.label, it->second, cls, names, o));
       }
-      if (o.format == TableFormat::Csv) {
-        for (const auto& r : table)
-          out += dataset_short_name(ds) + "," + csv_field(names[static_cast<size_t>(cls)]) + "," + csv_field(r.method) +
-                 "," + pct(r.iou, o.decimals) + "," + pct(r.precision, o.decimals) + "," + pct(r.recall, o.decimals) +
-                 "," + std::to_string(r.gt_pixels) + "," + csv_field(r.missed_as) + "," + csv_field(r.taken_from) + "\n";
-        continue;
-      }
-      out += "### " + names[static_cast<size_t>(cls)] + " on " + dataset_short_name(ds) + "\n\n";
-      out += "| Method | IoU | Precision | Recall | GT pixels | Missed as (% of GT) | Taken from (% of predicted) |\n";
-      out += "|---|---:|---:|---:|---:|---|---|\n";
-      for (const auto& r : table)
-        out += "| " + r.method + " | " + pct(r.iou, o.decimals) + " | " + pct(r.precision, o.decimals) + " | " +
-               pct(r.recall, o.decimals) + " | " + std::to_string(r.gt_pixels) + " | " + r.missed_as + " | " +
-               r.taken_from + " |\n";
-      out += "\n";
+      out.push_back(std::move(table));
     }
   }
   for (const std::string& want : o.classes) {
@@ -161,6 +144,35 @@ std::string render_class_focus(const std::vector<json>& records, const ClassFocu
     for (const auto& ds : datasets) searched += (searched.empty() ? "" : ", ") + dataset_short_name(ds);
     throw std::invalid_argument("focus class '" + want + "' is in none of the records' data sets (" +
                                 (searched.empty() ? std::string("no records") : searched) + ")");
+  }
+  return out;
+}
+
+std::string render_class_focus(const std::vector<json>& records, const ClassFocusOptions& o) {
+  if (o.format != TableFormat::Markdown && o.format != TableFormat::Csv)
+    throw std::invalid_argument("--focus tables are Markdown or CSV");
+  int skipped = 0;
+  const auto tables = class_focus_tables(records, o, &skipped);
+  std::string out;
+  if (o.format == TableFormat::Csv)
+    out = "dataset,class,method,IoU,precision,recall,gt_pixels,missed_as,taken_from\n";
+  for (const auto& t : tables) {
+    if (o.format == TableFormat::Csv) {
+      for (const auto& r : t.rows)
+        out += dataset_short_name(t.dataset) + "," + csv_field(t.class_name) + "," + csv_field(r.method) + "," +
+               pct(r.iou, o.decimals) + "," + pct(r.precision, o.decimals) + "," + pct(r.recall, o.decimals) + "," +
+               std::to_string(r.gt_pixels) + "," + csv_field(shares_text(r.missed_as, o.decimals)) + "," +
+               csv_field(shares_text(r.taken_from, o.decimals)) + "\n";
+      continue;
+    }
+    out += "### " + t.class_name + " on " + dataset_short_name(t.dataset) + "\n\n";
+    out += "| Method | IoU | Precision | Recall | GT pixels | Missed as (% of GT) | Taken from (% of predicted) |\n";
+    out += "|---|---:|---:|---:|---:|---|---|\n";
+    for (const auto& r : t.rows)
+      out += "| " + r.method + " | " + pct(r.iou, o.decimals) + " | " + pct(r.precision, o.decimals) + " | " +
+             pct(r.recall, o.decimals) + " | " + std::to_string(r.gt_pixels) + " | " + shares_text(r.missed_as, o.decimals) +
+             " | " + shares_text(r.taken_from, o.decimals) + " |\n";
+    out += "\n";
   }
   if (o.format == TableFormat::Markdown && skipped > 0)
     out += "(" + std::to_string(skipped) + " shard records skipped: merge them with `ovseg merge`.)\n";

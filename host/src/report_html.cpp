@@ -335,11 +335,13 @@ std::string render_report(const ComparisonTable& t, const ReportOptions& o) {
   if (t.kind != "per-class") os << "<a href='#table'>Table</a>";
   for (const auto& d : datasets) os << "<a href='#heat-" << esc(d) << "'>Per-class " << esc(dataset_short_name(d)) << "</a>";
   if (!bars.empty() || !params.empty()) os << "<a href='#plots'>Plots</a>";
+  if (!o.focus.empty()) os << "<a href='#focus'>Focus</a>";
   os << "<a href='#qualitative'>Qualitative</a><a href='#protocol'>Protocol</a></nav>\n<main>\n";
   // A per-class table is the heat map; other tables come first as printed.
   if (t.kind != "per-class")
     os << "<section id='table'><h2>" << esc(t.title) << "</h2><p class='cap'>" << esc(t.caption) << "</p>" << main_table(t)
        << "</section>\n";
+  os << report::focus_sections(t, o);  // the classes asked about first, before the overviews
   for (size_t i = 0; i < datasets.size(); ++i) os << heat_map(t, datasets[i], o, i) << "\n";
   if (!bars.empty() || !params.empty()) os << "<section id='plots'><h2>Plots</h2>" << bars << params << "</section>\n";
   os << "<section id='qualitative'><h2>Qualitative comparison</h2>" << report::qualitative_section(t, o) << "</section>\n";

@@ -29,5 +29,9 @@ std::string parameter_plots(const ComparisonTable& t);
 // The qualitative comparison grid(s) with their legends and rule, or a note
 // saying why there is none.
 std::string qualitative_section(const ComparisonTable& t, const ReportOptions& o);
+// One <section> per focus class and data set (o.focus): per method IoU,
+// precision, recall and confusions from the stored confusion matrices, and
+// the images where that class is segmented worst. "" without o.focus.
+std::string focus_sections(const ComparisonTable& t, const ReportOptions& o);
 
 }  // namespace ovseg::report

@@ -4,6 +4,7 @@
 
 #include "ovseg/harness/confusion_matrix.hpp"
 #include "ovseg/host/class_focus.hpp"
+#include "ovseg/host/report.hpp"
 
 using nlohmann::json;
 using ovseg::ClassFocusOptions;
@@ -61,4 +62,33 @@ TEST_CASE("focus table: a class no data set has is an error naming it") {
   o.classes = {"cat"};
   o.datasets = {"Object"};  // filtered away
   CHECK_THROWS_AS(render_class_focus(records, o), std::invalid_argument);
+}
+
+TEST_CASE("the HTML report's focus sections: the --focus numbers as bars and chips, then the worst images") {
+  const std::vector<std::string> names = {"background", "person", "dog"};
+  ovseg::harness::ConfusionMatrix a(3);
+  a.at(1, 1) = 60; a.at(1, 2) = 30; a.at(1, 0) = 10;
+  a.at(2, 1) = 20; a.at(0, 1) = 20; a.at(0, 0) = 500; a.at(2, 2) = 80;
+  ovseg::ComparisonTable t;
+  t.title = "mIoU (%)";
+  ovseg::TableRow row;
+  row.label = "A";
+  row.records = {record("A", "coco_object", names, a)};
+  t.rows.push_back(row);
+  ovseg::ReportOptions ro;
+  ro.focus = {"person"};
+  const std::string html = ovseg::render_report(t, ro);
+  CAPTURE(html.substr(0, 4000));
+  CHECK(html.find("<a href='#focus'>Focus</a>") != std::string::npos);
+  CHECK(html.find("Focus: person on Object") != std::string::npos);
+  // IoU 42.9, precision 60.0, recall 60.0 (the Markdown table's numbers), confusions as chips.
+  CHECK(html.find("42.9</td>") != std::string::npos);
+  CHECK(html.find("60.0</td>") != std::string::npos);
+  CHECK(html.find("dog <b>30.0%</b>") != std::string::npos);
+  CHECK(html.find("background <b>20.0%</b>") != std::string::npos);
+  CHECK(html.find("Where person is worst") != std::string::npos);
+  // Without focus classes there is no focus section; an unknown class is an error naming it.
+  CHECK(ovseg::render_report(t, ovseg::ReportOptions{}).find("Focus: person") == std::string::npos);
+  ro.focus = {"giraffe"};
+  CHECK_THROWS_WITH_AS(ovseg::render_report(t, ro), doctest::Contains("'giraffe'"), std::invalid_argument);
 }

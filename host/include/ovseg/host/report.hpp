@@ -30,6 +30,13 @@ struct ReportOptions {
   //   disagree[:A,B]      most pixels where methods A and B differ (default: the first two)
   std::string rule = "random:0";
   int images = 6;
+  // Classes to look at closely (`ovseg table --focus LIST --format html`):
+  // a section per class and data set with the --focus table's numbers
+  // (IoU, precision, recall, confusions), bars, and the images where the
+  // class is worst. Empty: none.
+  std::vector<std::string> focus;
+  int focus_top = 3;          // confusions listed per method
+  int focus_images = 4;       // images per focus class
 };
 
 // Throws std::invalid_argument for a malformed rule ("worst", "worst:car",
