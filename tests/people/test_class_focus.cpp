@@ -73,7 +73,11 @@ TEST_CASE("the HTML report's focus sections: the --focus numbers as bars and chi
   t.title = "mIoU (%)";
   ovseg::TableRow row;
   row.label = "A";
-  row.records = {record("A", "coco_object", names, a)};
+  json rec = record("A", "coco_object", names, a);
+  rec["metrics"] = {{"mIoU", 60.0},
+                    {"per_class", json::array({{{"name", "background"}, {"iou", 92.6}}, {{"name", "person"}, {"iou", 42.9}},
+                                               {{"name", "dog"}, {"iou", 61.5}}})}};
+  row.records = {rec};
   t.rows.push_back(row);
   ovseg::ReportOptions ro;
   ro.focus = {"person"};
