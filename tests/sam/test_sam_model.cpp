@@ -261,7 +261,7 @@ TEST_CASE("the encoder block hook sees every block's tokens and can add to or re
   CHECK(at::equal(bumped_taps[1], tokens[1].permute({0, 3, 1, 2}) + 0.5));  // taps record the hook's return
 
   const SamBlockHook bad = [](int64_t, const at::Tensor& x) { return x.narrow(1, 0, 8); };
-  CHECK(error_of([&] { m.encode_image(pixels, bad); }).find("returned (2, 8, 16, 64) after block 0, expected the tokens' shape (2, 16, 16, 64)") !=
+  CHECK(error_of([&] { m.encode_image(pixels, bad); }).find("returned [2, 8, 16, 64] after block 0, expected the tokens' shape [2, 16, 16, 64]") !=
         std::string::npos);
 
   // TinyViT: the hook sees MBConv and attention blocks alike, channels-last.
