@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -83,7 +85,55 @@ double peak_memory_mb(bool cuda) {
   return 0;
 }
 
+std::string optimisation_fingerprint(const TrainOptions& o) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "trainer.steps=" << o.steps << "\ntrainer.lr=" << o.lr << "\ntrainer.weight_decay=" << o.weight_decay
+     << "\ntrainer.betas=" << o.beta1 << "," << o.beta2 << "\ntrainer.eps=" << o.eps
+     << "\ntrainer.schedule=" << o.schedule << "\ntrainer.warmup=" << o.warmup_fraction << " of steps, "
+     << o.warmup_steps << " steps" << "\ntrainer.final_lr_fraction=" << o.final_lr_fraction
+     << "\ntrainer.poly_power=" << o.poly_power << "\ntrainer.grad_clip=" << o.grad_clip_norm
+     << "\ntrainer.accumulate=" << o.accumulate << "\ntrainer.seed=" << o.seed;
+  for (const auto& g : o.groups)
+    os << "\ntrainer.group=" << g.pattern << " lr_mult " << g.lr_mult << " wd "
+       << (g.weight_decay ? std::to_string(*g.weight_decay) : std::string("default"));
+  return os.str();
+}
+
+std::string fingerprint_differences(const std::string& stored, const std::string& current) {
+  // Key order of first appearance (the stored text first); repeated keys
+  // (e.g. several groups) are compared as one joined value.
+  auto parse = [](const std::string& text, std::vector<std::string>& order,
+                  std::map<std::string, std::string>& values) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      const size_t eq = line.find('=');
+      const std::string key = line.substr(0, eq);
+      const std::string value = eq == std::string::npos ? "" : line.substr(eq + 1);
+      auto [it, fresh] = values.emplace(key, value);
+      if (!fresh) it->second += " | " + value;
+      if (std::find(order.begin(), order.end(), key) == order.end()) order.push_back(key);
+    }
+  };
+  std::vector<std::string> order;
+  std::map<std::string, std::string> a, b;
+  parse(stored, order, a);
+  parse(current, order, b);
+  std::string out;
+  for (const auto& key : order) {
+    const auto ia = a.find(key), ib = b.find(key);
+    const std::string va = ia == a.end() ? "(absent)" : ia->second, vb = ib == b.end() ? "(absent)" : ib->second;
+    if (va == vb) continue;
+    out += (out.empty() ? "" : "; ") + key + ": checkpoint has " + va + ", this run has " + vb;
+  }
+  return out;
+}
+
 namespace {
+
+// The caller's fingerprint plus every option that changes the weights.
+std::string run_fingerprint(const TrainOptions& o) { return o.fingerprint + "\n" + optimisation_fingerprint(o); }
 
 // Archive keys may not contain dots (they become TorchScript attribute names).
 std::string archive_key(const std::string& name) {
@@ -102,7 +152,7 @@ void save_checkpoint(const TrainOptions& o, const NamedTensors& params, const Na
   torch::serialize::OutputArchive ar;
   for (const auto& [name, t] : params) ar.write(archive_key(name), t.detach(), /*is_buffer=*/true);
   for (const auto& [name, t] : buffers) ar.write(buffer_key(name), t.detach(), /*is_buffer=*/true);
-  ar.write("fingerprint", c10::IValue(o.fingerprint));
+  ar.write("fingerprint", c10::IValue(run_fingerprint(o)));
   torch::serialize::OutputArchive opt_ar;
   opt.save(opt_ar);
   ar.write("optimizer", opt_ar);
@@ -113,19 +163,6 @@ void save_checkpoint(const TrainOptions& o, const NamedTensors& params, const Na
   write_atomically(checkpoint_path(o).string(), [&](const std::string& tmp) { ar.save_to(tmp); });
 }
 
-// What differs between two fingerprints: the first differing key when both
-// are JSON-like "key=value" lines, else both texts.
-std::string fingerprint_difference(const std::string& stored, const std::string& current) {
-  std::istringstream a(stored), b(current);
-  std::string la, lb;
-  while (true) {
-    const bool ha = static_cast<bool>(std::getline(a, la)), hb = static_cast<bool>(std::getline(b, lb));
-    if (!ha && !hb) return "";
-    if (la != lb || ha != hb)
-      return "checkpoint has '" + (ha ? la : std::string("(nothing)")) + "', this run has '" +
-             (hb ? lb : std::string("(nothing)")) + "'";
-  }
-}
 
 int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensors& buffers,
                         torch::optim::AdamW& opt) {
@@ -143,10 +180,12 @@ int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensor
   const std::string stored = ar.try_read("fingerprint", stored_fp) && stored_fp.isString()
                                  ? stored_fp.toStringRef()
                                  : std::string();
-  if (stored != o.fingerprint)
-    throw std::runtime_error(p.string() + ": checkpoint of a different run (" +
-                             fingerprint_difference(stored, o.fingerprint) +
-                             "); resuming would not be exact. Use another output folder, or delete the checkpoint");
+  const std::string current = run_fingerprint(o);
+  if (stored != current)
+    throw std::runtime_error(p.string() + ": checkpoint of another run (" +
+                             (stored.empty() ? std::string("written without a fingerprint")
+                                             : fingerprint_differences(stored, current)) +
+                             "); resuming it would train under the old settings. " + o.restart_hint);
   for (auto& [name, t] : buffers) {
     at::Tensor stored_t;
     if (!ar.try_read(buffer_key(name), stored_t, true))
