@@ -315,11 +315,61 @@ std::vector<double> build_groups(const TrainOptions& o, const NamedTensors& para
 
 }  // namespace
 
-TrainResult train(TrainTask& task, const TrainOptions& o) {
+namespace {
+
+void check_options(const TrainOptions& o) {
   if (o.steps <= 0) throw std::invalid_argument("train: steps must be positive");
   if (o.accumulate < 1) throw std::invalid_argument("train: accumulate must be at least 1");
   if (o.schedule != "cosine" && o.schedule != "poly" && o.schedule != "constant")
     throw std::invalid_argument("train: unknown schedule '" + o.schedule + "' (cosine, poly, constant)");
+}
+
+// Back-propagates step `step`'s loss (over o.accumulate micro-batches);
+// returns the loss and adds the task's named terms, both averaged over them.
+float backward_step(TrainTask& task, const TrainOptions& o, int64_t step, std::map<std::string, double>& terms) {
+  float v = 0;
+  for (int64_t m = 0; m < o.accumulate; ++m) {
+    at::Tensor loss = o.accumulate == 1 ? task.loss(step) : task.micro_loss(step, m, o.accumulate);
+    if (loss.numel() != 1) throw std::runtime_error("train: the task's loss is not a scalar");
+    if (o.accumulate > 1) loss = loss / static_cast<double>(o.accumulate);
+    loss.backward();
+    v += loss.item<float>();
+    for (const auto& [k, x] : task.last_terms()) terms[k] += x / static_cast<double>(o.accumulate);
+  }
+  return v;
+}
+
+// Data-parallel runs: every rank's gradients (zeros where none), loss and
+// terms averaged over the ranks.
+void synchronise_ranks(const TrainOptions& o, std::vector<at::Tensor>& params, float& v,
+                       std::map<std::string, double>& terms) {
+  if (o.sync_gradients) {
+    std::vector<at::Tensor> grads;
+    for (auto& p : params) {
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    o.sync_gradients(grads);
+  }
+  if (o.average_scalar) {
+    v = static_cast<float>(o.average_scalar(v));
+    for (auto& [k, x] : terms) x = o.average_scalar(x);
+  }
+}
+
+// Total 2-norm of the gradients, before clipping.
+double gradient_norm(const std::vector<at::Tensor>& params) {
+  at::NoGradGuard no_grad;
+  double sum = 0;
+  for (const auto& p : params)
+    if (p.grad().defined()) sum += p.grad().pow(2).sum().item<double>();
+  return std::sqrt(sum);
+}
+
+}  // namespace
+
+TrainResult train(TrainTask& task, const TrainOptions& o) {
+  check_options(o);
   auto params = task.parameters();
   auto buffers = task.buffers();
   if (params.empty()) throw std::invalid_argument("train: nothing to train (no trainable parameters)");
@@ -354,35 +404,10 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
     for (size_t g = 0; g < pgs.size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(pgs[g].options()).lr(lr * lr_mults[g]);
     opt.zero_grad();
-    float v = 0;
     std::map<std::string, double> terms;
-    for (int64_t m = 0; m < o.accumulate; ++m) {
-      at::Tensor loss = o.accumulate == 1 ? task.loss(step) : task.micro_loss(step, m, o.accumulate);
-      if (loss.numel() != 1) throw std::runtime_error("train: the task's loss is not a scalar");
-      if (o.accumulate > 1) loss = loss / static_cast<double>(o.accumulate);
-      loss.backward();
-      v += loss.item<float>();
-      for (const auto& [k, x] : task.last_terms()) terms[k] += x / static_cast<double>(o.accumulate);
-    }
-    if (o.sync_gradients) {
-      std::vector<at::Tensor> grads;
-      for (auto& p : all_params) {
-        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
-        grads.push_back(p.grad());
-      }
-      o.sync_gradients(grads);
-    }
-    if (o.average_scalar) {
-      v = static_cast<float>(o.average_scalar(v));
-      for (auto& [k, x] : terms) x = o.average_scalar(x);
-    }
-    double grad_norm = 0;
-    {
-      at::NoGradGuard no_grad;
-      for (const auto& p : all_params)
-        if (p.grad().defined()) grad_norm += p.grad().pow(2).sum().item<double>();
-      grad_norm = std::sqrt(grad_norm);
-    }
+    float v = backward_step(task, o, step, terms);
+    synchronise_ranks(o, all_params, v, terms);
+    const double grad_norm = gradient_norm(all_params);
     if (o.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(all_params, o.grad_clip_norm);
     opt.step();
     task.after_step(step);
