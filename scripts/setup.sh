@@ -15,6 +15,7 @@ PACKAGES=(
   doctest-dev
   nlohmann-json3-dev libpng-dev
   zlib1g-dev libicu-dev
+  clang-format
 )
 
 missing=()

@@ -12,11 +12,21 @@
 #include "ovseg/models/clip_checkpoint.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/random_clip.hpp"
+#include "ovseg/models/sha256.hpp"
 #include "ovseg/train/clip_contrastive.hpp"
 
 namespace ovseg::cli {
 
 namespace {
+
+// The data's content (pixels and captions): a regenerated folder of the
+// same size is another run.
+std::string data_digest(const train::ImageCaptionSet& data) {
+  const at::Tensor pixels = data.images.contiguous();
+  std::string all = models::sha256_hex(pixels.data_ptr(), static_cast<size_t>(pixels.nbytes()));
+  for (const auto& c : data.captions) all += "\n" + c;
+  return models::sha256_hex(all);
+}
 
 int run_train_clip(const ParsedArgs& args) {
   for (const char* required : {"--data", "--out"})
@@ -35,7 +45,8 @@ int run_train_clip(const ParsedArgs& args) {
   topt.warmup_fraction = parse_real(cmd, "--warmup", args.get("--warmup", "0.05"));
   topt.checkpoint_dir = args.get("--checkpoint-dir");
   topt.checkpoint_every = parse_count(cmd, "--checkpoint-every", args.get("--checkpoint-every", "200"));
-  topt.resume = !args.has("--no-resume");
+  topt.resume = !args.has("--no-resume") && !args.has("--force");
+  topt.restart_hint = "Train from scratch with --force (the checkpoint is replaced), or use another --checkpoint-dir";
   topt.progress = args.has("--quiet") ? nullptr : &std::cerr;
   if (topt.steps == 0 || topt.checkpoint_every == 0)
     throw UsageError("ovseg train-clip: --steps and --checkpoint-every must be positive");
@@ -57,21 +68,26 @@ int run_train_clip(const ParsedArgs& args) {
     const auto g = models::clip_geometry_preset(args.get("--geometry", "world"));
     model = models::ClipModel::from_state_dict(models::make_random_clip_state_dict(g, seed), "random init");
   }
-  const models::ClipTokenizer tokenizer(models::resolve_bpe_vocab(args.get("--bpe")));
+  const std::string bpe_file = models::resolve_bpe_vocab(args.get("--bpe"));
+  const models::ClipTokenizer tokenizer(bpe_file);
   const train::ImageCaptionSet data = train::load_image_caption_folder(args.get("--data"), args.get("--split", "train"));
   std::cerr << "training " << model->geometry().describe() << "\n  on " << data.ids.size() << " pairs ("
             << data.images.size(3) << "x" << data.images.size(2) << ") from " << args.get("--data") << ", "
             << topt.steps << " steps of " << copt.batch << ", lr " << topt.lr << ", seed " << seed << "\n";
 
   // Every setting that changes the weights: a checkpoint of another run is
-  // refused, never silently resumed under new metadata.
+  // refused, never silently resumed under new metadata. (The trainer adds
+  // its own options: steps, lr, schedule, seed, ...)
   std::ostringstream fp;
   fp.precision(17);
   fp << "steps=" << topt.steps << "\nlr=" << topt.lr << "\nweight_decay=" << topt.weight_decay
      << "\nwarmup=" << topt.warmup_fraction << "\nbatch=" << copt.batch << "\nseed=" << seed
-     << "\nflip=" << copt.horizontal_flip << "\ninit=" << (args.has("--init") ? args.get("--init") : "random " + args.get("--geometry", "world"))
+     << "\nflip=" << copt.horizontal_flip << "\ninit="
+     << (args.has("--init") ? args.get("--init") + " sha256 " + models::cached_file_sha256(args.get("--init"))
+                            : "random " + args.get("--geometry", "world"))
      << "\ndata=" << std::filesystem::absolute(args.get("--data")).string() << " " << args.get("--split", "train") << " "
-     << data.ids.size() << " pairs";
+     << data.ids.size() << " pairs"
+     << "\ndata_sha256=" << data_digest(data) << "\nbpe=" << models::cached_file_sha256(bpe_file);
   topt.fingerprint = fp.str();
 
   train::ClipContrastiveTask task(model, data, tokenizer, copt);
@@ -117,6 +133,8 @@ Command train_clip_command() {
                   {"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
                   {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
                   {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
+                  {"--force", "", "train from scratch even when --checkpoint-dir holds a checkpoint of other "
+                                  "settings (it is replaced)", false},
                   {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false},
                   {"--bpe", "FILE", "CLIP BPE vocabulary (default: $OVSEG_CLIP_BPE, the cache, the embedded copy)", false},
                   {"--quiet", "", "no progress line", false}};

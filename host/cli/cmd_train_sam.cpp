@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/random_sam.hpp"
+#include "ovseg/models/sha256.hpp"
 #include "ovseg/train/sam_click_eval.hpp"
 #include "ovseg/train/sam_training.hpp"
 #include "ovseg/world/world.hpp"
@@ -51,6 +52,14 @@ void print_click_table(const train::ClickEvalResult& r, const std::string& what)
             << r.flood_tolerance << ", best on this set) | " << pct(r.flood_fill_iou) << " |\n";
 }
 
+// The pixels and instance maps: a regenerated folder of the same size is
+// another run.
+std::string instances_digest(const train::InstanceSet& data) {
+  const at::Tensor images = data.images.contiguous(), instances = data.instances.contiguous();
+  return models::sha256_hex(models::sha256_hex(images.data_ptr(), static_cast<size_t>(images.nbytes())) +
+                            models::sha256_hex(instances.data_ptr(), static_cast<size_t>(instances.nbytes())));
+}
+
 int run_train_sam(const ParsedArgs& args) {
   for (const char* required : {"--data", "--out"})
     if (!args.has(required)) throw UsageError(std::string("ovseg train-sam: ") + required + " is required");
@@ -71,7 +80,8 @@ int run_train_sam(const ParsedArgs& args) {
   topt.grad_clip_norm = parse_real(cmd, "--grad-clip", args.get("--grad-clip", "1.0"));
   topt.checkpoint_dir = args.get("--checkpoint-dir");
   topt.checkpoint_every = parse_count(cmd, "--checkpoint-every", args.get("--checkpoint-every", "200"));
-  topt.resume = !args.has("--no-resume");
+  topt.resume = !args.has("--no-resume") && !args.has("--force");
+  topt.restart_hint = "Train from scratch with --force (the checkpoint is replaced), or use another --checkpoint-dir";
   topt.progress = args.has("--quiet") ? nullptr : &std::cerr;
   if (topt.steps == 0 || topt.checkpoint_every == 0)
     throw UsageError("ovseg train-sam: --steps and --checkpoint-every must be positive");
@@ -96,6 +106,18 @@ int run_train_sam(const ParsedArgs& args) {
   }
   const train::InstanceSet data =
       load_instances(args.get("--data"), args.get("--split", "train"), parse_count(cmd, "--limit", args.get("--limit", "0")));
+  // Every setting that changes the weights besides the trainer's own
+  // options: a checkpoint of other settings is refused, not resumed.
+  std::ostringstream fp;
+  fp << "batch=" << sopt.batch << "\npoints=" << sopt.points << "\nrefinements=" << sopt.refinements
+     << "\nmin_area=" << sopt.min_area << "\nloss_weights=" << sopt.focal_weight << "," << sopt.dice_weight << ","
+     << sopt.iou_weight << "\nflip=" << sopt.horizontal_flip << "\ninit="
+     << (args.has("--init") ? args.get("--init") + " sha256 " +
+                                  models::cached_file_sha256(models::resolve_model_file(args.get("--init")))
+                            : "random " + args.get("--geometry", "world"))
+     << "\ndata=" << std::filesystem::absolute(args.get("--data")).string() << " " << args.get("--split", "train")
+     << " " << data.ids.size() << " images\ndata_sha256=" << instances_digest(data);
+  topt.fingerprint = fp.str();
   train::SamInteractiveTask task(model, data, sopt);
   std::cerr << "training " << model->geometry().describe() << "\n  on " << task.num_instances() << " instances in "
             << data.ids.size() << " images from " << args.get("--data") << ", " << topt.steps << " steps of "
@@ -168,6 +190,8 @@ Command train_sam_command() {
                   {"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
                   {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
                   {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
+                  {"--force", "", "train from scratch even when --checkpoint-dir holds a checkpoint of other "
+                                  "settings (it is replaced)", false},
                   {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false},
                   {"--quiet", "", "no progress line", false}};
   spec.details =

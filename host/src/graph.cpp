@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -45,41 +47,34 @@ int Graph::index_of(const std::string& id) const {
   return -1;
 }
 
-Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
-  const std::vector<NodeSpec>& specs = spec.nodes;
-  std::map<std::string, size_t> spec_index;
-  std::vector<std::string> ids = {kInputNodeId};
-  for (size_t i = 0; i < specs.size(); ++i) {
-    spec_index[specs[i].id] = i;
-    ids.push_back(specs[i].id);
-  }
+namespace {
 
-  // 1. Plugins and parameters.
-  std::vector<const LoadedPlugin*> plugins(specs.size());
-  std::vector<Params> params(specs.size());
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const NodeSpec& n = specs[i];
-    plugins[i] = catalog.find(n.plugin);
-    if (plugins[i] == nullptr) {
-      auto near = nearest_names(n.plugin, catalog.names());
-      std::string fix = catalog.plugins().empty()
-                            ? "no plugins were found; searched " + join(catalog.searched_dirs(), ", ") +
-                                  " (set OVSEG_PLUGIN_PATH or --plugin-dir)"
-                            : "run `ovseg plugins` to list the " +
-                                  std::to_string(catalog.plugins().size()) + " available plugins";
-      for (const auto& problem : catalog.problems())
-        if (problem.library_path.find(n.plugin) != std::string::npos)
-          fix = "its library failed to load: " + problem.message;
-      throw Error(n.plugin_where, n.id,
-                  "unknown plugin '" + n.plugin + "'" +
-                      (near.empty() ? "" : " (near: " + join(near, ", ") + ")"),
-                  fix);
-    }
-    params[i] = validate_params(plugins[i]->descriptor, n.params, n.id);
-  }
+// Where each node's inputs come from: port -> (source node id, source port).
+using Wires = std::vector<std::map<std::string, std::pair<std::string, std::string>>>;
 
-  // 2. Inputs: every wire names a real port of the right type.
-  std::vector<std::map<std::string, std::pair<std::string, std::string>>> wires(specs.size());
+// Phase 1: every node's plugin exists (its parameters are validated beside).
+const LoadedPlugin* find_plugin(const NodeSpec& n, const PluginCatalog& catalog) {
+  const LoadedPlugin* plugin = catalog.find(n.plugin);
+  if (plugin != nullptr) return plugin;
+  auto near = nearest_names(n.plugin, catalog.names());
+  std::string fix = catalog.plugins().empty()
+                        ? "no plugins were found; searched " + join(catalog.searched_dirs(), ", ") +
+                              " (set OVSEG_PLUGIN_PATH or --plugin-dir)"
+                        : "run `ovseg plugins` to list the " +
+                              std::to_string(catalog.plugins().size()) + " available plugins";
+  for (const auto& problem : catalog.problems())
+    if (problem.library_path.find(n.plugin) != std::string::npos)
+      fix = "its library failed to load: " + problem.message;
+  throw Error(n.plugin_where, n.id,
+              "unknown plugin '" + n.plugin + "'" + (near.empty() ? "" : " (near: " + join(near, ", ") + ")"),
+              fix);
+}
+
+// Phase 2: every wire names a real port of the right type, and every
+// required input is connected.
+Wires connect_inputs(const std::vector<NodeSpec>& specs, const std::vector<const LoadedPlugin*>& plugins,
+                     const std::map<std::string, size_t>& spec_index, const std::vector<std::string>& ids) {
+  Wires wires(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
     const NodeSpec& n = specs[i];
     const PluginDescriptor& d = plugins[i]->descriptor;
@@ -123,9 +118,38 @@ Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
                     "required input '" + in.name + "' (" + to_string(in.type) + ") is not connected",
                     "add inputs = { " + in.name + " = \"<node>.<port>\" }");
   }
+  return wires;
+}
 
-  // 3. Order: Kahn's algorithm, ties broken by file order so runs are
-  //    deterministic; leftovers mean a cycle.
+// The cycle among the unfinished nodes, as an error: walks dependencies from
+// an unfinished node until one repeats.
+[[noreturn]] void throw_cycle(const std::vector<NodeSpec>& specs, const std::vector<std::set<size_t>>& deps,
+                              const std::vector<bool>& done) {
+  size_t start = 0;
+  while (done[start]) ++start;
+  std::vector<size_t> path;
+  std::vector<int> seen(specs.size(), -1);
+  size_t cur = start;
+  while (seen[cur] < 0) {
+    seen[cur] = static_cast<int>(path.size());
+    path.push_back(cur);
+    for (size_t d : deps[cur])
+      if (!done[d]) { cur = d; break; }
+  }
+  // path[seen[cur]..] is the cycle, listed consumer -> producer; print
+  // it in data-flow order.
+  std::vector<std::string> cycle;
+  for (size_t k = path.size(); k-- > static_cast<size_t>(seen[cur]);) cycle.push_back(specs[path[k]].id);
+  cycle.push_back(cycle.front());
+  const NodeSpec& first = specs[cur];
+  throw Error(first.where, first.id, "the graph has a cycle: " + join(cycle, " -> "),
+              "break the cycle by rewiring one of these inputs");
+}
+
+// Phase 3: execution order by Kahn's algorithm, ties broken by file order so
+// runs are deterministic; leftovers mean a cycle.
+std::vector<size_t> execution_order(const std::vector<NodeSpec>& specs, const Wires& wires,
+                                    const std::map<std::string, size_t>& spec_index) {
   std::vector<std::set<size_t>> deps(specs.size());
   for (size_t i = 0; i < specs.size(); ++i)
     for (const auto& [port, src] : wires[i])
@@ -142,30 +166,17 @@ Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
         progressed = true;
       }
     }
-    if (!progressed) {
-      // Walk dependencies from an unfinished node until one repeats.
-      size_t start = 0;
-      while (done[start]) ++start;
-      std::vector<size_t> path;
-      std::vector<int> seen(specs.size(), -1);
-      size_t cur = start;
-      while (seen[cur] < 0) {
-        seen[cur] = static_cast<int>(path.size());
-        path.push_back(cur);
-        for (size_t d : deps[cur])
-          if (!done[d]) { cur = d; break; }
-      }
-      // path[seen[cur]..] is the cycle, listed consumer -> producer; print
-      // it in data-flow order.
-      std::vector<std::string> cycle;
-      for (size_t k = path.size(); k-- > static_cast<size_t>(seen[cur]);) cycle.push_back(specs[path[k]].id);
-      cycle.push_back(cycle.front());
-      const NodeSpec& first = specs[cur];
-      throw Error(first.where, first.id, "the graph has a cycle: " + join(cycle, " -> "),
-                  "break the cycle by rewiring one of these inputs");
-    }
+    if (!progressed) throw_cycle(specs, deps, done);
   }
+  return order;
+}
 
+// Phase 4: the graph's nodes in execution order, with weights paths
+// resolved against the pipeline's folder and inputs as node indices.
+Graph assemble_nodes(const PipelineSpec& spec, const std::vector<size_t>& order,
+                     const std::vector<const LoadedPlugin*>& plugins, const std::vector<Params>& params,
+                     const Wires& wires) {
+  const std::vector<NodeSpec>& specs = spec.nodes;
   Graph g;
   for (size_t i : order) {
     GraphNode node;
@@ -189,36 +200,63 @@ Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
     for (const auto& [port, src] : wires[order[k]])
       g.nodes[k].inputs[port] =
           PortRef{src.first == kInputNodeId ? -1 : g.index_of(src.first), src.second};
+  return g;
+}
 
-  // 4. Outputs: explicit [outputs], else the last Logits / LabelMap produced.
-  auto resolve_output = [&](const std::string& key, PortType want) -> std::optional<PortRef> {
-    if (auto it = spec.outputs.find(key); it != spec.outputs.end()) {
-      const OutputRef& ref = it->second;
-      int idx = g.index_of(ref.source_node);
-      if (idx < 0)
-        throw Error(ref.where, "", "output '" + key + "' refers to node '" + ref.source_node +
-                                       "', which does not exist" + did_you_mean(ref.source_node, ids),
-                    "use one of: " + join(ids, ", "));
-      const PortSpec* p = g.nodes[idx].plugin->descriptor.find_output(ref.source_port);
-      if (p == nullptr || p->type != want)
-        throw Error(ref.where, ref.source_node,
-                    "output '" + key + "' must name a " + to_string(want) + " port, but " +
-                        ref.source_node + "." + ref.source_port +
-                        (p ? " is " + std::string(to_string(p->type)) : " does not exist"),
-                    "point " + key + " at a node output of type " + to_string(want));
-      return PortRef{idx, ref.source_port};
-    }
-    for (size_t k = g.nodes.size(); k-- > 0;)
-      for (const auto& out : g.nodes[k].plugin->descriptor.outputs)
-        if (out.type == want) return PortRef{static_cast<int>(k), out.name};
-    return std::nullopt;
-  };
-  auto logits = resolve_output("logits", PortType::Logits);
+// Phase 5: an output port: explicit in [outputs], else the last port of
+// that type produced.
+std::optional<PortRef> resolve_output(const Graph& g, const PipelineSpec& spec, const std::vector<std::string>& ids,
+                                      const std::string& key, PortType want) {
+  if (auto it = spec.outputs.find(key); it != spec.outputs.end()) {
+    const OutputRef& ref = it->second;
+    int idx = g.index_of(ref.source_node);
+    if (idx < 0)
+      throw Error(ref.where, "", "output '" + key + "' refers to node '" + ref.source_node +
+                                     "', which does not exist" + did_you_mean(ref.source_node, ids),
+                  "use one of: " + join(ids, ", "));
+    const PortSpec* p = g.nodes[idx].plugin->descriptor.find_output(ref.source_port);
+    if (p == nullptr || p->type != want)
+      throw Error(ref.where, ref.source_node,
+                  "output '" + key + "' must name a " + to_string(want) + " port, but " +
+                      ref.source_node + "." + ref.source_port +
+                      (p ? " is " + std::string(to_string(p->type)) : " does not exist"),
+                  "point " + key + " at a node output of type " + to_string(want));
+    return PortRef{idx, ref.source_port};
+  }
+  for (size_t k = g.nodes.size(); k-- > 0;)
+    for (const auto& out : g.nodes[k].plugin->descriptor.outputs)
+      if (out.type == want) return PortRef{static_cast<int>(k), out.name};
+  return std::nullopt;
+}
+
+}  // namespace
+
+Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
+  const std::vector<NodeSpec>& specs = spec.nodes;
+  std::map<std::string, size_t> spec_index;
+  std::vector<std::string> ids = {kInputNodeId};
+  for (size_t i = 0; i < specs.size(); ++i) {
+    spec_index[specs[i].id] = i;
+    ids.push_back(specs[i].id);
+  }
+
+  std::vector<const LoadedPlugin*> plugins(specs.size());
+  std::vector<Params> params(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    plugins[i] = find_plugin(specs[i], catalog);
+    params[i] = validate_params(plugins[i]->descriptor, specs[i].params, specs[i].id);
+  }
+  const Wires wires = connect_inputs(specs, plugins, spec_index, ids);
+  const std::vector<size_t> order = execution_order(specs, wires, spec_index);
+  Graph g = assemble_nodes(spec, order, plugins, params, wires);
+
+  // Outputs: explicit [outputs], else the last Logits / LabelMap produced.
+  auto logits = resolve_output(g, spec, ids, "logits", PortType::Logits);
   if (!logits)
     throw Error({spec.file, 1, 1}, "", "the pipeline produces no Logits",
                 "add a fusion node (e.g. cosine_logits) and name it in [outputs] logits = \"node.port\"");
   g.logits_output = *logits;
-  g.labels_output = resolve_output("labels", PortType::LabelMap);
+  g.labels_output = resolve_output(g, spec, ids, "labels", PortType::LabelMap);
   g.spec = std::move(spec);
   return g;
 }

@@ -128,7 +128,14 @@ std::vector<nlohmann::json> load_records(const std::string& dir) {
       std::cerr << "warning: skipping " << e.what() << "\n";
       continue;
     }
-    if (!j || !j->is_object() || j->value("kind", "") != kRecordKind) continue;
+    if (!j || !j->is_object()) continue;
+    const auto kind = j->find("kind");  // other JSON files (run.json, sweeps) are not records
+    if (kind != j->end() && !kind->is_string()) {
+      std::cerr << "warning: skipping " << f << ": not an eval record as ovseg writes it: field 'kind' is "
+                << kind->type_name() << ", expected string\n";
+      continue;
+    }
+    if (kind == j->end() || *kind != kRecordKind) continue;
     if (const std::string problem = record_schema_problem(*j); !problem.empty()) {
       std::cerr << "warning: skipping " << f << ": not an eval record as ovseg writes it: " << problem << "\n";
       continue;

@@ -86,6 +86,9 @@ class ClipText : public Stage {
                "'mean': one embedding per class, the mean over its synonyms; 'separate': one per synonym "
                "(repeated class names), merged after the softmax by max as SCLIP/ClearCLIP/NACLIP do")
         .choices({"mean", "separate"})
+        .param("truncate", false,
+               "a prompt over the context length (77 tokens): false = error naming the prompt, as "
+               "clip.tokenize(); true = keep its first 76 tokens and end with EOT, as clip.tokenize(truncate=True)")
         .param("cache", true, "reuse embeddings cached on disk for this checkpoint, templates and names");
   }
 
@@ -96,12 +99,17 @@ class ClipText : public Stage {
       synonyms.push_back(split_synonyms(entry));
       if (synonyms.back().empty()) throw std::invalid_argument("empty class name in class_names");
     }
+    std::string class_source = "class_names";  // where the names came from, for error messages
     if (!p.get_string("names_file").empty()) {
       if (!synonyms.empty()) throw std::invalid_argument("give class_names or names_file, not both");
+      class_source = "names_file '" + init.resolve_path(p.get_string("names_file")) + "'";
       synonyms = read_class_name_file(init.resolve_path(p.get_string("names_file")));
     }
     // Neither given: the classes of the data set being evaluated or trained on.
-    if (synonyms.empty()) synonyms = init.vocabulary;
+    if (synonyms.empty()) {
+      synonyms = init.vocabulary;
+      class_source = "the data set's class list";
+    }
     if (synonyms.empty()) return;  // no classes yet: run() says so (`ovseg check` / `params` need none)
     std::vector<std::string> overrides = p.get<std::vector<std::string>>("synonym_overrides");
     if (!p.get_string("overrides_file").empty()) {
@@ -130,6 +138,8 @@ class ClipText : public Stage {
       key_text += "\n";
     }
     if (separate) key_text += "synonyms: separate\n";  // "mean" keeps the v1 keys of earlier caches
+    const bool truncate = p.get_bool("truncate");
+    if (truncate) key_text += "truncate: true\n";  // the default keeps earlier keys: short prompts are unchanged
     const fs::path cache_file =
         fs::path(models::cache_root()) / "text-embeddings" / (models::sha256_hex(key_text) + ".npy");
 
@@ -138,7 +148,10 @@ class ClipText : public Stage {
       e = read_npy(cache_file.string());
     } else {
       auto model = clip_plugins::shared_clip_model(model_file, at::Device(init.device));
-      e = embed(*model, shared_tokenizer(vocab), synonyms, templates, separate).cpu();
+      const Prompts prompts = build_prompts(synonyms, class_names, templates, class_source, !overrides.empty());
+      e = embed(*model, tokenize_prompts(shared_tokenizer(vocab), prompts, model->geometry().context_length, truncate),
+                synonyms, templates, separate)
+              .cpu();
       if (p.get_bool("cache"))
         models::try_cache_write([&] {
           fs::create_directories(cache_file.parent_path());
@@ -157,14 +170,53 @@ class ClipText : public Stage {
   }
 
  private:
-  static at::Tensor embed(const models::ClipModel& model, const models::ClipTokenizer& tok,
+  // Every synonym in every template, classes outer, with where each came
+  // from so that a prompt the tokenizer refuses can be traced to its class.
+  struct Prompts {
+    std::vector<std::string> texts;
+    std::vector<std::string> origin;  // per text: class, synonym, template, source
+  };
+
+  static Prompts build_prompts(const std::vector<std::vector<std::string>>& synonyms,
+                               const std::vector<std::string>& class_names, const std::vector<std::string>& templates,
+                               const std::string& class_source, bool overridden) {
+    Prompts out;
+    for (size_t c = 0; c < synonyms.size(); ++c)
+      for (const auto& s : synonyms[c])
+        for (const auto& t : templates) {
+          out.texts.push_back(clip_plugins::apply_template(t, s));
+          out.origin.push_back("class " + std::to_string(c) + " '" + class_names[c] + "' (from " + class_source +
+                               (overridden ? ", after synonym overrides" : "") + "), synonym '" + s + "', template '" +
+                               t + "'");
+        }
+    return out;
+  }
+
+  // clip.tokenize over all prompts: a prompt over the context length is an
+  // error naming it and its class unless truncate (the node parameter).
+  static at::Tensor tokenize_prompts(const models::ClipTokenizer& tok, const Prompts& prompts, int64_t context_length,
+                                     bool truncate) {
+    try {
+      return tok.tokenize(prompts.texts, context_length, truncate);
+    } catch (const std::length_error&) {
+      for (size_t i = 0; i < prompts.texts.size(); ++i) {
+        try {
+          tok.tokenize_ids({prompts.texts[i]}, context_length, false);
+        } catch (const std::length_error& e) {
+          throw std::invalid_argument(std::string("prompt ") + e.what() + ", from " + prompts.origin[i] +
+                                      "; shorten it, or set truncate = true on this node to keep its first " +
+                                      std::to_string(context_length - 1) +
+                                      " tokens and end with EOT, as clip.tokenize(truncate=True)");
+        }
+      }
+      throw;
+    }
+  }
+
+  static at::Tensor embed(const models::ClipModel& model, const at::Tensor& token_ids,
                           const std::vector<std::vector<std::string>>& synonyms,
                           const std::vector<std::string>& templates, bool separate) {
-    std::vector<std::string> texts;
-    for (const auto& syns : synonyms)
-      for (const auto& s : syns)
-        for (const auto& t : templates) texts.push_back(clip_plugins::apply_template(t, s));
-    at::Tensor ids = tok.tokenize(texts, model.geometry().context_length).to(model.device());
+    at::Tensor ids = token_ids.to(model.device());
     std::vector<at::Tensor> chunks;
     at::NoGradGuard no_grad;
     constexpr int64_t kChunk = 256;  // bounds memory for 150 classes x 80 templates

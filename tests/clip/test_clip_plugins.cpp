@@ -184,6 +184,34 @@ TEST_CASE("clip_text: bad inputs name the problem") {
                        doctest::Contains(":1: template has no {}"), std::exception);
 }
 
+TEST_CASE("clip_text: a prompt over 77 tokens is an error naming it, its class and file, unless truncate = true") {
+  std::string long_name = "striped";
+  for (int i = 0; i < 79; ++i) long_name += " cat";  // 80 words: over 77 tokens in any template
+  const fs::path names = clip_test::env().dir / "long_names.txt";
+  std::ofstream(names) << "dog\n" << long_name << "\n";
+  const std::string params = "names_file = \"" + names.string() + "\"\ntemplates = \"single\"\ncache = false\n";
+  try {
+    run(pipeline(params), at::rand({1, 3, 32, 32}));
+    FAIL("expected an error for a prompt over the context length");
+  } catch (const std::exception& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find("text") != std::string::npos);  // the node
+    CHECK(msg.find("is too long for context length 77") != std::string::npos);
+    CHECK(msg.find("\"a photo of a striped cat cat") != std::string::npos);  // the prompt
+    CHECK(msg.find("class 1 'striped cat cat") != std::string::npos);
+    CHECK(msg.find(names.string()) != std::string::npos);
+    CHECK(msg.find("truncate = true") != std::string::npos);
+  }
+  // truncate = true: the embedding of clip.tokenize(prompt, truncate=True).
+  RunResult r = run(pipeline(params + "truncate = true\n"), at::rand({1, 3, 32, 32}));
+  const TextEmbeddings& t = std::get<TextEmbeddings>(r.values.at("text.embeddings"));
+  at::NoGradGuard g;
+  const at::Tensor ids = tokenizer().tokenize({"a photo of a " + long_name + "."}, 77, /*truncate=*/true);
+  CHECK(max_abs_diff(t.embeddings[1], l2_normalize(model()->encode_text(ids))[0]) < 1e-5);
+  CHECK(max_abs_diff(t.embeddings[0], text_embedding("a photo of a dog.")) < 1e-5);
+}
+
 TEST_CASE("model zoo: names, paths and clear errors") {
   clip_test::env();
   CHECK(models::find_zoo_entry("openai:ViT-B/16") != nullptr);

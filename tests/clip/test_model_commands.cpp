@@ -53,6 +53,18 @@ TEST_CASE("ovseg tokenize prints the tokenizer's ids, one line per text") {
   CHECK(ctx.text == "49406 320 2368 49407 0 0\n");
 }
 
+TEST_CASE("ovseg tokenize --context: a longer text is an error naming it, unless --truncate") {
+  Output over = cli("tokenize \"a photo of a cat.\" --context 5");
+  CHECK(over.code != 0);
+  CHECK(over.text.find("\"a photo of a cat.\" is too long for context length 5") != std::string::npos);
+  CHECK(over.text.find("--truncate") != std::string::npos);
+  // clip.tokenize(["a photo of a cat."], context_length=5, truncate=True)
+  Output cut = cli("tokenize \"a photo of a cat.\" --context 5 --truncate");
+  CHECK(cut.code == 0);
+  CHECK(cut.text == "49406 320 1125 539 49407\n");
+  CHECK(cli("tokenize \"a cat\" --truncate").code != 0);  // --truncate without --context
+}
+
 TEST_CASE("ovseg make-random-clip writes every layout, and they load to the same model") {
   for (const char* name : {"r.pt", "r.safetensors", "r.pth"}) {
     Output o = cli("make-random-clip --preset tiny --seed 3 --out " + tmp(name));

@@ -100,9 +100,27 @@ TEST_CASE("train-clip: a checkpoint of other settings is refused, a corrupt one 
   auto r = eval_test::run_cli(base + " --lr 1e-3");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
+  // Another --lr or --seed: refused, listing each differing value and the fix.
   r = eval_test::run_cli(base + " --lr 2e-3");
   CHECK(r.exit_code == 1);
-  CHECK(r.output.find("checkpoint has 'lr=0.001") != std::string::npos);
+  CHECK(r.output.find("lr: checkpoint has 0.001") != std::string::npos);
+  CHECK(r.output.find("this run has 0.002") != std::string::npos);
+  CHECK(r.output.find("--force") != std::string::npos);
+  r = eval_test::run_cli(base + " --lr 1e-3 --seed 5");
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("seed: checkpoint has 0, this run has 5") != std::string::npos);
+  // --force trains from scratch: the same weights as a run in a fresh folder.
+  r = eval_test::run_cli(base + " --lr 2e-3 --force");
+  REQUIRE(r.exit_code == 0);
+  const std::string forced = eval_test::read_file(tmp.file("m.safetensors"));
+  r = eval_test::run_cli("train-clip --data '" + tmp.file("w") + "' --out '" + tmp.file("fresh.safetensors") +
+                         "' --steps 2 --batch 4 --geometry tiny --quiet --lr 2e-3 --bpe '" +
+                         std::string(OVSEG_SOURCE_DIR) + "/host/models/embedded/bpe_simple_vocab_16e6.txt.gz'");
+  REQUIRE(r.exit_code == 0);
+  auto tensors = [](const std::string& file) { return models::load_safetensors(file); };
+  const auto a = tensors(tmp.file("m.safetensors")), b = tensors(tmp.file("fresh.safetensors"));
+  REQUIRE(a.size() == b.size());
+  for (const auto& [k, v] : a) CHECK_MESSAGE(at::equal(v, b.at(k)), k);
   // A truncated checkpoint: one line naming the file, no stack trace.
   const std::string ck = tmp.file("ck") + "/trainer_state.pt";
   const std::string bytes = eval_test::read_file(ck);

@@ -98,9 +98,11 @@ TEST_CASE("an interrupted run resumes from its checkpoint to the same weights") 
   CHECK(at::equal(resumed.w_, straight.w_));
   CHECK(at::equal(resumed.b_, straight.b_));
 
-  // A checkpoint of a run with another length is refused, not silently mixed.
+  // A checkpoint of a run with another length is refused, not silently mixed
+  // (the steps are part of every checkpoint's fingerprint), naming both values.
   train::TrainOptions other = o;
   other.steps = 50;
   LinearTask again;
-  CHECK_THROWS_WITH_AS(train::train(again, other), doctest::Contains("40 steps"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(train::train(again, other), doctest::Contains("trainer.steps: checkpoint has 40, this run has 50"),
+                       std::runtime_error);
 }

@@ -562,6 +562,7 @@ TEST_CASE("stored records: a truncated, corrupt or schema-bad file is named and 
   json no_metrics = make_record("NoMetrics", "VOC", 40);
   no_metrics.erase("metrics");
   write("d_no_metrics.json", no_metrics.dump());
+  write("e_kind.json", R"({"kind": 5, "mIoU": "high"})");  // once a raw [json.exception.type_error.302]
 
   std::ostringstream err;
   std::streambuf* old = std::cerr.rdbuf(err.rdbuf());
@@ -582,6 +583,8 @@ TEST_CASE("stored records: a truncated, corrupt or schema-bad file is named and 
   CHECK(warnings.find("c_schema.json: not an eval record as ovseg writes it: field "
                       "'selection.shard.count' is string, expected number") != std::string::npos);
   CHECK(warnings.find("d_no_metrics.json: not an eval record as ovseg writes it: field 'metrics' is missing") !=
+        std::string::npos);
+  CHECK(warnings.find("e_kind.json: not an eval record as ovseg writes it: field 'kind' is number") !=
         std::string::npos);
   CHECK(warnings.size() < 1000);  // no record text quoted
   CHECK(warnings.find("Good") == std::string::npos);

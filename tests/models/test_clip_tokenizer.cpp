@@ -4,6 +4,7 @@
 // from the shared data folder.
 #include "ovseg/models/clip_tokenizer.hpp"
 #include "ovseg/models/model_zoo.hpp"
+#include "ovseg/sdk/npy.hpp"
 
 #include <doctest/doctest.h>
 
@@ -271,13 +272,13 @@ TEST_CASE("tokenizer: tokenize pads, adds start/end and truncates") {
   const auto& long_text = find_case("long_text");
   REQUIRE(long_text.ids.size() > 75);
 
-  const at::Tensor t = tok.tokenize({plain.text, empty.text, long_text.text});
+  const at::Tensor t = tok.tokenize({plain.text, empty.text, long_text.text}, 77, /*truncate=*/true);
   REQUIRE(t.dim() == 2);
   CHECK(t.size(0) == 3);
   CHECK(t.size(1) == 77);
   const bool is_int64 = t.scalar_type() == at::kLong;
   CHECK(is_int64);
-  const auto rows = tok.tokenize_ids({plain.text, empty.text, long_text.text});
+  const auto rows = tok.tokenize_ids({plain.text, empty.text, long_text.text}, 77, /*truncate=*/true);
   for (std::size_t r = 0; r < rows.size(); ++r)
     for (std::size_t i = 0; i < 77; ++i)
       CHECK(t[static_cast<int64_t>(r)][static_cast<int64_t>(i)].item<int64_t>() == rows[r][i]);
@@ -299,11 +300,12 @@ TEST_CASE("tokenizer: tokenize pads, adds start/end and truncates") {
   CHECK(rows[2] == expect_long);
 
   // other context lengths
-  const auto short_rows = tok.tokenize_ids({plain.text}, 4);
+  const auto short_rows = tok.tokenize_ids({plain.text}, 4, /*truncate=*/true);
   CHECK(short_rows[0] == std::vector<int64_t>{49406, plain.ids[0], plain.ids[1], 49407});
-  CHECK(tok.tokenize({"a"}, 1).size(1) == 1);
+  CHECK(tok.tokenize({"a"}, 1, /*truncate=*/true).size(1) == 1);
 
-  // truncate=false: a clear error naming the length
+  // truncate=false (the default, as in clip.tokenize): a clear error naming the length
+  CHECK_THROWS_AS(tok.tokenize({long_text.text}), std::length_error);
   CHECK_THROWS_AS(tok.tokenize({long_text.text}, 77, false), std::length_error);
   try {
     tok.tokenize_ids({long_text.text}, 77, false);
@@ -315,6 +317,49 @@ TEST_CASE("tokenizer: tokenize pads, adds start/end and truncates") {
   }
   CHECK_NOTHROW(tok.tokenize({plain.text}, 77, false));
   CHECK_THROWS_AS(tok.tokenize({plain.text}, 0), std::invalid_argument);
+}
+
+// Fixture: openai/CLIP's clip.tokenize (clip/clip.py at the commit fetched
+// from github:openai/CLIP, simple_tokenizer.py with ftfy 6.3.1, regex, torch
+// 1.13) on each line of data/clip_tokenize_77_prompts.txt, context length 77.
+// Each row: [1 if clip.tokenize(text) raised "Input ... is too long for
+// context length 77" else 0, token count with SOT/EOT, the 77 ids of
+// clip.tokenize(text, truncate=True)]. Produced by a script outside the
+// repository that imports the reference; only its numbers are committed.
+TEST_CASE("tokenizer: over 77 tokens raises, and truncate=true equals clip.tokenize(truncate=True)") {
+  const ClipTokenizer& tok = tokenizer();
+  const std::string dir = std::string(OVSEG_SOURCE_DIR) + "/tests/models/data/";
+  const at::Tensor expect = ovseg::read_npy(dir + "clip_tokenize_77.npy");
+  std::ifstream in(dir + "clip_tokenize_77_prompts.txt");
+  std::vector<std::string> prompts;
+  for (std::string line; std::getline(in, line);) prompts.push_back(line);
+  REQUIRE(expect.dim() == 2);
+  REQUIRE(expect.size(0) == static_cast<int64_t>(prompts.size()));
+  REQUIRE(expect.size(1) == 79);
+  int raised_cases = 0;
+  for (std::size_t r = 0; r < prompts.size(); ++r) {
+    const at::Tensor row = expect[static_cast<int64_t>(r)];
+    INFO("prompt ", r, ": ", prompts[r]);
+    const bool raised = row[0].item<int64_t>() == 1;
+    raised_cases += raised;
+    CHECK(static_cast<int64_t>(tok.encode(prompts[r]).size()) + 2 == row[1].item<int64_t>());
+    if (raised) {
+      try {
+        tok.tokenize_ids({prompts[r]});
+        FAIL("clip.tokenize raised here, ClipTokenizer did not");
+      } catch (const std::length_error& e) {
+        const std::string msg = e.what();
+        CHECK(msg.find("is too long for context length 77") != std::string::npos);
+        CHECK(msg.find(prompts[r].substr(0, 40)) != std::string::npos);  // names the prompt
+      }
+    } else {
+      CHECK_NOTHROW(tok.tokenize_ids({prompts[r]}));
+    }
+    const std::vector<int64_t> got = tok.tokenize_ids({prompts[r]}, 77, /*truncate=*/true).front();
+    const std::vector<int64_t> want(row.data_ptr<int64_t>() + 2, row.data_ptr<int64_t>() + 79);
+    CHECK(got == want);
+  }
+  CHECK(raised_cases >= 4);  // the fixture exercises the error, not only short prompts
 }
 
 TEST_CASE("tokenizer: decode matches the reference and round-trips") {

@@ -84,6 +84,14 @@ TEST_CASE("ovseg train: killed mid-run and rerun gives bit-identical weights and
   const auto killed = run_cli(train_args(dir.file("qv.toml"), dir.file("resumed")), "OVSEG_TRAIN_KILL_AFTER=6");
   CHECK(killed.exit_code == 128 + 9);
   CHECK_FALSE(fs::exists(dir.file("resumed/weights.safetensors")));
+  // The leftover checkpoint is not resumed under another learning rate: the
+  // refusal lists the differing values and the fix, and leaves it intact.
+  const auto other_lr = run_cli(train_args(dir.file("qv.toml"), dir.file("resumed"), "--set train.lr=0.5"));
+  CHECK(other_lr.exit_code == 1);
+  CHECK(contains(other_lr.output, "checkpoint of another run"));
+  CHECK(contains(other_lr.output, "trainer.lr: checkpoint has "));
+  CHECK(contains(other_lr.output, "this run has 0.5"));
+  CHECK(contains(other_lr.output, "--force"));
   const auto resumed = run_cli(train_args(dir.file("qv.toml"), dir.file("resumed")));
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
@@ -225,6 +233,8 @@ TEST_CASE("ovseg train: refuses another recipe in the same folder, an unknown lo
   const auto other = run_cli(train_args(dir.file("toy.toml"), dir.file("run"), "--set train.lr=0.5"));
   CHECK(other.exit_code == 1);
   CHECK(contains(other.output, "records another run"));
+  CHECK(contains(other.output, "lr: checkpoint has"));  // names what differs
+  CHECK(contains(other.output, "this run has 0.5"));
   const auto forced = run_cli(train_args(dir.file("toy.toml"), dir.file("run"), "--set train.lr=0.5 --force"));
   CHECK(forced.exit_code == 0);
 

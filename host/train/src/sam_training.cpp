@@ -63,6 +63,75 @@ double gauss(std::mt19937_64& rng) {  // Box-Muller on the fixed engine: identic
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
+// Sam.preprocess on (B,S,S,3) uint8 images of the model's size (no resize,
+// no padding needed): (B,3,S,S) normalised floats.
+at::Tensor sam_pixels(const std::vector<at::Tensor>& imgs) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor mean = at::tensor({float(models::kSamPixelMean[0]), float(models::kSamPixelMean[1]),
+                                      float(models::kSamPixelMean[2])}, f32).view({1, 3, 1, 1});
+  const at::Tensor stdv = at::tensor({float(models::kSamPixelStd[0]), float(models::kSamPixelStd[1]),
+                                      float(models::kSamPixelStd[2])}, f32).view({1, 3, 1, 1});
+  return (at::stack(imgs).permute({0, 3, 1, 2}) - mean) / stdv;
+}
+
+// The first prompt as a box: each target's bounding box with Gaussian noise
+// of 10% of its side (at most 20 px) on every coordinate. (B,4) CPU floats.
+at::Tensor noisy_boxes(const at::Tensor& gt, int64_t S, std::mt19937_64& rng) {
+  const int64_t B = gt.size(0);
+  at::Tensor boxes = at::empty({B, 4}, at::kFloat);
+  auto a = boxes.accessor<float, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    const at::Tensor ys = gt[b].any(1).nonzero(), xs = gt[b].any(0).nonzero();
+    const double x0 = xs.min().item<double>(), x1 = xs.max().item<double>();
+    const double y0 = ys.min().item<double>(), y1 = ys.max().item<double>();
+    auto noisy = [&](double v, double side) {
+      return v + std::clamp(gauss(rng) * 0.1 * side, -20.0, 20.0);
+    };
+    const double w = x1 - x0 + 1, h = y1 - y0 + 1;
+    a[b][0] = static_cast<float>(std::clamp(noisy(x0, w), 0.0, S - 1.0));
+    a[b][1] = static_cast<float>(std::clamp(noisy(y0, h), 0.0, S - 1.0));
+    a[b][2] = static_cast<float>(std::clamp(noisy(x1, w), 0.0, S - 1.0));
+    a[b][3] = static_cast<float>(std::clamp(noisy(y1, h), 0.0, S - 1.0));
+  }
+  return boxes;
+}
+
+// The clicks so far as SAM's point prompt: (B,n,2) coordinates and (B,n)
+// labels on `dev`; undefined tensors when there are none.
+std::pair<at::Tensor, at::Tensor> click_prompt(const std::vector<std::vector<Click>>& clicks, const at::Device& dev) {
+  const size_t n = clicks[0].size();
+  if (n == 0) return {};
+  const auto B = static_cast<int64_t>(clicks.size());
+  at::Tensor points = at::empty({B, static_cast<int64_t>(n), 2}, at::kFloat);
+  at::Tensor labels = at::empty({B, static_cast<int64_t>(n)}, at::kLong);
+  auto pa = points.accessor<float, 3>();
+  auto la = labels.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b)
+    for (size_t k = 0; k < n; ++k) {
+      pa[b][k][0] = static_cast<float>(clicks[b][k].x);
+      pa[b][k][1] = static_cast<float>(clicks[b][k].y);
+      la[b][k] = clicks[b][k].label;
+    }
+  return {points.to(dev), labels.to(dev)};
+}
+
+// One corrective click per sample, drawn from the error region of the
+// predicted mask `pred` (B,S,S) bool: positive where the target was missed,
+// negative where the mask spilled over; a padding click when it is perfect.
+void add_corrective_clicks(const at::Tensor& pred, const at::Tensor& gt, std::mt19937_64& rng,
+                           std::vector<std::vector<Click>>& clicks) {
+  for (int64_t b = 0; b < pred.size(0); ++b) {
+    const at::Tensor err = pred[b] ^ gt[b];
+    const auto p = draw_pixel(err, rng);
+    if (!p) {  // perfect: nothing to correct
+      clicks[b].push_back({0, 0, -1});
+      continue;
+    }
+    const bool missed = gt[b][p->second][p->first].item<bool>();
+    clicks[b].push_back({static_cast<double>(p->first), static_cast<double>(p->second), missed ? 1 : 0});
+  }
+}
+
 }  // namespace
 
 SamInteractiveTask::SamInteractiveTask(std::shared_ptr<models::SamModel> model, const InstanceSet& data,
@@ -126,13 +195,7 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
   const at::Device dev = model_->device();
   const at::Tensor gt = at::stack(gts);  // (B,S,S) bool, CPU
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
-  const at::Tensor mean = at::tensor({float(models::kSamPixelMean[0]), float(models::kSamPixelMean[1]),
-                                      float(models::kSamPixelMean[2])}, f32).view({1, 3, 1, 1});
-  const at::Tensor stdv = at::tensor({float(models::kSamPixelStd[0]), float(models::kSamPixelStd[1]),
-                                      float(models::kSamPixelStd[2])}, f32).view({1, 3, 1, 1});
-  // Sam.preprocess on S x S images (no resize, no padding needed).
-  const at::Tensor pixels = ((at::stack(imgs).permute({0, 3, 1, 2}) - mean) / stdv).to(dev);
-  const at::Tensor embeddings = model_->encode_image(pixels);
+  const at::Tensor embeddings = model_->encode_image(sam_pixels(imgs).to(dev));
   const models::SamFrame frame = models::sam_frame(S, S, S);
   const at::Tensor gt_dev = gt.to(dev);
 
@@ -141,22 +204,7 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
   std::vector<std::vector<Click>> clicks(static_cast<size_t>(B));
   at::Tensor boxes;
   if (use_box) {
-    boxes = at::empty({B, 4}, f32);
-    auto a = boxes.accessor<float, 2>();
-    for (int64_t b = 0; b < B; ++b) {
-      const at::Tensor ys = gt[b].any(1).nonzero(), xs = gt[b].any(0).nonzero();
-      const double x0 = xs.min().item<double>(), x1 = xs.max().item<double>();
-      const double y0 = ys.min().item<double>(), y1 = ys.max().item<double>();
-      auto noisy = [&](double v, double side) {
-        return v + std::clamp(gauss(rng) * 0.1 * side, -20.0, 20.0);
-      };
-      const double w = x1 - x0 + 1, h = y1 - y0 + 1;
-      a[b][0] = static_cast<float>(std::clamp(noisy(x0, w), 0.0, S - 1.0));
-      a[b][1] = static_cast<float>(std::clamp(noisy(y0, h), 0.0, S - 1.0));
-      a[b][2] = static_cast<float>(std::clamp(noisy(x1, w), 0.0, S - 1.0));
-      a[b][3] = static_cast<float>(std::clamp(noisy(y1, h), 0.0, S - 1.0));
-    }
-    boxes = boxes.to(dev);
+    boxes = noisy_boxes(gt, S, rng).to(dev);
   } else {
     for (int64_t b = 0; b < B; ++b) {
       const auto p = draw_pixel(gt[b], rng);
@@ -169,22 +217,7 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
   at::Tensor mask_prompt;  // previous low-res logits (B,1,4g,4g), detached
   double focal_sum = 0, dice_sum = 0, mse_sum = 0, last_iou = 0;
   for (int64_t it = 0; it < iterations; ++it) {
-    at::Tensor points, labels;
-    const size_t n = clicks[0].size();
-    if (n > 0) {
-      points = at::empty({B, static_cast<int64_t>(n), 2}, f32);
-      labels = at::empty({B, static_cast<int64_t>(n)}, at::kLong);
-      auto pa = points.accessor<float, 3>();
-      auto la = labels.accessor<int64_t, 2>();
-      for (int64_t b = 0; b < B; ++b)
-        for (size_t k = 0; k < n; ++k) {
-          pa[b][k][0] = static_cast<float>(clicks[b][k].x);
-          pa[b][k][1] = static_cast<float>(clicks[b][k].y);
-          la[b][k] = clicks[b][k].label;
-        }
-      points = points.to(dev);
-      labels = labels.to(dev);
-    }
+    const auto [points, labels] = click_prompt(clicks, dev);
     const bool multimask = it == 0;  // one prompt: ambiguous, three masks
     const auto prompts = model_->encode_prompts(points, labels, boxes, mask_prompt);
     const auto out = model_->decode_masks(embeddings, prompts, multimask);
@@ -210,16 +243,7 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
     if (it >= opt_.points) continue;  // the remaining iterations add no click
     const at::Tensor pred =
         logits.detach().gather(1, pick.view({B, 1, 1, 1}).expand({B, 1, S, S})).squeeze(1).gt(0).to(at::kCPU);
-    for (int64_t b = 0; b < B; ++b) {
-      const at::Tensor err = pred[b] ^ gt[b];
-      const auto p = draw_pixel(err, rng);
-      if (!p) {  // perfect: nothing to correct
-        clicks[b].push_back({0, 0, -1});
-        continue;
-      }
-      const bool missed = gt[b][p->second][p->first].item<bool>();
-      clicks[b].push_back({static_cast<double>(p->first), static_cast<double>(p->second), missed ? 1 : 0});
-    }
+    add_corrective_clicks(pred, gt, rng, clicks);
   }
   terms_ = {{"focal", focal_sum / iterations}, {"dice", dice_sum / iterations}, {"iou_mse", mse_sum / iterations},
             {"mask_iou", last_iou}};

@@ -266,114 +266,76 @@ void plot_run(const fs::path& dir, const std::vector<std::string>& loss_names) {
   plot_curves((dir / "curves.png").string(), panels);
 }
 
-}  // namespace
+// The classes a zero-shot run trains on: the seen ones are the vocabulary
+// and the targets; unseen classes' pixels are ignored (label 255).
+struct SeenClasses {
+  std::vector<std::string> classes;     // display names of every class
+  harness::ClassNames vocabulary;       // seen classes with their synonyms
+  std::vector<std::string> seen_names;  // display names of the seen classes
+  std::vector<int> label_map;           // data set label -> target (255 = unseen)
+};
 
-PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptions& o) {
-  TrainRecipe recipe = parse_train_recipe(graph.spec);
-  const Protocol protocol = parse_protocol(graph.spec);
-  if (recipe.augment.short_side == 0) recipe.augment.short_side = protocol.short_side;
-  check_loss_names(graph, recipe);
-  auto ds = harness::make_dataset(o.dataset, o.data_root, recipe.split);
-  if (!ds->has_images() || ds->size() == 0)
-    throw std::runtime_error("data set '" + ds->name() + "' (" + recipe.split + ") at " + o.data_root +
-                             " has no images to train on");
-
-  // The zero-shot split: seen classes are the vocabulary and the targets.
-  const harness::ZeroShotSplit split = recipe.unseen_classes
-                                           ? harness::ZeroShotSplit{*recipe.unseen_classes, "[train] unseen_classes"}
-                                           : harness::declared_zero_shot_split(*ds);
-  const std::vector<std::string> classes = ds->display_class_names();
-  // Mirroring a crop turns a left arm into a right one: unless the recipe
-  // says otherwise, swap the classes named "left X" / "right X".
-  if (!recipe.augment.flip_swap) recipe.augment.flip_swap = left_right_pairs(classes);
-  const std::vector<bool> unseen = harness::unseen_mask(split, classes);
-  harness::ClassNames vocabulary;
-  std::vector<std::string> seen_names;
-  std::vector<int> label_map(classes.size(), 255);
-  for (size_t c = 0; c < classes.size(); ++c) {
+SeenClasses seen_classes(const harness::Dataset& ds, const harness::ZeroShotSplit& split) {
+  SeenClasses out;
+  out.classes = ds.display_class_names();
+  const std::vector<bool> unseen = harness::unseen_mask(split, out.classes);
+  out.label_map.assign(out.classes.size(), 255);
+  for (size_t c = 0; c < out.classes.size(); ++c) {
     if (unseen[c]) continue;
-    label_map[c] = static_cast<int>(seen_names.size());
-    seen_names.push_back(classes[c]);
-    vocabulary.push_back(ds->class_names()[c]);
+    out.label_map[c] = static_cast<int>(out.seen_names.size());
+    out.seen_names.push_back(out.classes[c]);
+    out.vocabulary.push_back(ds.class_names()[c]);
   }
+  return out;
+}
 
-  const fs::path dir(o.out_dir);
-  std::string fingerprint = recipe.fingerprint() + graph_fingerprint(graph) + "\ndataset=" + ds->name() +
-                                  "\ndata_root=" + fs::absolute(o.data_root).lexically_normal().string() +
-                                  "\ntrain_images=" + std::to_string(ds->size()) + "\nunseen=" +
-                                  [&] {
-                                    std::string u;
-                                    for (const auto& c : split.unseen) u += c + ";";
-                                    return u;
-                                  }() +
-                                  "\ndevice=" + o.device;
-  const int ranks = o.distributed.world_size, rank = o.distributed.rank;
-  if (recipe.batch % (static_cast<int64_t>(ranks) * recipe.accumulate) != 0)
-    throw std::invalid_argument("train.batch (" + std::to_string(recipe.batch) + ") is not a multiple of ranks x accumulate (" +
-                                std::to_string(ranks) + " x " + std::to_string(recipe.accumulate) + ")");
+// Everything the weights depend on besides the trainer's own options (which
+// the trainer adds): recipe, graph, data, split, device, ranks.
+std::string run_fingerprint(const TrainRecipe& recipe, const Graph& graph, const harness::Dataset& ds,
+                            const PipelineTrainOptions& o, const harness::ZeroShotSplit& split, int ranks) {
+  std::string unseen;
+  for (const auto& c : split.unseen) unseen += c + ";";
+  std::string fingerprint = recipe.fingerprint() + graph_fingerprint(graph) + "\ndataset=" + ds.name() +
+                            "\ndata_root=" + fs::absolute(o.data_root).lexically_normal().string() +
+                            "\ntrain_images=" + std::to_string(ds.size()) + "\nunseen=" + unseen +
+                            "\ndevice=" + o.device;
   if (ranks > 1) fingerprint += "\nranks=" + std::to_string(ranks);
+  return fingerprint;
+}
 
-  PipelineTrainOutcome out;
-  out.weights_path = (dir / "weights.safetensors").string();
+// Rank 0's check of the output folder: a finished run of this fingerprint is
+// returned as is (unless --force); another run's folder is refused, naming
+// what differs; --force clears it. Returns true when the run is done.
+bool claim_run_folder(const fs::path& dir, const std::string& fingerprint, bool force, PipelineTrainOutcome& out) {
   const fs::path run_path = dir / "run.json";
-  // Rank 0 owns the run folder: it alone checks, cleans and writes it.
   bool done = false;
-  if (rank == 0) {
-    if (auto stored = read_json_file(run_path.string())) {
-      const bool same = stored->value("fingerprint", "") == fingerprint;
-      if (!same && !o.force)
-        throw std::runtime_error(run_path.string() + " records another run (recipe, pipeline or data differ); "
-                                 "use another --out folder, or --force to replace it");
-      if (same && !o.force && fs::exists(out.weights_path)) {
-        out.run = std::move(*stored);
-        out.already_done = true;
-        done = true;
-      }
-    }
-    if (o.force) {
-      std::error_code ec;
-      for (const char* f : {"run.json", "weights.safetensors", "curves.csv", "val.csv", "curves.png"}) fs::remove(dir / f, ec);
-      fs::remove_all(dir / "checkpoint", ec);
-    }
-    fs::create_directories(dir);
-  }
-  std::unique_ptr<ProcessGroup> group;
-  if (ranks > 1) {
-    group = std::make_unique<ProcessGroup>(o.distributed);  // every rank meets here
-    at::Tensor flag = at::full({1}, done ? 1.0f : 0.0f);
-    group->broadcast_from_rank0({flag});
-    done = flag.item<float>() > 0;
-  }
-  if (done) return out;
-
-  auto executor = std::make_shared<Executor>(graph, o.device, vocabulary, split.unseen);
-  executor->set_training(true);
-  int64_t trainable = 0, frozen = 0;
-  json trained = json::array();
-  for (const auto& t : executor->learnable_tensors()) {
-    if (t.buffer) continue;
-    (t.trainable ? trainable : frozen) += t.tensor.numel();
-    if (t.trainable)
-      trained.push_back({{"key", t.key()}, {"shape", t.tensor.sizes().vec()}, {"numel", t.tensor.numel()}});
-  }
-  if (trainable == 0)
-    throw Error({graph.spec.file, 0, 0}, "",
-                "nothing to train: no node has trainable parameters",
-                "mark some with a node's trainable = [\"pattern\", ...]; `ovseg params PIPELINE.toml` lists them");
-
-  const std::string frozen_before = frozen_digest(executor->learnable_tensors());
-  PipelineTrainTask task(executor, window_phase_nodes(graph), *ds, recipe, label_map, seen_names, rank, ranks);
-  std::unique_ptr<Validator> validator;
-  std::string val_skipped;
-  if (recipe.val_images > 0 && rank == 0) {
-    validator = std::make_unique<Validator>(graph, o, recipe, split);
-    val_skipped = validator->incompatibility(*executor);
-    if (!val_skipped.empty()) {
-      validator.reset();
-      if (o.progress) std::cerr << "[train] no periodic evaluation: " << val_skipped << "\n";
+  if (auto stored = read_json_file(run_path.string())) {
+    const auto it = stored->is_object() ? stored->find("fingerprint") : stored->end();
+    const std::string stored_fp = it != stored->end() && it->is_string() ? it->get<std::string>() : "";
+    const bool same = stored_fp == fingerprint;
+    if (!same && !force)
+      throw std::runtime_error(run_path.string() + " records another run (" +
+                               (stored_fp.empty() ? std::string("it has no fingerprint")
+                                                  : fingerprint_differences(stored_fp, fingerprint)) +
+                               "); use another --out folder, or --force to replace it");
+    if (same && !force && fs::exists(out.weights_path)) {
+      out.run = std::move(*stored);
+      out.already_done = true;
+      done = true;
     }
   }
+  if (force) {
+    std::error_code ec;
+    for (const char* f : {"run.json", "weights.safetensors", "curves.csv", "val.csv", "curves.png"}) fs::remove(dir / f, ec);
+    fs::remove_all(dir / "checkpoint", ec);
+  }
+  fs::create_directories(dir);
+  return done;
+}
 
+// The trainer's options from the recipe.
+TrainOptions trainer_options(const TrainRecipe& recipe, const std::string& fingerprint, const fs::path& dir,
+                             const PipelineTrainOptions& o, int rank) {
   TrainOptions topt;
   topt.steps = recipe.steps;
   topt.lr = recipe.lr;
@@ -391,9 +353,155 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   topt.groups = recipe.groups;
   topt.fingerprint = fingerprint;
   topt.checkpoint_dir = (dir / "checkpoint").string();
+  topt.restart_hint = "Use another --out folder, or --force to start over";
   topt.checkpoint_every = recipe.checkpoint_every;
   topt.progress = o.progress && rank == 0 ? &std::cerr : nullptr;
   topt.kill_after = o.kill_after;
+  return topt;
+}
+
+// curves.csv (one row per step) and val.csv (one row per evaluation); a
+// resumed run first drops the rows that followed its checkpoint.
+class CurveWriter {
+ public:
+  CurveWriter(const fs::path& dir, std::vector<std::string> term_names, bool with_val)
+      : curves_(dir / "curves.csv"), val_csv_(dir / "val.csv"), terms_(std::move(term_names)), with_val_(with_val) {}
+
+  void step(const StepReport& r) {
+    if (first_step_) start(r.step);
+    std::ofstream row(curves_, std::ios::app);
+    row << r.step << "," << csv_number(r.loss) << "," << csv_number(r.lr) << "," << csv_number(r.grad_norm) << ","
+        << csv_number(r.peak_memory_mb) << "," << csv_number(r.seconds);
+    for (const auto& t : terms_) {
+      auto it = r.terms.find(t);
+      row << "," << (it == r.terms.end() ? "" : csv_number(it->second));
+    }
+    row << "\n";
+  }
+
+  void validation(const json& row) const { std::ofstream(val_csv_, std::ios::app) << val_csv_row(row); }
+
+ private:
+  void start(int64_t step) {
+    truncate_csv(curves_, step);
+    truncate_csv(val_csv_, step + 1);
+    if (!fs::exists(curves_) || fs::file_size(curves_) == 0) {
+      std::ofstream h(curves_);
+      h << "step,loss,lr,grad_norm,peak_memory_mb,seconds";
+      for (const auto& t : terms_) h << ",loss." << t;
+      h << "\n";
+    }
+    if (with_val_ && (!fs::exists(val_csv_) || fs::file_size(val_csv_) == 0))
+      std::ofstream(val_csv_) << "step,mIoU,mIoU_seen,mIoU_unseen,hIoU\n";
+    first_step_ = false;
+  }
+
+  fs::path curves_, val_csv_;
+  std::vector<std::string> terms_;
+  bool with_val_;
+  bool first_step_ = true;
+};
+
+// Totals over every step of the run, resumed parts included (curves.csv),
+// and the validation rows (val.csv), into run.json's fields.
+void add_curve_totals(const fs::path& dir, json& run) {
+  std::vector<std::string> header;
+  const auto rows = read_csv_numbers(dir / "curves.csv", &header);
+  double seconds = 0, peak = 0, recent = 0;
+  const size_t tail = std::min<size_t>(20, rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    seconds += rows[i][5];
+    peak = std::max(peak, rows[i][4]);
+    if (i + tail >= rows.size()) recent += rows[i][1] / static_cast<double>(tail);
+  }
+  json val = json::array();
+  if (fs::exists(dir / "val.csv")) {
+    const auto vrows = read_csv_numbers(dir / "val.csv", &header);
+    for (const auto& r : vrows) {
+      json e = {{"step", static_cast<int64_t>(r[0])}};
+      for (size_t c = 1; c < header.size() && c < r.size(); ++c) e[header[c]] = std::isnan(r[c]) ? json(nullptr) : json(r[c]);
+      val.push_back(e);
+    }
+  }
+  run["train_seconds"] = seconds;
+  run["seconds_per_step"] = rows.empty() ? 0.0 : seconds / static_cast<double>(rows.size());
+  run["peak_memory_mb"] = peak;
+  run["first_loss"] = rows.empty() ? 0.0 : rows.front()[1];
+  run["final_loss"] = recent;
+  run["val"] = val;
+}
+
+}  // namespace
+
+PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptions& o) {
+  TrainRecipe recipe = parse_train_recipe(graph.spec);
+  const Protocol protocol = parse_protocol(graph.spec);
+  if (recipe.augment.short_side == 0) recipe.augment.short_side = protocol.short_side;
+  check_loss_names(graph, recipe);
+  auto ds = harness::make_dataset(o.dataset, o.data_root, recipe.split);
+  if (!ds->has_images() || ds->size() == 0)
+    throw std::runtime_error("data set '" + ds->name() + "' (" + recipe.split + ") at " + o.data_root +
+                             " has no images to train on");
+
+  // The zero-shot split: seen classes are the vocabulary and the targets.
+  const harness::ZeroShotSplit split = recipe.unseen_classes
+                                           ? harness::ZeroShotSplit{*recipe.unseen_classes, "[train] unseen_classes"}
+                                           : harness::declared_zero_shot_split(*ds);
+  const SeenClasses seen = seen_classes(*ds, split);
+  // Mirroring a crop turns a left arm into a right one: unless the recipe
+  // says otherwise, swap the classes named "left X" / "right X".
+  if (!recipe.augment.flip_swap) recipe.augment.flip_swap = left_right_pairs(seen.classes);
+
+  const fs::path dir(o.out_dir);
+  const int ranks = o.distributed.world_size, rank = o.distributed.rank;
+  if (recipe.batch % (static_cast<int64_t>(ranks) * recipe.accumulate) != 0)
+    throw std::invalid_argument("train.batch (" + std::to_string(recipe.batch) + ") is not a multiple of ranks x accumulate (" +
+                                std::to_string(ranks) + " x " + std::to_string(recipe.accumulate) + ")");
+  const std::string fingerprint = run_fingerprint(recipe, graph, *ds, o, split, ranks);
+
+  PipelineTrainOutcome out;
+  out.weights_path = (dir / "weights.safetensors").string();
+  const fs::path run_path = dir / "run.json";
+  // Rank 0 owns the run folder: it alone checks, cleans and writes it.
+  bool done = rank == 0 && claim_run_folder(dir, fingerprint, o.force, out);
+  std::unique_ptr<ProcessGroup> group;
+  if (ranks > 1) {
+    group = std::make_unique<ProcessGroup>(o.distributed);  // every rank meets here
+    at::Tensor flag = at::full({1}, done ? 1.0f : 0.0f);
+    group->broadcast_from_rank0({flag});
+    done = flag.item<float>() > 0;
+  }
+  if (done) return out;
+
+  auto executor = std::make_shared<Executor>(graph, o.device, seen.vocabulary, split.unseen);
+  executor->set_training(true);
+  int64_t trainable = 0, frozen = 0;
+  json trained = json::array();
+  for (const auto& t : executor->learnable_tensors()) {
+    if (t.buffer) continue;
+    (t.trainable ? trainable : frozen) += t.tensor.numel();
+    if (t.trainable)
+      trained.push_back({{"key", t.key()}, {"shape", t.tensor.sizes().vec()}, {"numel", t.tensor.numel()}});
+  }
+  if (trainable == 0)
+    throw Error({graph.spec.file, 0, 0}, "",
+                "nothing to train: no node has trainable parameters",
+                "mark some with a node's trainable = [\"pattern\", ...]; `ovseg params PIPELINE.toml` lists them");
+
+  const std::string frozen_before = frozen_digest(executor->learnable_tensors());
+  PipelineTrainTask task(executor, window_phase_nodes(graph), *ds, recipe, seen.label_map, seen.seen_names, rank, ranks);
+  std::unique_ptr<Validator> validator;
+  std::string val_skipped;
+  if (recipe.val_images > 0 && rank == 0) {
+    validator = std::make_unique<Validator>(graph, o, recipe, split);
+    val_skipped = validator->incompatibility(*executor);
+    if (!val_skipped.empty()) {
+      validator.reset();
+      if (o.progress) std::cerr << "[train] no periodic evaluation: " << val_skipped << "\n";
+    }
+  }
+
+  TrainOptions topt = trainer_options(recipe, fingerprint, dir, o, rank);
   if (group) {
     topt.sync_gradients = [&](const std::vector<at::Tensor>& grads) { group->average(grads); };
     topt.average_scalar = [&](double v) { return group->average(v); };
@@ -405,42 +513,19 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
     group->broadcast_from_rank0(start);
   }
 
-  const fs::path curves = dir / "curves.csv", val_csv = dir / "val.csv";
   std::vector<std::string> term_names;
   for (const auto& [name, w] : recipe.losses) term_names.push_back(name);
-  bool first_step = true;
-  std::vector<json> val_rows;
+  CurveWriter curves(dir, term_names, validator != nullptr);
   auto evaluate = [&](int64_t steps_done) {
     executor->set_training(false);
     json row = validator->evaluate(*executor, steps_done);
     executor->set_training(true);
-    std::ofstream(val_csv, std::ios::app) << val_csv_row(row);
+    curves.validation(row);
     if (o.progress) std::cerr << "[train] val after " << steps_done << " steps: " << row.dump() << "\n";
   };
   topt.on_step = [&](const StepReport& r) {
     if (rank != 0) return;  // rank 0 writes the curves
-    if (first_step) {  // a resumed run rewrites what followed its checkpoint
-      truncate_csv(curves, r.step);
-      truncate_csv(val_csv, r.step + 1);
-      if (!fs::exists(curves) || fs::file_size(curves) == 0) {
-        std::ofstream h(curves);
-        h << "step,loss,lr,grad_norm,peak_memory_mb,seconds";
-        for (const auto& t : term_names) h << ",loss." << t;
-        h << "\n";
-      }
-      if (validator && (!fs::exists(val_csv) || fs::file_size(val_csv) == 0))
-        std::ofstream(val_csv) << "step,mIoU,mIoU_seen,mIoU_unseen,hIoU\n";
-      first_step = false;
-    }
-    std::ofstream row(curves, std::ios::app);
-    row << r.step << "," << csv_number(r.loss) << "," << csv_number(r.lr) << "," << csv_number(r.grad_norm) << ","
-        << csv_number(r.peak_memory_mb) << "," << csv_number(r.seconds);
-    for (const auto& t : term_names) {
-      auto it = r.terms.find(t);
-      row << "," << (it == r.terms.end() ? "" : csv_number(it->second));
-    }
-    row << "\n";
-    row.close();
+    curves.step(r);
     const int64_t done = r.step + 1;
     if (validator && recipe.eval_every > 0 && done % recipe.eval_every == 0 && done < recipe.steps) evaluate(done);
   };
@@ -458,25 +543,6 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
                       {"ovseg.steps", std::to_string(recipe.steps)}, {"ovseg.seed", std::to_string(recipe.seed)}});
   plot_run(dir, term_names);
 
-  // Totals over every step of the run, resumed parts included (curves.csv).
-  std::vector<std::string> header;
-  const auto rows = read_csv_numbers(curves, &header);
-  double seconds = 0, peak = 0, recent = 0;
-  const size_t tail = std::min<size_t>(20, rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    seconds += rows[i][5];
-    peak = std::max(peak, rows[i][4]);
-    if (i + tail >= rows.size()) recent += rows[i][1] / static_cast<double>(tail);
-  }
-  json val = json::array();
-  if (fs::exists(val_csv)) {
-    const auto vrows = read_csv_numbers(val_csv, &header);
-    for (const auto& r : vrows) {
-      json e = {{"step", static_cast<int64_t>(r[0])}};
-      for (size_t c = 1; c < header.size() && c < r.size(); ++c) e[header[c]] = std::isnan(r[c]) ? json(nullptr) : json(r[c]);
-      val.push_back(e);
-    }
-  }
   json run;
   run["kind"] = kRunKind;
   run["format_version"] = 1;
@@ -491,8 +557,8 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
                     {"data_root", fs::absolute(o.data_root).string()},
                     {"split", recipe.split},
                     {"images", ds->size()},
-                    {"classes", classes},
-                    {"seen_classes", seen_names},
+                    {"classes", seen.classes},
+                    {"seen_classes", seen.seen_names},
                     {"unseen_classes", split.unseen},
                     {"zero_shot_source", split.source}};
   run["fingerprint"] = fingerprint;
@@ -502,13 +568,8 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   run["frozen_parameters_unchanged"] = frozen_unchanged;
   run["steps"] = recipe.steps;
   run["ranks"] = ranks;
-  run["train_seconds"] = seconds;
-  run["seconds_per_step"] = rows.empty() ? 0.0 : seconds / static_cast<double>(rows.size());
-  run["peak_memory_mb"] = peak;
-  run["first_loss"] = rows.empty() ? 0.0 : rows.front()[1];
-  run["final_loss"] = recent;
+  add_curve_totals(dir, run);
   run["resumed_at_step"] = result.start_step;
-  run["val"] = val;
   if (!val_skipped.empty()) run["val_skipped"] = val_skipped;
   run["device"] = {{"name", o.device}, {"summary", device_summary()},
                    {"threads", at::get_num_threads()}, {"thread_policy", thread_policy_reason()}};

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -83,7 +85,55 @@ double peak_memory_mb(bool cuda) {
   return 0;
 }
 
+std::string optimisation_fingerprint(const TrainOptions& o) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "trainer.steps=" << o.steps << "\ntrainer.lr=" << o.lr << "\ntrainer.weight_decay=" << o.weight_decay
+     << "\ntrainer.betas=" << o.beta1 << "," << o.beta2 << "\ntrainer.eps=" << o.eps
+     << "\ntrainer.schedule=" << o.schedule << "\ntrainer.warmup=" << o.warmup_fraction << " of steps, "
+     << o.warmup_steps << " steps" << "\ntrainer.final_lr_fraction=" << o.final_lr_fraction
+     << "\ntrainer.poly_power=" << o.poly_power << "\ntrainer.grad_clip=" << o.grad_clip_norm
+     << "\ntrainer.accumulate=" << o.accumulate << "\ntrainer.seed=" << o.seed;
+  for (const auto& g : o.groups)
+    os << "\ntrainer.group=" << g.pattern << " lr_mult " << g.lr_mult << " wd "
+       << (g.weight_decay ? std::to_string(*g.weight_decay) : std::string("default"));
+  return os.str();
+}
+
+std::string fingerprint_differences(const std::string& stored, const std::string& current) {
+  // Key order of first appearance (the stored text first); repeated keys
+  // (e.g. several groups) are compared as one joined value.
+  auto parse = [](const std::string& text, std::vector<std::string>& order,
+                  std::map<std::string, std::string>& values) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      const size_t eq = line.find('=');
+      const std::string key = line.substr(0, eq);
+      const std::string value = eq == std::string::npos ? "" : line.substr(eq + 1);
+      auto [it, fresh] = values.emplace(key, value);
+      if (!fresh) it->second += " | " + value;
+      if (std::find(order.begin(), order.end(), key) == order.end()) order.push_back(key);
+    }
+  };
+  std::vector<std::string> order;
+  std::map<std::string, std::string> a, b;
+  parse(stored, order, a);
+  parse(current, order, b);
+  std::string out;
+  for (const auto& key : order) {
+    const auto ia = a.find(key), ib = b.find(key);
+    const std::string va = ia == a.end() ? "(absent)" : ia->second, vb = ib == b.end() ? "(absent)" : ib->second;
+    if (va == vb) continue;
+    out += (out.empty() ? "" : "; ") + key + ": checkpoint has " + va + ", this run has " + vb;
+  }
+  return out;
+}
+
 namespace {
+
+// The caller's fingerprint plus every option that changes the weights.
+std::string run_fingerprint(const TrainOptions& o) { return o.fingerprint + "\n" + optimisation_fingerprint(o); }
 
 // Archive keys may not contain dots (they become TorchScript attribute names).
 std::string archive_key(const std::string& name) {
@@ -102,7 +152,7 @@ void save_checkpoint(const TrainOptions& o, const NamedTensors& params, const Na
   torch::serialize::OutputArchive ar;
   for (const auto& [name, t] : params) ar.write(archive_key(name), t.detach(), /*is_buffer=*/true);
   for (const auto& [name, t] : buffers) ar.write(buffer_key(name), t.detach(), /*is_buffer=*/true);
-  ar.write("fingerprint", c10::IValue(o.fingerprint));
+  ar.write("fingerprint", c10::IValue(run_fingerprint(o)));
   torch::serialize::OutputArchive opt_ar;
   opt.save(opt_ar);
   ar.write("optimizer", opt_ar);
@@ -113,19 +163,6 @@ void save_checkpoint(const TrainOptions& o, const NamedTensors& params, const Na
   write_atomically(checkpoint_path(o).string(), [&](const std::string& tmp) { ar.save_to(tmp); });
 }
 
-// What differs between two fingerprints: the first differing key when both
-// are JSON-like "key=value" lines, else both texts.
-std::string fingerprint_difference(const std::string& stored, const std::string& current) {
-  std::istringstream a(stored), b(current);
-  std::string la, lb;
-  while (true) {
-    const bool ha = static_cast<bool>(std::getline(a, la)), hb = static_cast<bool>(std::getline(b, lb));
-    if (!ha && !hb) return "";
-    if (la != lb || ha != hb)
-      return "checkpoint has '" + (ha ? la : std::string("(nothing)")) + "', this run has '" +
-             (hb ? lb : std::string("(nothing)")) + "'";
-  }
-}
 
 int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensors& buffers,
                         torch::optim::AdamW& opt) {
@@ -143,10 +180,12 @@ int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensor
   const std::string stored = ar.try_read("fingerprint", stored_fp) && stored_fp.isString()
                                  ? stored_fp.toStringRef()
                                  : std::string();
-  if (stored != o.fingerprint)
-    throw std::runtime_error(p.string() + ": checkpoint of a different run (" +
-                             fingerprint_difference(stored, o.fingerprint) +
-                             "); resuming would not be exact. Use another output folder, or delete the checkpoint");
+  const std::string current = run_fingerprint(o);
+  if (stored != current)
+    throw std::runtime_error(p.string() + ": checkpoint of another run (" +
+                             (stored.empty() ? std::string("written without a fingerprint")
+                                             : fingerprint_differences(stored, current)) +
+                             "); resuming it would train under the old settings. " + o.restart_hint);
   for (auto& [name, t] : buffers) {
     at::Tensor stored_t;
     if (!ar.try_read(buffer_key(name), stored_t, true))
@@ -276,11 +315,61 @@ std::vector<double> build_groups(const TrainOptions& o, const NamedTensors& para
 
 }  // namespace
 
-TrainResult train(TrainTask& task, const TrainOptions& o) {
+namespace {
+
+void check_options(const TrainOptions& o) {
   if (o.steps <= 0) throw std::invalid_argument("train: steps must be positive");
   if (o.accumulate < 1) throw std::invalid_argument("train: accumulate must be at least 1");
   if (o.schedule != "cosine" && o.schedule != "poly" && o.schedule != "constant")
     throw std::invalid_argument("train: unknown schedule '" + o.schedule + "' (cosine, poly, constant)");
+}
+
+// Back-propagates step `step`'s loss (over o.accumulate micro-batches);
+// returns the loss and adds the task's named terms, both averaged over them.
+float backward_step(TrainTask& task, const TrainOptions& o, int64_t step, std::map<std::string, double>& terms) {
+  float v = 0;
+  for (int64_t m = 0; m < o.accumulate; ++m) {
+    at::Tensor loss = o.accumulate == 1 ? task.loss(step) : task.micro_loss(step, m, o.accumulate);
+    if (loss.numel() != 1) throw std::runtime_error("train: the task's loss is not a scalar");
+    if (o.accumulate > 1) loss = loss / static_cast<double>(o.accumulate);
+    loss.backward();
+    v += loss.item<float>();
+    for (const auto& [k, x] : task.last_terms()) terms[k] += x / static_cast<double>(o.accumulate);
+  }
+  return v;
+}
+
+// Data-parallel runs: every rank's gradients (zeros where none), loss and
+// terms averaged over the ranks.
+void synchronise_ranks(const TrainOptions& o, std::vector<at::Tensor>& params, float& v,
+                       std::map<std::string, double>& terms) {
+  if (o.sync_gradients) {
+    std::vector<at::Tensor> grads;
+    for (auto& p : params) {
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    o.sync_gradients(grads);
+  }
+  if (o.average_scalar) {
+    v = static_cast<float>(o.average_scalar(v));
+    for (auto& [k, x] : terms) x = o.average_scalar(x);
+  }
+}
+
+// Total 2-norm of the gradients, before clipping.
+double gradient_norm(const std::vector<at::Tensor>& params) {
+  at::NoGradGuard no_grad;
+  double sum = 0;
+  for (const auto& p : params)
+    if (p.grad().defined()) sum += p.grad().pow(2).sum().item<double>();
+  return std::sqrt(sum);
+}
+
+}  // namespace
+
+TrainResult train(TrainTask& task, const TrainOptions& o) {
+  check_options(o);
   auto params = task.parameters();
   auto buffers = task.buffers();
   if (params.empty()) throw std::invalid_argument("train: nothing to train (no trainable parameters)");
@@ -315,35 +404,10 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
     for (size_t g = 0; g < pgs.size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(pgs[g].options()).lr(lr * lr_mults[g]);
     opt.zero_grad();
-    float v = 0;
     std::map<std::string, double> terms;
-    for (int64_t m = 0; m < o.accumulate; ++m) {
-      at::Tensor loss = o.accumulate == 1 ? task.loss(step) : task.micro_loss(step, m, o.accumulate);
-      if (loss.numel() != 1) throw std::runtime_error("train: the task's loss is not a scalar");
-      if (o.accumulate > 1) loss = loss / static_cast<double>(o.accumulate);
-      loss.backward();
-      v += loss.item<float>();
-      for (const auto& [k, x] : task.last_terms()) terms[k] += x / static_cast<double>(o.accumulate);
-    }
-    if (o.sync_gradients) {
-      std::vector<at::Tensor> grads;
-      for (auto& p : all_params) {
-        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
-        grads.push_back(p.grad());
-      }
-      o.sync_gradients(grads);
-    }
-    if (o.average_scalar) {
-      v = static_cast<float>(o.average_scalar(v));
-      for (auto& [k, x] : terms) x = o.average_scalar(x);
-    }
-    double grad_norm = 0;
-    {
-      at::NoGradGuard no_grad;
-      for (const auto& p : all_params)
-        if (p.grad().defined()) grad_norm += p.grad().pow(2).sum().item<double>();
-      grad_norm = std::sqrt(grad_norm);
-    }
+    float v = backward_step(task, o, step, terms);
+    synchronise_ranks(o, all_params, v, terms);
+    const double grad_norm = gradient_norm(all_params);
     if (o.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(all_params, o.grad_clip_norm);
     opt.step();
     task.after_step(step);

@@ -64,17 +64,19 @@ class ClipTokenizer {
   // for an id outside the vocabulary.
   std::string decode(const std::vector<int64_t>& ids) const;
 
-  // SOT + ids + EOT, padded with 0 to context_length. With truncate=true a
-  // longer sequence keeps its first context_length tokens and ends with EOT
-  // (clip.tokenize(truncate=True)); with truncate=false it throws
-  // std::length_error naming the text and its token count.
+  // SOT + ids + EOT, padded with 0 to context_length, as clip.tokenize().
+  // A longer sequence is an error by default, as in clip.tokenize(): it
+  // throws std::length_error naming the text and its token count. With
+  // truncate=true it keeps its first context_length tokens and sets the last
+  // to EOT (clip.tokenize(truncate=True)). Callers that read prompts from a
+  // file or node add where the text came from (plugins/clip/clip_text.cpp).
   std::vector<std::vector<int64_t>> tokenize_ids(const std::vector<std::string>& texts,
                                                  int64_t context_length = 77,
-                                                 bool truncate = true) const;
+                                                 bool truncate = false) const;
 
   // Same as tokenize_ids, as an int64 tensor of shape (N, context_length).
   at::Tensor tokenize(const std::vector<std::string>& texts, int64_t context_length = 77,
-                      bool truncate = true) const;
+                      bool truncate = false) const;
 
   // Text cleaning alone (fix_text subset, html.unescape x2, whitespace
   // collapse, lower-case), as UTF-8: what the splitter sees.

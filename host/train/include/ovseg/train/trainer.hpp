@@ -82,10 +82,14 @@ struct TrainOptions {
   int64_t accumulate = 1;                        // micro-batches per step
   uint64_t seed = 0;                             // per-step generator seed
   std::vector<ParamGroupRule> groups;
-  // Everything that defines the run (recipe, pipeline, data): a checkpoint
-  // written under another fingerprint is refused, naming what differs when
-  // both are JSON objects.
+  // Everything that defines the run besides these options (task settings,
+  // pipeline, data), as "key=value" lines. The trainer appends every option
+  // above that changes the weights (optimisation_fingerprint), so no caller
+  // can forget one; a checkpoint written under another fingerprint is
+  // refused, listing each differing key with both values.
   std::string fingerprint;
+  // The fix that refusal suggests, in the caller's terms (e.g. "--force").
+  std::string restart_hint = "delete the checkpoint, or use another checkpoint folder";
   std::string checkpoint_dir;                    // empty = no checkpoints
   int64_t checkpoint_every = 200;                // steps
   bool resume = true;                            // continue from checkpoint_dir
@@ -113,6 +117,16 @@ struct TrainResult {
   // Mean loss over the last `n` steps run in this call.
   double recent_loss(size_t n = 20) const;
 };
+
+// The options that change the weights (steps, lr, weight decay, betas, eps,
+// schedule, warm-up, final lr, poly power, clipping, accumulation, seed,
+// groups) as "key=value" lines: part of every checkpoint's fingerprint.
+std::string optimisation_fingerprint(const TrainOptions& options);
+
+// Each key whose value differs between two "key=value" fingerprints, as
+// "key: checkpoint has V1, this run has V2" joined by "; " (a missing key
+// shows as "(absent)"); empty when they are equal.
+std::string fingerprint_differences(const std::string& stored, const std::string& current);
 
 // The learning rate of `step` under the options' schedule.
 double scheduled_lr(const TrainOptions& options, int64_t step);
