@@ -187,7 +187,7 @@ category=hang
 { echo 'base = "naclip.toml"'; for i in $(seq 1 20000); do printf '[nodes.x%d]\nplugin = "clip_image"\ninputs = { image = "input.image" }\n' "$i"; done; } >"$T/p/wide.toml"
 trial 20k-unused-nodes ok "$OVSEG" run "$T/p/wide.toml" --image "$IMG" --out "$T/o16" "${MODEL[@]}" \
   --set "nodes.text.class_names=[\"sky\",\"sea\",\"sand\"]"
-trial cliptrase-ratio-64 ok "$OVSEG" run "$T/p/cliptrase.toml" --image "$IMG" --out "$T/o17" "${MODEL[@]}" \
+trial cliptrase-ratio-64 error "$OVSEG" run "$T/p/cliptrase.toml" --image "$IMG" --out "$T/o17" "${MODEL[@]}" \
   --set "nodes.text.class_names=[\"sky\",\"sea\",\"sand\"]" --set nodes.vote.ratio=64
 
 # ------------------------------------------------- SIGKILL during eval ----
