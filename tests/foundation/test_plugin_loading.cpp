@@ -299,6 +299,7 @@ TEST_CASE("create_stage builds one plugin's stage outside a graph, defaults fill
   CHECK(error_of("argmx", {}).find("did you mean 'argmax'") != std::string::npos);
   CHECK(error_of("argmax", {{"probability_treshold", 0.5}}).find("did you mean 'probability_threshold'") !=
         std::string::npos);
-  CHECK(error_of("argmax", {{"probability_threshold", 1.5}}).find("range") != std::string::npos);
+  CHECK(error_of("argmax", {{"probability_threshold", std::string("high")}}).find("expects float, got string") !=
+        std::string::npos);
   CHECK(error_of("argmax", {{"background_index", int64_t{1}}}).find("unknown") != std::string::npos);  // removed
 }
