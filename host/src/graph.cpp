@@ -1,11 +1,13 @@
 // PipelineSpec + PluginCatalog -> validated, topologically sorted Graph.
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/param_validation.hpp"
+#include "ovseg/sdk/stage_capabilities.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -33,6 +35,34 @@ std::string join(const std::vector<std::string>& xs, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
   return out;
+}
+
+double knob_number(const SpecValue& v) {
+  if (const auto* d = std::get_if<double>(&v.value)) return *d;
+  if (const auto* i = std::get_if<int64_t>(&v.value)) return static_cast<double>(*i);
+  return std::nan("");
+}
+
+// A deprecated parameter that spells a protocol knob
+// (StageCapabilities::alias_of_protocol_knob, e.g. argmax's
+// probability_threshold = protocol.prob_thd) sets that knob, so the knob has
+// one home and the record's protocol (and the table's footnote) shows it.
+void apply_protocol_knob_aliases(PipelineSpec& spec, const NodeSpec& n, const PluginDescriptor& d) {
+  for (const auto& [param, knob] : capabilities_of(d.name).protocol_knob_aliases) {
+    const auto it = n.params.find(param);
+    if (it == n.params.end()) continue;
+    const SpecValue& v = it->second;
+    const auto set = spec.protocol.find(knob);
+    if (set != spec.protocol.end() && knob_number(set->second) != 0 && knob_number(set->second) != knob_number(v))
+      throw Error(v.where, n.id,
+                  param + " = " + format_param_value(v.value) + " is the deprecated spelling of protocol." + knob +
+                      ", which " + set->second.where.str() + " sets to " + format_param_value(set->second.value),
+                  "remove " + param + " and set [protocol] " + knob + " only");
+    std::cerr << "warning: " << v.where.str() << ": node '" << n.id << "': " << param
+              << " is deprecated; it sets protocol." << knob << " = " << format_param_value(v.value)
+              << " (write [protocol] " << knob << " = ..., or --set protocol." << knob << "=...)\n";
+    spec.protocol[knob] = v;
+  }
 }
 
 }  // namespace
@@ -245,6 +275,7 @@ Graph build_graph(PipelineSpec spec, const PluginCatalog& catalog) {
   for (size_t i = 0; i < specs.size(); ++i) {
     plugins[i] = find_plugin(specs[i], catalog);
     params[i] = validate_params(plugins[i]->descriptor, specs[i].params, specs[i].id);
+    apply_protocol_knob_aliases(spec, specs[i], plugins[i]->descriptor);
   }
   const Wires wires = connect_inputs(specs, plugins, spec_index, ids);
   const std::vector<size_t> order = execution_order(specs, wires, spec_index);

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ovseg/sdk/diagnostics.hpp"
+#include "ovseg/sdk/stage_capabilities.hpp"
 #include "ovseg/sdk/synonyms.hpp"
 
 namespace ovseg {
@@ -46,7 +47,8 @@ at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Win
     const Window& w = windows[i];
     canvas.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2).add_(window_logits[static_cast<int64_t>(i)]);
   }
-  return canvas / window_count_map(windows, height, width, window_logits.device());
+  // In place: a second (1,K,H,W) tensor is what a large vocabulary cannot afford.
+  return canvas.div_(window_count_map(windows, height, width, window_logits.device()));
 }
 
 namespace {
@@ -118,15 +120,66 @@ void for_each_resized_strip(const at::Tensor& logits, int64_t height, int64_t wi
   }
 }
 
+namespace {
+
+// Class tiles: at least 2 classes per tile, because LibTorch resizes a
+// 1-channel (N,1,h,w) tensor on its channels-last path, whose rounding
+// differs (measured); a last tile of 1 joins the one before.
+std::vector<std::pair<int64_t, int64_t>> class_tiles(int64_t k, int64_t per_tile) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  per_tile = std::max<int64_t>(2, per_tile);
+  for (int64_t k0 = 0, k1 = 0; k0 < k; k0 = k1) {
+    k1 = std::min(k, k0 + per_tile);
+    if (k - k1 == 1) k1 = k;
+    out.emplace_back(k0, k1);
+  }
+  return out;
+}
+
+// argmax over classes fed tile by tile, in class order: strictly greater
+// replaces, so on a tie the earlier tile (lower index) keeps the pixel, as
+// argmax's first-maximum rule.
+struct RunningArgmax {
+  at::Tensor value, index;
+  // scores: (k1-k0, H, W) of classes k0..k1-1.
+  void add(const at::Tensor& scores, int64_t k0) {
+    auto [v, i] = scores.max(0);
+    if (!value.defined()) {
+      value = v;
+      index = i;
+      return;
+    }
+    const at::Tensor better = v > value;
+    value = at::where(better, v, value);
+    index = at::where(better, i + k0, index);
+  }
+};
+
+}  // namespace
+
+at::Tensor argmax_at_size(const at::Tensor& logits, int64_t height, int64_t width, int64_t max_bytes) {
+  expect_shape(logits, {1, -1, -1, -1}, "logits to label");
+  const int64_t plane = std::max<int64_t>(1, height * width * static_cast<int64_t>(sizeof(float)));
+  const bool same = logits.size(2) == height && logits.size(3) == width;
+  RunningArgmax best;
+  for (const auto& [k0, k1] : class_tiles(logits.size(1), max_bytes / plane)) {
+    at::Tensor part = logits.slice(1, k0, k1).to(at::kFloat);
+    if (!same) part = at::upsample_bilinear2d(part, {height, width}, false);
+    best.add(part[0], k0);
+  }
+  return best.index.to(at::kCPU, at::kLong).contiguous();
+}
+
 at::Tensor labels_at_size(const at::Tensor& logits, const std::vector<std::string>& class_names, int64_t height,
                           int64_t width, double prob_thd, double area_thd, int64_t max_bytes) {
-  at::Tensor labels = at::empty({height, width}, at::TensorOptions().dtype(at::kLong));  // CPU
   if (prob_thd <= 0 && area_thd <= 0) {
-    for_each_resized_strip(logits, height, width, [&](int64_t y0, const at::Tensor& strip) {
-      labels.slice(0, y0, y0 + strip.size(2)).copy_(argmax_labels(strip, class_names).labels[0]);
-    }, max_bytes);
-    return labels;
+    at::Tensor best = argmax_at_size(logits, height, width, max_bytes);
+    const SynonymGroups groups = synonym_groups(class_names);
+    if (!groups.merges(logits.size(1))) return best;
+    // The class of the best query, as argmax_labels.
+    return at::tensor(groups.class_of_query, at::kLong).index_select(0, best.flatten()).view(best.sizes());
   }
+  at::Tensor labels = at::empty({height, width}, at::TensorOptions().dtype(at::kLong));  // CPU
   if (strip_rows(logits, width, max_bytes) >= height) {  // one strip: resize, then SCLIP's rule as it is
     for_each_resized_strip(logits, height, width, [&](int64_t, const at::Tensor& all) {
       labels.copy_(background_labels(all[0], prob_thd, area_thd, class_names));
@@ -217,22 +270,38 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
     auto it = graph_.spec.outputs.find("labels");
     return it != graph_.spec.outputs.end() ? it->second.where : graph_.nodes[graph_.labels_output->node].where;
   };
-  if (protocol_.background_handling() && graph_.labels_output) {
-    // The harness must take the argmax itself; it can when the labels node is
-    // a plain argmax, whose input are then the final logits.
+  if (graph_.labels_output && graph_.labels_output->node >= 0) {
+    // A labels node that declares its labels the protocol's labelling of its
+    // logits (StageCapabilities::labels_by_protocol, e.g. argmax): the harness
+    // labels those logits itself, at the label size, tile by tile, with the
+    // protocol's prob_thd / area_thd. Any other labels node keeps its own
+    // labels, and then the protocol cannot threshold them.
     const GraphNode& ln = graph_.nodes[graph_.labels_output->node];
-    if (ln.plugin->descriptor.name != "argmax" || !ln.inputs.count("logits"))
+    const std::string port = capabilities_of(ln.plugin->descriptor.name).labelled_by_protocol;
+    if (!port.empty() && ln.inputs.count(port)) {
+      final_logits_key_ = ln.inputs.at(port).str(graph_);
+      // Its own labels would be discarded: skip the node unless another reads it.
+      const int labels_node = graph_.labels_output->node;
+      bool read = false;
+      for (const auto& node : graph_.nodes)
+        for (const auto& [p, ref] : node.inputs) read |= ref.node == labels_node;
+      if (!read) image_phase_[labels_node] = false;
+    } else if (protocol_.background_handling()) {
       throw Error(labels_where(), ln.id,
-                  "protocol knobs prob_thd/area_thd take the argmax of the final logits, but the labels "
-                  "output comes from plugin '" + ln.plugin->descriptor.name + "', not argmax",
-                  "remove [outputs] labels, or set prob_thd = 0 and area_thd = 0");
-    final_logits_key_ = ln.inputs.at("logits").str(graph_);
-    // Its own labels would be discarded: skip the node unless another reads it.
-    const int labels_node = graph_.labels_output->node;
-    bool read = false;
-    for (const auto& node : graph_.nodes)
-      for (const auto& [port, ref] : node.inputs) read |= ref.node == labels_node;
-    if (!read) image_phase_[labels_node] = false;
+                  "protocol knobs prob_thd/area_thd label the final logits, but the labels output comes from "
+                  "plugin '" + ln.plugin->descriptor.name + "', whose labels are its own",
+                  "remove [outputs] labels (or point it at an argmax of the logits), or set prob_thd = 0 and "
+                  "area_thd = 0");
+    }
+  }
+  // A class-wise logits node (StageCapabilities::classwise, e.g. the resize
+  // to the window) fed by another window-phase node: predict may run it,
+  // the stitching and the labelling by class tiles.
+  {
+    const GraphNode& ln = graph_.nodes[graph_.logits_output.node];
+    const std::string port = capabilities_of(ln.plugin->descriptor.name).classwise_input;
+    if (!port.empty() && ln.inputs.count(port) && ln.inputs.at(port).node >= 0)
+      classwise_source_ = ln.inputs.at(port).str(graph_);
   }
   if (graph_.labels_output && graph_.labels_output->node >= 0 &&
       window_phase_[graph_.labels_output->node])
@@ -269,42 +338,131 @@ std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth
                              executor_->device());
 }
 
-at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings,
-                                           int* num_windows, const Truth* truth) {
-  expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
-  const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
-  std::vector<Window> windows;
-  if (protocol_.mode == "whole")
-    windows = {{0, H, 0, W}};
-  else
-    windows = slide_windows(H, W, protocol_.window, protocol_.stride);
+std::vector<Window> ProtocolRunner::windows_of(int height, int width) const {
+  if (protocol_.mode == "whole") return {{0, height, 0, width}};
+  return slide_windows(height, width, protocol_.window, protocol_.stride);
+}
+
+namespace {
+
+// The windows' crops as one batch (N,3,h,w): all windows run as one batch.
+at::Tensor window_batch(const at::Tensor& image, const std::vector<Window>& windows) {
   std::vector<at::Tensor> crops;
   crops.reserve(windows.size());
   for (const auto& w : windows) crops.push_back(image.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2));
-  at::Tensor batch = windows.size() == 1 ? crops[0] : at::cat(crops, 0);
-  auto values = executor_->run_nodes(Image{batch}, window_phase_, truth_values(truth, gt_window_, H, W, windows), timings);
+  return windows.size() == 1 ? crops[0] : at::cat(crops, 0);
+}
+
+}  // namespace
+
+void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes) const {
   const std::string logits_key = graph_.logits_output.str(graph_);
-  const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
+  const GraphNode& node = graph_.nodes[graph_.logits_output.node];
   const int64_t ch = batch.size(2), cw = batch.size(3);
-  if (logits.dim() != 4 || logits.size(0) != batch.size(0) || logits.size(2) != ch || logits.size(3) != cw)
-    throw Error(graph_.nodes[graph_.logits_output.node].where, graph_.nodes[graph_.logits_output.node].id,
+  if (logits.dim() != 4 || logits.size(0) != batch.size(0) || logits.size(2) != ch || logits.size(3) != cw ||
+      (classes >= 0 && logits.size(1) != classes))
+    throw Error(node.where, node.id,
                 "logits output " + logits_key + " is " + shape_string(logits) + " for a window batch " +
                     shape_string(batch) + "; the protocol needs (" + std::to_string(batch.size(0)) +
                     ", K, " + std::to_string(ch) + ", " + std::to_string(cw) + ")",
                 "end the logits with resize_logits wired to image = \"input.image\"");
   // NaN / inf logits (NaN weights, an infinite logit scale) would silently
-  // become class 0 everywhere: refuse them, naming the node.
-  if (!at::isfinite(logits).all().item<bool>())
-    throw Error(graph_.nodes[graph_.logits_output.node].where, graph_.nodes[graph_.logits_output.node].id,
-                "logits output " + logits_key + " has non-finite values (NaN or inf)",
+  // become class 0 everywhere: refuse them, naming the node. Window by
+  // window: the check's boolean mask is then one window's, not the batch's.
+  bool finite = true;
+  for (int64_t i = 0; i < logits.size(0) && finite; ++i) finite = at::isfinite(logits[i]).all().item<bool>();
+  if (!finite)
+    throw Error(node.where, node.id, "logits output " + logits_key + " has non-finite values (NaN or inf)",
                 "check the model's weights and the logit scale");
+}
+
+at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings,
+                                           int* num_windows, const Truth* truth) {
+  expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
+  const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
+  const std::vector<Window> windows = windows_of(H, W);
+  const at::Tensor batch = window_batch(image, windows);
+  auto values = executor_->run_nodes(Image{batch}, window_phase_, truth_values(truth, gt_window_, H, W, windows), timings);
+  const std::string logits_key = graph_.logits_output.str(graph_);
+  const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
+  check_window_logits(logits, batch);
   for (const auto& k : carried_) carried_values_[k] = values.at(k);
   class_names_ = std::get<Logits>(values.at(logits_key)).class_names;
   if (num_windows) *num_windows = static_cast<int>(windows.size());
   return stitch_windows(logits.to(at::kFloat), windows, H, W);
 }
 
+bool ProtocolRunner::labels_by_class_tiles() const {
+  if (keep_logits_ || classwise_source_.empty() || protocol_.background_handling()) return false;
+  // Only the protocol's labelling follows the logits: no image-phase node
+  // reads the stitched logits, and the labels are their argmax.
+  for (bool b : image_phase_)
+    if (b) return false;
+  return !graph_.labels_output || final_logits_key_ == graph_.logits_output.str(graph_);
+}
+
+Prediction ProtocolRunner::predict_by_class_tiles(const at::Tensor& image, int label_h, int label_w,
+                                                  const Truth* truth) {
+  // The same operations as stitched_logits + labels_at_size, class tile by
+  // class tile: the window phase up to the class-wise logits node (e.g. the
+  // resize to the window) runs once; that node, the stitching and the resize
+  // to the label size run per tile, and a running argmax merges the tiles.
+  // Every one of them works class by class, so the labels are exactly the
+  // untiled ones, while no (B,K,window) or (K,H,W) tensor exists at once.
+  Prediction out;
+  const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
+  out.resized_h = H;
+  out.resized_w = W;
+  const std::vector<Window> windows = windows_of(H, W);
+  const at::Tensor batch = window_batch(image, windows);
+  out.num_windows = static_cast<int>(windows.size());
+  std::vector<NodeTiming> timings;
+  const int node = graph_.logits_output.node;
+  std::vector<bool> upstream = window_phase_, only_node(graph_.nodes.size(), false);
+  upstream[node] = false;
+  only_node[node] = true;
+  auto values = executor_->run_nodes(Image{batch}, upstream, truth_values(truth, gt_window_, H, W, windows), &timings);
+  const Logits low = std::get<Logits>(values.at(classwise_source_));
+  class_names_ = low.class_names;
+  out.logit_names = class_names_;
+  const int64_t k = low.logits.size(1);
+  const int64_t pixels = std::max<int64_t>({batch.size(0) * batch.size(2) * batch.size(3),
+                                            static_cast<int64_t>(H) * W, static_cast<int64_t>(label_h) * label_w});
+  const std::string logits_key = graph_.logits_output.str(graph_);
+  RunningArgmax best;
+  for (const auto& [k0, k1] : class_tiles(k, class_tile_bytes_ / (pixels * static_cast<int64_t>(sizeof(float))))) {
+    std::map<std::string, PortValue> given = values;
+    const bool named = static_cast<int64_t>(low.class_names.size()) == k;
+    given[classwise_source_] =
+        Logits{low.logits.slice(1, k0, k1),
+               named ? std::vector<std::string>(low.class_names.begin() + k0, low.class_names.begin() + k1)
+                     : low.class_names};
+    const auto produced = executor_->run_nodes(Image{batch}, only_node, std::move(given), &timings);
+    const at::Tensor& tile = std::get<Logits>(produced.at(logits_key)).logits;
+    check_window_logits(tile, batch, k1 - k0);
+    at::Tensor stitched = stitch_windows(tile.to(at::kFloat), windows, H, W);
+    if (H != label_h || W != label_w) stitched = at::upsample_bilinear2d(stitched, {label_h, label_w}, false);
+    best.add(stitched[0], k0);
+  }
+  at::Tensor labels = best.index.to(at::kCPU, at::kLong).contiguous();
+  const SynonymGroups groups = synonym_groups(class_names_);
+  if (groups.merges(k))  // the class of the best query, as argmax_labels
+    labels = at::tensor(groups.class_of_query, at::kLong).index_select(0, labels.flatten()).view(labels.sizes());
+  out.labels = labels;
+  out.class_names = groups.merges(k) ? groups.classes : class_names_;
+  for (const auto& n : graph_.nodes) {
+    double ms = 0;
+    bool ran = false;
+    for (const auto& t : timings)
+      if (t.node == n.id) ms += t.milliseconds, ran = true;
+    if (ran) out.timings.push_back({n.id, ms});
+  }
+  return out;
+}
+
 Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int label_w, const Truth* truth) {
+  expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
+  if (labels_by_class_tiles()) return predict_by_class_tiles(image, label_h, label_w, truth);
   Prediction out;
   out.resized_h = static_cast<int>(image.size(2));
   out.resized_w = static_cast<int>(image.size(3));
@@ -321,10 +479,13 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
   std::map<std::string, PortValue> values;
   if (any_image_node) values = executor_->run_nodes(Image{image}, image_phase_, std::move(given), &timings);
 
-  if (protocol_.background_handling()) {
+  if (!final_logits_key_.empty() || !graph_.labels_output) {
+    // The protocol's final labelling: the labels node's logits (or the
+    // stitched logits when the pipeline names no labels), resized to the
+    // label size and argmax'd, with prob_thd / area_thd.
     at::Tensor final_logits = logits;
     std::vector<std::string> final_names = class_names_;
-    if (!final_logits_key_.empty() && values.count(final_logits_key_)) {
+    if (values.count(final_logits_key_)) {
       final_logits = std::get<Logits>(values.at(final_logits_key_)).logits;
       final_names = std::get<Logits>(values.at(final_logits_key_)).class_names;
     }
@@ -339,8 +500,6 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
                    .squeeze(1)
                    .to(at::kLong);
     out.labels = labels[0].to(at::kCPU, at::kLong).contiguous();
-  } else {
-    out.labels = labels_at_size(logits, class_names_, label_h, label_w);
   }
   out.logits = logits;
   out.logit_names = class_names_;

@@ -1,6 +1,7 @@
 // resize_logits: brings patch-level logits to pixel resolution (the image's
 // size when an image is wired in, else a scale factor).
 #include <ovseg/sdk.hpp>
+#include <ovseg/sdk/stage_capabilities.hpp>
 
 namespace {
 
@@ -9,9 +10,10 @@ using namespace ovseg;
 class ResizeLogits : public Stage {
  public:
   static PluginDescriptor describe() {
-    return PluginDescriptor("resize_logits", StageKind::Postprocess,
-                            "resize logits to the image size (or by a factor)")
-        .input("logits", PortType::Logits, "(B,K,h,w) logits")
+    PluginDescriptor d("resize_logits", StageKind::Postprocess, "resize logits to the image size (or by a factor)");
+    // Each class map is resized alone: the harness may run class tiles.
+    declare_capabilities(d).classwise("logits");
+    return d.input("logits", PortType::Logits, "(B,K,h,w) logits")
         .input("image", PortType::Image, "reference for the target size", /*optional=*/true)
         .output("logits", PortType::Logits, "(B,K,H,W) resized logits")
         .param("mode", "bilinear", "interpolation")

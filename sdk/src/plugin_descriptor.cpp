@@ -1,8 +1,10 @@
 // Non-template parts of <ovseg/sdk/plugin.hpp>, shared by host and plugins.
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "ovseg/sdk/plugin.hpp"
+#include "ovseg/sdk/stage_capabilities.hpp"
 
 namespace ovseg {
 
@@ -170,6 +172,35 @@ PluginDescriptor& PluginDescriptor::choices(std::vector<std::string> allowed) {
   if (params.empty()) throw std::logic_error("choices() before any param() in " + name);
   params.back().choices = std::move(allowed);
   return *this;
+}
+
+namespace {
+
+std::map<std::string, StageCapabilities>& capability_table() {
+  static std::map<std::string, StageCapabilities> table;
+  return table;
+}
+
+}  // namespace
+
+StageCapabilities& StageCapabilities::labels_by_protocol(std::string logits_input) {
+  labelled_by_protocol = std::move(logits_input);
+  return *this;
+}
+StageCapabilities& StageCapabilities::classwise(std::string logits_input) {
+  classwise_input = std::move(logits_input);
+  return *this;
+}
+StageCapabilities& StageCapabilities::alias_of_protocol_knob(std::string param, std::string knob) {
+  protocol_knob_aliases[std::move(param)] = std::move(knob);
+  return *this;
+}
+
+StageCapabilities& declare_capabilities(const PluginDescriptor& d) { return capability_table()[d.name]; }
+
+StageCapabilities capabilities_of(const std::string& plugin) {
+  const auto it = capability_table().find(plugin);
+  return it == capability_table().end() ? StageCapabilities{} : it->second;
 }
 
 const ParamSpec* PluginDescriptor::find_param(const std::string& n) const {

@@ -69,7 +69,9 @@ TEST_CASE("predict: labels at the label size, small images, one batch of windows
   CHECK(pr.labels.min().item<int64_t>() >= 0);
   CHECK(pr.labels.max().item<int64_t>() < 6);
   CHECK(pr.class_names.size() == 6);
-  CHECK(pr.timings.size() == g.nodes.size());
+  // Every node but argmax, whose labels the harness makes itself (at the
+  // label size, by class tiles) from the logits argmax would read.
+  CHECK(pr.timings.size() == g.nodes.size() - 1);
 
   // preprocess_image: mmseg's resize, BGR -> RGB, [0, 1].
   cv::Mat bgr(480, 640, CV_8UC3, cv::Scalar(255, 0, 51));  // B=255, G=0, R=51
@@ -93,4 +95,55 @@ TEST_CASE("logits not at window resolution are rejected naming the node and shap
     CHECK(msg.find("(2, 3, 224, 224)") != std::string::npos);
     CHECK(msg.find("resize_logits") != std::string::npos);
   }
+}
+
+TEST_CASE("one background knob: protocol.prob_thd; argmax's probability_threshold is its deprecated alias") {
+  const at::Tensor image = at::rand({1, 3, 120, 90});
+  auto labels_with = [&](const std::vector<Override>& overrides) {
+    Graph g = colour_graph(overrides);
+    ProtocolRunner runner(g, parse_protocol(g.spec), "cpu");
+    return runner.predict(image, 60, 45).labels;
+  };
+  const at::Tensor plain = labels_with({});
+  const at::Tensor knob = labels_with({parse_override("protocol.prob_thd=0.9")});
+  // The alias lands on the knob (the record's protocol shows it) ...
+  const Graph aliased = colour_graph({parse_override("nodes.labels.probability_threshold=0.9")});
+  CHECK(parse_protocol(aliased.spec).prob_thd == 0.9);
+  // ... and labels exactly as the knob does.
+  CHECK(labels_with({parse_override("nodes.labels.probability_threshold=0.9")}).equal(knob));
+  CHECK_FALSE(knob.equal(plain));  // not trivial: the threshold moved pixels to class 0
+  CHECK(knob.ne(plain).logical_and(knob.ne(0)).sum().item<int64_t>() == 0);  // only to class 0
+  // Two different values for the one knob: an error naming both places.
+  std::string msg = "no error";
+  try {
+    colour_graph({parse_override("protocol.prob_thd=0.5"), parse_override("nodes.labels.probability_threshold=0.3")});
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("deprecated spelling of protocol.prob_thd") != std::string::npos);
+  CHECK(msg.find("node 'labels'") != std::string::npos);
+}
+
+TEST_CASE("labels by class tiles (window resize, stitching, label-size resize) equal the untiled labels") {
+  Graph g = colour_graph();
+  const at::Tensor image = at::rand({1, 3, 150, 260});  // 2 x 3 windows of 112 at stride 74
+  Protocol p;
+  p.window = 112;
+  p.stride = 74;
+  ProtocolRunner whole(g, p, "cpu");
+  whole.keep_logits(true);  // the untiled path: stitched logits kept
+  const Prediction untiled = whole.predict(image, 201, 97);
+  REQUIRE(untiled.logits.defined());
+  CHECK(untiled.num_windows == 6);
+  for (int64_t classes_per_tile : {1, 2, 4, 5, 6}) {  // 1 means 2 (no 1-class tiles); 5 leaves none of 1
+    CAPTURE(classes_per_tile);
+    ProtocolRunner tiled(g, p, "cpu");
+    tiled.class_tile_bytes(classes_per_tile * 6 * 112 * 112 * static_cast<int64_t>(sizeof(float)));
+    const Prediction pr = tiled.predict(image, 201, 97);
+    CHECK_FALSE(pr.logits.defined());  // the tiled path ran
+    CHECK(pr.labels.equal(untiled.labels));
+    CHECK(pr.class_names == untiled.class_names);
+    CHECK(pr.timings.size() == untiled.timings.size());
+  }
+  CHECK(untiled.labels.min().item<int64_t>() != untiled.labels.max().item<int64_t>());  // not trivial
 }

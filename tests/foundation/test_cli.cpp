@@ -113,7 +113,7 @@ TEST_CASE("ovseg run honours --set") {
   TempDir dir;
   const std::string out = dir.file("o");
   const CliResult r = run_cli("run " + quoted(kColourPipeline) + " --image " + quoted(kBeach) + " --out " +
-                              quoted(out) + " --set nodes.upsample.mode=nearest --set=nodes.labels.background_index=1");
+                              quoted(out) + " --set nodes.upsample.mode=nearest --set=protocol.prob_thd=0.3");
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(fs::exists(out + "/logits.npy"));

@@ -127,19 +127,20 @@ TEST_CASE("the mini pipeline segments black from white") {
   CHECK(r.labels.labels.equal(expected));
 }
 
-TEST_CASE("an explicit labels output is used instead of argmax") {
+TEST_CASE("an explicit labels output is used; argmax's deprecated threshold moves to the protocol") {
   const std::string text = kMiniPipeline +
                            "labels = \"labels.labels\"\n\n[nodes.labels]\nplugin = \"argmax\"\n"
-                           "inputs = { logits = \"logits.logits\" }\nprobability_threshold = 0.99\n"
-                           "background_index = 1\n";
+                           "inputs = { logits = \"logits.logits\" }\nprobability_threshold = 0.99\n";
   const Graph g = build(text);
   REQUIRE(g.labels_output.has_value());
+  // One knob: the threshold is protocol.prob_thd (applied by the harness's
+  // final labelling, tests/eval/test_inference.cpp); the stage is an argmax.
+  REQUIRE(g.spec.protocol.count("prob_thd"));
+  CHECK(std::get<double>(g.spec.protocol.at("prob_thd").value) == 0.99);
   Executor ex(g, "cpu");
-  // A grey image: both classes are equally likely, so every pixel falls
-  // below the threshold and becomes background_index 1 (plain argmax: 0).
-  const RunResult r = ex.run(Image{at::full({1, 3, 8, 8}, 0.5)});
-  CHECK(r.labels.labels.eq(1).all().item<bool>());
-  CHECK(r.logits.logits.argmax(1).eq(0).all().item<bool>());
+  const RunResult r = ex.run(Image{half_black_half_white()});
+  CHECK(r.labels.labels.equal(r.logits.logits.argmax(1)));
+  CHECK(timing_order(r).back() == "labels");  // the labels node ran
 }
 
 TEST_CASE("nodes no output depends on are neither instantiated nor run") {

@@ -277,10 +277,11 @@ TEST_CASE("Error composes file:line:column, node, problem and fix") {
 }
 
 TEST_CASE("create_stage builds one plugin's stage outside a graph, defaults filled, mistakes named") {
-  // argmax with a threshold: a 2-class pixel at p=0.55 becomes background (class 1 here).
-  auto stage = create_stage(catalog(), "argmax", {{"probability_threshold", 0.6}, {"background_index", int64_t{1}}});
+  // argmax: the best class (its deprecated threshold alias is accepted and
+  // validated; the protocol applies thresholds, not the stage).
+  auto stage = create_stage(catalog(), "argmax", {{"probability_threshold", 0.6}});
   MapStageContext ctx;
-  ctx.inputs["logits"] = Logits{at::tensor({0.2f, 0.0f}).view({1, 2, 1, 1}), {"a", "b"}};
+  ctx.inputs["logits"] = Logits{at::tensor({0.0f, 0.2f}).view({1, 2, 1, 1}), {"a", "b"}};
   stage->run(ctx);
   CHECK(std::get<LabelMap>(ctx.outputs.at("labels")).labels.item<int64_t>() == 1);
 
@@ -298,5 +299,7 @@ TEST_CASE("create_stage builds one plugin's stage outside a graph, defaults fill
   CHECK(error_of("argmx", {}).find("did you mean 'argmax'") != std::string::npos);
   CHECK(error_of("argmax", {{"probability_treshold", 0.5}}).find("did you mean 'probability_threshold'") !=
         std::string::npos);
-  CHECK(error_of("argmax", {{"background_index", 0.5}}).find("expects int, got float") != std::string::npos);
+  CHECK(error_of("argmax", {{"probability_threshold", std::string("high")}}).find("expects float, got string") !=
+        std::string::npos);
+  CHECK(error_of("argmax", {{"background_index", int64_t{1}}}).find("unknown") != std::string::npos);  // removed
 }

@@ -118,6 +118,28 @@ TEST_CASE("labels and logits at a large size are made strip by strip, equal to t
   }
 }
 
+TEST_CASE("labels by class tiles equal the argmax of the whole resize, ties included, at every tile size") {
+  // Rounded logits: many exact ties between classes, within and across tiles.
+  at::Tensor logits = (at::randn({1, 11, 9, 7}) * 2).round();
+  logits.select(1, 7).copy_(logits.select(1, 2));  // a whole class tied with an earlier one
+  const std::vector<std::string> names = {"a", "b", "c", "b", "d", "e", "f", "g", "h", "a", "i"};  // synonyms too
+  for (const auto& [H, W] : std::vector<std::pair<int64_t, int64_t>>{{9, 7}, {31, 23}, {5, 40}}) {
+    const at::Tensor direct = at::upsample_bilinear2d(logits, {H, W}, false);
+    const at::Tensor expected = argmax_labels(direct, names).labels[0];
+    const at::Tensor query_best = direct.argmax(1)[0];
+    const int64_t plane = H * W * static_cast<int64_t>(sizeof(float));
+    for (int64_t tile : {1, 2, 3, 4, 10, 11, 100}) {
+      CAPTURE(H);
+      CAPTURE(tile);
+      CHECK(argmax_at_size(logits, H, W, tile * plane).equal(query_best));
+      CHECK(labels_at_size(logits, names, H, W, 0, 0, tile * plane).equal(expected));
+    }
+  }
+  // Not trivial: the fixture has ties and the first maximum wins them.
+  const at::Tensor same = at::upsample_bilinear2d(logits, {9, 7}, false)[0];
+  CHECK((std::get<0>(same.max(0)).unsqueeze(0) == same).sum(0).gt(1).any().item<bool>());
+}
+
 TEST_CASE("NpyFloatWriter writes pieces in any order and removes an unfinished file") {
   TempDir dir;
   const at::Tensor full = at::arange(24, at::kFloat).view({2, 3, 4});

@@ -37,7 +37,8 @@ namespace ovseg {
 
 struct Prediction {
   at::Tensor labels;                // (label_h, label_w) int64, CPU
-  at::Tensor logits;                // the [outputs] logits, stitched: (1,K,resized_h,resized_w)
+  at::Tensor logits;                // the [outputs] logits, stitched: (1,K,resized_h,resized_w); undefined
+                                    // when labelled by class tiles (ProtocolRunner::keep_logits)
   std::vector<std::string> logit_names;  // their query names (synonyms repeat a name)
   std::vector<NodeTiming> timings;  // per node, summed over both phases
   std::vector<std::string> class_names;  // of the pipeline's logits
@@ -76,14 +77,25 @@ at::Tensor background_labels(const at::Tensor& logits, double prob_thd, double a
 // the direct resize up to float rounding (bilinear is separable) and keeps
 // a 12000x12000 label map from needing K x 576 MB at once.
 inline constexpr int64_t kResizeStripBytes = int64_t{256} << 20;
+// Class tiles of ProtocolRunner's labelling (window maps, stitched and
+// label-size maps of one tile): about this many bytes each.
+inline constexpr int64_t kClassTileBytes = int64_t{32} << 20;
 void for_each_resized_strip(const at::Tensor& logits, int64_t height, int64_t width,
                             const std::function<void(int64_t y0, const at::Tensor& strip)>& visit,
                             int64_t max_bytes = kResizeStripBytes);
 
+// argmax over classes of logits (1,K,h,w) resized bilinearly to
+// (height,width), without the (K,height,width) tensor: bilinear resize works
+// channel by channel, so a tile of classes resized alone is exactly those
+// channels of the whole resize; tiles of about `max_bytes`, merged keeping
+// the first maximum as argmax does. Exactly argmax(upsample_bilinear2d(..)).
+at::Tensor argmax_at_size(const at::Tensor& logits, int64_t height, int64_t width, int64_t max_bytes);
+
 // The labels (height,width) int64 of logits (1,K,h,w) resized to that size:
-// argmax (synonym queries merged), or background_labels with prob_thd /
-// area_thd > 0; strip by strip as for_each_resized_strip (area_thd's class
-// areas summed over all strips first).
+// argmax (synonym queries merged; by class tiles, exact, argmax_at_size),
+// or background_labels with prob_thd / area_thd > 0; strip by strip as
+// for_each_resized_strip (area_thd's class areas summed over all strips
+// first).
 at::Tensor labels_at_size(const at::Tensor& logits, const std::vector<std::string>& class_names, int64_t height,
                           int64_t width, double prob_thd = 0, double area_thd = 0,
                           int64_t max_bytes = kResizeStripBytes);
@@ -122,6 +134,14 @@ class ProtocolRunner {
   at::Tensor stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings = nullptr,
                              int* num_windows = nullptr, const Truth* truth = nullptr);
 
+  // Whether predict() keeps the stitched logits in Prediction::logits (`ovseg
+  // run` writes them). Without them, when only the protocol's argmax follows
+  // a class-wise logits node (resize_logits), predict labels by class tiles:
+  // the same labels, without the (B,K,window) and (K,H,W) tensors.
+  void keep_logits(bool keep) { keep_logits_ = keep; }
+  // About how many bytes one class tile's maps take (tests use small ones).
+  void class_tile_bytes(int64_t bytes) { class_tile_bytes_ = bytes; }
+
   const std::vector<bool>& window_phase() const { return window_phase_; }
   const Protocol& protocol() const { return protocol_; }
   Executor& executor() { return *executor_; }
@@ -137,6 +157,13 @@ class ProtocolRunner {
   std::vector<std::string> class_names_;  // of the last window-phase logits
   std::string final_logits_key_;  // logits the labels come from, with background knobs
   GroundTruthUse gt_window_, gt_image_, gt_any_;
+  bool keep_logits_ = false;
+  int64_t class_tile_bytes_ = kClassTileBytes;
+  std::string classwise_source_;  // the Logits the class-wise logits node reads; empty: none
+  std::vector<Window> windows_of(int height, int width) const;
+  void check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes = -1) const;
+  bool labels_by_class_tiles() const;
+  Prediction predict_by_class_tiles(const at::Tensor& image, int label_h, int label_w, const Truth* truth);
   // input.labels / input.instances for a batch of crops of the truth resized
   // to the image (nearest), for the phase's needs.
   std::map<std::string, PortValue> truth_values(const Truth* truth, const GroundTruthUse& use, int height, int width,
