@@ -4,8 +4,8 @@
 # outside the tree with find_package(ovseg), and runs the project's generated
 # tests (the plugin loaded through the SDK entry points and its stage run;
 # listed by the installed `ovseg plugins`; run inside a pipeline by the
-# installed `ovseg run`); then builds the README's CLIP plugin example
-# (plugins/examples/hybrid_attention) the same way and runs it.
+# installed `ovseg run`); then the same for a `--kind clip-refinement`
+# scaffold (a CLIP plugin on the exported ovseg::clip_blocks).
 # Usage: out_of_tree_plugin.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -29,25 +29,14 @@ cmake -S "$tmp/src/my_mix" -B "$tmp/build" "${generator[@]}" -DCMAKE_PREFIX_PATH
 cmake --build "$tmp/build"
 ctest --test-dir "$tmp/build" --output-on-failure
 
-# A CLIP-using plugin out of the tree: the README's example, its one-line
-# CMakeLists unchanged (LIBS ovseg::clip_blocks) after find_package(ovseg),
-# run by the installed `ovseg` on the installed world CLIP; its tokenizer
-# vocabulary comes from the installed data folder.
-example=$(cd "$(dirname "$0")/../../plugins/examples/hybrid_attention" && pwd)
-mkdir -p "$tmp/clip_src"
-cp "$example/hybrid_attention.cpp" "$tmp/clip_src/"
-{ printf 'cmake_minimum_required(VERSION 3.22)\nproject(hybrid_attention LANGUAGES CXX)\n'
-  printf 'set(CMAKE_CXX_STANDARD 17)\nfind_package(ovseg REQUIRED)\n'
-  cat "$example/CMakeLists.txt"; } > "$tmp/clip_src/CMakeLists.txt"
-cmake -S "$tmp/clip_src" -B "$tmp/clip_build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/clip_configure.log" ||
-  { cat "$tmp/clip_configure.log"; exit 1; }
+# A CLIP-using plugin out of the tree: `--kind clip-refinement` links
+# ovseg::clip_blocks (the exported CLIP libraries); its generated tests run
+# the stage on a random CLIP against the library's k-k block, and a pipeline
+# on the installed world CLIP (tokenizer vocabulary from the installed data
+# folder, never the source tree).
+"$tmp/prefix/bin/ovseg" new-plugin my_attention --kind clip-refinement --out "$tmp/src"
+cmake -S "$tmp/src/my_attention" -B "$tmp/clip_build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+  > "$tmp/clip_configure.log" || { cat "$tmp/clip_configure.log"; exit 1; }
 cmake --build "$tmp/clip_build"
-rm "$tmp/prefix/lib/ovseg/plugins/libovseg_plugin_hybrid_attention.so"  # the installed copy of the same plugin
-world_clip="$tmp/prefix/share/ovseg/host/models/embedded/world-clip.safetensors"
-env -u OVSEG_CLIP_BPE -u OVSEG_DATA_DIR "$tmp/prefix/bin/ovseg" run "$example/hybrid_attention.toml" \
-  --image "$tmp/prefix/share/ovseg/examples/beach.png" --out "$tmp/clip_out" --plugin-dir "$tmp/clip_build" \
-  --set "nodes.clip.model=\"$world_clip\"" --set "nodes.text.model=\"$world_clip\"" \
-  --set 'nodes.text.class_names=["sky","sea","sand","person"]' > "$tmp/clip_run.log" ||
-  { cat "$tmp/clip_run.log"; exit 1; }
-grep -q "wrote .*labels.png" "$tmp/clip_run.log"
-echo "out-of-tree plugins: built against $tmp/prefix, loaded and run (scaffold and CLIP example)"
+env -u OVSEG_CLIP_BPE -u OVSEG_DATA_DIR ctest --test-dir "$tmp/clip_build" --output-on-failure
+echo "out-of-tree plugins: built against $tmp/prefix, loaded and run (refinement and clip-refinement scaffolds)"
