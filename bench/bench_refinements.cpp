@@ -57,14 +57,14 @@ void run_stage(benchmark::State& state, const std::string& plugin, MapStageConte
 void BM_Refinement(benchmark::State& state, const std::string& plugin) {
   MapStageContext ctx("bench");
   ctx.inputs["tokens"] = window_batch(9, 14);
-  ctx.inputs["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
+  ctx.inputs["model"] = ModelHandle::of(vit_b16());
   run_stage(state, plugin, ctx, 9);
 }
 
 void BM_CliptraseCorrelation(benchmark::State& state) {
   MapStageContext ctx("bench");
   ctx.inputs["tokens"] = window_batch(1, 14);
-  ctx.inputs["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
+  ctx.inputs["model"] = ModelHandle::of(vit_b16());
   run_stage(state, "cliptrase_correlation", ctx, 1);
 }
 
@@ -72,7 +72,7 @@ void BM_CliptraseClusterVote(benchmark::State& state) {
   // A real correlation map of random tokens, 21 VOC classes at 224x224.
   MapStageContext corr_ctx("bench");
   corr_ctx.inputs["tokens"] = window_batch(1, 14);
-  corr_ctx.inputs["model"] = ModelHandle{vit_b16(), "ovseg::models::ClipModel"};
+  corr_ctx.inputs["model"] = ModelHandle::of(vit_b16());
   make_stage("cliptrase_correlation")->run(corr_ctx);
   MapStageContext ctx("bench");
   ctx.inputs["correlation"] = corr_ctx.outputs.at("correlation");

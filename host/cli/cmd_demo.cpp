@@ -19,6 +19,7 @@
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/tables.hpp"
+#include "ovseg/sdk/data_dir.hpp"
 #include "ovseg/world/world.hpp"
 
 namespace fs = std::filesystem;
@@ -71,13 +72,8 @@ std::pair<double, double> chance_miou(const harness::Dataset& ds) {
   return {100.0 * uniform / k, 100.0 * fmax / k};
 }
 
-std::string default_demo_file() {
-#ifdef OVSEG_SOURCE_DIR
-  return std::string(OVSEG_SOURCE_DIR) + "/pipelines/demo.toml";
-#else
-  return "pipelines/demo.toml";
-#endif
-}
+// The data folder's copy (found relative to the binary, ovseg/sdk/data_dir.hpp).
+std::string default_demo_file() { return data_path("pipelines/demo.toml"); }
 
 int run_demo(const ParsedArgs& args) {
   const auto t0 = std::chrono::steady_clock::now();

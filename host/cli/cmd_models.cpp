@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "ovseg/models/model_zoo.hpp"
+#include "ovseg/sdk/data_dir.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 
 namespace ovseg::cli {
@@ -14,7 +15,13 @@ namespace {
 
 int run_models(const ParsedArgs&) {
   namespace fs = std::filesystem;
-  std::cout << "model folder: " << models::model_dir() << "  (OVSEG_MODEL_DIR)\n\n";
+  std::cout << "model folder: " << models::model_dir() << "  (OVSEG_MODEL_DIR)\n";
+  // Where the shipped models are read from: found relative to this binary.
+  try {
+    std::cout << "data folder:  " << data_dir() << "  (OVSEG_DATA_DIR; shipped models, pipelines)\n\n";
+  } catch (const std::exception& e) {
+    std::cout << "data folder:  missing: " << e.what() << "\n\n";
+  }
   for (const auto& e : models::model_zoo()) {
     const fs::path p = fs::path(models::model_dir()) / e.file;
     const char* state = e.format == "embedded" ? "shipped " : fs::is_regular_file(p) ? "present " : "missing ";

@@ -13,6 +13,7 @@
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/table_layout.hpp"
 #include "ovseg/host/tables.hpp"
+#include "ovseg/sdk/data_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -20,13 +21,8 @@ namespace ovseg::cli {
 
 namespace {
 
-std::string default_published_dir() {
-#ifdef OVSEG_SOURCE_DIR
-  return std::string(OVSEG_SOURCE_DIR) + "/results/published";
-#else
-  return "results/published";
-#endif
-}
+// The data folder's copy (found relative to the binary, ovseg/sdk/data_dir.hpp).
+std::string default_published_dir() { return data_path("results/published"); }
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -191,7 +187,7 @@ Command table_command() {
       {"--focus", "LIST", "class focus: per method IoU, precision, recall and confusions of these classes, e.g. person (md, csv; html: sections with the images where each is worst)", false},
       {"--top", "N", "focus: confused classes listed per cell (default 3)", false},
       {"--with-published", "", "add the papers' published rows (results/published) and Δ for reproductions", false},
-      {"--published", "PATH", "published results folder or file (default: the source tree's results/published)", false},
+      {"--published", "PATH", "published results folder or file (default: results/published in the data folder)", false},
       {"--backbone", "B", "only published rows of this backbone, e.g. ViT-B/16", false},
       {"--baseline", "ROW", "html: the heat map's Δ baseline (default: the first row)", false},
       {"--methods", "LIST", "html: the qualitative grid's methods (default: every row, at most 10)", false},

@@ -49,12 +49,17 @@ ParamValue coerce(const SpecValue& given, const ParamSpec& spec, const std::stri
 void check_limits(const ParamValue& v, const ParamSpec& spec, const SourceLocation& where,
                   const std::string& node) {
   if (!spec.choices.empty()) {
-    const auto& s = std::get<std::string>(v);
-    if (std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end())
-      throw Error(where, node,
-                  "parameter '" + spec.name + "' is \"" + s + "\", not one of " +
-                      join(spec.choices, ", ") + did_you_mean(s, spec.choices),
-                  "pick one of: " + join(spec.choices, ", "));
+    // A String, or each element of a StringList.
+    std::vector<std::string> strings;
+    if (auto s = std::get_if<std::string>(&v)) strings.push_back(*s);
+    if (auto ss = std::get_if<std::vector<std::string>>(&v)) strings = *ss;
+    const bool list = std::holds_alternative<std::vector<std::string>>(v);
+    for (const std::string& s : strings)
+      if (std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end())
+        throw Error(where, node,
+                    "parameter '" + spec.name + "'" + (list ? " lists" : " is") + " \"" + s + "\", not one of " +
+                        join(spec.choices, ", ") + did_you_mean(s, spec.choices),
+                    std::string(list ? "list only: " : "pick one of: ") + join(spec.choices, ", "));
   }
   if (!spec.min && !spec.max) return;
   std::vector<double> numbers;
@@ -97,7 +102,7 @@ Params validate_params(const PluginDescriptor& d, const std::map<std::string, Sp
     check_limits(v, *spec, given.where, node_id);
     values[name] = std::move(v);
   }
-  return Params(std::move(values));
+  return Params(std::move(values), node_id);
 }
 
 

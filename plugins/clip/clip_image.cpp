@@ -55,7 +55,7 @@ class ClipImage : public Stage {
                                                 .reshape({dense.size(0), dense.size(2), fwd.grid_h, fwd.grid_w})
                                                 .contiguous()});
     }
-    ctx.set_output("model", ModelHandle{model_, clip_plugins::kClipHandleType});
+    ctx.set_output("model", ModelHandle::of(model_));
   }
 
   // The vision tower's tensors, frozen by default (a foundation model); a

@@ -23,10 +23,9 @@ std::shared_ptr<models::SamModel> shared_sam_model(const StageInit& init, const 
 
 std::shared_ptr<models::SamModel> sam_model_input(StageContext& ctx, const std::string& port) {
   try {
-    return ctx.input<ModelHandle>(port).as<models::SamModel>(kSamHandleType);
+    return ctx.model<models::SamModel>(port);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument("node '" + ctx.node_id() + "' input '" + port + "': " + e.what() +
-                                " -- fix: wire it to a sam_image_encoder node's 'model' output");
+    throw std::invalid_argument(std::string(e.what()) + " -- fix: wire it to a sam_image_encoder node's 'model' output");
   }
 }
 

@@ -1,5 +1,4 @@
-// What the SAM stages share: one loaded model per checkpoint and device, the
-// handle type other stages check, and the checks that make a malformed
+// What the SAM stages share: one loaded model per checkpoint and device, and the checks that make a malformed
 // Prompts / Masks value fail with the node, port and shape named.
 #pragma once
 
@@ -11,9 +10,6 @@
 #include "ovseg/sdk/stage.hpp"
 
 namespace ovseg::sam_plugins {
-
-// The `model` handle's type (ModelHandle::type) of the SAM stages.
-inline constexpr const char* kSamHandleType = "ovseg::models::SamModel";
 
 // `model`: a zoo name ("sam:vit_b", "mobilesam:vit_t", "ovseg:world-sam") or
 // a checkpoint path (relative paths: the pipeline's folder first).

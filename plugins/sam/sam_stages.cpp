@@ -10,7 +10,6 @@
 namespace {
 
 using namespace ovseg;
-using sam_plugins::kSamHandleType;
 
 constexpr int kMaxTaps = 4;
 
@@ -62,7 +61,7 @@ class SamImageEncoder : public Stage {
     std::vector<at::Tensor> tapped;
     const at::Tensor emb = model_->encode_image(pixels.to(ctx.device()), taps_, &tapped);
     ctx.set_output("embeddings", FeatureMap{emb});
-    ctx.set_output("model", ModelHandle{model_, kSamHandleType});
+    ctx.set_output("model", ModelHandle::of(model_));
     for (size_t i = 0; i < tapped.size(); ++i) ctx.set_output(tap_port(static_cast<int>(i)), FeatureMap{tapped[i]});
   }
 

@@ -1,11 +1,11 @@
 // clearclip: ClearCLIP (Lan et al., ECCV 2024), open_clip/transformer.py
 // custom_attn(model_type='ClearCLIP') with ignore_residual=True: softmax(q q^T s)
 // and the attention output alone (no residual, no FFN) goes to ln_post, proj.
-#include "refinement_stage.hpp"
+#include <ovseg/clip/refinement_stage.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class ClearClip : public RefinementStage {
  public:

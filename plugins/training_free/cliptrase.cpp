@@ -2,11 +2,11 @@
 // softmax(q q^T s) + softmax(k k^T s) + softmax(v v^T s), residual and FFN
 // kept (clip_utils/attn2.py, self_qk_weight). Its patch clustering is the
 // separate plugins cliptrase_correlation and cliptrase_cluster_vote.
-#include "refinement_stage.hpp"
+#include <ovseg/clip/refinement_stage.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class Cliptrase : public RefinementStage {
  public:

@@ -13,11 +13,12 @@
 // pipeline's [outputs] logits, the harness's window phase covers the
 // correlation and the vote (see pipelines/cliptrase.toml).
 #include "cluster_ops.hpp"
-#include "last_block.hpp"
+#include <ovseg/clip/last_block.hpp>
 
 namespace {
 using namespace ovseg;
 using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class CliptraseClusterVote : public Stage {
  public:

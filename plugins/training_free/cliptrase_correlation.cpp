@@ -5,11 +5,11 @@
 // result clamped at 0 (clip_self_correlation.py). Output layout: channel i is
 // patch i's row laid out on the grid, (B, h*w, h, w), which is what
 // cliptrase_cluster_vote clusters.
-#include "last_block.hpp"
+#include <ovseg/clip/last_block.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class CliptraseCorrelation : public Stage {
  public:

@@ -1,10 +1,10 @@
 // last_block: every knob of the shared core exposed for ablation sweeps
 // (attention kind x residual x FFN x Gaussian prior); defaults = vanilla CLIP.
-#include "refinement_stage.hpp"
+#include <ovseg/clip/refinement_stage.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class LastBlockAblation : public RefinementStage {
  public:

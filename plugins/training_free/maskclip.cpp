@@ -2,11 +2,11 @@
 // the last block's attention becomes the identity, so each patch keeps
 // v_proj(ln_1(x)) -> out_proj; no residual, no FFN; then ln_post, proj (as
 // ClearCLIP's model_type='MaskCLIP' re-implementation).
-#include "refinement_stage.hpp"
+#include <ovseg/clip/refinement_stage.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class MaskClip : public RefinementStage {
  public:

@@ -1,11 +1,11 @@
 // naclip: NACLIP (Hajimiri et al., WACV 2025), clip/model.py custom_attn with
 // attn_strategy='naclip', arch='reduced': softmax(k k^T s + Gaussian prior,
 // std 5 patches), the attention output alone (no residual, no FFN).
-#include "refinement_stage.hpp"
+#include <ovseg/clip/refinement_stage.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class Naclip : public RefinementStage {
  public:

@@ -1,11 +1,11 @@
 // sclip: SCLIP (Wang et al., ECCV 2024), clip/model.py custom_attn(csa=True):
 // softmax(q q^T s) + softmax(k k^T s) summed, inside the unchanged
 // x + attn(ln_1(x)); x + mlp(ln_2(x)).
-#include "refinement_stage.hpp"
+#include <ovseg/clip/refinement_stage.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class Sclip : public RefinementStage {
  public:

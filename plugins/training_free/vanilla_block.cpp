@@ -1,11 +1,11 @@
 // vanilla_block: CLIP's last block as trained (nn.MultiheadAttention, residual,
 // FFN), re-run in the refinement slot: the baseline every method changes,
 // and the reference point of last_block ablations.
-#include "refinement_stage.hpp"
+#include <ovseg/clip/refinement_stage.hpp>
 
 namespace {
 using namespace ovseg;
-using namespace ovseg::training_free;
+using namespace ovseg::clip;
 
 class VanillaBlock : public RefinementStage {
  public:

@@ -163,6 +163,10 @@ PluginDescriptor& PluginDescriptor::param(std::string n, std::vector<std::string
 
 PluginDescriptor& PluginDescriptor::range(std::optional<double> lo, std::optional<double> hi) {
   if (params.empty()) throw std::logic_error("range() before any param() in " + name);
+  const ParamType t = params.back().type;
+  if (t != ParamType::Int && t != ParamType::Float && t != ParamType::IntList && t != ParamType::FloatList)
+    throw std::logic_error("plugin '" + name + "': range() on parameter '" + params.back().name + "' of type " +
+                           to_string(t) + "; ranges apply to int, float and their lists");
   params.back().min = lo;
   params.back().max = hi;
   return *this;
@@ -170,6 +174,10 @@ PluginDescriptor& PluginDescriptor::range(std::optional<double> lo, std::optiona
 
 PluginDescriptor& PluginDescriptor::choices(std::vector<std::string> allowed) {
   if (params.empty()) throw std::logic_error("choices() before any param() in " + name);
+  const ParamType t = params.back().type;
+  if (t != ParamType::String && t != ParamType::StringList)
+    throw std::logic_error("plugin '" + name + "': choices() on parameter '" + params.back().name + "' of type " +
+                           to_string(t) + "; choices apply to string and string list");
   params.back().choices = std::move(allowed);
   return *this;
 }

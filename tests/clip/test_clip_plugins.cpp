@@ -77,7 +77,8 @@ TEST_CASE("clip_image: tokens enter the last block, features are ln_post@proj of
   at::Tensor dense = model()->dense_features(x, &gh, &gw);  // (B, h*w, embed)
   CHECK(max_abs_diff(features.flatten(2).transpose(1, 2), dense) < 1e-5);
   const ModelHandle& handle = std::get<ModelHandle>(r.values.at("clip.model"));
-  CHECK(handle.type == "ovseg::models::ClipModel");
+  CHECK(handle.holds<models::ClipModel>());
+  CHECK(handle.type_name() == "ovseg::models::ClipModel");
 }
 
 TEST_CASE("clip_image: images that are not whole patches are zero-padded after normalisation") {

@@ -4,7 +4,8 @@
 # outside the tree with find_package(ovseg), and runs the project's generated
 # tests (the plugin loaded through the SDK entry points and its stage run;
 # listed by the installed `ovseg plugins`; run inside a pipeline by the
-# installed `ovseg run`).
+# installed `ovseg run`); then the same for a `--kind clip-refinement`
+# scaffold (a CLIP plugin on the exported ovseg::clip_blocks).
 # Usage: out_of_tree_plugin.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -27,4 +28,15 @@ cmake -S "$tmp/src/my_mix" -B "$tmp/build" "${generator[@]}" -DCMAKE_PREFIX_PATH
   { cat "$tmp/configure.log"; exit 1; }
 cmake --build "$tmp/build"
 ctest --test-dir "$tmp/build" --output-on-failure
-echo "out-of-tree plugin: built against $tmp/prefix, loaded and run"
+
+# A CLIP-using plugin out of the tree: `--kind clip-refinement` links
+# ovseg::clip_blocks (the exported CLIP libraries); its generated tests run
+# the stage on a random CLIP against the library's k-k block, and a pipeline
+# on the installed world CLIP (tokenizer vocabulary from the installed data
+# folder, never the source tree).
+"$tmp/prefix/bin/ovseg" new-plugin my_attention --kind clip-refinement --out "$tmp/src"
+cmake -S "$tmp/src/my_attention" -B "$tmp/clip_build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+  > "$tmp/clip_configure.log" || { cat "$tmp/clip_configure.log"; exit 1; }
+cmake --build "$tmp/clip_build"
+env -u OVSEG_CLIP_BPE -u OVSEG_DATA_DIR ctest --test-dir "$tmp/clip_build" --output-on-failure
+echo "out-of-tree plugins: built against $tmp/prefix, loaded and run (refinement and clip-refinement scaffolds)"

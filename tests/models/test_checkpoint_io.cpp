@@ -355,7 +355,22 @@ TEST_CASE("bad files give clear errors naming the file and the tensor") {
     write_text(path, bytes + header + std::string(8, '\0'));
     const std::string msg = error_of([&] { load_state_dict(path); });
     CHECK(msg.find(path) != std::string::npos);
-    CHECK(msg.find("corrupt") != std::string::npos);
+    // One line naming the byte, never the JSON library's own text.
+    CHECK(msg.find("corrupt JSON header at byte " + std::to_string(header.size() + 1) + " of " +
+                   std::to_string(header.size())) != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+    CHECK(msg.find("json.exception") == std::string::npos);
+  }
+  SUBCASE("safetensors header with a fractional or negative shape") {
+    for (const std::string dim : {"2.5", "-2"}) {
+      const auto path = dir.file("shape.safetensors");
+      const std::string header = R"({"w":{"dtype":"F32","shape":[)" + dim + R"(],"data_offsets":[0,8]}})";
+      std::string bytes;
+      for (int i = 0; i < 8; ++i) bytes += char((header.size() >> (8 * i)) & 0xff);
+      write_text(path, bytes + header + std::string(8, '\0'));
+      const std::string msg = error_of([&] { load_safetensors(path); });
+      CHECK(msg == "safetensors file '" + path + "': tensor 'w': 'shape' must hold non-negative integers");
+    }
   }
   SUBCASE("safetensors offsets that disagree with the shape") {
     const auto path = dir.file("offsets.safetensors");

@@ -121,7 +121,7 @@ TEST_CASE("malformed prompts are refused naming the node, the port and the shape
     MapStageContext ctx("dec");
     ctx.inputs["image"] = Image{at::zeros({1, 3, 32, 32})};
     ctx.inputs["embeddings"] = FeatureMap{at::zeros({1, 64, 16, 16})};
-    ctx.inputs["model"] = ModelHandle{model, "ovseg::models::SamModel"};
+    ctx.inputs["model"] = ModelHandle::of(model);
     ctx.inputs["prompts"] = p;
     stage->run(ctx);
     return std::get<Masks>(ctx.outputs.at("masks"));
@@ -155,9 +155,11 @@ TEST_CASE("malformed prompts are refused naming the node, the port and the shape
   // A CLIP handle on the model port.
   auto stage = create_stage(catalog(), "sam_mask_decoder", {}, "dec");
   MapStageContext ctx("dec");
-  ctx.inputs["model"] = ModelHandle{model, "ovseg::models::ClipModel"};
-  CHECK(error_of([&] { stage->run(ctx); }).find("node 'dec' input 'model': model handle holds 'ovseg::models::ClipModel'") !=
-        std::string::npos);
+  ctx.inputs["model"] = ModelHandle::of(
+      models::ClipModel::from_state_dict(models::make_random_clip_state_dict(ovseg_test::small_geometry(), 1), "clip"));
+  CHECK(error_of([&] { stage->run(ctx); })
+            .find("node 'dec' input 'model': expected a model of type ovseg::models::SamModel, got "
+                  "ovseg::models::ClipModel -- fix: wire it to a sam_image_encoder") != std::string::npos);
 }
 
 TEST_CASE("graphs that wire SAM ports wrongly fail at load, naming the node and both types") {
@@ -199,7 +201,7 @@ TEST_CASE("sam_auto_masks is the library's automatic mask generator, proposals p
   MapStageContext ctx;
   const at::Tensor image = parity_image();
   ctx.inputs["image"] = Image{at::cat({image, image.flip(3)})};
-  ctx.inputs["model"] = ModelHandle{model, "ovseg::models::SamModel"};
+  ctx.inputs["model"] = ModelHandle::of(model);
   stage->run(ctx);
   const Masks& m = std::get<Masks>(ctx.outputs.at("masks"));
   models::SamAutoMaskOptions o;

@@ -210,7 +210,7 @@ TEST_CASE("refinements reject bad inputs with the node, port and shapes") {
   ctx.inputs["tokens"] = Tokens{at::randn({1, 1 + kGridH * kGridW, 64}), kGridH, kGridW, true};
   CHECK_THROWS_WITH_AS(stage->run(ctx), doctest::Contains("(1, 13, 64)"), std::exception);
   ctx.inputs["tokens"] = Tokens{at::randn({1, 1 + kGridH * kGridW, 128}), kGridH, kGridW, true};
-  ctx.inputs["model"] = ModelHandle{std::make_shared<int>(1), "int"};
+  ctx.inputs["model"] = ModelHandle::of(std::make_shared<int>(1));
   CHECK_THROWS_WITH_AS(stage->run(ctx), doctest::Contains("input 'model'"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(make_stage("last_block", {{"attention", std::string("v")}, {"gaussian_std", 2.0}}),
                        doctest::Contains("gaussian_std"), std::invalid_argument);

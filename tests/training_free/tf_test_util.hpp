@@ -45,7 +45,7 @@ inline std::unique_ptr<Stage> make_stage(const std::string& plugin, const std::m
   return create_stage(catalog(), plugin, set);
 }
 
-inline ModelHandle handle() { return ModelHandle{model(), "ovseg::models::ClipModel"}; }
+inline ModelHandle handle() { return ModelHandle::of(model()); }
 
 // max |a - b| / max |b|: the relative error of a whole tensor.
 inline double rel_diff(const at::Tensor& a, const at::Tensor& b) {

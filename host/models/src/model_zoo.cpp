@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "ovseg/models/sha256.hpp"
+#include "ovseg/sdk/data_dir.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 
 namespace fs = std::filesystem;
@@ -17,6 +18,9 @@ namespace fs = std::filesystem;
 namespace ovseg::models {
 
 namespace {
+
+// The embedded models inside the data folder (the source tree's layout).
+constexpr const char* kEmbeddedModelFolder = "host/models/embedded";
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -129,14 +133,14 @@ std::string resolve_model_file(const std::string& name_or_path, const std::strin
 }
 
 std::string embedded_model_file(const std::string& file) {
-#ifdef OVSEG_EMBEDDED_MODEL_DIR
-  const fs::path p = fs::path(OVSEG_EMBEDDED_MODEL_DIR) / file;
+  // In the data folder found relative to the binary (ovseg/sdk/data_dir.hpp),
+  // never a source path baked in: a copied or installed build uses its own.
+  const fs::path dir = data_path(kEmbeddedModelFolder);
+  const fs::path p = dir / file;
   if (fs::is_regular_file(p)) return p.string();
-  throw std::runtime_error("embedded model " + file + " is missing from " + std::string(OVSEG_EMBEDDED_MODEL_DIR) +
-                           " (it ships with the source tree; see host/models/embedded/README.md)");
-#else
-  throw std::runtime_error("embedded model " + file + ": this build does not know the embedded model folder");
-#endif
+  throw std::runtime_error("embedded model " + file + " is missing from " + dir.string() +
+                           " (the data folder's copy of host/models/embedded; see host/models/embedded/README.md) "
+                           "-- fix: rebuild (the build copies it), or set OVSEG_DATA_DIR");
 }
 
 std::string resolve_bpe_vocab(const std::string& explicit_path) {
@@ -157,12 +161,14 @@ std::string resolve_bpe_vocab(const std::string& explicit_path) {
   }
   const std::string cached = (fs::path(model_dir()) / "bpe_simple_vocab_16e6.txt.gz").string();
   if (check(cached)) return cached;
-#ifdef OVSEG_EMBEDDED_MODEL_DIR
   // The copy shipped with the embedded default model (the same file; the
-  // zoo's sha256 pins it), so the demo needs no download.
-  const std::string embedded = std::string(OVSEG_EMBEDDED_MODEL_DIR) + "/bpe_simple_vocab_16e6.txt.gz";
-  if (check(embedded)) return embedded;
-#endif
+  // zoo's sha256 pins it), so the demo needs no download. A missing data
+  // folder only means this fallback is absent.
+  try {
+    if (check((fs::path(data_path(kEmbeddedModelFolder)) / "bpe_simple_vocab_16e6.txt.gz").string()))
+      return looked.back();
+  } catch (const std::runtime_error&) {
+  }
   std::string where;
   for (const auto& l : looked) where += (where.empty() ? "" : ", ") + l;
   throw std::runtime_error("CLIP's BPE vocabulary was not found (looked in: " + where +

@@ -19,7 +19,8 @@ namespace ovseg {
 // Bump whenever anything a plugin and the host exchange changes layout:
 // PluginDescriptor, Params, the port payloads, StageContext, Stage.
 // The host refuses a plugin built against another version (never a crash).
-inline constexpr int kSdkAbiVersion = 3;
+// 4: ModelHandle is typed (ModelHandle::of / get<T>); Params knows its node.
+inline constexpr int kSdkAbiVersion = 4;
 
 enum class StageKind { Encoder, Refinement, Fusion, Postprocess };
 
@@ -69,34 +70,44 @@ struct ParamSpec {
   ParamType type;
   ParamValue default_value;
   std::string doc;
-  std::vector<std::string> choices;  // for String params; empty = free text
+  std::vector<std::string> choices;  // for String and StringList params (each element); empty = free text
   std::optional<double> min, max;    // for numeric params (and list elements)
 };
 
 // Parameter values after validation: every declared parameter is present
-// (defaults filled in) and has its declared type.
+// (defaults filled in) and has its declared type. Errors name the node.
 class Params {
  public:
   Params() = default;
-  explicit Params(std::map<std::string, ParamValue> values) : values_(std::move(values)) {}
+  explicit Params(std::map<std::string, ParamValue> values, std::string node_id = "")
+      : values_(std::move(values)), node_id_(std::move(node_id)) {}
 
   template <class T>
   const T& get(const std::string& name) const {
     auto it = values_.find(name);
-    if (it == values_.end()) throw std::out_of_range("parameter '" + name + "' was not declared");
+    if (it == values_.end()) throw std::out_of_range(where() + "parameter '" + name + "' was not declared");
     if (const T* v = std::get_if<T>(&it->second)) return *v;
-    throw std::invalid_argument("parameter '" + name + "' is a " +
-                                to_string(param_type_of(it->second)));
+    throw std::invalid_argument(where() + "parameter '" + name + "' is a " + to_string(param_type_of(it->second)) +
+                                ", read as a " + to_string(param_type_of(ParamValue(T{}))));
   }
   bool get_bool(const std::string& n) const { return get<bool>(n); }
   int64_t get_int(const std::string& n) const { return get<int64_t>(n); }
   double get_float(const std::string& n) const { return get<double>(n); }
   const std::string& get_string(const std::string& n) const { return get<std::string>(n); }
+  const std::vector<int64_t>& get_int_list(const std::string& n) const { return get<std::vector<int64_t>>(n); }
+  const std::vector<double>& get_float_list(const std::string& n) const { return get<std::vector<double>>(n); }
+  const std::vector<std::string>& get_string_list(const std::string& n) const {
+    return get<std::vector<std::string>>(n);
+  }
   bool has(const std::string& n) const { return values_.count(n) != 0; }
   const std::map<std::string, ParamValue>& all() const { return values_; }
+  // The node these values belong to ("" when built outside a graph).
+  const std::string& node_id() const { return node_id_; }
 
  private:
+  std::string where() const { return node_id_.empty() ? std::string() : "node '" + node_id_ + "': "; }
   std::map<std::string, ParamValue> values_;
+  std::string node_id_;
 };
 
 // What the host hands a plugin's constructor.
@@ -169,7 +180,10 @@ struct PluginDescriptor {
   PluginDescriptor& param(std::string n, std::vector<int64_t> def, std::string doc);
   PluginDescriptor& param(std::string n, std::vector<double> def, std::string doc);
   PluginDescriptor& param(std::string n, std::vector<std::string> def, std::string doc);
-  // Restrict the most recently added parameter.
+  // Restrict the most recently added parameter: range() a numeric one or a
+  // numeric list (each element), choices() a String or StringList (each
+  // element). Either on another type throws std::logic_error when the plugin
+  // describes itself, naming the plugin and the parameter.
   PluginDescriptor& range(std::optional<double> lo, std::optional<double> hi);
   PluginDescriptor& choices(std::vector<std::string> allowed);
 

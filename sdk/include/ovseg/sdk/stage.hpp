@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "ovseg/sdk/model_handle.hpp"
 #include "ovseg/sdk/plugin.hpp"
 
 namespace ovseg {
@@ -42,21 +43,6 @@ struct Logits {
 struct LabelMap {
   at::Tensor labels;  // (B,H,W) int64
   std::vector<std::string> class_names;
-};
-
-// An opaque model shared between stages (e.g. an encoder hands its last
-// block's weights to a refinement stage). `type` names what `ptr` points to;
-// stages check it before casting.
-struct ModelHandle {
-  std::shared_ptr<void> ptr;
-  std::string type;
-  template <class T>
-  std::shared_ptr<T> as(const std::string& expected_type) const {
-    if (type != expected_type)
-      throw std::invalid_argument("model handle holds '" + type + "', expected '" +
-                                  expected_type + "'");
-    return std::static_pointer_cast<T>(ptr);
-  }
 };
 
 // Prompts for promptable mask decoders (SAM's predictor), for B images with P
@@ -138,6 +124,13 @@ class StageContext {
     throw std::invalid_argument("node '" + node_id() + "': input '" + port + "' carries " +
                                 to_string(port_type(v)) + ", expected " +
                                 to_string(port_type_of<T>::value));
+  }
+
+  // The model behind a Model input, as a T (ModelHandle::get): a one-line
+  // error naming the node, the port and both types when it holds another.
+  template <class T>
+  std::shared_ptr<T> model(const std::string& port) const {
+    return input<ModelHandle>(port).template get<T>("node '" + node_id() + "' input '" + port + "'");
   }
 };
 

@@ -23,8 +23,4 @@ std::shared_ptr<ClipModel> shared_clip_model(const std::string& model, at::Devic
 // (zoo name or path).
 std::string clip_model_argument(const StageInit& init, const std::string& param = "model");
 
-// The type name of a Model port holding a ClipModel (clip_image's `model`
-// output); stages check it before casting.
-inline constexpr const char* kClipModelHandleType = "ovseg::models::ClipModel";
-
 }  // namespace ovseg::models

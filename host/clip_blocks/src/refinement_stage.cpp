@@ -1,17 +1,21 @@
-#include "refinement_stage.hpp"
+#include "ovseg/clip/refinement_stage.hpp"
 
 #include <optional>
 
-namespace ovseg::training_free {
+namespace ovseg::clip {
 
-PluginDescriptor describe_refinement(const RefinementDefaults& d) {
-  PluginDescriptor p(d.name, StageKind::Refinement, d.summary);
-  p.input("tokens", PortType::Tokens, "tokens entering the last block (B,1+h*w,width), CLS first: clip_image's 'tokens'")
+PluginDescriptor& add_refinement_ports(PluginDescriptor& p) {
+  return p.input("tokens", PortType::Tokens, "tokens entering the last block (B,1+h*w,width), CLS first: clip_image's 'tokens'")
       .input("model", PortType::Model, "the CLIP model: clip_image's 'model'")
       .output("features", PortType::FeatureMap, "ln_post(re-run last block)@proj on the patch tokens (B,embed,h,w)")
       .output("cls", PortType::FeatureMap,
               "the CLS token through the same block, ln_post, proj (B,embed,1,1): image-level features "
-              "(CLIPtrase's VOC20 class weighting)")
+              "(CLIPtrase's VOC20 class weighting)");
+}
+
+PluginDescriptor describe_refinement(const RefinementDefaults& d) {
+  PluginDescriptor p(d.name, StageKind::Refinement, d.summary);
+  add_refinement_ports(p)
       .param("attention", d.attention,
              "attention map: 'vanilla' softmax(q k^T s); 'v' identity (MaskCLIP); pairs joined by '+' are "
              "summed softmaxes, e.g. 'qq+kk' = softmax(q q^T s) + softmax(k k^T s); s = head_dim^-0.5")
@@ -39,6 +43,7 @@ LastBlockConfig config_from(const Params& p) {
 }  // namespace
 
 RefinementStage::RefinementStage(const StageInit& init) : block_(config_from(init.params)) {}
+RefinementStage::RefinementStage(LastBlockConfig config) : block_(std::move(config)) {}
 
 void RefinementStage::run(StageContext& ctx) {
   // Gradients pass through while a pipeline trains (a fine-tuned encoder
@@ -53,4 +58,4 @@ void RefinementStage::run(StageContext& ctx) {
   if (ctx.wants_output("cls")) ctx.set_output("cls", FeatureMap{out.cls});
 }
 
-}  // namespace ovseg::training_free
+}  // namespace ovseg::clip

@@ -1,13 +1,13 @@
-// See last_block.hpp. Formulas follow the authors' custom_attn functions:
+// See <ovseg/clip/last_block.hpp>. Formulas follow the authors' custom_attn functions:
 // logits = bmm(a, b^T) * head_dim^-0.5 per head, softmax over the last axis,
 // the softmaxes summed (SCLIP adds, it does not average), then @ v, heads
 // merged, out_proj.
-#include "last_block.hpp"
+#include "ovseg/clip/last_block.hpp"
 
 #include <cmath>
 #include <sstream>
 
-namespace ovseg::training_free {
+namespace ovseg::clip {
 
 namespace {
 
@@ -59,9 +59,23 @@ at::Tensor gaussian_prior(int64_t h, int64_t w, double std, const at::TensorOpti
   return at::constant_pad_nd(g, {1, 0, 1, 0}, 0.0).to(opts);
 }
 
+at::Tensor softmax_attention(const at::Tensor& a, const at::Tensor& b, double scale, const at::Tensor& prior) {
+  at::Tensor logits = at::matmul(a, b.transpose(-2, -1)).mul_(scale);
+  if (prior.defined()) logits.add_(prior);
+  return at::softmax(logits, -1);
+}
+
 at::Tensor LastBlock::attention_output(const models::ResidualBlockWeights& blk, const at::Tensor& x_ln1,
                                        int64_t grid_h, int64_t grid_w) {
   const int64_t C = blk.width();
+  if (cfg_.custom_attention) {
+    const models::QKV qkv = models::block_qkv(blk, x_ln1);
+    const AttentionOperands ops{qkv.q, qkv.k, qkv.v, grid_h, grid_w, 1.0 / std::sqrt(static_cast<double>(blk.head_dim()))};
+    const at::Tensor attn = cfg_.custom_attention(ops);
+    expect_shape(attn, {qkv.v.size(0), qkv.v.size(1), qkv.v.size(2), qkv.v.size(2)},
+                 "custom attention map (B, heads, 1+h*w, 1+h*w)");
+    return models::block_out_proj(blk, models::merge_heads(at::matmul(attn, qkv.v)));
+  }
   if (cfg_.terms.empty()) {
     // MaskCLIP: each token attends only to itself, so the output is its own
     // value vector: v_proj then out_proj (q and k are never needed).
@@ -137,12 +151,10 @@ void check_block_input(const Tokens& tokens, const models::ClipModel& model, con
 }
 
 std::shared_ptr<models::ClipModel> clip_model_input(StageContext& ctx, const std::string& port) {
-  const ModelHandle& h = ctx.input<ModelHandle>(port);
   try {
-    return h.as<models::ClipModel>(kClipHandleType);
+    return ctx.model<models::ClipModel>(port);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument("node '" + ctx.node_id() + "' input '" + port + "': " + e.what() +
-                                " (wire clip_image's 'model' output)");
+    throw std::invalid_argument(std::string(e.what()) + " -- fix: wire clip_image's 'model' output");
   }
 }
 
@@ -150,4 +162,4 @@ at::Tensor tokens_to_map(const at::Tensor& tokens, int64_t h, int64_t w) {
   return tokens.transpose(1, 2).reshape({tokens.size(0), tokens.size(2), h, w}).contiguous();
 }
 
-}  // namespace ovseg::training_free
+}  // namespace ovseg::clip
