@@ -71,12 +71,6 @@ int run_sweep(const ParsedArgs& args) {
       throw Error({sweep.file, 0, 0}, "", "no data root for data set '" + d + "'",
                   "add it under [data_roots] or pass --data-root " + d + "=DIR");
   if (args.has("--limit")) sweep.limit = parse_count("sweep", "--limit", args.get("--limit"));
-  std::optional<StudyFolder> study;
-  if (args.has("--work-dir") && !args.has("--dry-run")) {
-    study.emplace(args.get("--work-dir"));
-    study->log_command(command_text("sweep", args));
-  }
-
   const std::vector<SweepPoint> points = sweep_points(sweep);
   std::cout << "sweep '" << sweep.name << "': " << points.size() << " points x " << sweep.datasets.size()
             << " data set(s) over " << sweep.pipeline << (sweep.train.empty() ? "" : ", each trained on " + sweep.train)
@@ -101,6 +95,11 @@ int run_sweep(const ParsedArgs& args) {
   if (args.has("--dry-run")) {
     for (const auto& p : points) std::cout << "  " << p.label << "\n";
     return 0;
+  }
+  std::optional<StudyFolder> study;  // after validation: the log lists sweeps that ran
+  if (args.has("--work-dir")) {
+    study.emplace(args.get("--work-dir"));
+    study->log_command(command_text("sweep", args));
   }
 
   const std::string device = args.get("--device", "cpu");
