@@ -113,4 +113,22 @@ std::string help_text(const CommandSpec& spec) {
   return os.str();
 }
 
+namespace {
+std::string shell_quoted(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@%") == std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+}  // namespace
+
+std::string command_text(const std::string& name, const ParsedArgs& args) {
+  std::string line = "ovseg " + name;
+  for (const auto& p : args.positionals) line += " " + shell_quoted(p);
+  for (const auto& [option, values] : args.values)
+    for (const auto& v : values) line += " " + option + (v.empty() ? "" : " " + shell_quoted(v));
+  return line;
+}
+
 }  // namespace ovseg::cli

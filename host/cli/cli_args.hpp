@@ -53,4 +53,9 @@ long parse_count(const std::string& command, const std::string& option, const st
 double parse_real(const std::string& command, const std::string& option, const std::string& text);
 std::string help_text(const CommandSpec& spec);
 
+// The command as a shell line ("ovseg eval a.toml --dataset world ..."):
+// positionals, then options in name order, quoted where needed. For logs
+// (an experiment folder's commands.txt), equivalent to what was typed.
+std::string command_text(const std::string& name, const ParsedArgs& args);
+
 }  // namespace ovseg::cli

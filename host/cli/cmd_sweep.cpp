@@ -4,11 +4,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "commands.hpp"
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/results_store.hpp"
 #include "ovseg/host/stage_weights.hpp"
+#include "ovseg/host/study.hpp"
 #include "ovseg/host/sweep.hpp"
 #include "ovseg/host/tables.hpp"
 #include "ovseg/models/sha256.hpp"
@@ -39,13 +42,28 @@ std::string point_folder(const Graph& g, const std::string& dataset, const std::
       .substr(0, 12);
 }
 
-int run_sweep(const ParsedArgs& args) {
-  SweepSpec sweep = load_sweep(args.positionals[0]);
+// --dataset (repeatable) replaces the sweep's data sets; --data-root takes
+// NAME=DIR, or a bare DIR when one data set is evaluated.
+void apply_command_line_datasets(SweepSpec& sweep, const ParsedArgs& args) {
+  if (args.has("--dataset")) sweep.datasets = args.all("--dataset");
   for (const auto& entry : args.all("--data-root")) {
     const auto eq = entry.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("ovseg sweep: --data-root takes NAME=DIR, got '" + entry + "'");
-    sweep.data_roots[entry.substr(0, eq)] = entry.substr(eq + 1);
+    const bool named = eq != std::string::npos && eq > 0 &&
+                       entry.substr(0, eq).find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+    if (named) {
+      sweep.data_roots[entry.substr(0, eq)] = entry.substr(eq + 1);
+      continue;
+    }
+    if (sweep.datasets.size() != 1)
+      throw UsageError("ovseg sweep: --data-root '" + entry + "' names no data set and the sweep evaluates " +
+                       std::to_string(sweep.datasets.size()) + "; write --data-root NAME=DIR");
+    sweep.data_roots[sweep.datasets[0]] = entry;
   }
+}
+
+int run_sweep(const ParsedArgs& args) {
+  SweepSpec sweep = load_sweep(args.positionals[0]);
+  apply_command_line_datasets(sweep, args);
   std::vector<std::string> need = sweep.datasets;
   if (!sweep.train.empty()) need.push_back(sweep.train);
   for (const auto& d : need)
@@ -53,7 +71,6 @@ int run_sweep(const ParsedArgs& args) {
       throw Error({sweep.file, 0, 0}, "", "no data root for data set '" + d + "'",
                   "add it under [data_roots] or pass --data-root " + d + "=DIR");
   if (args.has("--limit")) sweep.limit = parse_count("sweep", "--limit", args.get("--limit"));
-
   const std::vector<SweepPoint> points = sweep_points(sweep);
   std::cout << "sweep '" << sweep.name << "': " << points.size() << " points x " << sweep.datasets.size()
             << " data set(s) over " << sweep.pipeline << (sweep.train.empty() ? "" : ", each trained on " + sweep.train)
@@ -79,6 +96,11 @@ int run_sweep(const ParsedArgs& args) {
     for (const auto& p : points) std::cout << "  " << p.label << "\n";
     return 0;
   }
+  std::optional<StudyFolder> study;  // after validation: the log lists sweeps that ran
+  if (args.has("--work-dir")) {
+    study.emplace(args.get("--work-dir"));
+    study->log_command(command_text("sweep", args));
+  }
 
   const std::string device = args.get("--device", "cpu");
   const fs::path runs = args.get("--runs", "runs/sweeps");
@@ -88,8 +110,7 @@ int run_sweep(const ParsedArgs& args) {
   std::vector<std::string> train_notes;
   for (size_t i = 0; i < points.size(); ++i) {
     AblationPoint point;
-    for (size_t a = 0; a < sweep.axes.size(); ++a)
-      point.values.push_back(points[i].overrides[sweep.fixed.size() + a].value_text);
+    point.values = points[i].values;
     std::vector<Override> point_overrides = overrides[i];
     if (!sweep.train.empty()) {
       train::PipelineTrainOptions t;
@@ -121,6 +142,9 @@ int run_sweep(const ParsedArgs& args) {
       o.results_dir = args.get("--results", "results/runs");
       o.progress = !args.has("--quiet");
       EvalOutcome out = run_eval(graph, o);
+      // The record keeps the point's label, so `ovseg table` names the row by it.
+      if (label_sweep_point(out.record, sweep.name, points[i].label)) write_json_atomic(out.record_path, out.record);
+      if (study) study->add_record(out.record, fs::path(out.record_path).filename().string());
       std::string line = "mIoU " + percent(out.record["metrics"]["mIoU"]);
       if (out.record.contains("zero_shot")) {
         const auto& z = out.record["zero_shot"];
@@ -138,12 +162,19 @@ int run_sweep(const ParsedArgs& args) {
   ComparisonTable table = build_ablation_table(ablation, TableOptions{});
   for (const auto& n : train_notes) table.footer.push_back(n);
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
+  // Every format: Markdown to read, LaTeX for the paper, HTML for the report.
+  std::vector<std::string> stems;
   if (args.has("--out")) {
     const std::string file = args.get("--out");
     if (!(std::ofstream(file) << render_table(table, table_format_for_file(file, TableFormat::Markdown))))
       throw std::runtime_error("cannot write " + file);
     std::cout << "wrote " << file << "\n";
+    stems.push_back((fs::path(file).parent_path() / fs::path(file).stem()).string());
   }
+  if (study) stems.push_back((fs::path(study->dir()) / sweep.name).string());
+  for (const auto& stem : stems)
+    for (const auto& f : write_table_formats(table, stem))
+      if (!args.has("--out") || f != args.get("--out")) std::cout << "wrote " << f << "\n";
   return 0;
 }
 
@@ -153,20 +184,23 @@ Command sweep_command() {
   CommandSpec spec;
   spec.name = "sweep";
   spec.summary = "run every point of an ablation grid (stored points are skipped) and print the table";
-  spec.usage = "SWEEP.toml [--data-root NAME=DIR]... [--limit N] [--results DIR] [--runs DIR] [--dry-run]";
+  spec.usage = "SWEEP.toml [--dataset NAME]... [--data-root [NAME=]DIR]... [--limit N] [--results DIR] [--work-dir DIR] [--runs DIR] [--dry-run]";
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
-  spec.options.push_back({"--data-root", "NAME=DIR", "data root of a data set (repeatable; overrides [data_roots])", true});
+  spec.options.push_back({"--dataset", "NAME", "evaluate on this data set instead of the sweep's datasets (repeatable)", true});
+  spec.options.push_back({"--data-root", "[NAME=]DIR", "data root of a data set (repeatable; overrides [data_roots]); a bare DIR when one data set is evaluated", true});
   spec.options.push_back({"--limit", "N", "only the first N images of each data set", false});
   spec.options.push_back({"--results", "DIR", "results store (default results/runs)", false});
   spec.options.push_back({"--runs", "DIR", "training runs of a sweep with train = (default runs/sweeps; one folder per trained graph)", false});
-  spec.options.push_back({"--out", "FILE", "also write the ablation table here (.md, .csv, .tex or .html)", false});
+  spec.options.push_back({"--out", "FILE", "also write the ablation table here (.md, .csv, .tex or .html) and, beside it, as .md, .tex and .html", false});
+  spec.options.push_back({"--work-dir", "DIR", "experiment folder: the points' records in DIR/records, the table as DIR/<sweep name>.{md,tex,html}", false});
   spec.options.push_back({"--dry-run", "", "validate every point and list them, run nothing", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
   spec.details =
       "Sweep file format: see host/include/ovseg/host/sweep.hpp and pipelines/sweeps/.\n"
       "With [sweep] train = \"DATASET\" every point is trained first (resumably) and evaluated with its weights.\n"
-      "The table again later, from the stored records: ovseg table --rows SWEEP.toml";
+      "The table again later, from the stored records: ovseg table --rows SWEEP.toml\n"
+      "Each point's record keeps its label (\"gaussian_std=3.0\"), which ovseg table shows.";
   return {spec, run_sweep};
 }
 

@@ -11,6 +11,7 @@
 #include "ovseg/host/class_focus.hpp"
 #include "ovseg/host/report.hpp"
 #include "ovseg/host/results_store.hpp"
+#include "ovseg/host/study.hpp"
 #include "ovseg/host/table_layout.hpp"
 #include "ovseg/host/tables.hpp"
 #include "ovseg/sdk/data_dir.hpp"
@@ -92,14 +93,21 @@ int run_table(const ParsedArgs& args) {
     }
   }
 
-  std::vector<nlohmann::json> records;
-  const auto dirs = args.has("--results") ? args.all("--results") : std::vector<std::string>{"results/runs"};
-  for (const auto& d : dirs) {
-    auto more = load_records(d);
-    records.insert(records.end(), more.begin(), more.end());
+  // The study's records (--work-dir), then each --results folder, record
+  // file or glob; the default store only when neither is given.
+  std::vector<std::string> sources;
+  if (args.has("--work-dir")) {
+    const fs::path records_dir = fs::path(args.get("--work-dir")) / "records";
+    if (!fs::is_directory(records_dir))
+      throw std::runtime_error("--work-dir " + args.get("--work-dir") + ": no experiment folder there (no " +
+                               records_dir.string() + "; ovseg eval/sweep --work-dir make one)");
+    sources.push_back(records_dir.string());
   }
+  for (const auto& r : args.all("--results")) sources.push_back(r);
+  if (sources.empty()) sources.push_back("results/runs");
+  std::vector<nlohmann::json> records = load_records_from(sources);
   std::string where;
-  for (const auto& d : dirs) where += (where.empty() ? "" : ", ") + d;
+  for (const auto& d : sources) where += (where.empty() ? "" : ", ") + d;
   if (records.empty() && !o.with_published) throw std::runtime_error("no eval records in " + where);
 
   if (args.has("--focus") && o.format != TableFormat::Html) {
@@ -126,6 +134,12 @@ int run_table(const ParsedArgs& args) {
     return 0;
   }
 
+  // A sweep evaluated on other data sets than its file names (ovseg sweep
+  // --dataset): --datasets says which to match.
+  if (layout.sweep && args.has("--datasets")) {
+    layout.sweep->datasets.clear();
+    for (const auto& d : o.datasets) layout.sweep->datasets.push_back(dataset_from_column_name(d));
+  }
   ComparisonTable table;
   try {
     table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records), o) : build_table(records, o);
@@ -171,9 +185,10 @@ Command table_command() {
   CommandSpec spec;
   spec.name = "table";
   spec.summary = "paper-style tables (md, csv, latex) and the HTML report from stored eval records";
-  spec.usage = "[--results DIR]... [--rows FILE] [--with-published] [--metric M] [--format FMT] [--out FILE]";
+  spec.usage = "[--results DIR|FILE|GLOB]... [--work-dir DIR] [--rows FILE] [--with-published] [--metric M] [--format FMT] [--out FILE]";
   spec.options = {
-      {"--results", "DIR", "results store (default results/runs; repeatable)", true},
+      {"--results", "DIR", "results folder, record file or glob of either (default results/runs; repeatable)", true},
+      {"--work-dir", "DIR", "the records of the experiment folder DIR (ovseg eval/sweep --work-dir)", false},
       {"--format", "FMT", "md, csv, latex or html (default: from --out's extension, else md)", false},
       {"--out", "FILE", "write to FILE instead of stdout", false},
       {"--metric", "M", "mIoU (default), mAcc, aAcc, fwIoU or hIoU", false},

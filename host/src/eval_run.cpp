@@ -312,9 +312,12 @@ void apply_zero_shot(json& record, const harness::ZeroShotSplit& split) {
   record["zero_shot"] = harness::zero_shot_to_json(split, harness::zero_shot_metrics(m, mask));
 }
 
-EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
-  const Protocol protocol = parse_protocol(graph.spec);
-  parse_device(o.device);  // a device that does not exist fails even when the record is stored
+namespace {
+
+// A request that cannot run is refused before anything loads; a device that
+// does not exist fails even when the record is stored.
+void check_request(const EvalOptions& o) {
+  parse_device(o.device);
   if (o.device != "cpu" && !cuda_available())
     throw std::runtime_error("device '" + o.device + "' is not available (this LibTorch has no CUDA, or no GPU is visible)");
   if (o.limit == 0) throw std::invalid_argument("--limit 0 would store a record of no images; give N >= 1");
@@ -323,47 +326,59 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
     throw std::invalid_argument("shard " + std::to_string(o.shard_index) + "/" +
                                 std::to_string(o.shard_count) + " is not 0 <= i < N");
-  auto ds = harness::make_dataset(o.dataset, o.data_root, o.split);
-  if (!ds->has_images())
-    throw std::runtime_error("data set '" + ds->name() + "' at " + o.data_root + " has no image files");
-  // A pipeline with settings for this data set must have been loaded with
-  // them (load_pipeline_spec's dataset), and with no other data set's.
+}
+
+// A pipeline with settings for this data set must have been loaded with
+// them (load_pipeline_spec's dataset), and with no other data set's.
+void check_dataset_settings(const Graph& graph, const harness::Dataset& ds) {
   const std::vector<std::string>& tables = graph.spec.dataset_tables;
-  if (!graph.spec.dataset.empty() && graph.spec.dataset != ds->name())
+  if (!graph.spec.dataset.empty() && graph.spec.dataset != ds.name())
     throw std::runtime_error("pipeline '" + graph.spec.name + "' was loaded with the settings of data set '" +
-                             graph.spec.dataset + "' but is evaluated on '" + ds->name() + "'");
-  if (graph.spec.dataset.empty() && std::find(tables.begin(), tables.end(), ds->name()) != tables.end())
-    throw std::runtime_error("pipeline '" + graph.spec.name + "' has settings for data set '" + ds->name() +
-                             "' ([datasets." + ds->name() + "]) that were not applied: load it with that data set");
-  const json vocabulary = vocabulary_json(*ds);
-  const harness::ZeroShotSplit zero_shot = o.zero_shot ? *o.zero_shot : harness::declared_zero_shot_split(*ds);
-  harness::unseen_mask(zero_shot, ds->display_class_names());  // a bad split fails before any image runs
+                             graph.spec.dataset + "' but is evaluated on '" + ds.name() + "'");
+  if (graph.spec.dataset.empty() && std::find(tables.begin(), tables.end(), ds.name()) != tables.end())
+    throw std::runtime_error("pipeline '" + graph.spec.name + "' has settings for data set '" + ds.name() +
+                             "' ([datasets." + ds.name() + "]) that were not applied: load it with that data set");
+}
 
-  // The first `limit` images, then every shard_count-th from shard_index: the
-  // shards of a run partition exactly the images of the unsharded run.
-  size_t n = ds->size();
+struct ImageSelection {
+  std::vector<size_t> indices;         // the images this run scores
+  std::map<size_t, size_t> pool_rank;  // image index -> position in the report's pool
+};
+
+// The first `limit` images, then every shard_count-th from shard_index: the
+// shards of a run partition exactly the images of the unsharded run. The
+// report's comparison images are chosen from the unsharded selection by id
+// alone, so every method (and every shard's part) stores the same ones.
+ImageSelection select_images(const harness::Dataset& ds, const EvalOptions& o) {
+  ImageSelection s;
+  size_t n = ds.size();
   if (o.limit >= 0) n = std::min(n, static_cast<size_t>(o.limit));
-  std::vector<size_t> indices;
   for (size_t i = static_cast<size_t>(o.shard_index); i < n; i += static_cast<size_t>(o.shard_count))
-    indices.push_back(i);
-  // The report's comparison images: chosen from the unsharded selection by
-  // id alone, so every method (and every shard's part) stores the same ones.
-  std::map<size_t, size_t> pool_rank;  // image index -> position in the pool
-  {
-    std::vector<std::string> selection_ids;
-    for (size_t i = 0; i < n; ++i) selection_ids.push_back(ds->id(i));
-    const std::vector<size_t> pool = qualitative_pool(selection_ids);
-    for (size_t r = 0; r < pool.size(); ++r) pool_rank[pool[r]] = r;
-  }
+    s.indices.push_back(i);
+  std::vector<std::string> selection_ids;
+  for (size_t i = 0; i < n; ++i) selection_ids.push_back(ds.id(i));
+  const std::vector<size_t> pool = qualitative_pool(selection_ids);
+  for (size_t r = 0; r < pool.size(); ++r) s.pool_rank[pool[r]] = r;
+  return s;
+}
 
-  // The key hashes the resolved TOML AND the bytes of every model and weights
-  // file it names: new bytes at the same path are a new run, never the old
-  // record, and a resumed run cannot mix two checkpoints.
-  const json model_list = model_files(graph);
+struct RunIdentity {
+  json model_list;            // every model / weights file with its sha256
+  RunKey key;                 // names the record and its checkpoint
+  std::string family_sha256;  // one table row: the pipeline before any data set's settings
+};
+
+// The key hashes the resolved TOML AND the bytes of every model and weights
+// file it names: new bytes at the same path are a new run, never the old
+// record, and a resumed run cannot mix two checkpoints.
+RunIdentity run_identity(const Graph& graph, const harness::Dataset& ds, const json& vocabulary,
+                         const harness::ZeroShotSplit& zero_shot, const EvalOptions& o) {
+  RunIdentity id;
+  id.model_list = model_files(graph);
   const fs::path pipeline_dir = fs::path(graph.spec.file).parent_path();
   std::string identity = content_addressed(graph.spec.resolved_toml, pipeline_dir);
   std::string model_lines;
-  for (const auto& m : model_list)
+  for (const auto& m : id.model_list)
     model_lines += "\nmodel " + m.value("node", "") + "." + m.value("param", "") + "=" +
                    m.value("sha256", m.value("error", std::string("?")));
   identity += model_lines;
@@ -372,7 +387,7 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
   // One table row: the pipeline before any data set's settings, its models.
   std::string family = content_addressed(graph.spec.family_toml, pipeline_dir);
   for (const auto& edit : graph.spec.family_edits) family += "\n" + edit;
-  const std::string family_sha256 = models::sha256_hex(family + model_lines);
+  id.family_sha256 = models::sha256_hex(family + model_lines);
   // A stage that reads the split (seen-class calibration) predicts
   // differently under another one: the split is then part of the run.
   const bool split_changes_predictions = std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const GraphNode& n) {
@@ -382,183 +397,134 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
     identity += "\nunseen=";
     for (const auto& c : zero_shot.unseen) identity += c + ";";
   }
-  RunKey key{graph.spec.name, models::sha256_hex(identity), ds->name(), ds->split(),
-             o.limit, o.shard_index, o.shard_count};
-  EvalOutcome out;
-  out.record_path = record_path(o.results_dir, key);
-  const std::string ckpt_path = partial_path(o.results_dir, key);
-  // A finished run is not redone: reruns (sweeps, requeued cluster jobs) find
-  // their record by its key.
-  if (!o.force) {
-    if (auto stored = read_json_file(out.record_path); stored && stored->value("kind", "") == kRecordKind) {
-      // The split is derived from the confusion matrix: a stored record is
-      // brought up to the requested one without running anything.
-      const json before = stored->value("zero_shot", json());
-      apply_zero_shot(*stored, zero_shot);
-      if (stored->value("zero_shot", json()) != before) write_json_atomic(out.record_path, *stored);
-      out.record = std::move(*stored);
-      out.already_stored = true;
-      return out;
-    }
-  }
-  const std::vector<std::string> class_names = ds->display_class_names();
+  id.key = RunKey{graph.spec.name, models::sha256_hex(identity), ds.name(), ds.split(),
+                  o.limit, o.shard_index, o.shard_count};
+  return id;
+}
 
-  harness::ConfusionMatrix cm(ds->num_classes());
-  harness::ConfusionMatrix boundary_cm(ds->num_classes());  // trimap band (boundary.hpp)
-  bool boundary_ok = true;  // false when resumed from a checkpoint that lacks it
+// The stored record of this run, brought up to the requested split (it is
+// derived from the confusion matrix, so nothing runs); nullopt when absent.
+std::optional<json> stored_record(const std::string& path, const harness::ZeroShotSplit& zero_shot) {
+  auto stored = read_json_file(path);
+  if (!stored || stored->value("kind", "") != kRecordKind) return std::nullopt;
+  const json before = stored->value("zero_shot", json());
+  apply_zero_shot(*stored, zero_shot);
+  if (stored->value("zero_shot", json()) != before) write_json_atomic(path, *stored);
+  return stored;
+}
+
+// What the images scored so far add up to: what a checkpoint holds.
+struct Tally {
+  harness::ConfusionMatrix cm;
+  harness::ConfusionMatrix boundary_cm;  // trimap band (boundary.hpp)
+  bool boundary_ok = true;               // false when resumed from a checkpoint that lacks it
   std::vector<std::string> done_ids;
   std::set<std::string> done;
   json qualitative = qualitative_block();  // the pool images run so far
   std::map<std::string, double> node_ms;
   double previous_seconds = 0;
-  if (auto partial = read_checkpoint(ckpt_path, o.force)) {
-    if (partial->value("kind", "") != kPartialKind || partial->value("key", "") != key.stem() ||
-        partial->value("pipeline_sha256", "") != key.pipeline_sha256)
-      throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
-    try {  // into temporaries: a checkpoint is taken whole or not at all
-      harness::ConfusionMatrix p_cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
-      std::optional<harness::ConfusionMatrix> p_boundary;
-      if (partial->contains("boundary_confusion_matrix"))
-        p_boundary = harness::ConfusionMatrix::from_json(partial->at("boundary_confusion_matrix"));
-      auto p_done = partial->at("done_ids").get<std::vector<std::string>>();
-      // A checkpoint written before pools (an array of strips) starts a new block.
-      json p_qualitative = merge_qualitative({partial->value("qualitative", json())});
-      auto p_node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
-      const double p_seconds = partial->at("elapsed_s").get<double>();
-      cm = std::move(p_cm);
-      if (p_boundary) boundary_cm = std::move(*p_boundary);
-      boundary_ok = p_boundary.has_value();
-      done_ids = std::move(p_done);
-      qualitative = std::move(p_qualitative);
-      node_ms = std::move(p_node_ms);
-      previous_seconds = p_seconds;
-    } catch (const std::exception& e) {
-      unusable_checkpoint(ckpt_path, "unexpected contents: " + problem_text(e, ckpt_path), o.force);
-    }
-    done.insert(done_ids.begin(), done_ids.end());
-    out.resumed_images = done_ids.size();
-    if (o.progress && !done_ids.empty())
-      std::cerr << "[eval] resuming " << key.stem() << " from " << done_ids.size() << " images\n";
+  explicit Tally(int num_classes) : cm(num_classes), boundary_cm(num_classes) {}
+};
+
+// Continues from the checkpoint at ckpt_path when there is one; returns the
+// images it held.
+size_t resume_from_checkpoint(Tally& t, const std::string& ckpt_path, const RunKey& key, const EvalOptions& o) {
+  auto partial = read_checkpoint(ckpt_path, o.force);
+  if (!partial) return 0;
+  if (partial->value("kind", "") != kPartialKind || partial->value("key", "") != key.stem() ||
+      partial->value("pipeline_sha256", "") != key.pipeline_sha256)
+    throw std::runtime_error(ckpt_path + ": checkpoint of a different run; delete it to start over");
+  try {  // into temporaries: a checkpoint is taken whole or not at all
+    harness::ConfusionMatrix p_cm = harness::ConfusionMatrix::from_json(partial->at("confusion_matrix"));
+    std::optional<harness::ConfusionMatrix> p_boundary;
+    if (partial->contains("boundary_confusion_matrix"))
+      p_boundary = harness::ConfusionMatrix::from_json(partial->at("boundary_confusion_matrix"));
+    auto p_done = partial->at("done_ids").get<std::vector<std::string>>();
+    // A checkpoint written before pools (an array of strips) starts a new block.
+    json p_qualitative = merge_qualitative({partial->value("qualitative", json())});
+    auto p_node_ms = partial->at("per_node_ms").get<std::map<std::string, double>>();
+    const double p_seconds = partial->at("elapsed_s").get<double>();
+    t.cm = std::move(p_cm);
+    if (p_boundary) t.boundary_cm = std::move(*p_boundary);
+    t.boundary_ok = p_boundary.has_value();
+    t.done_ids = std::move(p_done);
+    t.qualitative = std::move(p_qualitative);
+    t.node_ms = std::move(p_node_ms);
+    t.previous_seconds = p_seconds;
+  } catch (const std::exception& e) {
+    unusable_checkpoint(ckpt_path, "unexpected contents: " + problem_text(e, ckpt_path), o.force);
   }
+  t.done.insert(t.done_ids.begin(), t.done_ids.end());
+  if (o.progress && !t.done_ids.empty())
+    std::cerr << "[eval] resuming " << key.stem() << " from " << t.done_ids.size() << " images\n";
+  return t.done_ids.size();
+}
 
-  // Before any image runs: an unwritable folder should not cost a model load.
-  if (!o.save_predictions.empty()) create_output_folder(o.save_predictions, "--save-predictions");
-  ProtocolRunner runner(graph, protocol, o.device, ds->class_names(), zero_shot.unseen);
-  std::vector<std::string> warnings;
-  std::vector<std::string> pipeline_classes;
-  std::vector<int64_t> remap;  // [vocabulary] map: pipeline class -> data-set class
+void write_checkpoint(const Tally& t, const std::string& ckpt_path, const RunKey& key, double seconds) {
+  json p = {{"kind", kPartialKind},
+            {"key", key.stem()},
+            {"pipeline_sha256", key.pipeline_sha256},
+            {"done_ids", t.done_ids},
+            {"confusion_matrix", t.cm.to_json()},
+            {"per_node_ms", t.node_ms},
+            {"qualitative", t.qualitative},
+            {"elapsed_s", t.previous_seconds + seconds},
+            {"date", utc_now_iso8601()}};
+  if (t.boundary_ok) p["boundary_confusion_matrix"] = t.boundary_cm.to_json();
+  write_json_atomic(ckpt_path, p);
+}
 
-  auto checkpoint = [&](double seconds) {
-    json p = {{"kind", kPartialKind},
-              {"key", key.stem()},
-              {"pipeline_sha256", key.pipeline_sha256},
-              {"done_ids", done_ids},
-              {"confusion_matrix", cm.to_json()},
-              {"per_node_ms", node_ms},
-              {"qualitative", qualitative},
-              {"elapsed_s", previous_seconds + seconds},
-              {"date", utc_now_iso8601()}};
-    if (boundary_ok) p["boundary_confusion_matrix"] = boundary_cm.to_json();
-    write_json_atomic(ckpt_path, p);
-  };
+// One image through the runner; oracle inputs (input.labels /
+// input.instances) get this image's truth.
+Prediction predict_image(ProtocolRunner& runner, const harness::Sample& s, const Protocol& protocol,
+                         const std::vector<std::string>& class_names) {
+  at::Tensor image = preprocess_image(s.image, protocol);
+  if (!runner.ground_truth_used().any()) return runner.predict(image, s.label.rows, s.label.cols);
+  ProtocolRunner::Truth truth;
+  truth.labels = mat_to_long(s.label);
+  if (!s.instances.empty()) truth.instances = mat_to_long(s.instances);
+  truth.class_names = class_names;
+  return runner.predict(image, s.label.rows, s.label.cols, &truth);
+}
 
-  Progress progress(o.progress, indices.size());
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto seconds_since_start = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  size_t since_ckpt = 0;
-  for (size_t i : indices) {
-    const std::string id = ds->id(i);
-    if (done.count(id)) continue;
-    harness::Sample s = ds->sample(i, true);
-    at::Tensor image = preprocess_image(s.image, protocol);
-    Prediction p;
-    if (runner.ground_truth_used().any()) {
-      // Oracle inputs (input.labels / input.instances): this image's truth.
-      ProtocolRunner::Truth truth;
-      truth.labels = mat_to_long(s.label);
-      if (!s.instances.empty()) truth.instances = mat_to_long(s.instances);
-      truth.class_names = class_names;
-      p = runner.predict(image, s.label.rows, s.label.cols, &truth);
-    } else {
-      p = runner.predict(image, s.label.rows, s.label.cols);
-    }
-    if (pipeline_classes.empty() && !p.class_names.empty()) {
-      pipeline_classes = p.class_names;
-      remap = check_vocabulary(pipeline_classes, *ds, graph.spec);  // throws: nothing is stored
-    }
-    if (!remap.empty()) {
-      const at::Tensor table = at::tensor(remap, at::kLong);
-      p.labels = table.index_select(0, p.labels.flatten().clamp(0, static_cast<int64_t>(remap.size()) - 1))
-                     .view(p.labels.sizes());
-    }
-    at::Tensor pred32 = p.labels.to(at::kInt).contiguous();
-    cv::Mat pred(s.label.rows, s.label.cols, CV_32S, pred32.data_ptr<int32_t>());
-    try {
-      cm.add(s.label, pred, ds->ignore_index());
-      harness::add_boundary(boundary_cm, s.label, pred, ds->ignore_index());
-    } catch (const std::out_of_range& e) {
-      throw std::runtime_error("image '" + id + "': a predicted class is not a class of '" + ds->name() +
-                               "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
-    }
-    if (const auto it = pool_rank.find(i); it != pool_rank.end())
-      qualitative["images"].push_back(
-          qualitative_entry(id, it->second, s.image, s.label, pred, ds->ignore_index(), ds->num_classes()));
-    if (!o.save_predictions.empty()) {
-      const fs::path f = fs::path(o.save_predictions) / (id + ".png");
-      create_output_folder(f.parent_path().string(), "--save-predictions");
-      write_label_png(f.string(), p.labels);
-    }
-    for (const auto& t : p.timings) node_ms[t.node] += t.milliseconds;
-    done_ids.push_back(id);
-    done.insert(id);
-    ++out.new_images;
-    const bool ckpt = ++since_ckpt >= static_cast<size_t>(std::max(1, o.checkpoint_every));
-    if (ckpt) {
-      checkpoint(seconds_since_start());
-      since_ckpt = 0;
-    }
-    progress.update(done_ids.size(), out.new_images, seconds_since_start(), ckpt);
-    if (o.kill_after >= 0 && static_cast<long>(out.new_images) >= o.kill_after) {
-      checkpoint(seconds_since_start());
-      std::raise(SIGKILL);
-    }
-  }
-  progress.finish();
-  const double total_s = previous_seconds + seconds_since_start();
-
-  const harness::SegmentationMetrics m = harness::compute_metrics(cm);
+// Everything a record holds besides the per-image work: what ran, on what,
+// how, and the metrics of the tally.
+json build_record(const Graph& graph, const EvalOptions& o, const harness::Dataset& ds, const RunIdentity& id,
+                  const json& vocabulary, const Protocol& protocol, const ProtocolRunner& runner, const Tally& t,
+                  const std::vector<std::string>& pipeline_classes, std::vector<std::string> warnings,
+                  size_t resumed_images, double total_s) {
+  const std::vector<std::string> class_names = ds.display_class_names();
+  const harness::SegmentationMetrics m = harness::compute_metrics(t.cm);
   json record;
   record["kind"] = kRecordKind;
   record["format_version"] = 1;
-  record["key"] = key.stem();
+  record["key"] = id.key.stem();
   record["date"] = utc_now_iso8601();
   record["pipeline"] = {{"name", graph.spec.name},
                         {"description", graph.spec.description},
                         {"file", fs::absolute(graph.spec.file).string()},
-                        {"sha256", key.pipeline_sha256},
+                        {"sha256", id.key.pipeline_sha256},
                         {"resolved_toml", graph.spec.resolved_toml},
-                        {"family_sha256", family_sha256},
+                        {"family_sha256", id.family_sha256},
                         {"files", graph.spec.files},
                         {"dataset_settings", {{"applied", graph.spec.dataset.empty() ? json(nullptr) : json(graph.spec.dataset)},
                                               {"declared", graph.spec.dataset_tables}}},
                         {"class_names", pipeline_classes}};
   if (graph.spec.has_class_map) record["pipeline"]["class_map"] = graph.spec.class_map;
   record["vocabulary"] = vocabulary;
-  record["dataset"] = {{"name", ds->name()},
-                       {"split", ds->split()},
+  record["dataset"] = {{"name", ds.name()},
+                       {"split", ds.split()},
                        {"data_root", fs::absolute(o.data_root).string()},
-                       {"size", ds->size()},
-                       {"num_classes", ds->num_classes()},
-                       {"ignore_index", ds->ignore_index()},
+                       {"size", ds.size()},
+                       {"num_classes", ds.num_classes()},
+                       {"ignore_index", ds.ignore_index()},
                        {"class_names", class_names}};
   record["protocol"] = protocol.to_json();
   record["selection"] = {{"limit", o.limit >= 0 ? json(o.limit) : json(nullptr)},
                          {"shard", {{"index", o.shard_index}, {"count", o.shard_count}}},
-                         {"num_images", done_ids.size()},
-                         {"ids", done_ids}};
-  record["models"] = model_list;
+                         {"num_images", t.done_ids.size()},
+                         {"ids", t.done_ids}};
+  record["models"] = id.model_list;
   // Runs that read the ground truth (oracle rows) say so.
   {
     json gt = json::array();
@@ -573,17 +539,115 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
                         {"git_commit", ovseg_git_commit()}};
   record["metrics"] = harness::metrics_to_json(m, class_names);
   record["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
-  record["confusion_matrix"] = cm.to_json();
-  if (boundary_ok)
-    record["boundary"] = boundary_json(boundary_cm);
+  record["confusion_matrix"] = t.cm.to_json();
+  if (t.boundary_ok)
+    record["boundary"] = boundary_json(t.boundary_cm);
   else
     warnings.push_back("resumed from a checkpoint without the boundary band's counts: no boundary metric");
   record["timings"] = {{"total_s", total_s},
-                       {"per_image_ms", done_ids.empty() ? 0.0 : 1000.0 * total_s / done_ids.size()},
-                       {"per_node_ms", node_ms},
-                       {"resumed_images", out.resumed_images}};
+                       {"per_image_ms", t.done_ids.empty() ? 0.0 : 1000.0 * total_s / t.done_ids.size()},
+                       {"per_node_ms", t.node_ms},
+                       {"resumed_images", resumed_images}};
   record["warnings"] = warnings;
-  record["qualitative"] = merge_qualitative({qualitative});  // pool images in pool order (qualitative_pool.hpp)
+  record["qualitative"] = merge_qualitative({t.qualitative});  // pool images in pool order (qualitative_pool.hpp)
+  return record;
+}
+
+}  // namespace
+
+EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
+  const Protocol protocol = parse_protocol(graph.spec);
+  check_request(o);
+  auto ds = harness::make_dataset(o.dataset, o.data_root, o.split);
+  if (!ds->has_images())
+    throw std::runtime_error("data set '" + ds->name() + "' at " + o.data_root + " has no image files");
+  check_dataset_settings(graph, *ds);
+  const json vocabulary = vocabulary_json(*ds);
+  const harness::ZeroShotSplit zero_shot = o.zero_shot ? *o.zero_shot : harness::declared_zero_shot_split(*ds);
+  harness::unseen_mask(zero_shot, ds->display_class_names());  // a bad split fails before any image runs
+  const ImageSelection selection = select_images(*ds, o);
+  const RunIdentity id = run_identity(graph, *ds, vocabulary, zero_shot, o);
+  const RunKey& key = id.key;
+
+  EvalOutcome out;
+  out.record_path = record_path(o.results_dir, key);
+  const std::string ckpt_path = partial_path(o.results_dir, key);
+  // A finished run is not redone: reruns (sweeps, requeued cluster jobs)
+  // find their record by its key.
+  if (!o.force) {
+    if (auto stored = stored_record(out.record_path, zero_shot)) {
+      out.record = std::move(*stored);
+      out.already_stored = true;
+      return out;
+    }
+  }
+  const std::vector<std::string> class_names = ds->display_class_names();
+  Tally tally(ds->num_classes());
+  out.resumed_images = resume_from_checkpoint(tally, ckpt_path, key, o);
+
+  // Before any image runs: an unwritable folder should not cost a model load.
+  if (!o.save_predictions.empty()) create_output_folder(o.save_predictions, "--save-predictions");
+  ProtocolRunner runner(graph, protocol, o.device, ds->class_names(), zero_shot.unseen);
+  std::vector<std::string> pipeline_classes;
+  std::vector<int64_t> remap;  // [vocabulary] map: pipeline class -> data-set class
+
+  Progress progress(o.progress, selection.indices.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto seconds_since_start = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  size_t since_ckpt = 0;
+  for (size_t i : selection.indices) {
+    const std::string id_i = ds->id(i);
+    if (tally.done.count(id_i)) continue;
+    harness::Sample s = ds->sample(i, true);
+    Prediction p = predict_image(runner, s, protocol, class_names);
+    if (pipeline_classes.empty() && !p.class_names.empty()) {
+      pipeline_classes = p.class_names;
+      remap = check_vocabulary(pipeline_classes, *ds, graph.spec);  // throws: nothing is stored
+    }
+    if (!remap.empty()) {
+      const at::Tensor table = at::tensor(remap, at::kLong);
+      p.labels = table.index_select(0, p.labels.flatten().clamp(0, static_cast<int64_t>(remap.size()) - 1))
+                     .view(p.labels.sizes());
+    }
+    at::Tensor pred32 = p.labels.to(at::kInt).contiguous();
+    cv::Mat pred(s.label.rows, s.label.cols, CV_32S, pred32.data_ptr<int32_t>());
+    try {
+      tally.cm.add(s.label, pred, ds->ignore_index());
+      harness::add_boundary(tally.boundary_cm, s.label, pred, ds->ignore_index());
+    } catch (const std::out_of_range& e) {
+      throw std::runtime_error("image '" + id_i + "': a predicted class is not a class of '" + ds->name() +
+                               "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
+    }
+    if (const auto it = selection.pool_rank.find(i); it != selection.pool_rank.end())
+      tally.qualitative["images"].push_back(
+          qualitative_entry(id_i, it->second, s.image, s.label, pred, ds->ignore_index(), ds->num_classes()));
+    if (!o.save_predictions.empty()) {
+      const fs::path f = fs::path(o.save_predictions) / (id_i + ".png");
+      create_output_folder(f.parent_path().string(), "--save-predictions");
+      write_label_png(f.string(), p.labels);
+    }
+    for (const auto& t : p.timings) tally.node_ms[t.node] += t.milliseconds;
+    tally.done_ids.push_back(id_i);
+    tally.done.insert(id_i);
+    ++out.new_images;
+    const bool ckpt = ++since_ckpt >= static_cast<size_t>(std::max(1, o.checkpoint_every));
+    if (ckpt) {
+      write_checkpoint(tally, ckpt_path, key, seconds_since_start());
+      since_ckpt = 0;
+    }
+    progress.update(tally.done_ids.size(), out.new_images, seconds_since_start(), ckpt);
+    if (o.kill_after >= 0 && static_cast<long>(out.new_images) >= o.kill_after) {
+      write_checkpoint(tally, ckpt_path, key, seconds_since_start());
+      std::raise(SIGKILL);
+    }
+  }
+  progress.finish();
+  const double total_s = tally.previous_seconds + seconds_since_start();
+
+  json record = build_record(graph, o, *ds, id, vocabulary, protocol, runner, tally, pipeline_classes, {},
+                             out.resumed_images, total_s);
   apply_zero_shot(record, zero_shot);
   write_json_atomic(out.record_path, record);
   std::error_code ec;

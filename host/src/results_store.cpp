@@ -108,6 +108,31 @@ std::string record_schema_problem(const nlohmann::json& record) {
   return "";
 }
 
+std::optional<nlohmann::json> load_record_file(const std::string& f) {
+  // One unreadable record must not hide the others: it is named and skipped.
+  std::optional<nlohmann::json> j;
+  try {
+    j = read_json_file(f);
+  } catch (const std::exception& e) {
+    std::cerr << "warning: skipping " << e.what() << "\n";
+    return std::nullopt;
+  }
+  if (!j || !j->is_object()) return std::nullopt;
+  const auto kind = j->find("kind");  // other JSON files (run.json, sweeps) are not records
+  if (kind != j->end() && !kind->is_string()) {
+    std::cerr << "warning: skipping " << f << ": not an eval record as ovseg writes it: field 'kind' is "
+              << kind->type_name() << ", expected string\n";
+    return std::nullopt;
+  }
+  if (kind == j->end() || *kind != kRecordKind) return std::nullopt;
+  if (const std::string problem = record_schema_problem(*j); !problem.empty()) {
+    std::cerr << "warning: skipping " << f << ": not an eval record as ovseg writes it: " << problem << "\n";
+    return std::nullopt;
+  }
+  (*j)["_file"] = f;
+  return j;
+}
+
 std::vector<nlohmann::json> load_records(const std::string& dir) {
   std::vector<nlohmann::json> out;
   if (!fs::is_directory(dir)) throw std::runtime_error("results folder " + dir + " does not exist");
@@ -119,30 +144,8 @@ std::vector<nlohmann::json> load_records(const std::string& dir) {
     files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
-  // One unreadable record must not hide the others: it is named and skipped.
-  for (const auto& f : files) {
-    std::optional<nlohmann::json> j;
-    try {
-      j = read_json_file(f);
-    } catch (const std::exception& e) {
-      std::cerr << "warning: skipping " << e.what() << "\n";
-      continue;
-    }
-    if (!j || !j->is_object()) continue;
-    const auto kind = j->find("kind");  // other JSON files (run.json, sweeps) are not records
-    if (kind != j->end() && !kind->is_string()) {
-      std::cerr << "warning: skipping " << f << ": not an eval record as ovseg writes it: field 'kind' is "
-                << kind->type_name() << ", expected string\n";
-      continue;
-    }
-    if (kind == j->end() || *kind != kRecordKind) continue;
-    if (const std::string problem = record_schema_problem(*j); !problem.empty()) {
-      std::cerr << "warning: skipping " << f << ": not an eval record as ovseg writes it: " << problem << "\n";
-      continue;
-    }
-    (*j)["_file"] = f;
-    out.push_back(std::move(*j));
-  }
+  for (const auto& f : files)
+    if (auto j = load_record_file(f)) out.push_back(std::move(*j));
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "ovseg/harness/dataset.hpp"
@@ -26,6 +27,8 @@ std::string toml_text(const toml::node& n) {
       std::ostringstream os;
       os.precision(precision);
       os << *d;
+      // "1e+01" reads back as 10 too, but the author wrote 10.0.
+      if (os.str().find('e') != std::string::npos && precision < 17) continue;
       if (std::stod(os.str()) == *d) {
         std::string text = os.str();
         if (text.find_first_of(".eEn") == std::string::npos) text += ".0";  // stay a TOML float
@@ -62,6 +65,23 @@ const toml::node* at_path(const toml::table& root, const std::vector<std::string
   return n;
 }
 
+// A string value naming a file or folder that exists relative to the sweep
+// file, as the TOML text of its absolute path; any other value unchanged.
+std::string resolved_from_sweep(const std::string& sweep_file, const std::string& value_text) {
+  std::optional<std::string> text;
+  try {
+    const toml::table t = toml::parse("v = " + value_text);
+    text = t["v"].value<std::string>();
+  } catch (const toml::parse_error&) {
+    text = value_text;  // a bare word, as --set reads it
+  }
+  if (!text || text->empty() || fs::path(*text).is_absolute()) return value_text;
+  std::error_code ec;
+  const fs::path p = fs::path(sweep_file).parent_path() / *text;
+  if (!fs::exists(p, ec)) return value_text;
+  return toml_text(toml::value<std::string>(fs::absolute(p).lexically_normal().string()));
+}
+
 }  // namespace
 
 SweepSpec load_sweep(const std::string& path) {
@@ -77,7 +97,7 @@ SweepSpec load_sweep(const std::string& path) {
 
   const toml::table* sweep = root["sweep"].as_table();
   if (!sweep) throw Error({path, 1, 1}, "", "no [sweep] table", "add [sweep] with pipeline = and datasets =");
-  detail::check_keys(path, *sweep, "[sweep]", {"name", "pipeline", "datasets", "limit", "set", "train"});
+  detail::check_keys(path, *sweep, "[sweep]", {"name", "pipeline", "datasets", "limit", "unset", "set", "train"});
   if (auto n = (*sweep)["name"].value<std::string>()) spec.name = *n;
   auto pipeline = (*sweep)["pipeline"].value<std::string>();
   if (!pipeline) throw Error(where(path, *sweep), "", "[sweep] needs pipeline = \"base.toml\"", "name the base pipeline");
@@ -99,7 +119,24 @@ SweepSpec load_sweep(const std::string& path) {
                   "write train = \"world\" (its root comes from [data_roots] or --data-root)");
     spec.train = t->as_string()->get();
   }
-  spec.fixed = detail::read_set_overrides(path, *sweep);
+  if (const toml::node* u = sweep->get("unset")) {
+    const toml::array* keys = u->as_array();
+    if (!keys) throw Error(where(path, *u), "", "unset must be an array of keys", "write unset = [\"nodes.x.p\"]");
+    for (const auto& k : *keys) {
+      if (!k.is_string()) throw Error(where(path, k), "", "unset entries must be strings", "quote them");
+      try {
+        spec.fixed.push_back(parse_unset(k.as_string()->get()));
+      } catch (const Error& e) {
+        throw Error(where(path, k), e.node(), e.problem(), e.fix());
+      }
+    }
+  }
+  for (Override& o : detail::read_set_overrides(path, *sweep)) {
+    const std::string key = o.original.substr(0, o.original.find('='));
+    const std::string value = resolved_from_sweep(path, o.value_text);
+    if (value != o.value_text) o = parse_override(key + "=" + value);
+    spec.fixed.push_back(std::move(o));
+  }
 
   if (const toml::table* roots = root["data_roots"].as_table())
     for (const auto& [k, v] : *roots) {
@@ -116,7 +153,10 @@ SweepSpec load_sweep(const std::string& path) {
     if (!values || values->empty())
       throw Error(where(path, v), "", "axis '" + axis.path + "' must be a non-empty array of values",
                   "write \"" + axis.path + "\" = [a, b, c]");
-    for (const auto& x : *values) axis.values.push_back(toml_text(x));
+    for (const auto& x : *values) {
+      axis.written.push_back(toml_text(x));
+      axis.values.push_back(resolved_from_sweep(path, axis.written.back()));
+    }
     parse_override(axis.path + "=" + axis.values.front());  // path syntax check
     spec.axes.push_back(std::move(axis));
   }
@@ -133,10 +173,11 @@ std::vector<SweepPoint> sweep_points(const SweepSpec& spec) {
   for (const auto& axis : spec.axes) {
     std::vector<SweepPoint> next;
     for (const auto& p : points)
-      for (const auto& value : axis.values) {
+      for (size_t v = 0; v < axis.values.size(); ++v) {
         SweepPoint q = p;
-        q.overrides.push_back(parse_override(axis.path + "=" + value));
-        q.label += (q.label.empty() ? "" : ", ") + last_part(axis.path) + "=" + value;
+        q.overrides.push_back(parse_override(axis.path + "=" + axis.values[v]));
+        q.values.push_back(axis.written[v]);
+        q.label += (q.label.empty() ? "" : ", ") + last_part(axis.path) + "=" + axis.written[v];
         next.push_back(std::move(q));
       }
     points = std::move(next);
@@ -158,6 +199,10 @@ std::optional<size_t> sweep_point_of(const SweepSpec& spec, const std::vector<Sw
   }
   for (const auto& o : spec.fixed) {
     const toml::node* n = at_path(root, o.path);
+    if (o.unset) {
+      if (n) return std::nullopt;  // the point deletes this key
+      continue;
+    }
     if (!n || toml_text(*n) != canonical_value(o.value_text)) return std::nullopt;
   }
   std::vector<std::string> values;
@@ -183,8 +228,7 @@ AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlo
   for (const auto& a : spec.axes) in.axes.push_back(a.path);
   in.points.resize(points.size());
   for (size_t i = 0; i < points.size(); ++i)
-    for (size_t a = 0; a < spec.axes.size(); ++a)
-      in.points[i].values.push_back(points[i].overrides[spec.fixed.size() + a].value_text);
+    in.points[i].values = points[i].values;
   // Per point and data set, the record to show.
   std::map<std::pair<size_t, std::string>, nlohmann::json> chosen;
   const auto better = [&](const nlohmann::json& a, const nlohmann::json& b) {  // is a preferable to b?
@@ -216,6 +260,25 @@ AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlo
   }
   for (auto& [key, r] : chosen) in.points[key.first].records.push_back(std::move(r));
   return in;
+}
+
+bool label_sweep_point(nlohmann::json& record, const std::string& sweep, const std::string& label) {
+  nlohmann::json entries = record.value("sweep_points", nlohmann::json::array());
+  if (!entries.is_array()) entries = nlohmann::json::array();
+  const nlohmann::json mine = {{"sweep", sweep}, {"label", label}};
+  if (!entries.empty() && entries.back() == mine) return false;
+  nlohmann::json kept = nlohmann::json::array();
+  for (const auto& e : entries)
+    if (!(e.is_object() && e.value("sweep", "") == sweep)) kept.push_back(e);
+  kept.push_back(mine);
+  record["sweep_points"] = kept;
+  return true;
+}
+
+std::string sweep_label(const nlohmann::json& record) {
+  const nlohmann::json entries = record.value("sweep_points", nlohmann::json::array());
+  if (!entries.is_array() || entries.empty() || !entries.back().is_object()) return "";
+  return entries.back().value("label", "");
 }
 
 }  // namespace ovseg

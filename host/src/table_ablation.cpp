@@ -2,6 +2,7 @@
 // ablations (✓/✗ for booleans, the values otherwise), then the metric per
 // data set and their average.
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "ovseg/host/benchmark_names.hpp"
@@ -108,8 +109,23 @@ ComparisonTable build_ablation_table(const AblationInput& in, const TableOptions
 
   int skipped = 0;
   const auto rows = tables::group_record_rows(all_records, &skipped);
+  // In point order (not record dates: a point found stored from an earlier
+  // run is older than the points run after it), so "first point" is.
+  std::map<std::string, size_t> point_of_key;
+  for (size_t i = in.points.size(); i-- > 0;)
+    for (const auto& r : in.points[i].records) point_of_key[r.value("key", std::string())] = i;
+  const auto first_point = [&](const tables::RecordRow& row) {
+    size_t best = in.points.size();
+    for (const auto& [ds, r] : row.by_dataset)
+      if (const auto it = point_of_key.find(r.value("key", std::string())); it != point_of_key.end())
+        best = std::min(best, it->second);
+    return best;
+  };
   std::vector<const tables::RecordRow*> rrows;
   for (const auto& r : rows) rrows.push_back(&r);
+  std::stable_sort(rrows.begin(), rrows.end(), [&](const tables::RecordRow* a, const tables::RecordRow* b) {
+    return first_point(*a) < first_point(*b);
+  });
   size_t missing = 0;
   for (const auto& p : in.points) missing += p.records.empty();
   if (missing > 0) t.footer.push_back(std::to_string(missing) + " point(s) without a stored record (-): run `ovseg sweep`");

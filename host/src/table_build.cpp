@@ -230,16 +230,10 @@ TableRow start_row(const Planned& p) {
   return row;
 }
 
-ComparisonTable build_datasets(const std::vector<RecordRow>& records, const TableOptions& o, int skipped) {
-  ComparisonTable t;
-  t.kind = "datasets";
-  t.metric = o.metric;
-  t.decimals = o.decimals;
-  Plan plan = plan_rows(records, o, true);
+// The data-set columns: the requested ones, else every data set a record
+// row has and the harness data sets the published rows report.
+std::vector<std::string> column_datasets(const Plan& plan, const TableOptions& o) {
   const std::string& metric = o.metric;
-
-  // Columns: the requested data sets, else every data set a record row has
-  // and the harness data sets the published rows report.
   std::vector<std::string> datasets;
   if (!o.datasets.empty()) {
     for (const auto& d : o.datasets) datasets.push_back(dataset_from_column_name(d));
@@ -260,6 +254,65 @@ ComparisonTable build_datasets(const std::vector<RecordRow>& records, const Tabl
       return dataset_column_rank(a) < dataset_column_rank(b);
     });
   }
+  return datasets;
+}
+
+// A row's Avg cell: the mean over `avg` when the row has every one of them;
+// a published row's own Avg when its paper averages exactly these.
+TableCell average_cell(const Planned& p, const std::vector<std::string>& avg, const std::string& metric) {
+  TableCell cell;
+  double sum = 0;
+  bool all = true;
+  for (const auto& d : avg) {
+    const auto v = planned_value(p, metric, d);
+    all &= v.has_value();
+    if (v) sum += *v;
+  }
+  if (all) cell.value = sum / static_cast<double>(avg.size());
+  // The paper's own Avg when it averages exactly these data sets.
+  if (all && p.published && p.published->printed_avg.count(metric) &&
+      p.published->values.at(metric).size() == avg.size()) {
+    cell.value = p.published->printed_avg.at(metric);
+    cell.note = "as printed by the source";
+  }
+  return cell;
+}
+
+// A reproduced row's Δ cell: reproduced minus its published counterpart,
+// averaged over the data sets both report (per data set in the note).
+TableCell delta_cell(const Planned& p, const std::vector<std::string>& datasets, const TableOptions& o) {
+  const std::string& metric = o.metric;
+  TableCell cell;
+  const PublishedRow& ref = find_published(o.published, p.counterpart);
+  double sum = 0;
+  int n = 0;
+  for (const auto& d : datasets) {
+    const auto ours = planned_value(p, metric, d);
+    const auto theirs = ref.value(metric, d);
+    if (!ours || !theirs) continue;
+    sum += *ours - *theirs;
+    ++n;
+    cell.note += (cell.note.empty() ? "" : ", ") + dataset_short_name(d) + " " +
+                 (*ours >= *theirs ? "+" : "") + tables::format_number(*ours - *theirs, o.decimals);
+  }
+  if (n > 0) {
+    cell.value = sum / n;
+    cell.note = "vs " + ref.method + " (" + ref.cite + "): " + cell.note;
+  } else {
+    cell.note = "no data set in common with " + ref.method;
+  }
+  return cell;
+}
+
+ComparisonTable build_datasets(const std::vector<RecordRow>& records, const TableOptions& o, int skipped) {
+  ComparisonTable t;
+  t.kind = "datasets";
+  t.metric = o.metric;
+  t.decimals = o.decimals;
+  Plan plan = plan_rows(records, o, true);
+  const std::string& metric = o.metric;
+
+  std::vector<std::string> datasets = column_datasets(plan, o);
   // The zero-shot literature's columns where a reproduced row has a split
   // (published zero-shot rows join those columns; they do not open them).
   std::set<std::string> zero_shot;
@@ -317,39 +370,9 @@ ComparisonTable build_datasets(const std::vector<RecordRow>& records, const Tabl
       if (col.kind == ColumnKind::Metric) {
         cell.value = planned_value(p, col.metric, col.dataset);
       } else if (col.kind == ColumnKind::Average) {
-        double sum = 0;
-        bool all = true;
-        for (const auto& d : avg) {
-          const auto v = planned_value(p, metric, d);
-          all &= v.has_value();
-          if (v) sum += *v;
-        }
-        if (all) cell.value = sum / static_cast<double>(avg.size());
-        // The paper's own Avg when it averages exactly these data sets.
-        if (all && p.published && p.published->printed_avg.count(metric) &&
-            p.published->values.at(metric).size() == avg.size()) {
-          cell.value = p.published->printed_avg.at(metric);
-          cell.note = "as printed by the source";
-        }
+        cell = average_cell(p, avg, metric);
       } else if (col.kind == ColumnKind::Delta && p.record && !p.counterpart.empty()) {
-        const PublishedRow& ref = find_published(o.published, p.counterpart);
-        double sum = 0;
-        int n = 0;
-        for (const auto& d : datasets) {
-          const auto ours = planned_value(p, metric, d);
-          const auto theirs = ref.value(metric, d);
-          if (!ours || !theirs) continue;
-          sum += *ours - *theirs;
-          ++n;
-          cell.note += (cell.note.empty() ? "" : ", ") + dataset_short_name(d) + " " +
-                       (*ours >= *theirs ? "+" : "") + tables::format_number(*ours - *theirs, o.decimals);
-        }
-        if (n > 0) {
-          cell.value = sum / n;
-          cell.note = "vs " + ref.method + " (" + ref.cite + "): " + cell.note;
-        } else {
-          cell.note = "no data set in common with " + ref.method;
-        }
+        cell = delta_cell(p, datasets, o);
       }
       cell.text = col.kind == ColumnKind::Delta && cell.value && *cell.value > 0
                       ? "+" + tables::format_number(cell.value, o.decimals)

@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "ovseg/host/benchmark_names.hpp"
+#include "ovseg/host/sweep.hpp"
 
 namespace ovseg::tables {
 
@@ -179,6 +180,15 @@ std::vector<RecordRow> group_record_rows(const std::vector<json>& records, int* 
     bool limits_differ = false;
     for (const RecordRow* other : group) limits_differ |= other->limit != group[0]->limit;
     for (RecordRow* row : group) {
+      // A sweep's point is named by its label ("gaussian_std=3.0"), the
+      // newest sweep's that labelled any of the row's records.
+      std::string swept;
+      for (const auto& [ds, r] : row->by_dataset)
+        if (const std::string l = sweep_label(r); !l.empty()) swept = l;
+      if (!swept.empty()) {
+        row->label = name + " [" + swept + "]";
+        continue;
+      }
       std::string tag;
       for (const auto& k : differing) tag += (tag.empty() ? "" : ", ") + k + "=" + value_text(row->protocol[k]);
       if (limits_differ) tag += (tag.empty() ? "" : ", ") + std::string("limit=") + row->limit;

@@ -54,6 +54,9 @@ std::string record_schema_problem(const nlohmann::json& record);
 // checkpoints and foreign files are skipped; a corrupt or schema-bad record
 // is skipped with a warning on stderr naming it. Each gets "_file" = its path.
 std::vector<nlohmann::json> load_records(const std::string& dir);
+// One record file as load_records reads it; nullopt (with the warning) for
+// a file that is not a readable eval record.
+std::optional<nlohmann::json> load_record_file(const std::string& file);
 
 // UTC ISO 8601, e.g. "2026-11-22T04:35:23Z".
 std::string utc_now_iso8601();

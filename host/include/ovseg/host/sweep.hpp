@@ -7,6 +7,7 @@
 //   pipeline = "../naclip.toml"          # relative to this file
 //   datasets = ["coco_object"]
 //   limit = 50                           # optional: first N images
+//   unset = ["nodes.refine.attention"]   # optional: keys deleted for every point
 //   set = ["nodes.refine.plugin=last_block"]  # optional: fixed for every point
 //   train = "world"                      # optional: train every point first (below)
 //
@@ -16,6 +17,15 @@
 //   [axes]                               # any --set path; values are TOML
 //   "nodes.refine.gaussian_std" = [3.0, 5.0, 7.0]
 //   "protocol.short_side" = [224, 336]
+//
+// Paths: a string value in `set` or [axes] that names an existing file or
+// folder relative to this sweep file is made absolute, so it resolves from
+// the sweep that wrote it (not from the base pipeline's folder); other
+// strings (zoo names, words) pass as written. Labels and tables show the
+// values as written.
+//
+// Records of a sweep's points carry its label (sweep_points, below), so
+// `ovseg table` names such a row "naclip [gaussian_std=3.0]".
 //
 // With `train = "DATASET"` an ablation that changes what a model learns is a
 // sweep too: every point is trained (`ovseg train`, on DATASET's data root,
@@ -40,7 +50,8 @@ namespace ovseg {
 
 struct SweepAxis {
   std::string path;                 // "nodes.refine.gaussian_std"
-  std::vector<std::string> values;  // TOML text of each value: "3.0", "\"best7\""
+  std::vector<std::string> values;  // TOML text of each value: "3.0", "\"best7\"" (paths made absolute)
+  std::vector<std::string> written; // the same values as the file writes them (labels, tables)
 };
 
 struct SweepSpec {
@@ -50,13 +61,14 @@ struct SweepSpec {
   std::vector<std::string> datasets;
   std::map<std::string, std::string> data_roots;  // resolved paths
   long limit = -1;
-  std::vector<Override> fixed;  // [sweep] set = [...], applied before the axes
+  std::vector<Override> fixed;  // [sweep] unset = [...] then set = [...], applied before the axes
   std::vector<SweepAxis> axes;  // in file order
   std::string train;            // data set every point is trained on first; "" = none
 };
 
 struct SweepPoint {
   std::vector<Override> overrides;  // the sweep's fixed ones, then one per axis
+  std::vector<std::string> values;  // each axis's value as written
   std::string label;                // "gaussian_std=3.0, short_side=224"
 };
 
@@ -77,5 +89,13 @@ std::optional<size_t> sweep_point_of(const SweepSpec& spec, const std::vector<Sw
 // the sweep (the newest; records with the sweep's limit preferred). Points
 // without records stay, with none.
 AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlohmann::json>& records);
+
+// A record's sweep labels: record["sweep_points"] = [{"sweep": name, "label":
+// "gaussian_std=3.0"}, ...], one entry per sweep that ran or found it.
+// Sets this sweep's entry (last, as the newest); returns whether the record
+// changed (then the caller writes it back).
+bool label_sweep_point(nlohmann::json& record, const std::string& sweep, const std::string& label);
+// The newest sweep label of a record; "" when no sweep labelled it.
+std::string sweep_label(const nlohmann::json& record);
 
 }  // namespace ovseg

@@ -18,6 +18,17 @@ namespace ovseg::models {
 // shared: a stage that trains or loads tensors into it must clone() it.
 std::shared_ptr<ClipModel> shared_clip_model(const std::string& model, at::Device device);
 
+// While one of these lives, a model shared_clip_model loaded stays loaded
+// after its last stage is gone, so the next pipeline of one command (ovseg
+// eval A.toml B.toml) finds it instead of reading the checkpoint again.
+class KeepSharedModels {
+ public:
+  KeepSharedModels();
+  ~KeepSharedModels();
+  KeepSharedModels(const KeepSharedModels&) = delete;
+  KeepSharedModels& operator=(const KeepSharedModels&) = delete;
+};
+
 // A stage's model parameter (`param`, default "model"): a path relative to
 // the pipeline file when such a file exists there, else the value as written
 // (zoo name or path).
