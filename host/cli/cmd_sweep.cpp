@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/stage_weights.hpp"
@@ -80,7 +81,7 @@ int run_sweep(const ParsedArgs& args) {
     return 0;
   }
 
-  const std::string device = args.get("--device", "cpu");
+  const std::string device = args.get("--device", default_device());
   const fs::path runs = args.get("--runs", "runs/sweeps");
   AblationInput ablation;
   ablation.name = sweep.name;

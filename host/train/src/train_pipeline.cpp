@@ -510,8 +510,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   run["resumed_at_step"] = result.start_step;
   run["val"] = val;
   if (!val_skipped.empty()) run["val_skipped"] = val_skipped;
-  run["device"] = {{"name", o.device}, {"summary", device_summary()},
-                   {"threads", at::get_num_threads()}, {"thread_policy", thread_policy_reason()}};
+  run["device"] = device_record(o.device);  // device.cpp: name, kind, GPU, driver, CUDA/cuDNN versions
   run["versions"] = {{"ovseg", ovseg_version()}, {"libtorch", TORCH_VERSION}, {"git_commit", ovseg_git_commit()}};
   run["weights"] = {{"file", "weights.safetensors"}, {"sha256", models::sha256_file(out.weights_path)}};
   write_json_atomic(run_path.string(), run);
