@@ -1,6 +1,7 @@
 // `ovseg encode --model M (--image IMG [--dense] | --text TEXT) --out F.npy`:
 // CLIP embeddings written as NumPy arrays, for parity checks.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 
 #include <iostream>
 

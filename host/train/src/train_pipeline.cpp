@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <torch/version.h>
 
 #include "curve_plot.hpp"
