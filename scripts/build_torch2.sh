@@ -35,6 +35,11 @@ fi
 # Torch_DIR alone is not enough: TorchConfig's find_package(Caffe2 PATHS ...)
 # searches the system first and would pick Debian's 1.13 Caffe2 config.
 TORCH_CMAKE="$(cd "$Torch_DIR/.." && pwd)"
+# Likewise TorchConfig's find_library(TORCH_LIBRARY torch) and
+# find_library(c10_LIBRARY c10) find Debian's libtorch.so / libc10.so first;
+# two c10s in one process end in "free(): double free". Pinned to the wheel's.
+TORCH_LIB="$(cd "$TORCH_CMAKE/../.." && pwd)/lib"
+[ -f "$TORCH_LIB/libc10.so" ] || { echo "build_torch2: no libc10.so in $TORCH_LIB" >&2; exit 1; }
 
 CUDA_ARGS=()
 if [ -z "${CUDAToolkit_ROOT:-}" ] && [ -x /usr/local/cuda/bin/nvcc ]; then CUDAToolkit_ROOT=/usr/local/cuda; fi
@@ -42,11 +47,20 @@ if [ -n "${CUDAToolkit_ROOT:-}" ]; then
   CUDA_ARGS=(-DCUDAToolkit_ROOT="$CUDAToolkit_ROOT" -DCMAKE_CUDA_COMPILER="$CUDAToolkit_ROOT/bin/nvcc")
 fi
 
+# The wheel's libtorch.so exports its own copies of some libstdc++ symbols
+# (std::filesystem::remove_all among them) that crash when called from our
+# code (a null call: SIGSEGV). libstdc++ is put first in every binary's
+# NEEDED list so the global symbol lookup finds the real ones first.
+STDCXX_FIRST="-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state"
+
 GENERATOR=()
 command -v ninja >/dev/null && GENERATOR=(-G Ninja)
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] || [ $# -gt 0 ]; then
   cmake -S . -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$TORCH_CMAKE" -DTorch_DIR="$Torch_DIR" -DCaffe2_DIR="$TORCH_CMAKE/Caffe2" \
+    -DTORCH_LIBRARY="$TORCH_LIB/libtorch.so" -Dc10_LIBRARY="$TORCH_LIB/libc10.so" \
+    -DCMAKE_EXE_LINKER_FLAGS="$STDCXX_FIRST" -DCMAKE_SHARED_LINKER_FLAGS="$STDCXX_FIRST" \
+    -DCMAKE_MODULE_LINKER_FLAGS="$STDCXX_FIRST" \
     "${CUDA_ARGS[@]}" "$@"
 fi
 cmake --build "$BUILD_DIR" -j "${OVSEG_JOBS:-$(nproc)}"

@@ -60,12 +60,13 @@ if [ ! -d "$REPO/../shared/data" ] && [ -f "$GPU/shared-data.tar" ]; then
   mkdir -p "$REPO/../shared" && tar -C "$REPO/../shared" -xf "$GPU/shared-data.tar"
 fi
 export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# libstdc++ first in NEEDED: see scripts/build_torch2.sh.
+LINK="-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state -Wl,-rpath-link,$LIBDIR -Wl,-rpath,$LIBDIR"
 cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$SYSROOT/usr;$TORCH_CMAKE" -DTorch_DIR="$Torch_DIR" -DCaffe2_DIR="$TORCH_CMAKE/Caffe2" \
+  -DTORCH_LIBRARY="$TORCH_CMAKE/../../lib/libtorch.so" -Dc10_LIBRARY="$TORCH_CMAKE/../../lib/libc10.so" \
   -DOpenCV_DIR="$LIBDIR/cmake/opencv4" -DBoost_DIR="$LIBDIR/cmake/Boost-1.74.0" \
   -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDAToolkit_ROOT="$(dirname "$(dirname "$NVCC")")" \
   -DTORCH_CUDA_ARCH_LIST=9.0 \
-  -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$LIBDIR -Wl,-rpath,$LIBDIR" \
-  -DCMAKE_SHARED_LINKER_FLAGS="-Wl,-rpath-link,$LIBDIR -Wl,-rpath,$LIBDIR" \
-  -DCMAKE_MODULE_LINKER_FLAGS="-Wl,-rpath-link,$LIBDIR -Wl,-rpath,$LIBDIR"
+  -DCMAKE_EXE_LINKER_FLAGS="$LINK" -DCMAKE_SHARED_LINKER_FLAGS="$LINK" -DCMAKE_MODULE_LINKER_FLAGS="$LINK"
 cmake --build build-torch2 -j "$(nproc)"

@@ -9,6 +9,7 @@
 
 #include "eval_test_util.hpp"
 #include "ovseg/harness/confusion_matrix.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/tables.hpp"
 
@@ -56,11 +57,12 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(rec["selection"]["num_images"] == 4);
   CHECK(rec["selection"]["shard"]["count"] == 1);
   CHECK(rec["models"].is_array());
-  CHECK(rec["device"]["name"] == "cpu");
+  // No --device: the host picks cuda where a GPU is visible, else the CPU.
+  CHECK(rec["device"]["name"] == ovseg::default_device());
   CHECK(rec["versions"]["libtorch"] == TORCH_VERSION);  // 1.13 (Debian) or 2.x (build_torch2.sh)
-  CHECK(rec["device"]["kind"] == "cpu");
+  CHECK(rec["device"]["kind"] == (ovseg::cuda_available() ? "cuda" : "cpu"));
   CHECK(rec["device"]["libtorch"] == TORCH_VERSION);
-  CHECK(rec["device"]["gpu"].is_null());
+  CHECK(rec["device"]["gpu"].is_null() == !ovseg::cuda_available());
   CHECK(rec["versions"].contains("git_commit"));
   CHECK(rec["date"].get<std::string>().size() == 20);
   CHECK(rec["metrics"]["per_class"].size() == 81);

@@ -1,6 +1,7 @@
 // The executor: dependency order, outputs, default labels, error wrapping
 // (the failing node is named) and device selection.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 #include <torch/version.h>
 
