@@ -68,6 +68,7 @@ is_excluded() {
   case "$1" in
     */torch/lib/* | */nvidia/* | /usr/local/cuda*) return 0 ;;                # the image's torch wheel
     */libc.so.* | */libm.so.* | */libdl.so.* | */librt.so.* | */libpthread.so.* | */ld-linux*) return 0 ;;
+    */libutil.so.* | */libresolv.so.* | */libanl.so.* | */libnsl.so.*) return 0 ;;  # glibc's too
     */libstdc++.so.* | */libgcc_s.so.* | */libgomp.so.*) return 0 ;;           # newer on Ubuntu 24.04
     "$PWD/$BUILD"/* | "$BUILD"/*) return 0 ;;                                   # travels in the build tarball
   esac
