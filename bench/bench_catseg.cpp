@@ -15,6 +15,7 @@
 //   build/bin/bench_catseg
 //   build/bin/bench_catseg --benchmark_filter='CatSeg/150/'
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <ATen/CPUGeneratorImpl.h>
 #include <benchmark/benchmark.h>
 

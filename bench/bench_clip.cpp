@@ -8,6 +8,7 @@
 // their own GFLOP/s (analytic FLOP count of the forward) and the fraction of
 // that peak they reach.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

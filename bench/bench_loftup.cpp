@@ -8,6 +8,7 @@
 //   build/bin/bench_loftup                       # tiles of <= 64 MB working memory (the plugin's default)
 //   build/bin/bench_loftup --benchmark_filter=Untiled   # one tile: what tiling saves
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <benchmark/benchmark.h>
 
 #include <memory>

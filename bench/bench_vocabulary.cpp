@@ -20,6 +20,7 @@
 // number K: then the first K distinct names of every class file in
 // host/harness/class_names, padded with "object 1", "object 2", ... when
 // those run out (there is no ADE-847 name list in the repository).
+#include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>

@@ -22,7 +22,7 @@ std::vector<OptionSpec> pipeline_options() {
       {"--set", "nodes.X.param=VALUE", "override a value before validation (repeatable)", true},
       {"--unset", "nodes.X.param", "delete a key (or table) before the --set values (repeatable)", true},
       {"--plugin-dir", "DIR", "also load plugins from DIR (repeatable; before OVSEG_PLUGIN_PATH)", true},
-      {"--device", "DEV", "cpu (default), cuda or cuda:N", false},
+      {"--device", "DEV", "cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)", false},
       {"--weights", "FILE", "trained weights (`ovseg train`'s weights.safetensors): each node it holds loads them", false},
   };
 }

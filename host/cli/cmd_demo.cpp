@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "ovseg/harness/dataset.hpp"
 #include "ovseg/host/demo_spec.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/plugin_loader.hpp"
@@ -100,7 +101,7 @@ int run_demo(const ParsedArgs& args) {
     o.results_dir = results.string();
     o.progress = false;
     o.force = args.has("--force");
-    o.device = args.get("--device", "cpu");
+    o.device = args.get("--device", default_device());
     const EvalOutcome e = run_eval(graph, o);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
     std::printf("  [%zu/%zu] %-22s mIoU %5s   %s\n", i + 1, spec.runs.size(), run.name.c_str(),
@@ -126,7 +127,7 @@ int run_demo(const ParsedArgs& args) {
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
   const fs::path report = out / "report.html";
   std::string html = render_table(table, TableFormat::Html);
-  const std::string sam = demo_sam_section(world_root.string(), args.get("--device", "cpu"));  // demo_sam.cpp
+  const std::string sam = demo_sam_section(world_root.string(), args.get("--device", default_device()));  // demo_sam.cpp
   // The report's sections end at </main>; SAM's is one more card there.
   const size_t main_end = html.rfind("</main>");
   html.insert(main_end == std::string::npos ? std::min(html.rfind("</body>"), html.size()) : main_end, sam);
@@ -147,7 +148,7 @@ Command demo_command() {
   spec.options = {{"--out", "DIR", "output folder: world/, runs/, report.html (default out/demo)", false},
                   {"--spec", "FILE", "demo file listing the runs (default: the source tree's pipelines/demo.toml)", false},
                   {"--plugin-dir", "DIR", "also load plugins from DIR (repeatable)", true},
-                  {"--device", "DEV", "cpu (default), cuda or cuda:N", false},
+                  {"--device", "DEV", "cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)", false},
                   {"--force", "", "re-run pipelines whose records are already stored", false}};
   spec.details =
       "The embedded model and how it was trained: host/models/embedded/README.md.\n"

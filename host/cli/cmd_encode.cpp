@@ -1,6 +1,7 @@
 // `ovseg encode --model M (--image IMG [--dense] | --text TEXT) --out F.npy`:
 // CLIP embeddings written as NumPy arrays, for parity checks.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 
 #include <iostream>
 
@@ -35,7 +36,7 @@ int run_encode(const ParsedArgs& args) {
   if (!args.has("--out")) throw UsageError("ovseg encode: --out F.npy is required");
   if (args.has("--image") == args.has("--text"))
     throw UsageError("ovseg encode: give exactly one of --image IMG or --text TEXT");
-  const at::Device device = parse_device(args.get("--device", "cpu"));
+  const at::Device device = parse_device(args.get("--device", default_device()));
   auto model = models::ClipModel::load(models::resolve_model_file(args.get("--model")));
   model->to(device);
   at::NoGradGuard no_grad;
@@ -67,7 +68,7 @@ Command encode_command() {
                   {"--text", "TEXT", "text to embed (one prompt)", false},
                   {"--out", "F.npy", "output file", false},
                   {"--bpe-vocab", "FILE", "tokenizer vocabulary for --text", false},
-                  {"--device", "DEV", "cpu (default), cuda or cuda:N", false}};
+                  {"--device", "DEV", "cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)", false}};
   spec.details =
       "Image: (1,embed) = ln_post(CLS) @ proj; --dense: (h*w,embed) = ln_post(patches) @ proj.\n"
       "Text: (1,embed) at the EOT token after text_projection. Embeddings are not normalised.";

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/plugin_loader.hpp"
@@ -71,7 +72,7 @@ EvalOptions eval_options(const ParsedArgs& args) {
   if (args.has("--checkpoint-every"))
     o.checkpoint_every = static_cast<int>(std::max(1L, parse_count("eval", "--checkpoint-every", args.get("--checkpoint-every"))));
   o.save_predictions = args.get("--save-predictions");
-  o.device = args.get("--device", "cpu");
+  o.device = args.get("--device", default_device());
   o.results_dir = args.get("--results", "results/runs");
   o.progress = !args.has("--quiet");
   o.force = args.has("--force");

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "commands.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
 
@@ -22,7 +23,7 @@ std::string shape_text(const at::Tensor& t) {
 int run_params_cmd(const ParsedArgs& args) {
   PluginCatalog catalog = load_catalog(args);
   Graph graph = build_graph(load_spec(args.positionals[0], args), catalog);
-  Executor executor(graph, args.get("--device", "cpu"));
+  Executor executor(graph, args.get("--device", default_device()));
   const bool all = args.has("--all");
   std::map<std::string, std::pair<int64_t, int64_t>> totals;  // node -> (trainable, frozen)
   for (const auto& t : executor.learnable_tensors()) {

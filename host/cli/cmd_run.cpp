@@ -63,7 +63,7 @@ int run_run(const ParsedArgs& args) {
   }
   const cv::Mat bgr = read_bgr_image(args.get("--image"));
   const int64_t h = bgr.rows, w = bgr.cols;
-  ProtocolRunner runner(graph, protocol, args.get("--device", "cpu"));
+  ProtocolRunner runner(graph, protocol, args.get("--device", default_device()));
   runner.keep_logits(!args.has("--no-logits"));  // logits.npy needs the stitched logits
   const Prediction pred = runner.predict(preprocess_image(bgr, protocol), static_cast<int>(h), static_cast<int>(w));
   expect_shape(pred.labels, {h, w}, "pipeline output labels");

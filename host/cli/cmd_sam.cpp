@@ -169,7 +169,7 @@ int run_sam(const ParsedArgs& args) {
 
   const std::string file = models::resolve_model_file(args.get("--model"));
   auto model = models::SamModel::load(file);
-  model->to(parse_device(args.get("--device", "cpu")));
+  model->to(parse_device(args.get("--device", default_device())));
   const at::Tensor image = load_image(args.get("--image"));
   c10::InferenceMode guard;
   nlohmann::json report = {{"model", args.get("--model")},
@@ -203,7 +203,7 @@ Command sam_command() {
                   {"--nms-thresh", "X", "--auto: box NMS IoU (default 0.7)", false},
                   {"--crop-layers", "N", "--auto: crop layers (default 0)", false},
                   {"--min-area", "N", "--auto: remove holes and islands below N pixels (default 0)", false},
-                  {"--device", "DEV", "cpu (default), cuda or cuda:N", false}};
+                  {"--device", "DEV", "cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)", false}};
   spec.details =
       "Prompted: all clicks and the box form one prompt, as SamPredictor.predict;\n"
       "writes mask_<i>.png (0/255), overlay.png and scores.json (predicted IoU, area).\n"

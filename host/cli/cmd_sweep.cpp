@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/eval_run.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/results_store.hpp"
@@ -102,7 +103,7 @@ int run_sweep(const ParsedArgs& args) {
     study->log_command(command_text("sweep", args));
   }
 
-  const std::string device = args.get("--device", "cpu");
+  const std::string device = args.get("--device", default_device());
   const fs::path runs = args.get("--runs", "runs/sweeps");
   AblationInput ablation;
   ablation.name = sweep.name;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/train/train_pipeline.hpp"
 
@@ -88,7 +89,7 @@ int run_train_cmd(const ParsedArgs& args) {
   o.dataset = args.get("--dataset");
   o.data_root = args.get("--data-root");
   o.out_dir = args.get("--out");
-  o.device = args.get("--device", "cpu");
+  o.device = args.get("--device", default_device());
   o.force = args.has("--force");
   o.progress = !args.has("--quiet");
   o.command = join_args(args.positionals[0], args);

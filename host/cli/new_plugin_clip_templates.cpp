@@ -89,6 +89,7 @@ const char* const kClipRefinementTest = R"tmpl(// The @NAME@ plugin through the 
 
 #include <cstdio>
 #include <map>
+#include <ATen/core/grad_mode.h>
 #include <ovseg/clip/last_block.hpp>
 #include <ovseg/models/random_clip.hpp>
 #include <string>

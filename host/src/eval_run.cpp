@@ -532,8 +532,7 @@ json build_record(const Graph& graph, const EvalOptions& o, const harness::Datas
     if (runner.ground_truth_used().instances) gt.push_back("instances");
     if (!gt.empty()) record["ground_truth_inputs"] = gt;
   }
-  record["device"] = {{"name", o.device}, {"summary", device_summary()},
-                      {"threads", at::get_num_threads()}, {"thread_policy", thread_policy_reason()}};
+  record["device"] = device_record(o.device);  // device.cpp: name, kind, GPU, driver, CUDA/cuDNN versions
   record["versions"] = {{"ovseg", ovseg_version()},
                         {"libtorch", TORCH_VERSION},
                         {"git_commit", ovseg_git_commit()}};

@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 #include <torch/cuda.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 
 #include <c10/util/Exception.h>
 

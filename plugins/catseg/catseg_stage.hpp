@@ -7,6 +7,7 @@
 #include <set>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "catseg_aggregator.hpp"

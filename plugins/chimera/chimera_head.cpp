@@ -25,6 +25,7 @@
 #include <ovseg/models/shared_clip.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 
 #include <cmath>
 

@@ -1,3 +1,5 @@
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "chimera_losses.hpp"
 
 #include <algorithm>

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <ovseg/sdk.hpp>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "clip_templates.hpp"
 #include "ovseg/models/clip_tokenizer.hpp"
 #include "ovseg/models/model_zoo.hpp"

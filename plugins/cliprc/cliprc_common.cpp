@@ -4,6 +4,7 @@
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/sdk/diagnostics.hpp"

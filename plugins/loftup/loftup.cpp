@@ -19,6 +19,7 @@
 // (0.5 would average it with the bicubic one), the loss is the mean squared
 // error in the normalised space the authors' output lives in.
 #include <ovseg/sdk.hpp>
+#include <ATen/core/grad_mode.h>  // at::GradMode / NoGradGuard: ATen/ATen.h no longer brings them in LibTorch 2.x
 
 #include <ovseg/models/loftup.hpp>
 

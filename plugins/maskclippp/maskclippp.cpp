@@ -18,6 +18,8 @@
 #include <memory>
 #include <mutex>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "maskclippp_checkpoint.hpp"
 #include "maskclippp_core.hpp"
 #include "ovseg/models/clip_tokenizer.hpp"

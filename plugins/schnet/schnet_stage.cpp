@@ -13,6 +13,7 @@
 // CLIP is frozen and shared; SAM is this node's own copy (it may train).
 // Every choice the paper leaves open is a parameter whose default is an
 // assumption, listed in the README section "SCHNet".
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <ovseg/sdk.hpp>
 
 #include <algorithm>

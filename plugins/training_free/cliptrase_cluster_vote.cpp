@@ -12,6 +12,8 @@
 // vote and each pixel keeps its set of scores. With `logits` as the
 // pipeline's [outputs] logits, the harness's window phase covers the
 // correlation and the vote (see pipelines/cliptrase.toml).
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "cluster_ops.hpp"
 #include <ovseg/clip/last_block.hpp>
 

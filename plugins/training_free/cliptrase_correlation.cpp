@@ -5,6 +5,8 @@
 // result clamped at 0 (clip_self_correlation.py). Output layout: channel i is
 // patch i's row laid out on the grid, (B, h*w, h, w), which is what
 // cliptrase_cluster_vote clusters.
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include <ovseg/clip/last_block.hpp>
 
 namespace {

@@ -15,12 +15,21 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/alignment.h>
+#include <torch/version.h>  // macros only: which Allocator interface to implement
 
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
+
+// LibTorch 2.x made Allocator::allocate() non-const and added the pure
+// copy_data(); 1.13 (Debian, the default build) has the const allocate() only.
+#if TORCH_VERSION_MAJOR >= 2
+#define OVSEG_ALLOCATE_CONST
+#else
+#define OVSEG_ALLOCATE_CONST const
+#endif
 
 namespace ovseg::detail {
 namespace {
@@ -31,7 +40,7 @@ class LargeBlockCache final : public c10::Allocator {
  public:
   LargeBlockCache(c10::Allocator* fallback, size_t max_cached) : fallback_(fallback), max_cached_(max_cached) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) OVSEG_ALLOCATE_CONST override {
     if (n < kLarge) return fallback_->allocate(n);
     void* p = take(n);
     // Memory profiling (torch.profiler, ovseg::TensorMemoryMeter) sees the
@@ -41,6 +50,11 @@ class LargeBlockCache final : public c10::Allocator {
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
+#if TORCH_VERSION_MAJOR >= 2
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#endif
 
   static LargeBlockCache* instance;
 

@@ -2,15 +2,23 @@
 
 #include <c10/core/Allocator.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
+#include <torch/version.h>  // macros only: which reportMemoryUsage() signature
 
 #include <algorithm>
 #include <atomic>
 
 namespace ovseg {
 
+// LibTorch 2.x passes the allocator's totals as size_t, 1.13 as int64_t.
+#if TORCH_VERSION_MAJOR >= 2
+using AllocatorTotal = size_t;
+#else
+using AllocatorTotal = int64_t;
+#endif
+
 struct TensorMemoryMeter::State : public c10::MemoryReportingInfoBase {
   std::atomic<int64_t> current{0}, peak{0};
-  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, int64_t /*total_allocated*/, int64_t /*total_reserved*/,
+  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, AllocatorTotal /*total_allocated*/, AllocatorTotal /*total_reserved*/,
                          c10::Device /*device*/) override {
     const int64_t now = current += alloc_size;
     int64_t p = peak.load();

@@ -9,6 +9,8 @@
 #include <set>
 #include <unistd.h>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "catseg_test_util.hpp"
 #include "ovseg/host/map_stage_context.hpp"
 

@@ -8,6 +8,8 @@
 #include <functional>
 #include <unistd.h>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "../../plugins/catseg/escnet_sam_block.hpp"
 #include "catseg_test_util.hpp"
 #include "ovseg/host/map_stage_context.hpp"

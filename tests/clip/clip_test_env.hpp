@@ -2,6 +2,7 @@
 // BPE vocabulary from ../shared, and a tiny random checkpoint on disk.
 #pragma once
 
+#include <unistd.h>  // getpid: LibTorch 2.x headers no longer bring it
 #include <cstdlib>
 #include <filesystem>
 #include <string>

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "clip_test_env.hpp"
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"

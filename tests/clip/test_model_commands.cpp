@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "clip_test_env.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/models/clip_checkpoint.hpp"

@@ -5,9 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <torch/version.h>
 
 #include "eval_test_util.hpp"
 #include "ovseg/harness/confusion_matrix.hpp"
+#include "ovseg/host/device.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/tables.hpp"
 
@@ -55,8 +57,12 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(rec["selection"]["num_images"] == 4);
   CHECK(rec["selection"]["shard"]["count"] == 1);
   CHECK(rec["models"].is_array());
-  CHECK(rec["device"]["name"] == "cpu");
-  CHECK(rec["versions"]["libtorch"].get<std::string>().rfind("1.", 0) == 0);
+  // No --device: the host picks cuda where a GPU is visible, else the CPU.
+  CHECK(rec["device"]["name"] == ovseg::default_device());
+  CHECK(rec["versions"]["libtorch"] == TORCH_VERSION);  // 1.13 (Debian) or 2.x (build_torch2.sh)
+  CHECK(rec["device"]["kind"] == (ovseg::cuda_available() ? "cuda" : "cpu"));
+  CHECK(rec["device"]["libtorch"] == TORCH_VERSION);
+  CHECK(rec["device"]["gpu"].is_null() == !ovseg::cuda_available());
   CHECK(rec["versions"].contains("git_commit"));
   CHECK(rec["date"].get<std::string>().size() == 20);
   CHECK(rec["metrics"]["per_class"].size() == 81);

@@ -1,6 +1,9 @@
 // The executor: dependency order, outputs, default labels, error wrapping
 // (the failing node is named) and device selection.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+#include <torch/version.h>
 
 #include "foundation_util.hpp"
 #include "ovseg/host/device.hpp"
@@ -257,6 +260,31 @@ TEST_CASE("device strings") {
   const Error e = catch_error([&] { Executor ex(g, "tpu"); });
   CHECK(contains(e.what(), "unknown device 'tpu'"));
   CHECK(contains(device_summary(), "LibTorch"));
+}
+
+TEST_CASE("records say the device: the CPU's values") {
+  const nlohmann::json r = device_record("cpu");
+  CHECK(r["name"] == "cpu");
+  CHECK(r["kind"] == "cpu");
+  CHECK(r["libtorch"] == TORCH_VERSION);
+  CHECK(r["threads"].get<int>() == at::get_num_threads());
+  CHECK(r["thread_policy"].is_string());
+  CHECK(contains(r["summary"].get<std::string>(), TORCH_VERSION));
+  CHECK(r["gpu"].is_null());     // the CPU has no GPU name
+  CHECK(r["driver"].is_null());  // nor a driver, even where one is installed
+#ifdef OVSEG_TORCH_HAS_CUDA
+  // A CUDA LibTorch says which CUDA and cuDNN it was built with, GPU or not.
+  const std::string cuda = r["cuda"].get<std::string>();
+  INFO(cuda);
+  CHECK(cuda.find('.') != std::string::npos);
+  CHECK(std::stoi(cuda) >= 11);
+  if (r["cudnn"].is_string()) CHECK(std::stoi(r["cudnn"].get<std::string>()) >= 8);
+#else
+  CHECK(r["cuda"].is_null());  // Debian's LibTorch 1.13 is CPU-only
+  CHECK(r["cudnn"].is_null());
+#endif
+  CHECK(default_device() == (cuda_available() ? "cuda" : "cpu"));
+  CHECK_THROWS_AS(device_record("tpu"), Error);
 }
 
 TEST_CASE("asking for CUDA without it is a clear error") {

@@ -11,6 +11,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "eval/eval_test_util.hpp"
 #include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/models/checkpoint_io.hpp"

@@ -4,6 +4,7 @@
 // flipped back with left/right channels exchanged), errors naming what is
 // wrong, and `ovseg train` (2 steps) + `ovseg eval --weights` on a tiny
 // people world in LIP's layout, with the shipped world SAM and world CLIP.
+#include <ATen/core/grad_mode.h>
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>

@@ -3,6 +3,7 @@
 // auxiliary losses and gradients, the host vocabulary, and a node's private
 // copy of a shared foundation model.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <doctest/doctest.h>
 
 #include "ovseg/host/executor.hpp"

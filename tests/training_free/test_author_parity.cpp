@@ -20,6 +20,7 @@
 // by that rounding alone). To regenerate a fixture, run this test with
 // OVSEG_PARITY_CHECKPOINT_DIR=DIR: the checkpoints are then written to
 // DIR/parity_<name>.pth and kept, for the authors' code to load.
+#include <unistd.h>  // getpid: LibTorch 2.x headers no longer bring it
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/image_io.hpp"

@@ -5,6 +5,8 @@
 // pair by pair.
 #include <cmath>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
+
 #include "tf_test_util.hpp"
 
 #include <doctest/doctest.h>  // glog's CHECK is handled by tests/doctest_prelude.hpp

@@ -3,6 +3,7 @@
 // CLIP.encode_text, build_model) and torch.nn.MultiheadAttention; comments
 // note where an ordering matters for bit-level parity.
 #include <ovseg/models/clip_model.hpp>
+#include <ATen/core/grad_mode.h>  // at::GradMode / NoGradGuard: ATen/ATen.h no longer brings them in LibTorch 2.x
 
 #include <ovseg/models/clip_checkpoint.hpp>
 

@@ -7,6 +7,7 @@
 #include <ovseg/models/checkpoint_io.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 
 #include <algorithm>
 #include <cmath>

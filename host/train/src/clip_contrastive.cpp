@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <torch/version.h>
 
 #include "curve_plot.hpp"
@@ -571,8 +572,7 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   add_curve_totals(dir, run);
   run["resumed_at_step"] = result.start_step;
   if (!val_skipped.empty()) run["val_skipped"] = val_skipped;
-  run["device"] = {{"name", o.device}, {"summary", device_summary()},
-                   {"threads", at::get_num_threads()}, {"thread_policy", thread_policy_reason()}};
+  run["device"] = device_record(o.device);  // device.cpp: name, kind, GPU, driver, CUDA/cuDNN versions
   run["versions"] = {{"ovseg", ovseg_version()}, {"libtorch", TORCH_VERSION}, {"git_commit", ovseg_git_commit()}};
   run["weights"] = {{"file", "weights.safetensors"}, {"sha256", models::sha256_file(out.weights_path)}};
   write_json_atomic(run_path.string(), run);

@@ -23,6 +23,7 @@
 #ifdef OVSEG_TORCH_HAS_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <torch/version.h>
 #endif
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
@@ -71,9 +72,12 @@ double peak_memory_mb(bool cuda) {
   if (cuda) {
 #ifdef OVSEG_TORCH_HAS_CUDA
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device());
-    return static_cast<double>(
-               stats.allocated_bytes[static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak) /
-           (1024.0 * 1024.0);
+#if TORCH_VERSION_MAJOR >= 2  // StatType moved to c10/core/Allocator.h in 2.x
+    constexpr auto kAggregate = c10::CachingAllocator::StatType::AGGREGATE;
+#else
+    constexpr auto kAggregate = c10::cuda::CUDACachingAllocator::StatType::AGGREGATE;
+#endif
+    return static_cast<double>(stats.allocated_bytes[static_cast<size_t>(kAggregate)].peak) / (1024.0 * 1024.0);
 #else
     return 0;
 #endif

@@ -5,6 +5,7 @@
 // counting training forwards (state that must survive a resume); an
 // auxiliary loss "l2" = mean(W^2) while training.
 #include <ovseg/sdk.hpp>
+#include <ATen/core/grad_mode.h>  // at::GradMode / NoGradGuard: ATen/ATen.h no longer brings them in LibTorch 2.x
 
 namespace {
 
