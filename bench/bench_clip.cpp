@@ -51,8 +51,7 @@ double vit_flops(const ovseg::models::ClipGeometry& g) {
   const double c = static_cast<double>(g.vision_width);
   const double n = static_cast<double>(g.grid() * g.grid() + 1);
   const double patch_in = 3.0 * g.patch_size * g.patch_size;
-  const double macs = (n - 1) * patch_in * c + g.vision_layers * (12.0 * n * c * c + 2.0 * n * n * c) +
-                      c * g.embed_dim;
+  const double macs = (n - 1) * patch_in * c + g.vision_layers * (12.0 * n * c * c + 2.0 * n * n * c) + c * g.embed_dim;
   return 2.0 * macs;
 }
 
@@ -91,8 +90,8 @@ void BM_ClipImageTower(benchmark::State& state) {
 void BM_ClipTextEmbeddings(benchmark::State& state) {
   auto model = vit_b16();
   const ovseg::models::ClipTokenizer tok(ovseg::models::resolve_bpe_vocab());
-  const std::vector<std::string> words = {"sky", "wall", "person", "body", "bicycle",
-                                          "car", "motorcycle", "airplane", "bus", "train"};
+  const std::vector<std::string> words = {"sky", "wall",       "person",   "body", "bicycle",
+                                          "car", "motorcycle", "airplane", "bus",  "train"};
   const auto templates = ovseg::clip_plugins::template_set("imagenet80");
   std::vector<at::Tensor> ids;
   for (const auto& w : words) {

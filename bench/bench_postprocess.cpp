@@ -26,7 +26,6 @@ namespace {
 
 using namespace ovseg;
 
-
 const PluginCatalog& catalog() {
   static PluginCatalog c = discover_plugins({});
   return c;
@@ -37,8 +36,7 @@ std::unique_ptr<Stage> make_stage(const std::string& name) { return create_stage
 // OVSEG_BENCH_IMAGE=path.png benchmarks on that photo (resized) instead.
 at::Tensor bench_image(int64_t size, double noise) {
   const char* path = std::getenv("OVSEG_BENCH_IMAGE");
-  if (path != nullptr && *path != 0)
-    return at::upsample_bilinear2d(load_image(path), {size, size}, false);
+  if (path != nullptr && *path != 0) return at::upsample_bilinear2d(load_image(path), {size, size}, false);
   at::Tensor image = at::upsample_bicubic2d(at::rand({1, 3, 6, 6}), {size, size}, false);
   image = (image + noise * at::randn_like(image)).clamp(0, 1);
   return at::round(image * 255) / 255;  // a decoded 8-bit image
@@ -47,8 +45,8 @@ at::Tensor bench_image(int64_t size, double noise) {
 MapStageContext inputs(int64_t size, int64_t classes, double noise) {
   at::manual_seed(0);
   const at::Tensor image = bench_image(size, noise);
-  const at::Tensor logits =
-      at::upsample_bilinear2d(3 * at::randn({1, classes, size / 16, size / 16}), {size, size}, false);
+  const at::Tensor logits = at::upsample_bilinear2d(3 * at::randn({1, classes, size / 16, size / 16}), {size, size},
+                                                    false);
   MapStageContext ctx("bench");
   ctx.inputs["image"] = Image{image};
   std::vector<std::string> names;
@@ -66,8 +64,8 @@ void run_plugin(benchmark::State& state, const std::string& name) {
     stage->run(ctx);
     benchmark::DoNotOptimize(std::get<Logits>(ctx.outputs.at("logits")).logits.data_ptr());
   }
-  state.counters["Mpix/s"] =
-      benchmark::Counter(double(size * size) * state.iterations() / 1e6, benchmark::Counter::kIsRate);
+  state.counters["Mpix/s"] = benchmark::Counter(double(size * size) * state.iterations() / 1e6,
+                                                benchmark::Counter::kIsRate);
 }
 
 void BM_Pamr(benchmark::State& state) { run_plugin(state, "pamr"); }

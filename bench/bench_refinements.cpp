@@ -33,7 +33,6 @@ const PluginCatalog& catalog() {
   return c;
 }
 
-
 std::unique_ptr<Stage> make_stage(const std::string& name) { return create_stage(catalog(), name, {}, "bench"); }
 
 // Tokens entering the last block: random, LayerNorm makes their scale moot.

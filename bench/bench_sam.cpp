@@ -99,8 +99,8 @@ void BM_SamDecoderPerPrompt(benchmark::State& state) {
 
 // The predictor end to end on the bundled image, as the Python comparison.
 const at::Tensor& beach() {
-  static const at::Tensor image =
-      sam_image_to_uint8(ovseg::load_image(OVSEG_SOURCE_DIR "/pipelines/examples/beach.png"));
+  static const at::Tensor image = sam_image_to_uint8(
+      ovseg::load_image(OVSEG_SOURCE_DIR "/pipelines/examples/beach.png"));
   return image;
 }
 
@@ -125,12 +125,27 @@ void BM_PredictorPredictClick(benchmark::State& state, const std::string& preset
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_SamEncoder, vit_b, std::string("vit_b"))->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
-BENCHMARK_CAPTURE(BM_SamEncoder, mobile_sam, std::string("mobile_sam"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SamEncoder, vit_b, std::string("vit_b"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_SamEncoder, mobile_sam, std::string("mobile_sam"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5)
+    ->UseRealTime();
 BENCHMARK(BM_SamDecoderPerPrompt)->Arg(1)->Arg(16)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
-BENCHMARK_CAPTURE(BM_PredictorSetImage, vit_b, std::string("vit_b"))->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
-BENCHMARK_CAPTURE(BM_PredictorSetImage, mobile_sam, std::string("mobile_sam"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
-BENCHMARK_CAPTURE(BM_PredictorPredictClick, vit_b, std::string("vit_b"))->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PredictorSetImage, vit_b, std::string("vit_b"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_PredictorSetImage, mobile_sam, std::string("mobile_sam"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_PredictorPredictClick, vit_b, std::string("vit_b"))
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
 
 int main(int argc, char** argv) {
   ovseg::init_process();

@@ -120,8 +120,8 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   ProtocolRunner runner(graph, protocol, "cpu", vocab);
   wall0 = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "K " << vocab.size() << " (" << queries << " queries), pipeline " << graph.spec.name
-            << ", prob_thd " << protocol.prob_thd << ", ATen threads " << at::get_num_threads() << "\n"
+  std::cout << "K " << vocab.size() << " (" << queries << " queries), pipeline " << graph.spec.name << ", prob_thd "
+            << protocol.prob_thd << ", ATen threads " << at::get_num_threads() << "\n"
             << "stages (text embeddings): " << std::fixed << std::setprecision(2) << wall0 << " s wall, "
             << cpu_seconds() - cpu0 << " s CPU, peak RSS " << std::setprecision(0) << peak_rss_mb() << " MB\n";
 
@@ -145,9 +145,9 @@ int main(int argc, char** argv) {
     cpu += c;
     meter_peak = std::max(meter_peak, meter.peak_mb());
     for (const auto& t : p.timings) node_ms[t.node] += t.milliseconds;
-    std::cout << "  " << file.filename().string() << " " << bgr.cols << "x" << bgr.rows << " -> " << p.resized_w
-              << "x" << p.resized_h << ", " << p.num_windows << " windows: " << std::setprecision(3) << w
-              << " s wall, " << c << " s CPU, meter peak " << std::setprecision(0) << meter.peak_mb() << " MB\n";
+    std::cout << "  " << file.filename().string() << " " << bgr.cols << "x" << bgr.rows << " -> " << p.resized_w << "x"
+              << p.resized_h << ", " << p.num_windows << " windows: " << std::setprecision(3) << w << " s wall, " << c
+              << " s CPU, meter peak " << std::setprecision(0) << meter.peak_mb() << " MB\n";
   }
   std::cout << std::setprecision(3) << "per image: " << wall / n << " s wall, " << cpu / n << " s CPU; meter peak "
             << std::setprecision(0) << meter_peak << " MB; process peak RSS " << peak_rss_mb() << " MB\n"

@@ -13,9 +13,7 @@
 
 template <class F>
 void measure_time_and_memory(benchmark::State& state, F&& f) {
-  {
-    at::Tensor warm = f();
-  }
+  { at::Tensor warm = f(); }
   double peak_mb = 0, out_mb = 0;
   {
     ovseg::TensorMemoryMeter meter;

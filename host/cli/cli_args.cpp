@@ -23,7 +23,8 @@ std::vector<OptionSpec> pipeline_options() {
       {"--unset", "nodes.X.param", "delete a key (or table) before the --set values (repeatable)", true},
       {"--plugin-dir", "DIR", "also load plugins from DIR (repeatable; before OVSEG_PLUGIN_PATH)", true},
       {"--device", "DEV", "cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)", false},
-      {"--weights", "FILE", "trained weights (`ovseg train`'s weights.safetensors): each node it holds loads them", false},
+      {"--weights", "FILE", "trained weights (`ovseg train`'s weights.safetensors): each node it holds loads them",
+       false},
   };
 }
 
@@ -61,8 +62,7 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
           throw UsageError("ovseg " + spec.name + ": " + arg + " needs a value (" + opt->metavar + ")");
         value = args[++i];
       }
-      if (!opt->repeatable && out.has(arg))
-        throw UsageError("ovseg " + spec.name + ": " + arg + " given twice");
+      if (!opt->repeatable && out.has(arg)) throw UsageError("ovseg " + spec.name + ": " + arg + " given twice");
       out.values[arg].push_back(value);
       continue;
     }
@@ -104,8 +104,10 @@ std::string help_text(const CommandSpec& spec) {
   os << "\noptions:\n";
   auto line = [&](const std::string& left, const std::string& help) {
     os << "  " << left;
-    if (left.size() < 30) os << std::string(30 - left.size(), ' ');
-    else os << "\n  " << std::string(30, ' ');
+    if (left.size() < 30)
+      os << std::string(30 - left.size(), ' ');
+    else
+      os << "\n  " << std::string(30, ' ');
     os << help << "\n";
   };
   for (const auto& o : spec.options) line(o.name + (o.metavar.empty() ? "" : " " + o.metavar), o.help);
@@ -115,7 +117,8 @@ std::string help_text(const CommandSpec& spec) {
 
 namespace {
 std::string shell_quoted(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@%") == std::string::npos)
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@%") ==
+                        std::string::npos)
     return s;
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);

@@ -23,7 +23,8 @@ int run_check(const ParsedArgs& args) {
     // applied, --unset / --set done.
     std::cout << "# " << graph.spec.file;
     for (size_t i = 1; i < graph.spec.files.size(); ++i) std::cout << " <- base " << graph.spec.files[i];
-    std::cout << "\n# data set settings applied: " << (graph.spec.dataset.empty() ? "none (give --dataset NAME)" : graph.spec.dataset)
+    std::cout << "\n# data set settings applied: "
+              << (graph.spec.dataset.empty() ? "none (give --dataset NAME)" : graph.spec.dataset)
               << "\n# data sets with settings:";
     for (const auto& d : graph.spec.dataset_tables) std::cout << " " << d;
     std::cout << "\n" << graph.spec.resolved_toml << "\n\n";
@@ -51,8 +52,11 @@ Command check_command() {
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
   spec.options.push_back({"--dot", "FILE", "write the graph as Graphviz dot", false});
-  spec.options.push_back({"--dataset", "NAME", "apply the pipeline's settings for this data set ([datasets.NAME])", false});
-  spec.options.push_back({"--print", "", "print the resolved pipeline TOML (base merged, data-set settings and overrides applied)", false});
+  spec.options.push_back(
+      {"--dataset", "NAME", "apply the pipeline's settings for this data set ([datasets.NAME])", false});
+  spec.options.push_back({"--print", "",
+                          "print the resolved pipeline TOML (base merged, data-set settings and overrides applied)",
+                          false});
   return {spec, run_check};
 }
 

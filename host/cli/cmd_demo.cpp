@@ -86,15 +86,15 @@ int run_demo(const ParsedArgs& args) {
   const auto [chance_uniform, chance_majority] = chance_miou(*ds);
   std::cout << "ovseg demo: " << spec.runs.size() << " pipelines on " << ds->size() << " generated scenes ("
             << spec.val_size << " px, world v" << spec.world_version << ", " << ds->num_classes()
-            << " classes, world seed " << spec.world_seed
-            << ")\n  model " << spec.model << "\n";
+            << " classes, world seed " << spec.world_seed << ")\n  model " << spec.model << "\n";
 
   PluginCatalog catalog = load_catalog(args);
   const std::string class_file = (world_root / "class_names.txt").string();
   for (size_t i = 0; i < spec.runs.size(); ++i) {
     const DemoRun& run = spec.runs[i];
     const auto r0 = std::chrono::steady_clock::now();
-    Graph graph = build_graph(load_pipeline_spec(run.pipeline, demo_run_overrides(spec, run, class_file), "folder"), catalog);
+    Graph graph = build_graph(load_pipeline_spec(run.pipeline, demo_run_overrides(spec, run, class_file), "folder"),
+                              catalog);
     EvalOptions o;
     o.dataset = "folder";
     o.data_root = world_root.string();
@@ -121,13 +121,14 @@ int run_demo(const ParsedArgs& args) {
   for (const auto& run : spec.runs) topt.groups[0].rows.push_back({run.name, "", ""});
   ComparisonTable table = build_table(records, topt);
   table.title = "per-class IoU (%) on the generated world (val, " + std::to_string(ds->size()) + " scenes)";
-  table.footer.insert(table.footer.begin(),
-                      "chance level: " + pct(chance_uniform) + "% mIoU for uniformly random labels, " +
-                          pct(chance_majority) + "% for always answering the most frequent class");
+  table.footer.insert(table.footer.begin(), "chance level: " + pct(chance_uniform) +
+                                                "% mIoU for uniformly random labels, " + pct(chance_majority) +
+                                                "% for always answering the most frequent class");
   std::cout << "\n" << render_table(table, TableFormat::Markdown);
   const fs::path report = out / "report.html";
   std::string html = render_table(table, TableFormat::Html);
-  const std::string sam = demo_sam_section(world_root.string(), args.get("--device", default_device()));  // demo_sam.cpp
+  const std::string sam = demo_sam_section(world_root.string(),
+                                           args.get("--device", default_device()));  // demo_sam.cpp
   // The report's sections end at </main>; SAM's is one more card there.
   const size_t main_end = html.rfind("</main>");
   html.insert(main_end == std::string::npos ? std::min(html.rfind("</body>"), html.size()) : main_end, sam);
@@ -146,7 +147,8 @@ Command demo_command() {
   spec.summary = "every technique on the generated world with the embedded CLIP: table + report";
   spec.usage = "[--out DIR] [--spec pipelines/demo.toml] [--force]";
   spec.options = {{"--out", "DIR", "output folder: world/, runs/, report.html (default out/demo)", false},
-                  {"--spec", "FILE", "demo file listing the runs (default: the source tree's pipelines/demo.toml)", false},
+                  {"--spec", "FILE", "demo file listing the runs (default: the source tree's pipelines/demo.toml)",
+                   false},
                   {"--plugin-dir", "DIR", "also load plugins from DIR (repeatable)", true},
                   {"--device", "DEV", "cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)", false},
                   {"--force", "", "re-run pipelines whose records are already stored", false}};

@@ -46,7 +46,8 @@ std::vector<std::string> pipeline_arguments(const std::vector<std::string>& posi
       if (line.empty()) continue;
       const fs::path file = fs::path(line).is_absolute() ? fs::path(line) : fs::path(list).parent_path() / line;
       if (!fs::is_regular_file(file))
-        throw UsageError("ovseg eval: " + list + ":" + std::to_string(n) + ": pipeline " + file.string() + " not found");
+        throw UsageError("ovseg eval: " + list + ":" + std::to_string(n) + ": pipeline " + file.string() +
+                         " not found");
       out.push_back(file.lexically_normal().string());
     }
   }
@@ -70,7 +71,8 @@ EvalOptions eval_options(const ParsedArgs& args) {
     }
   }
   if (args.has("--checkpoint-every"))
-    o.checkpoint_every = static_cast<int>(std::max(1L, parse_count("eval", "--checkpoint-every", args.get("--checkpoint-every"))));
+    o.checkpoint_every = static_cast<int>(
+        std::max(1L, parse_count("eval", "--checkpoint-every", args.get("--checkpoint-every"))));
   o.save_predictions = args.get("--save-predictions");
   o.device = args.get("--device", default_device());
   o.results_dir = args.get("--results", "results/runs");
@@ -90,11 +92,10 @@ EvalOptions eval_options(const ParsedArgs& args) {
 
 void print_outcome(const EvalOutcome& out) {
   const auto& r = out.record;
-  if (out.already_stored)
-    std::cout << "already stored (use --force to run again): " << out.record_path << "\n";
+  if (out.already_stored) std::cout << "already stored (use --force to run again): " << out.record_path << "\n";
   std::cout << "pipeline '" << r["pipeline"]["name"].get<std::string>() << "' on "
-            << r["dataset"]["name"].get<std::string>() << " " << r["dataset"]["split"].get<std::string>()
-            << ": " << r["selection"]["num_images"] << " images";
+            << r["dataset"]["name"].get<std::string>() << " " << r["dataset"]["split"].get<std::string>() << ": "
+            << r["selection"]["num_images"] << " images";
   if (out.resumed_images) std::cout << " (" << out.resumed_images << " from a checkpoint)";
   const auto num = [](const nlohmann::json& v) {
     char buf[32];
@@ -103,8 +104,8 @@ void print_outcome(const EvalOutcome& out) {
     return std::string(buf);
   };
   const auto& m = r["metrics"];
-  std::cout << "\n  mIoU " << num(m["mIoU"]) << "  mAcc " << num(m["mAcc"]) << "  aAcc " << num(m["aAcc"])
-            << "  fwIoU " << num(m["fwIoU"]);
+  std::cout << "\n  mIoU " << num(m["mIoU"]) << "  mAcc " << num(m["mAcc"]) << "  aAcc " << num(m["aAcc"]) << "  fwIoU "
+            << num(m["fwIoU"]);
   if (r.contains("boundary"))
     std::cout << "\n  boundary (trimap) mIoU " << num(r["boundary"]["mIoU"])
               << "  (pixels within 2% of the image diagonal of a ground-truth edge)";
@@ -112,8 +113,7 @@ void print_outcome(const EvalOutcome& out) {
     std::cout << "\n  seen " << num(r["zero_shot"]["mIoU_seen"]) << "  unseen " << num(r["zero_shot"]["mIoU_unseen"])
               << "  hIoU " << num(r["zero_shot"]["hIoU"]) << "  (" << r["zero_shot"]["unseen"].size()
               << " unseen classes: " << r["zero_shot"]["source"].get<std::string>() << ")";
-  std::cout << "\n  " << num(r["timings"]["per_image_ms"])
-            << " ms/image\n";
+  std::cout << "\n  " << num(r["timings"]["per_image_ms"]) << " ms/image\n";
   for (const auto& w : r["warnings"]) std::cerr << "warning: " << w.get<std::string>() << "\n";
   std::cout << (out.already_stored ? "record " : "wrote ") << out.record_path << "\n";
 }
@@ -178,23 +178,31 @@ Command eval_command() {
   CommandSpec spec;
   spec.name = "eval";
   spec.summary = "evaluate a pipeline on a benchmark; stores a results record";
-  spec.usage = "PIPELINE.toml... | @LIST --dataset NAME --data-root DIR [--split val] [--limit N] [--shard i/N] [--work-dir DIR] ...";
+  spec.usage =
+      "PIPELINE.toml... | @LIST --dataset NAME --data-root DIR [--split val] [--limit N] [--shard i/N] [--work-dir "
+      "DIR] ...";
   spec.min_positionals = 1;
   spec.max_positionals = static_cast<size_t>(-1);
   spec.options = pipeline_options();
-  spec.options.push_back({"--dataset", "NAME", "voc21, voc20, context59, context60, coco_stuff171, coco_object, ade20k, cityscapes, lip, cihp, pascal_person_part, folder (= world: ovseg's own layout)", false});
+  spec.options.push_back({"--dataset", "NAME",
+                          "voc21, voc20, context59, context60, coco_stuff171, coco_object, ade20k, cityscapes, lip, "
+                          "cihp, pascal_person_part, folder (= world: ovseg's own layout)",
+                          false});
   spec.options.push_back({"--data-root", "DIR", "the data set's folder (official layout)", false});
   spec.options.push_back({"--split", "SPLIT", "data split (default val)", false});
   spec.options.push_back({"--limit", "N", "only the first N images", false});
   spec.options.push_back({"--shard", "i/N", "only images i, i+N, i+2N, ... (merge shards with ovseg merge)", false});
   spec.options.push_back({"--save-predictions", "DIR", "write each image's labels as DIR/<id>.png", false});
   spec.options.push_back({"--results", "DIR", "results store (default results/runs)", false});
-  spec.options.push_back({"--work-dir", "DIR", "experiment folder: also list the records in DIR/records, write DIR/table.{md,tex,html}", false});
+  spec.options.push_back({"--work-dir", "DIR",
+                          "experiment folder: also list the records in DIR/records, write DIR/table.{md,tex,html}",
+                          false});
   spec.options.push_back({"--checkpoint-every", "N", "images between checkpoints (default 10)", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
   spec.options.push_back({"--force", "", "run again even if the record is already stored", false});
   spec.options.push_back({"--unseen", "FILE|a,b|none",
-                          "seen/unseen split to report (mIoU seen, unseen, hIoU); default: the data set's declared one", false});
+                          "seen/unseen split to report (mIoU seen, unseen, hIoU); default: the data set's declared one",
+                          false});
   spec.details =
       "The [protocol] table of the pipeline decides resizing and windows (mode, short_side,\n"
       "max_long_side, window, stride) and background (prob_thd, area_thd); see\n"

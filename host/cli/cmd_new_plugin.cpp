@@ -46,16 +46,19 @@ int run_new_plugin(const ParsedArgs& args) {
   const std::string name = args.positionals[0];
   // A plugin name is a target, a file and a TOML value: lower-case snake case.
   bool valid = !name.empty() && std::islower(static_cast<unsigned char>(name[0]));
-  for (char c : name) valid &= std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  for (char c : name)
+    valid &= std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
   if (!valid)
-    throw UsageError("ovseg new-plugin: '" + name + "' is not a plugin name (lower-case letters, digits and '_', "
+    throw UsageError("ovseg new-plugin: '" + name +
+                     "' is not a plugin name (lower-case letters, digits and '_', "
                      "starting with a letter)");
   const std::string kind_text = args.get("--kind", "refinement");
   const bool clip = kind_text == "clip-refinement";
   const std::optional<StageKind> kind = clip ? StageKind::Refinement : stage_kind_from_string(kind_text);
   if (!kind)
-    throw UsageError("ovseg new-plugin: --kind '" + kind_text +
-                     "' is not a template (refinement, clip-refinement) or a stage kind (encoder, fusion, postprocess)");
+    throw UsageError(
+        "ovseg new-plugin: --kind '" + kind_text +
+        "' is not a template (refinement, clip-refinement) or a stage kind (encoder, fusion, postprocess)");
   if (*kind != StageKind::Refinement)
     throw UsageError("ovseg new-plugin: only --kind refinement and clip-refinement have templates so far; for a " +
                      kind_text + " plugin start from one and change the ports (README \"Writing a plugin\")");
@@ -64,7 +67,8 @@ int run_new_plugin(const ParsedArgs& args) {
 
   const fs::path dir = fs::path(args.get("--out", ".")) / name;
   if (fs::exists(dir))
-    throw Error({dir.string(), 0, 0}, "", "already exists; new-plugin never overwrites", "choose another --out or NAME");
+    throw Error({dir.string(), 0, 0}, "", "already exists; new-plugin never overwrites",
+                "choose another --out or NAME");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error({dir.string(), 0, 0}, "", "cannot create the folder: " + ec.message(), "check --out");

@@ -30,13 +30,15 @@ int run_params_cmd(const ParsedArgs& args) {
     auto& [trainable, frozen] = totals[t.node_id];
     if (!t.buffer) (t.trainable ? trainable : frozen) += t.tensor.numel();
     if (all || t.trainable || t.buffer)
-      std::cout << (t.buffer ? "buffer    " : t.trainable ? "trainable " : "frozen    ") << t.key() << " "
-                << shape_text(t.tensor) << "\n";
+      std::cout << (t.buffer      ? "buffer    "
+                    : t.trainable ? "trainable "
+                                  : "frozen    ")
+                << t.key() << " " << shape_text(t.tensor) << "\n";
   }
   if (totals.empty()) std::cout << "no node of this pipeline has learnable tensors\n";
   for (const auto& [node, counts] : totals)
-    std::printf("node %s: %lld trainable, %lld frozen parameters\n", node.c_str(),
-                static_cast<long long>(counts.first), static_cast<long long>(counts.second));
+    std::printf("node %s: %lld trainable, %lld frozen parameters\n", node.c_str(), static_cast<long long>(counts.first),
+                static_cast<long long>(counts.second));
   return 0;
 }
 
@@ -50,8 +52,9 @@ Command params_command() {
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
   spec.options.push_back({"--all", "", "also list frozen parameters (default: trainable ones and buffers)", false});
-  spec.details = "Names are what a node's `trainable = [\"pattern\"]` globs ('*' any run of characters) match;\n"
-                 "weights files prefix them with the node id.";
+  spec.details =
+      "Names are what a node's `trainable = [\"pattern\"]` globs ('*' any run of characters) match;\n"
+      "weights files prefix them with the node id.";
   return {spec, run_params_cmd};
 }
 

@@ -14,8 +14,8 @@ void print_plugin(const LoadedPlugin& p, bool verbose) {
   const PluginDescriptor& d = p.descriptor;
   std::cout << d.name << "  [" << to_string(d.kind) << "]  " << d.summary << "\n";
   for (const auto& in : d.inputs)
-    std::cout << "    in   " << in.name << ": " << to_string(in.type) << (in.optional ? " (optional)" : "")
-              << "  " << in.doc << "\n";
+    std::cout << "    in   " << in.name << ": " << to_string(in.type) << (in.optional ? " (optional)" : "") << "  "
+              << in.doc << "\n";
   for (const auto& out : d.outputs)
     std::cout << "    out  " << out.name << ": " << to_string(out.type) << "  " << out.doc << "\n";
   for (const auto& prm : d.params) {
@@ -30,7 +30,8 @@ void print_plugin(const LoadedPlugin& p, bool verbose) {
     std::cout << "\n";
   }
   for (const auto& l : d.losses)
-    std::cout << "    loss  " << l.name << "  " << l.doc << " (weight it as \"<node>." << l.name << "\" in [train.losses])\n";
+    std::cout << "    loss  " << l.name << "  " << l.doc << " (weight it as \"<node>." << l.name
+              << "\" in [train.losses])\n";
   if (d.zero_shot_split)
     std::cout << "    reads the zero-shot split (seen / unseen classes): eval records are keyed by it\n";
   if (verbose) std::cout << "    library " << p.library_path << "\n";

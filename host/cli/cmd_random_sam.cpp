@@ -38,8 +38,10 @@ Command random_sam_command() {
   spec.name = "make-random-sam";
   spec.summary = "write a random-weight SAM checkpoint in the official layout (smoke tests, benchmarks)";
   spec.usage = "--out FILE.{pth,safetensors,pt} [--preset vit_b] [--seed N]";
-  spec.options = {{"--out", "FILE", "output: .pth zip state dict (as the official files), .safetensors or .pt TorchScript", false},
-                  {"--preset", "NAME", "vit_b (default), vit_l, vit_h, mobile_sam, vit_test, tiny_vit_test, world", false},
+  spec.options = {{"--out", "FILE",
+                   "output: .pth zip state dict (as the official files), .safetensors or .pt TorchScript", false},
+                  {"--preset", "NAME", "vit_b (default), vit_l, vit_h, mobile_sam, vit_test, tiny_vit_test, world",
+                   false},
                   {"--seed", "N", "random seed (default 0)", false}};
   return {spec, run_random_sam};
 }

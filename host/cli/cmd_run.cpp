@@ -40,7 +40,8 @@ std::string protocol_summary(const Protocol& p, const Prediction& pred, int64_t 
   os << "protocol: " << p.mode;
   if (p.short_side > 0) os << ", short side " << p.short_side << " (long side <= " << p.max_long_side << ")";
   os << ", " << pred.resized_w << "x" << pred.resized_h;
-  if (p.mode == "slide") os << " in " << pred.num_windows << " windows of " << p.window << " (stride " << p.stride << ")";
+  if (p.mode == "slide")
+    os << " in " << pred.num_windows << " windows of " << p.window << " (stride " << p.stride << ")";
   if (p.background_handling()) os << ", prob_thd " << p.prob_thd << ", area_thd " << p.area_thd;
   os << "; labels at " << w << "x" << h;
   return os.str();
@@ -76,13 +77,13 @@ int run_run(const ParsedArgs& args) {
   write_overlay_png(path("overlay.png"), bgr, pred.labels);
 
   const std::vector<std::string>& names = pred.class_names;
-  std::cout << "pipeline '" << graph.spec.name << "' on " << args.get("--image") << " (" << w << "x" << h
-            << ", " << device_summary() << ")\n"
+  std::cout << "pipeline '" << graph.spec.name << "' on " << args.get("--image") << " (" << w << "x" << h << ", "
+            << device_summary() << ")\n"
             << protocol_summary(protocol, pred, w, h) << "\n";
   double total = 0;
   for (const auto& t : pred.timings) {
-    std::cout << "  " << std::left << std::setw(16) << t.node << std::right << std::fixed
-              << std::setprecision(2) << std::setw(10) << t.milliseconds << " ms\n";
+    std::cout << "  " << std::left << std::setw(16) << t.node << std::right << std::fixed << std::setprecision(2)
+              << std::setw(10) << t.milliseconds << " ms\n";
     total += t.milliseconds;
   }
   std::cout << "  total           " << std::setw(10) << total << " ms\n";
@@ -114,7 +115,9 @@ Command run_command() {
   spec.options = pipeline_options();
   spec.options.push_back({"--image", "IMG", "the image to segment (PNG, JPEG, ...)", false});
   spec.options.push_back({"--out", "DIR", "output folder (created if missing)", false});
-  spec.options.push_back({"--whole", "", "one pass over the image as given: no resize, no windows (prob_thd / area_thd still apply)", false});
+  spec.options.push_back({"--whole", "",
+                          "one pass over the image as given: no resize, no windows (prob_thd / area_thd still apply)",
+                          false});
   spec.options.push_back({"--no-logits", "", "do not write logits.npy (K x H x W float32 at the image size)", false});
   spec.details =
       "Outputs: labels.png (class index per pixel, 8- or 16-bit grey), overlay.png\n"

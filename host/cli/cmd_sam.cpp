@@ -107,10 +107,12 @@ int run_interactive(const PromptArgs& p, std::shared_ptr<models::SamModel> model
                     {"area", masks[i].sum().item<int64_t>()}});
   }
   report["prompt"] = {{"points", p.xy}, {"labels", p.labels}, {"multimask_output", p.multimask}};
-  if (p.box.defined()) report["prompt"]["box"] = std::vector<double>(p.box.data_ptr<double>(), p.box.data_ptr<double>() + 4);
+  if (p.box.defined())
+    report["prompt"]["box"] = std::vector<double>(p.box.data_ptr<double>(), p.box.data_ptr<double>() + 4);
   report["masks"] = list;
   write_sam_overlay_png((out / "overlay.png").string(),
-                        {image, masks, p.points, p.point_labels, p.box.defined() ? p.box.view({1, 4}) : p.box, 0.5, kOverlayMinSide});
+                        {image, masks, p.points, p.point_labels, p.box.defined() ? p.box.view({1, 4}) : p.box, 0.5,
+                         kOverlayMinSide});
   write_json(out / "scores.json", report);
   std::cout << "wrote " << masks.size(0) << " mask(s), overlay.png and scores.json to " << out.string() << "\n";
   for (const auto& m : list)
@@ -122,11 +124,14 @@ int run_interactive(const PromptArgs& p, std::shared_ptr<models::SamModel> model
 int run_auto(const ParsedArgs& args, std::shared_ptr<models::SamModel> model, const at::Tensor& image,
              const fs::path& out, nlohmann::json& report) {
   models::SamAutoMaskOptions o;  // SamAutomaticMaskGenerator's defaults
-  o.points_per_side = parse_count(kCmd, "--points-per-side", args.get("--points-per-side", std::to_string(o.points_per_side)));
-  o.points_per_batch = parse_count(kCmd, "--points-per-batch", args.get("--points-per-batch", std::to_string(o.points_per_batch)));
-  o.pred_iou_thresh = parse_real(kCmd, "--pred-iou-thresh", args.get("--pred-iou-thresh", std::to_string(o.pred_iou_thresh)));
-  o.stability_score_thresh =
-      parse_real(kCmd, "--stability-thresh", args.get("--stability-thresh", std::to_string(o.stability_score_thresh)));
+  o.points_per_side = parse_count(kCmd, "--points-per-side",
+                                  args.get("--points-per-side", std::to_string(o.points_per_side)));
+  o.points_per_batch = parse_count(kCmd, "--points-per-batch",
+                                   args.get("--points-per-batch", std::to_string(o.points_per_batch)));
+  o.pred_iou_thresh = parse_real(kCmd, "--pred-iou-thresh",
+                                 args.get("--pred-iou-thresh", std::to_string(o.pred_iou_thresh)));
+  o.stability_score_thresh = parse_real(kCmd, "--stability-thresh",
+                                        args.get("--stability-thresh", std::to_string(o.stability_score_thresh)));
   o.box_nms_thresh = parse_real(kCmd, "--nms-thresh", args.get("--nms-thresh", std::to_string(o.box_nms_thresh)));
   o.crop_n_layers = parse_count(kCmd, "--crop-layers", args.get("--crop-layers", "0"));
   o.min_mask_region_area = parse_count(kCmd, "--min-area", args.get("--min-area", "0"));
@@ -140,12 +145,20 @@ int run_auto(const ParsedArgs& args, std::shared_ptr<models::SamModel> model, co
     const std::string file = numbered("proposal_", i, 3);
     write_label_png((out / file).string(), r.segmentation.to(at::kLong) * 255);
     masks.push_back(r.segmentation);
-    list.push_back({{"file", file}, {"area", r.area}, {"bbox_xywh", r.bbox}, {"predicted_iou", r.predicted_iou},
-                    {"stability_score", r.stability_score}, {"point", r.point}, {"crop_box_xywh", r.crop_box}});
+    list.push_back({{"file", file},
+                    {"area", r.area},
+                    {"bbox_xywh", r.bbox},
+                    {"predicted_iou", r.predicted_iou},
+                    {"stability_score", r.stability_score},
+                    {"point", r.point},
+                    {"crop_box_xywh", r.crop_box}});
   }
-  report["generator"] = {{"points_per_side", o.points_per_side}, {"pred_iou_thresh", o.pred_iou_thresh},
-                         {"stability_score_thresh", o.stability_score_thresh}, {"box_nms_thresh", o.box_nms_thresh},
-                         {"crop_n_layers", o.crop_n_layers}, {"min_mask_region_area", o.min_mask_region_area}};
+  report["generator"] = {{"points_per_side", o.points_per_side},
+                         {"pred_iou_thresh", o.pred_iou_thresh},
+                         {"stability_score_thresh", o.stability_score_thresh},
+                         {"box_nms_thresh", o.box_nms_thresh},
+                         {"crop_n_layers", o.crop_n_layers},
+                         {"min_mask_region_area", o.min_mask_region_area}};
   report["proposals"] = list;
   const at::Tensor all = masks.empty() ? at::zeros({0, image.size(2), image.size(3)}, at::kBool) : at::stack(masks);
   write_sam_overlay_png((out / "overlay.png").string(), {image, all, {}, {}, {}, 0.5, kOverlayMinSide});
@@ -162,7 +175,8 @@ int run_sam(const ParsedArgs& args) {
     throw UsageError("ovseg sam: --auto generates its own point grid; drop --point / --box");
   if (!automatic && !args.has("--point") && !args.has("--box"))
     throw UsageError("ovseg sam: give a prompt (--point x,y[,label], --box x0,y0,x1,y1) or --auto");
-  if (args.has("--multimask") && args.has("--single")) throw UsageError("ovseg sam: --multimask and --single exclude each other");
+  if (args.has("--multimask") && args.has("--single"))
+    throw UsageError("ovseg sam: --multimask and --single exclude each other");
   const PromptArgs prompt = automatic ? PromptArgs{} : parse_prompt(args);
   const fs::path out = args.get("--out");
   fs::create_directories(out);
@@ -188,7 +202,8 @@ Command sam_command() {
   spec.name = "sam";
   spec.summary = "Segment Anything on one image: masks for clicks / a box, or all masks (--auto)";
   spec.usage = "--model M --image IMG (--point x,y[,label])... [--box x0,y0,x1,y1] --out DIR | --auto";
-  spec.options = {{"--model", "M", "SAM checkpoint: zoo name (sam:vit_b, mobilesam:vit_t, ovseg:world-sam) or file", false},
+  spec.options = {{"--model", "M", "SAM checkpoint: zoo name (sam:vit_b, mobilesam:vit_t, ovseg:world-sam) or file",
+                   false},
                   {"--image", "IMG", "the image (PNG, JPEG, ...)", false},
                   {"--out", "DIR", "output folder (created)", false},
                   {"--point", "X,Y[,L]", "a click in image pixels; label 1 foreground (default) or 0 background", true},

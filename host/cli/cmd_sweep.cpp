@@ -38,8 +38,8 @@ std::string percent(const nlohmann::json& v) {
 // sweeps that train the same graph share one run, and an edited recipe or
 // base pipeline trains anew.
 std::string point_folder(const Graph& g, const std::string& dataset, const std::string& root) {
-  return models::sha256_hex(g.spec.resolved_toml + "\ndataset=" + dataset + "\nroot=" +
-                            fs::absolute(root).lexically_normal().string())
+  return models::sha256_hex(g.spec.resolved_toml + "\ndataset=" + dataset +
+                            "\nroot=" + fs::absolute(root).lexically_normal().string())
       .substr(0, 12);
 }
 
@@ -50,7 +50,8 @@ void apply_command_line_datasets(SweepSpec& sweep, const ParsedArgs& args) {
   for (const auto& entry : args.all("--data-root")) {
     const auto eq = entry.find('=');
     const bool named = eq != std::string::npos && eq > 0 &&
-                       entry.substr(0, eq).find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+                       entry.substr(0, eq).find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") ==
+                           std::string::npos;
     if (named) {
       sweep.data_roots[entry.substr(0, eq)] = entry.substr(eq + 1);
       continue;
@@ -121,7 +122,8 @@ int run_sweep(const ParsedArgs& args) {
       t.device = device;
       t.progress = !args.has("--quiet");
       t.command = "ovseg sweep " + args.positionals[0] + " (point " + points[i].label + ")";
-      std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << ": training into " << t.out_dir << "\n";
+      std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << ": training into " << t.out_dir
+                << "\n";
       const train::PipelineTrainOutcome out = train::train_pipeline(graphs[i], t);
       char buf[160];
       std::snprintf(buf, sizeof buf, "%s: trained on %s in %.1f min, peak %.0f MB (%s)", points[i].label.c_str(),
@@ -130,8 +132,8 @@ int run_sweep(const ParsedArgs& args) {
       train_notes.push_back(buf);
       // The point's graph with every trained node loading its weights.
       for (const auto& node : weights_file_nodes(out.weights_path))
-        point_overrides.push_back(parse_override("nodes." + node + ".weights=\"" +
-                                                 fs::absolute(out.weights_path).string() + "\""));
+        point_overrides.push_back(
+            parse_override("nodes." + node + ".weights=\"" + fs::absolute(out.weights_path).string() + "\""));
     }
     for (const auto& d : sweep.datasets) {
       const Graph graph = build_graph(load_pipeline_spec(sweep.pipeline, point_overrides, d), catalog);
@@ -149,7 +151,8 @@ int run_sweep(const ParsedArgs& args) {
       std::string line = "mIoU " + percent(out.record["metrics"]["mIoU"]);
       if (out.record.contains("zero_shot")) {
         const auto& z = out.record["zero_shot"];
-        line += ", seen " + percent(z["mIoU_seen"]) + ", unseen " + percent(z["mIoU_unseen"]) + ", hIoU " + percent(z["hIoU"]);
+        line += ", seen " + percent(z["mIoU_seen"]) + ", unseen " + percent(z["mIoU_unseen"]) + ", hIoU " +
+                percent(z["hIoU"]);
       }
       std::cout << "[" << i + 1 << "/" << points.size() << "] " << points[i].label << " on " << d << ": " << line
                 << (out.already_stored ? " (stored earlier)" : "") << "\n";
@@ -185,16 +188,28 @@ Command sweep_command() {
   CommandSpec spec;
   spec.name = "sweep";
   spec.summary = "run every point of an ablation grid (stored points are skipped) and print the table";
-  spec.usage = "SWEEP.toml [--dataset NAME]... [--data-root [NAME=]DIR]... [--limit N] [--results DIR] [--work-dir DIR] [--runs DIR] [--dry-run]";
+  spec.usage =
+      "SWEEP.toml [--dataset NAME]... [--data-root [NAME=]DIR]... [--limit N] [--results DIR] [--work-dir DIR] [--runs "
+      "DIR] [--dry-run]";
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
-  spec.options.push_back({"--dataset", "NAME", "evaluate on this data set instead of the sweep's datasets (repeatable)", true});
-  spec.options.push_back({"--data-root", "[NAME=]DIR", "data root of a data set (repeatable; overrides [data_roots]); a bare DIR when one data set is evaluated", true});
+  spec.options.push_back(
+      {"--dataset", "NAME", "evaluate on this data set instead of the sweep's datasets (repeatable)", true});
+  spec.options.push_back(
+      {"--data-root", "[NAME=]DIR",
+       "data root of a data set (repeatable; overrides [data_roots]); a bare DIR when one data set is evaluated",
+       true});
   spec.options.push_back({"--limit", "N", "only the first N images of each data set", false});
   spec.options.push_back({"--results", "DIR", "results store (default results/runs)", false});
-  spec.options.push_back({"--runs", "DIR", "training runs of a sweep with train = (default runs/sweeps; one folder per trained graph)", false});
-  spec.options.push_back({"--out", "FILE", "also write the ablation table here (.md, .csv, .tex or .html) and, beside it, as .md, .tex and .html", false});
-  spec.options.push_back({"--work-dir", "DIR", "experiment folder: the points' records in DIR/records, the table as DIR/<sweep name>.{md,tex,html}", false});
+  spec.options.push_back({"--runs", "DIR",
+                          "training runs of a sweep with train = (default runs/sweeps; one folder per trained graph)",
+                          false});
+  spec.options.push_back(
+      {"--out", "FILE",
+       "also write the ablation table here (.md, .csv, .tex or .html) and, beside it, as .md, .tex and .html", false});
+  spec.options.push_back(
+      {"--work-dir", "DIR",
+       "experiment folder: the points' records in DIR/records, the table as DIR/<sweep name>.{md,tex,html}", false});
   spec.options.push_back({"--dry-run", "", "validate every point and list them, run nothing", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
   spec.details =

@@ -142,7 +142,8 @@ int run_table(const ParsedArgs& args) {
   }
   ComparisonTable table;
   try {
-    table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records), o) : build_table(records, o);
+    table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records), o)
+                         : build_table(records, o);
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("ovseg table: ") + e.what());
   }
@@ -152,7 +153,8 @@ int run_table(const ParsedArgs& args) {
     ro.baseline = args.get("--baseline");
     ro.methods = split_list(args.get("--methods"));
     ro.rule = args.get("--images", "random:0");
-    if (args.has("--num-images")) ro.images = static_cast<int>(parse_count("table", "--num-images", args.get("--num-images")));
+    if (args.has("--num-images"))
+      ro.images = static_cast<int>(parse_count("table", "--num-images", args.get("--num-images")));
     ro.focus = split_list(args.get("--focus"));  // focus sections first, then the whole report
     if (args.has("--top")) ro.focus_top = static_cast<int>(parse_count("table", "--top", args.get("--top")));
     try {
@@ -185,24 +187,31 @@ Command table_command() {
   CommandSpec spec;
   spec.name = "table";
   spec.summary = "paper-style tables (md, csv, latex) and the HTML report from stored eval records";
-  spec.usage = "[--results DIR|FILE|GLOB]... [--work-dir DIR] [--rows FILE] [--with-published] [--metric M] [--format FMT] [--out FILE]";
+  spec.usage =
+      "[--results DIR|FILE|GLOB]... [--work-dir DIR] [--rows FILE] [--with-published] [--metric M] [--format FMT] "
+      "[--out FILE]";
   spec.options = {
       {"--results", "DIR", "results folder, record file or glob of either (default results/runs; repeatable)", true},
       {"--work-dir", "DIR", "the records of the experiment folder DIR (ovseg eval/sweep --work-dir)", false},
       {"--format", "FMT", "md, csv, latex or html (default: from --out's extension, else md)", false},
       {"--out", "FILE", "write to FILE instead of stdout", false},
       {"--metric", "M", "mIoU (default), mAcc, aAcc, fwIoU or hIoU", false},
-      {"--rows", "FILE", "row order and groups: a layout TOML, a demo file, a sweep file (ablation) or a name list", false},
+      {"--rows", "FILE", "row order and groups: a layout TOML, a demo file, a sweep file (ablation) or a name list",
+       false},
       {"--datasets", "LIST", "data set columns in this order, e.g. VOC21,PC60,Object (short or harness names)", false},
       {"--avg", "HOW", "Avg column: common (default), all, none, or a list of data sets", false},
       {"--decimals", "N", "digits after the point (default 1)", false},
       {"--caption", "TEXT", "caption instead of the generated one", false},
       {"--per-class", "DATASET", "columns = that data set's classes", false},
       {"--classes", "LIST", "per-class: only these classes", false},
-      {"--focus", "LIST", "class focus: per method IoU, precision, recall and confusions of these classes, e.g. person (md, csv; html: sections with the images where each is worst)", false},
+      {"--focus", "LIST",
+       "class focus: per method IoU, precision, recall and confusions of these classes, e.g. person (md, csv; html: "
+       "sections with the images where each is worst)",
+       false},
       {"--top", "N", "focus: confused classes listed per cell (default 3)", false},
       {"--with-published", "", "add the papers' published rows (results/published) and Δ for reproductions", false},
-      {"--published", "PATH", "published results folder or file (default: results/published in the data folder)", false},
+      {"--published", "PATH", "published results folder or file (default: results/published in the data folder)",
+       false},
       {"--backbone", "B", "only published rows of this backbone, e.g. ViT-B/16", false},
       {"--baseline", "ROW", "html: the heat map's Δ baseline (default: the first row)", false},
       {"--methods", "LIST", "html: the qualitative grid's methods (default: every row, at most 10)", false},

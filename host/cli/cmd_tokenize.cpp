@@ -49,9 +49,12 @@ Command tokenize_command() {
   spec.max_positionals = 1000;
   spec.options = {{"--context", "N",
                    "emit clip.tokenize() rows: SOT + ids + EOT, zero-padded to N; a longer TEXT is an error", false},
-                  {"--truncate", "", "with --context: keep the first N tokens, the last set to EOT, as "
-                                     "clip.tokenize(truncate=True)", false},
-                  {"--bpe-vocab", "FILE", "bpe_simple_vocab_16e6.txt.gz (default: $OVSEG_CLIP_BPE, model cache)", false}};
+                  {"--truncate", "",
+                   "with --context: keep the first N tokens, the last set to EOT, as "
+                   "clip.tokenize(truncate=True)",
+                   false},
+                  {"--bpe-vocab", "FILE", "bpe_simple_vocab_16e6.txt.gz (default: $OVSEG_CLIP_BPE, model cache)",
+                   false}};
   return {spec, run_tokenize};
 }
 

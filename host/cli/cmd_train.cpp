@@ -60,7 +60,9 @@ class LocalRanks {
         if (pid <= 0) break;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
           if (stopping_) break;
-          std::cerr << "ovseg train: a rank failed (" << (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) : "exit " + std::to_string(WEXITSTATUS(status)))
+          std::cerr << "ovseg train: a rank failed ("
+                    << (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                            : "exit " + std::to_string(WEXITSTATUS(status)))
                     << "); stopping every rank\n";
           for (pid_t c : children_) kill(c, SIGKILL);
           _exit(1);
@@ -113,7 +115,8 @@ int run_train_cmd(const ParsedArgs& args) {
       if (!train::distributed_available())
         throw std::runtime_error("ovseg train --ranks: this build has no distributed package (Gloo)");
       std::filesystem::create_directories(o.out_dir);
-      const std::string store = (std::filesystem::absolute(o.out_dir) / (".ranks." + std::to_string(getpid()))).string();
+      const std::string store = (std::filesystem::absolute(o.out_dir) / (".ranks." + std::to_string(getpid())))
+                                    .string();
       std::filesystem::remove(store);
       std::vector<std::string> argv = {"ovseg", "train", args.positionals[0]};
       for (const auto& [name, values] : args.values)
@@ -137,9 +140,9 @@ int run_train_cmd(const ParsedArgs& args) {
                 static_cast<long long>(r["steps"].get<int64_t>()), r["train_seconds"].get<double>(),
                 r["seconds_per_step"].get<double>(), r["peak_memory_mb"].get<double>(), r["first_loss"].get<double>(),
                 r["final_loss"].get<double>());
-  std::cout << "pipeline '" << r["pipeline"]["name"].get<std::string>() << "' on " << r["dataset"]["name"].get<std::string>()
-            << " (" << r["dataset"]["seen_classes"].size() << " seen / " << r["dataset"]["unseen_classes"].size()
-            << " unseen classes): " << line;
+  std::cout << "pipeline '" << r["pipeline"]["name"].get<std::string>() << "' on "
+            << r["dataset"]["name"].get<std::string>() << " (" << r["dataset"]["seen_classes"].size() << " seen / "
+            << r["dataset"]["unseen_classes"].size() << " unseen classes): " << line;
   if (!r["val"].empty()) std::cout << "val: " << r["val"].back().dump() << "\n";
   std::cout << "weights " << out.weights_path << " (sha256 " << r["weights"]["sha256"].get<std::string>() << ")\n"
             << "evaluate: ovseg eval " << args.positionals[0] << " --weights " << out.weights_path << " --dataset "
@@ -158,14 +161,19 @@ Command train_command() {
   spec.options = pipeline_options();
   spec.options.push_back({"--dataset", "NAME", "data set to train on (see ovseg eval --help)", false});
   spec.options.push_back({"--data-root", "DIR", "the data set's folder", false});
-  spec.options.push_back({"--out", "RUN_DIR", "run folder: weights.safetensors, run.json, curves.csv/png, checkpoint/", false});
-  spec.options.push_back({"--force", "", "train again even if RUN_DIR holds this finished run (or another run)", false});
+  spec.options.push_back(
+      {"--out", "RUN_DIR", "run folder: weights.safetensors, run.json, curves.csv/png, checkpoint/", false});
+  spec.options.push_back(
+      {"--force", "", "train again even if RUN_DIR holds this finished run (or another run)", false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
-  spec.options.push_back({"--ranks", "N", "data-parallel on this machine: N processes, each a slice of every batch", false});
-  spec.options.push_back({"--rank", "R", "this process's rank, for launchers such as srun (with --world-size, --store)", false});
+  spec.options.push_back(
+      {"--ranks", "N", "data-parallel on this machine: N processes, each a slice of every batch", false});
+  spec.options.push_back(
+      {"--rank", "R", "this process's rank, for launchers such as srun (with --world-size, --store)", false});
   spec.options.push_back({"--world-size", "N", "number of ranks", false});
   spec.options.push_back({"--store", "FILE", "rendezvous file every rank can reach (new for each run)", false});
-  spec.options.push_back({"--hostname", "HOST", "address this rank binds for the reduction (default 127.0.0.1)", false});
+  spec.options.push_back(
+      {"--hostname", "HOST", "address this rank binds for the reduction (default 127.0.0.1)", false});
   spec.details =
       "The recipe is the pipeline's [train] table (steps, batch, lr, schedule, losses, augment,\n"
       "param_groups, unseen_classes, ...): host/train/include/ovseg/train/train_recipe.hpp.\n"

@@ -70,7 +70,8 @@ int run_train_clip(const ParsedArgs& args) {
   }
   const std::string bpe_file = models::resolve_bpe_vocab(args.get("--bpe"));
   const models::ClipTokenizer tokenizer(bpe_file);
-  const train::ImageCaptionSet data = train::load_image_caption_folder(args.get("--data"), args.get("--split", "train"));
+  const train::ImageCaptionSet data = train::load_image_caption_folder(args.get("--data"),
+                                                                       args.get("--split", "train"));
   std::cerr << "training " << model->geometry().describe() << "\n  on " << data.ids.size() << " pairs ("
             << data.images.size(3) << "x" << data.images.size(2) << ") from " << args.get("--data") << ", "
             << topt.steps << " steps of " << copt.batch << ", lr " << topt.lr << ", seed " << seed << "\n";
@@ -85,8 +86,8 @@ int run_train_clip(const ParsedArgs& args) {
      << "\nflip=" << copt.horizontal_flip << "\ninit="
      << (args.has("--init") ? args.get("--init") + " sha256 " + models::cached_file_sha256(args.get("--init"))
                             : "random " + args.get("--geometry", "world"))
-     << "\ndata=" << std::filesystem::absolute(args.get("--data")).string() << " " << args.get("--split", "train") << " "
-     << data.ids.size() << " pairs"
+     << "\ndata=" << std::filesystem::absolute(args.get("--data")).string() << " " << args.get("--split", "train")
+     << " " << data.ids.size() << " pairs"
      << "\ndata_sha256=" << data_digest(data) << "\nbpe=" << models::cached_file_sha256(bpe_file);
   topt.fingerprint = fp.str();
 
@@ -118,26 +119,29 @@ Command train_clip_command() {
   spec.name = "train-clip";
   spec.summary = "train a small CLIP contrastively on an image-caption folder";
   spec.usage = "--data ROOT --out FILE.safetensors [--steps N] [--batch N] [--lr X] [--seed N] [--checkpoint-dir DIR]";
-  spec.options = {{"--data", "ROOT", "image-caption folder: ROOT/SPLIT/captions.tsv + images/ (`ovseg world` writes one)", false},
-                  {"--split", "NAME", "split to train on (default train)", false},
-                  {"--out", "FILE", "output .safetensors (fp16, OpenAI key layout)", false},
-                  {"--geometry", "NAME", "model shape preset for a fresh model (default world; see make-random-clip)", false},
-                  {"--init", "FILE", "start from this CLIP checkpoint instead of random weights", false},
-                  {"--steps", "N", "optimisation steps (default 3000)", false},
-                  {"--batch", "N", "image-caption pairs per step (default 256)", false},
-                  {"--lr", "X", "peak learning rate (default 1e-3; warm-up then cosine to 0)", false},
-                  {"--weight-decay", "X", "AdamW decoupled weight decay on matrices (default 0.1)", false},
-                  {"--warmup", "F", "warm-up fraction of the steps (default 0.05)", false},
-                  {"--seed", "N", "seed of the initial weights, batch order and flips (default 0)", false},
-                  {"--no-flip", "", "no random horizontal flips", false},
-                  {"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
-                  {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
-                  {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
-                  {"--force", "", "train from scratch even when --checkpoint-dir holds a checkpoint of other "
-                                  "settings (it is replaced)", false},
-                  {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false},
-                  {"--bpe", "FILE", "CLIP BPE vocabulary (default: $OVSEG_CLIP_BPE, the cache, the embedded copy)", false},
-                  {"--quiet", "", "no progress line", false}};
+  spec.options = {
+      {"--data", "ROOT", "image-caption folder: ROOT/SPLIT/captions.tsv + images/ (`ovseg world` writes one)", false},
+      {"--split", "NAME", "split to train on (default train)", false},
+      {"--out", "FILE", "output .safetensors (fp16, OpenAI key layout)", false},
+      {"--geometry", "NAME", "model shape preset for a fresh model (default world; see make-random-clip)", false},
+      {"--init", "FILE", "start from this CLIP checkpoint instead of random weights", false},
+      {"--steps", "N", "optimisation steps (default 3000)", false},
+      {"--batch", "N", "image-caption pairs per step (default 256)", false},
+      {"--lr", "X", "peak learning rate (default 1e-3; warm-up then cosine to 0)", false},
+      {"--weight-decay", "X", "AdamW decoupled weight decay on matrices (default 0.1)", false},
+      {"--warmup", "F", "warm-up fraction of the steps (default 0.05)", false},
+      {"--seed", "N", "seed of the initial weights, batch order and flips (default 0)", false},
+      {"--no-flip", "", "no random horizontal flips", false},
+      {"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
+      {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
+      {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
+      {"--force", "",
+       "train from scratch even when --checkpoint-dir holds a checkpoint of other "
+       "settings (it is replaced)",
+       false},
+      {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false},
+      {"--bpe", "FILE", "CLIP BPE vocabulary (default: $OVSEG_CLIP_BPE, the cache, the embedded copy)", false},
+      {"--quiet", "", "no progress line", false}};
   spec.details =
       "The same seed, data and options give the same model on the same build.\n"
       "The command line and seed are stored in the file's metadata.";

@@ -101,11 +101,12 @@ int run_train_sam(const ParsedArgs& args) {
     model = models::SamModel::load(models::resolve_model_file(args.get("--init")));
   } else {
     const std::string preset = args.get("--geometry", "world");
-    model = models::SamModel::from_state_dict(
-        models::make_random_sam_state_dict(models::sam_geometry_preset(preset), seed), "random " + preset);
+    model = models::SamModel::from_state_dict(models::make_random_sam_state_dict(models::sam_geometry_preset(preset),
+                                                                                 seed),
+                                              "random " + preset);
   }
-  const train::InstanceSet data =
-      load_instances(args.get("--data"), args.get("--split", "train"), parse_count(cmd, "--limit", args.get("--limit", "0")));
+  const train::InstanceSet data = load_instances(args.get("--data"), args.get("--split", "train"),
+                                                 parse_count(cmd, "--limit", args.get("--limit", "0")));
   // Every setting that changes the weights besides the trainer's own
   // options: a checkpoint of other settings is refused, not resumed.
   std::ostringstream fp;
@@ -130,14 +131,13 @@ int run_train_sam(const ParsedArgs& args) {
   for (const auto& [opt, values] : args.values)
     for (const auto& v : values) command << " " << opt << (v.empty() ? "" : " " + v);
   const auto& g = model->geometry();
-  const std::map<std::string, std::string> meta = {
-      {"format", "pt"},
-      {"ovseg.command", command.str()},
-      {"ovseg.seed", std::to_string(seed)},
-      {"ovseg.steps", std::to_string(topt.steps)},
-      {"ovseg.final_loss", std::to_string(r.recent_loss())},
-      {"ovseg.geometry", g.describe()},
-      {"ovseg.sam.decoder_heads", std::to_string(g.decoder_heads)}};
+  const std::map<std::string, std::string> meta = {{"format", "pt"},
+                                                   {"ovseg.command", command.str()},
+                                                   {"ovseg.seed", std::to_string(seed)},
+                                                   {"ovseg.steps", std::to_string(topt.steps)},
+                                                   {"ovseg.final_loss", std::to_string(r.recent_loss())},
+                                                   {"ovseg.geometry", g.describe()},
+                                                   {"ovseg.sam.decoder_heads", std::to_string(g.decoder_heads)}};
   train::save_sam_fp16_safetensors(args.get("--out"), *model, meta);
   auto t = task.last_terms();
   std::cout << "wrote " << args.get("--out") << ": loss " << r.first_loss() << " -> " << r.recent_loss()
@@ -157,8 +157,10 @@ int run_eval_sam(const ParsedArgs& args) {
     if (!args.has(required)) throw UsageError(std::string("ovseg eval-sam: ") + required + " is required");
   const std::string split = args.get("--split", "val");
   const auto model = models::SamModel::load(models::resolve_model_file(args.get("--model")));
-  const train::InstanceSet data = load_instances(args.get("--data"), split, parse_count("eval-sam", "--limit", args.get("--limit", "0")));
-  print_click_table(train::evaluate_single_clicks(model, data, parse_count("eval-sam", "--min-area", args.get("--min-area", "16"))),
+  const train::InstanceSet data = load_instances(args.get("--data"), split,
+                                                 parse_count("eval-sam", "--limit", args.get("--limit", "0")));
+  print_click_table(train::evaluate_single_clicks(model, data,
+                                                  parse_count("eval-sam", "--min-area", args.get("--min-area", "16"))),
                     args.get("--data") + "/" + split);
   return 0;
 }
@@ -170,7 +172,8 @@ Command train_sam_command() {
   spec.name = "train-sam";
   spec.summary = "train a small SAM on instance masks with SAM's simulated clicks and losses";
   spec.usage = "--data ROOT --out FILE.safetensors [--steps N] [--batch N] [--lr X] [--seed N] [--checkpoint-dir DIR]";
-  spec.options = {{"--data", "ROOT", "instance folder: ROOT/SPLIT/images + instances (`ovseg world` writes one)", false},
+  spec.options = {{"--data", "ROOT", "instance folder: ROOT/SPLIT/images + instances (`ovseg world` writes one)",
+                   false},
                   {"--split", "NAME", "split to train on (default train)", false},
                   {"--limit", "N", "use the first N images only (default all)", false},
                   {"--out", "FILE", "output .safetensors (fp16, official SAM key layout)", false},
@@ -186,12 +189,15 @@ Command train_sam_command() {
                   {"--refinements", "N", "iterations with only the previous mask (default 1; SAM: 2)", false},
                   {"--min-area", "N", "objects under N pixels are not trained on (default 16)", false},
                   {"--seed", "N", "seed of the initial weights, sample order, clicks and flips (default 0)", false},
-                  {"--eval-split", "NAME", "after training, single-click IoU on this split (default val; none = skip)", false},
+                  {"--eval-split", "NAME", "after training, single-click IoU on this split (default val; none = skip)",
+                   false},
                   {"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
                   {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
                   {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
-                  {"--force", "", "train from scratch even when --checkpoint-dir holds a checkpoint of other "
-                                  "settings (it is replaced)", false},
+                  {"--force", "",
+                   "train from scratch even when --checkpoint-dir holds a checkpoint of other "
+                   "settings (it is replaced)",
+                   false},
                   {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false},
                   {"--quiet", "", "no progress line", false}};
   spec.details =

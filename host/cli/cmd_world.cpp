@@ -13,7 +13,8 @@ namespace {
 
 // `--people`: the people world in LIP / CIHP / PASCAL-Person-Part layouts.
 int run_people_world(const ParsedArgs& args, const std::string& out) {
-  if (args.has("--world-version")) throw UsageError("ovseg world: --people draws on world v2 only; drop --world-version");
+  if (args.has("--world-version"))
+    throw UsageError("ovseg world: --people draws on world v2 only; drop --world-version");
   const auto count = [&](const char* opt, const char* fallback) {
     return static_cast<int>(parse_count("world", opt, args.get(opt, fallback)));
   };
@@ -22,7 +23,8 @@ int run_people_world(const ParsedArgs& args, const std::string& out) {
   const auto side = [&](const char* opt, const char* fallback) {
     const int px = count(opt, fallback);
     if (px < 32 || px > 2048)
-      throw UsageError(std::string("ovseg world --people: ") + opt + " " + std::to_string(px) + " is outside 32..2048 px");
+      throw UsageError(std::string("ovseg world --people: ") + opt + " " + std::to_string(px) +
+                       " is outside 32..2048 px");
     return px;
   };
   const int size = side("--size", "96"), val_size = side("--val-size", "128");
@@ -75,15 +77,19 @@ Command world_command() {
   CommandSpec spec;
   spec.name = "world";
   spec.summary = "generate the procedural scene world (images, labels, captions)";
-  spec.usage = "--out DIR [--train N] [--val N] [--size PX] [--val-size PX] [--seed N] [--world-version 1|2] [--people]";
-  spec.options = {{"--out", "DIR", "data root to write (read back with --dataset folder --data-root DIR)", false},
-                  {"--train", "N", "training scenes (default 20000; 0 = none)", false},
-                  {"--val", "N", "evaluation scenes (default 100; 0 = none)", false},
-                  {"--size", "PX", "training scene side (default 64)", false},
-                  {"--val-size", "PX", "evaluation scene side (default 128)", false},
-                  {"--seed", "N", "world seed (default 0); every scene is a function of it", false},
-                  {"--world-version", "N", "2 (default): 30 classes with parts; 1: the first 8-class world, byte for byte", false},
-                  {"--people", "", "the people world: human figures in LIP / CIHP / PASCAL-Person-Part layouts (defaults --train 2000 --size 96)", false}};
+  spec.usage =
+      "--out DIR [--train N] [--val N] [--size PX] [--val-size PX] [--seed N] [--world-version 1|2] [--people]";
+  spec.options = {
+      {"--out", "DIR", "data root to write (read back with --dataset folder --data-root DIR)", false},
+      {"--train", "N", "training scenes (default 20000; 0 = none)", false},
+      {"--val", "N", "evaluation scenes (default 100; 0 = none)", false},
+      {"--size", "PX", "training scene side (default 64)", false},
+      {"--val-size", "PX", "evaluation scene side (default 128)", false},
+      {"--seed", "N", "world seed (default 0); every scene is a function of it", false},
+      {"--world-version", "N", "2 (default): 30 classes with parts; 1: the first 8-class world, byte for byte", false},
+      {"--people", "",
+       "the people world: human figures in LIP / CIHP / PASCAL-Person-Part layouts (defaults --train 2000 --size 96)",
+       false}};
   spec.details =
       "World v2: 6 stuff classes (grass, water, sand, snow, road, dirt) and 20 objects,\n"
       "each with a typical colour and two-tone pattern; house (roof, door), tree (trunk)\n"

@@ -10,7 +10,7 @@ namespace ovseg {
 class PluginCatalog;
 struct PipelineSpec;
 struct Override;
-}
+}  // namespace ovseg
 
 namespace ovseg::cli {
 

@@ -58,7 +58,8 @@ std::string demo_sam_section(const std::string& world_root, const std::string& d
 
   // Point -> mask examples: the first objects of the first scenes.
   std::ostringstream html;
-  html << "<section id='sam'><h2>Segment Anything: one click, one mask</h2>\n<p class='cap'>The embedded world SAM (" << model->geometry().describe()
+  html << "<section id='sam'><h2>Segment Anything: one click, one mask</h2>\n<p class='cap'>The embedded world SAM ("
+       << model->geometry().describe()
        << ") answering a single foreground click (green) at the most interior pixel of an object; single-click "
           "mask IoU over the "
        << r.instances << " objects of these scenes:</p>\n<table><tr><th>method</th><th>mean IoU (%)</th></tr>"
@@ -66,7 +67,9 @@ std::string demo_sam_section(const std::string& world_root, const std::string& d
        << "<tr><td>world SAM, multimask, highest predicted IoU</td><td>" << pct(r.chosen_of_3_iou) << "</td></tr>"
        << "<tr><td>world SAM, multimask, best of 3 (oracle)</td><td>" << pct(r.best_of_3_iou) << "</td></tr>"
        << "<tr><td>colour flood fill from the click (tolerance " << r.flood_tolerance << ")</td><td>"
-       << pct(r.flood_fill_iou) << "</td></tr></table>\n<p class='cap'>Click examples: the first object of each of the first scenes (green: the click).</p><p>";
+       << pct(r.flood_fill_iou)
+       << "</td></tr></table>\n<p class='cap'>Click examples: the first object of each of the first scenes (green: the "
+          "click).</p><p>";
   int shown = 0;
   for (int64_t i = 0; i < val.images.size(0) && shown < kExamples; ++i) {
     const auto ids = train::instance_ids(val.instances[i], 64);

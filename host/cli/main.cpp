@@ -14,14 +14,14 @@
 namespace ovseg::cli {
 
 const std::vector<Command>& all_commands() {
-  static const std::vector<Command> commands = {
-      demo_command(),
-      plugins_command(), check_command(),   run_command(),      eval_command(),
-      sweep_command(),   merge_command(),   table_command(),    models_command(),
-      fetch_model_command(), tokenize_command(), encode_command(), random_clip_command(),
-      world_command(), train_clip_command(), train_command(), params_command(),
-      sam_command(), random_sam_command(), train_sam_command(), eval_sam_command(),
-      new_plugin_command()};
+  static const std::vector<Command> commands = {demo_command(),        plugins_command(),   check_command(),
+                                                run_command(),         eval_command(),      sweep_command(),
+                                                merge_command(),       table_command(),     models_command(),
+                                                fetch_model_command(), tokenize_command(),  encode_command(),
+                                                random_clip_command(), world_command(),     train_clip_command(),
+                                                train_command(),       params_command(),    sam_command(),
+                                                random_sam_command(),  train_sam_command(), eval_sam_command(),
+                                                new_plugin_command()};
   return commands;
 }
 
@@ -41,7 +41,8 @@ std::vector<Override> command_line_overrides(const std::string& path, const Pars
     const std::string file = std::filesystem::absolute(args.get("--weights")).string();
     const PipelineSpec plain = load_pipeline_spec(path, overrides, args.get("--dataset", ""));
     for (const auto& node : weights_file_nodes(file)) {
-      const bool known = std::any_of(plain.nodes.begin(), plain.nodes.end(), [&](const NodeSpec& n) { return n.id == node; });
+      const bool known = std::any_of(plain.nodes.begin(), plain.nodes.end(),
+                                     [&](const NodeSpec& n) { return n.id == node; });
       if (!known)
         throw Error({file, 0, 0}, node,
                     "the weights file holds node '" + node + "', which pipeline " + path + " does not have",
@@ -104,7 +105,6 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> names;
   for (const auto& c : all_commands()) names.push_back(c.spec.name);
-  std::cerr << "ovseg: unknown command '" << name << "'" << ovseg::did_you_mean(name, names)
-            << " (see ovseg --help)\n";
+  std::cerr << "ovseg: unknown command '" << name << "'" << ovseg::did_you_mean(name, names) << " (see ovseg --help)\n";
   return 2;
 }

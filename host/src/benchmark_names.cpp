@@ -14,11 +14,10 @@ namespace {
 // In column order.
 const std::vector<std::pair<std::string, std::string>>& short_names() {
   static const std::vector<std::pair<std::string, std::string>> n = {
-      {"voc21", "VOC21"},        {"context60", "PC60"},  {"coco_object", "Object"},
-      {"voc20", "VOC20"},        {"context59", "PC59"},  {"coco_stuff171", "Stuff"},
-      {"cityscapes", "City"},    {"ade20k", "ADE"},      {"ade847", "A-847"},
-      {"context459", "PC-459"},  {"voc20b", "VOC20b"},   {"lip", "LIP"},
-      {"cihp", "CIHP"},          {"pascal_person_part", "PPP"}, {"folder", "world"},
+      {"voc21", "VOC21"},    {"context60", "PC60"},         {"coco_object", "Object"}, {"voc20", "VOC20"},
+      {"context59", "PC59"}, {"coco_stuff171", "Stuff"},    {"cityscapes", "City"},    {"ade20k", "ADE"},
+      {"ade847", "A-847"},   {"context459", "PC-459"},      {"voc20b", "VOC20b"},      {"lip", "LIP"},
+      {"cihp", "CIHP"},      {"pascal_person_part", "PPP"}, {"folder", "world"},
   };
   return n;
 }

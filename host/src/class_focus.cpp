@@ -45,11 +45,11 @@ int find_class(const std::vector<std::string>& names, const std::string& wanted)
 
 // The `top` largest off-diagonal shares of `total`, largest first.
 std::vector<std::pair<std::string, double>> top_shares(const std::vector<std::pair<long long, int>>& counts,
-                                                       long long total, const std::vector<std::string>& names, int top) {
+                                                       long long total, const std::vector<std::string>& names,
+                                                       int top) {
   std::vector<std::pair<long long, int>> sorted = counts;
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   std::vector<std::pair<std::string, double>> out;
   for (const auto& [n, cls] : sorted) {
     if (n <= 0 || static_cast<int>(out.size()) >= top || total <= 0) break;
@@ -154,8 +154,7 @@ std::string render_class_focus(const std::vector<json>& records, const ClassFocu
   int skipped = 0;
   const auto tables = class_focus_tables(records, o, &skipped);
   std::string out;
-  if (o.format == TableFormat::Csv)
-    out = "dataset,class,method,IoU,precision,recall,gt_pixels,missed_as,taken_from\n";
+  if (o.format == TableFormat::Csv) out = "dataset,class,method,IoU,precision,recall,gt_pixels,missed_as,taken_from\n";
   for (const auto& t : tables) {
     if (o.format == TableFormat::Csv) {
       for (const auto& r : t.rows)
@@ -170,8 +169,8 @@ std::string render_class_focus(const std::vector<json>& records, const ClassFocu
     out += "|---|---:|---:|---:|---:|---|---|\n";
     for (const auto& r : t.rows)
       out += "| " + r.method + " | " + pct(r.iou, o.decimals) + " | " + pct(r.precision, o.decimals) + " | " +
-             pct(r.recall, o.decimals) + " | " + std::to_string(r.gt_pixels) + " | " + shares_text(r.missed_as, o.decimals) +
-             " | " + shares_text(r.taken_from, o.decimals) + " |\n";
+             pct(r.recall, o.decimals) + " | " + std::to_string(r.gt_pixels) + " | " +
+             shares_text(r.missed_as, o.decimals) + " | " + shares_text(r.taken_from, o.decimals) + " |\n";
     out += "\n";
   }
   if (o.format == TableFormat::Markdown && skipped > 0)

@@ -19,7 +19,8 @@ int positive_int(const std::string& file, const toml::table& t, const char* key,
   if (!n) return fallback;
   const auto v = n->value_exact<int64_t>();
   if (!v || *v <= 0 || *v > 1000000)
-    throw Error(where(file, *n), "", std::string(key) + " must be a positive integer", "e.g. " + std::to_string(fallback));
+    throw Error(where(file, *n), "", std::string(key) + " must be a positive integer",
+                "e.g. " + std::to_string(fallback));
   return static_cast<int>(*v);
 }
 
@@ -50,7 +51,8 @@ DemoSpec load_demo_spec(const std::string& path) {
   spec.common = detail::read_set_overrides(path, *demo);
 
   const toml::array* runs = root["run"].as_array();
-  if (!runs || runs->empty()) throw Error({path, 1, 1}, "", "no [[run]] entries", "add [[run]] name = ..., pipeline = ...");
+  if (!runs || runs->empty())
+    throw Error({path, 1, 1}, "", "no [[run]] entries", "add [[run]] name = ..., pipeline = ...");
   for (const auto& node : *runs) {
     const toml::table* t = node.as_table();
     if (!t) throw Error(where(path, node), "", "[[run]] must be a table", "write [[run]] blocks");
@@ -59,7 +61,8 @@ DemoSpec load_demo_spec(const std::string& path) {
     const auto name = (*t)["name"].value<std::string>();
     const auto pipeline = (*t)["pipeline"].value<std::string>();
     if (!name || !pipeline)
-      throw Error(where(path, *t), "", "[[run]] needs name = and pipeline =", "e.g. name = \"maskclip\", pipeline = \"maskclip.toml\"");
+      throw Error(where(path, *t), "",
+                  "[[run]] needs name = and pipeline =", "e.g. name = \"maskclip\", pipeline = \"maskclip.toml\"");
     r.name = *name;
     r.pipeline = relative_to(path, *pipeline);
     if (!fs::is_regular_file(r.pipeline))
@@ -67,25 +70,25 @@ DemoSpec load_demo_spec(const std::string& path) {
                   "paths are relative to the demo file");
     for (const auto& other : spec.runs)
       if (other.name == r.name)
-        throw Error(where(path, *t->get("name")), "", "run name '" + r.name + "' used twice", "names are table rows; make them unique");
+        throw Error(where(path, *t->get("name")), "", "run name '" + r.name + "' used twice",
+                    "names are table rows; make them unique");
     r.overrides = detail::read_set_overrides(path, *t);
     spec.runs.push_back(std::move(r));
   }
   return spec;
 }
 
-std::vector<Override> demo_run_overrides(const DemoSpec& spec, const DemoRun& r,
-                                         const std::string& class_names_file) {
+std::vector<Override> demo_run_overrides(const DemoSpec& spec, const DemoRun& r, const std::string& class_names_file) {
   auto quoted = [](const std::string& s) {
     std::string q = "\"";
     for (char c : s) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
     return q + "\"";
   };
-  std::vector<Override> out = {
-      parse_override("pipeline.name=" + quoted(r.name)),
-      parse_override("nodes.clip.model=" + quoted(fs::absolute(spec.model).string())),
-      parse_override("nodes.text.model=" + quoted(fs::absolute(spec.model).string())),
-      parse_override("nodes.text.names_file=" + quoted(fs::absolute(class_names_file).string()))};
+  std::vector<Override> out = {parse_override("pipeline.name=" + quoted(r.name)),
+                               parse_override("nodes.clip.model=" + quoted(fs::absolute(spec.model).string())),
+                               parse_override("nodes.text.model=" + quoted(fs::absolute(spec.model).string())),
+                               parse_override("nodes.text.names_file=" +
+                                              quoted(fs::absolute(class_names_file).string()))};
   out.insert(out.end(), spec.common.begin(), spec.common.end());
   out.insert(out.end(), r.overrides.begin(), r.overrides.end());
   return out;

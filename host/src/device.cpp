@@ -24,13 +24,11 @@ std::string default_device() { return cuda_available() ? "cuda" : "cpu"; }
 
 c10::Device parse_device(const std::string& text) {
   if (text == "cpu") return c10::Device(c10::kCPU);
-  if (text.rfind("cuda", 0) != 0)
-    throw Error({}, "", "unknown device '" + text + "'", "use cpu, cuda or cuda:N");
+  if (text.rfind("cuda", 0) != 0) throw Error({}, "", "unknown device '" + text + "'", "use cpu, cuda or cuda:N");
   int index = 0;
   if (text.size() > 4) {
     const std::string rest = text.substr(4);
-    bool digits = rest.size() > 1 && rest[0] == ':' &&
-                  rest.find_first_not_of("0123456789", 1) == std::string::npos;
+    bool digits = rest.size() > 1 && rest[0] == ':' && rest.find_first_not_of("0123456789", 1) == std::string::npos;
     if (!digits) throw Error({}, "", "unknown device '" + text + "'", "use cpu, cuda or cuda:N");
     index = std::stoi(rest.substr(1));
   }
@@ -43,8 +41,8 @@ c10::Device parse_device(const std::string& text) {
     throw Error({}, "", "device '" + text + "' requested but no CUDA device is visible to this CUDA LibTorch",
                 "use --device cpu on a machine without a GPU");
   if (index >= count)
-    throw Error({}, "", "device '" + text + "' requested but only " + std::to_string(count) +
-                            " CUDA device(s) are visible",
+    throw Error({}, "",
+                "device '" + text + "' requested but only " + std::to_string(count) + " CUDA device(s) are visible",
                 "use cuda:0..cuda:" + std::to_string(std::max(0, count - 1)));
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
@@ -54,11 +52,10 @@ namespace {
 // "13000" -> "13.0", "91900" (cuDNN 9.19.0) -> "9.19.0": the encodings of
 // CUDART_VERSION (major*1000 + minor*10) and CUDNN_VERSION (major*10000 +
 // minor*100 + patch since cuDNN 9; major*1000 + minor*100 + patch before).
-std::string cuda_version_text(long v) {
-  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
-}
+std::string cuda_version_text(long v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
 std::string cudnn_version_text(long v) {
-  if (v >= 90000) return std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." + std::to_string(v % 100);
+  if (v >= 90000)
+    return std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." + std::to_string(v % 100);
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 100) + "." + std::to_string(v % 100);
 }
 

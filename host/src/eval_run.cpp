@@ -66,8 +66,7 @@ void unusable_checkpoint(const std::string& path, const std::string& problem, bo
                              "; delete it, or rerun with --force to discard it and start over");
   std::error_code ec;
   fs::remove(path, ec);
-  std::cerr << "warning: discarded the unusable checkpoint " << path << " (" << problem
-            << "); starting over\n";
+  std::cerr << "warning: discarded the unusable checkpoint " << path << " (" << problem << "); starting over\n";
 }
 
 // An exception's message without the "path: " it starts with and without
@@ -171,14 +170,14 @@ json boundary_json(const harness::ConfusionMatrix& cm) {
   json per_class = json::array();
   for (double v : m.iou) per_class.push_back(std::isnan(v) ? json(nullptr) : json(v));
   return {{"metric", "trimap IoU"},
-          {"definition", "IoU on the pixels within max(1, round(dilation_ratio x image diagonal)) px of a "
-                         "ground-truth boundary (ovseg/harness/boundary.hpp)"},
+          {"definition",
+           "IoU on the pixels within max(1, round(dilation_ratio x image diagonal)) px of a "
+           "ground-truth boundary (ovseg/harness/boundary.hpp)"},
           {"dilation_ratio", harness::kBoundaryDilationRatio},
           {"mIoU", std::isnan(m.miou) ? json(nullptr) : json(m.miou)},
           {"per_class_iou", per_class},
           {"confusion_matrix", cm.to_json()}};
 }
-
 
 // Paths as written do not make a run (issue 22): every string value that
 // names an existing file (relative to the pipeline's folder or absolute: a
@@ -237,7 +236,8 @@ std::string quoted_list(const std::vector<std::string>& xs, size_t around) {
 // Whether a pipeline class named `name` is data-set class c: its display
 // name or one of its query words (a pipeline given SCLIP's VOC21 list calls
 // the background "sky", its first word).
-bool names_class(const std::string& name, const harness::Dataset& ds, const std::vector<std::string>& display, size_t c) {
+bool names_class(const std::string& name, const harness::Dataset& ds, const std::vector<std::string>& display,
+                 size_t c) {
   if (display[c] == name) return true;
   const auto& q = ds.class_names()[c];
   return std::find(q.begin(), q.end(), name) != q.end();
@@ -255,7 +255,8 @@ std::vector<int64_t> check_vocabulary(const std::vector<std::string>& pipeline_c
       "pipeline's classes name the data set's with [vocabulary] map = { \"pipeline class\" = \"data-set class\" }";
   if (!spec.has_class_map) {
     for (size_t i = 0; i < std::max(pipeline_classes.size(), display.size()); ++i) {
-      if (i < pipeline_classes.size() && i < display.size() && names_class(pipeline_classes[i], ds, display, i)) continue;
+      if (i < pipeline_classes.size() && i < display.size() && names_class(pipeline_classes[i], ds, display, i))
+        continue;
       const std::string p = i < pipeline_classes.size() ? "'" + pipeline_classes[i] + "'" : "nothing";
       const std::string d = i < display.size() ? "'" + display[i] + "'" : "nothing";
       throw std::runtime_error("pipeline '" + spec.name + "' predicts other classes than data set '" + ds.name() +
@@ -279,9 +280,9 @@ std::vector<int64_t> check_vocabulary(const std::vector<std::string>& pipeline_c
       if (names_class(target, ds, display, c)) found = static_cast<int64_t>(c);
     if (found < 0)
       throw std::runtime_error("pipeline '" + spec.name + "': its class '" + name + "'" +
-                               (target != name ? " (mapped to '" + target + "')" : "") + " is not a class of data set '" +
-                               ds.name() + "' " + quoted_list(display, 0) + did_you_mean(target, display) +
-                               " -- fix: map it in [vocabulary] map");
+                               (target != name ? " (mapped to '" + target + "')" : "") +
+                               " is not a class of data set '" + ds.name() + "' " + quoted_list(display, 0) +
+                               did_you_mean(target, display) + " -- fix: map it in [vocabulary] map");
     remap.push_back(found);
   }
   return remap;
@@ -319,13 +320,15 @@ namespace {
 void check_request(const EvalOptions& o) {
   parse_device(o.device);
   if (o.device != "cpu" && !cuda_available())
-    throw std::runtime_error("device '" + o.device + "' is not available (this LibTorch has no CUDA, or no GPU is visible)");
+    throw std::runtime_error("device '" + o.device +
+                             "' is not available (this LibTorch has no CUDA, or no GPU is visible)");
   if (o.limit == 0) throw std::invalid_argument("--limit 0 would store a record of no images; give N >= 1");
-  if (o.split.empty() || o.split.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+  if (o.split.empty() || o.split.find_first_not_of(
+                             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
     throw std::invalid_argument("--split '" + o.split + "' is not a split name (letters, digits, '_' and '-')");
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
-    throw std::invalid_argument("shard " + std::to_string(o.shard_index) + "/" +
-                                std::to_string(o.shard_count) + " is not 0 <= i < N");
+    throw std::invalid_argument("shard " + std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count) +
+                                " is not 0 <= i < N");
 }
 
 // A pipeline with settings for this data set must have been loaded with
@@ -397,8 +400,8 @@ RunIdentity run_identity(const Graph& graph, const harness::Dataset& ds, const j
     identity += "\nunseen=";
     for (const auto& c : zero_shot.unseen) identity += c + ";";
   }
-  id.key = RunKey{graph.spec.name, models::sha256_hex(identity), ds.name(), ds.split(),
-                  o.limit, o.shard_index, o.shard_count};
+  id.key = RunKey{graph.spec.name, models::sha256_hex(identity), ds.name(), ds.split(), o.limit, o.shard_index,
+                  o.shard_count};
   return id;
 }
 
@@ -507,8 +510,9 @@ json build_record(const Graph& graph, const EvalOptions& o, const harness::Datas
                         {"resolved_toml", graph.spec.resolved_toml},
                         {"family_sha256", id.family_sha256},
                         {"files", graph.spec.files},
-                        {"dataset_settings", {{"applied", graph.spec.dataset.empty() ? json(nullptr) : json(graph.spec.dataset)},
-                                              {"declared", graph.spec.dataset_tables}}},
+                        {"dataset_settings",
+                         {{"applied", graph.spec.dataset.empty() ? json(nullptr) : json(graph.spec.dataset)},
+                          {"declared", graph.spec.dataset_tables}}},
                         {"class_names", pipeline_classes}};
   if (graph.spec.has_class_map) record["pipeline"]["class_map"] = graph.spec.class_map;
   record["vocabulary"] = vocabulary;
@@ -533,9 +537,7 @@ json build_record(const Graph& graph, const EvalOptions& o, const harness::Datas
     if (!gt.empty()) record["ground_truth_inputs"] = gt;
   }
   record["device"] = device_record(o.device);  // device.cpp: name, kind, GPU, driver, CUDA/cuDNN versions
-  record["versions"] = {{"ovseg", ovseg_version()},
-                        {"libtorch", TORCH_VERSION},
-                        {"git_commit", ovseg_git_commit()}};
+  record["versions"] = {{"ovseg", ovseg_version()}, {"libtorch", TORCH_VERSION}, {"git_commit", ovseg_git_commit()}};
   record["metrics"] = harness::metrics_to_json(m, class_names);
   record["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   record["confusion_matrix"] = t.cm.to_json();
@@ -616,8 +618,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       tally.cm.add(s.label, pred, ds->ignore_index());
       harness::add_boundary(tally.boundary_cm, s.label, pred, ds->ignore_index());
     } catch (const std::out_of_range& e) {
-      throw std::runtime_error("image '" + id_i + "': a predicted class is not a class of '" + ds->name() +
-                               "' (" + std::to_string(ds->num_classes()) + " classes): " + e.what());
+      throw std::runtime_error("image '" + id_i + "': a predicted class is not a class of '" + ds->name() + "' (" +
+                               std::to_string(ds->num_classes()) + " classes): " + e.what());
     }
     if (const auto it = selection.pool_rank.find(i); it != selection.pool_rank.end())
       tally.qualitative["images"].push_back(
@@ -668,10 +670,14 @@ json merge_records(const std::vector<json>& records) {
     return *j;
   };
   const std::vector<std::pair<std::string, std::vector<std::string>>> must_match = {
-      {"pipeline.sha256", {"pipeline", "sha256"}}, {"protocol", {"protocol"}},
-      {"dataset.name", {"dataset", "name"}},       {"dataset.split", {"dataset", "split"}},
-      {"selection.limit", {"selection", "limit"}}, {"selection.shard.count", {"selection", "shard", "count"}},
-      {"models (files and sha256)", {"models"}},   {"vocabulary.sha256", {"vocabulary", "sha256"}},
+      {"pipeline.sha256", {"pipeline", "sha256"}},
+      {"protocol", {"protocol"}},
+      {"dataset.name", {"dataset", "name"}},
+      {"dataset.split", {"dataset", "split"}},
+      {"selection.limit", {"selection", "limit"}},
+      {"selection.shard.count", {"selection", "shard", "count"}},
+      {"models (files and sha256)", {"models"}},
+      {"vocabulary.sha256", {"vocabulary", "sha256"}},
       {"confusion_matrix.num_classes", {"confusion_matrix", "num_classes"}}};
   for (const auto& r : records) {
     if (r.value("kind", "") != kRecordKind)
@@ -679,22 +685,20 @@ json merge_records(const std::vector<json>& records) {
     for (const auto& [label, path] : must_match)
       if (field(r, path) != field(first, path))
         throw std::invalid_argument("merge: " + label + " differs: " + name(first) + " has " +
-                                    field(first, path).dump() + ", " + name(r) + " has " +
-                                    field(r, path).dump());
+                                    field(first, path).dump() + ", " + name(r) + " has " + field(r, path).dump());
   }
   const int count = first.at("selection").at("shard").at("count").get<int>();
   std::vector<int> seen(static_cast<size_t>(count), 0);
   for (const auto& r : records) {
     const int i = r.at("selection").at("shard").at("index").get<int>();
     if (i < 0 || i >= count) throw std::invalid_argument("merge: " + name(r) + " has a bad shard index");
-    if (seen[i]++) throw std::invalid_argument("merge: shard " + std::to_string(i) + "/" +
-                                               std::to_string(count) + " given twice");
+    if (seen[i]++)
+      throw std::invalid_argument("merge: shard " + std::to_string(i) + "/" + std::to_string(count) + " given twice");
   }
   for (int i = 0; i < count; ++i)
     if (!seen[i])
-      throw std::invalid_argument("merge: shard " + std::to_string(i) + "/" + std::to_string(count) +
-                                  " is missing (" + std::to_string(records.size()) + " of " +
-                                  std::to_string(count) + " given)");
+      throw std::invalid_argument("merge: shard " + std::to_string(i) + "/" + std::to_string(count) + " is missing (" +
+                                  std::to_string(records.size()) + " of " + std::to_string(count) + " given)");
 
   harness::ConfusionMatrix cm = harness::ConfusionMatrix::from_json(first.at("confusion_matrix"));
   // The boundary band's counts merge like the whole image's when every
@@ -703,8 +707,9 @@ json merge_records(const std::vector<json>& records) {
   for (const auto& r : records)
     boundary = boundary && r.contains("boundary") &&
                r.at("boundary").value("dilation_ratio", -1.0) == first.at("boundary").value("dilation_ratio", -2.0);
-  harness::ConfusionMatrix boundary_cm =
-      boundary ? harness::ConfusionMatrix::from_json(first.at("boundary").at("confusion_matrix")) : harness::ConfusionMatrix();
+  harness::ConfusionMatrix boundary_cm = boundary ? harness::ConfusionMatrix::from_json(
+                                                        first.at("boundary").at("confusion_matrix"))
+                                                  : harness::ConfusionMatrix();
   std::map<std::string, double> node_ms;
   double total_s = 0;
   std::vector<std::string> ids, sources, warnings;
@@ -712,7 +717,8 @@ json merge_records(const std::vector<json>& records) {
   for (size_t k = 0; k < records.size(); ++k) {
     const json& r = records[k];
     if (k > 0) cm.merge(harness::ConfusionMatrix::from_json(r.at("confusion_matrix")));
-    if (k > 0 && boundary) boundary_cm.merge(harness::ConfusionMatrix::from_json(r.at("boundary").at("confusion_matrix")));
+    if (k > 0 && boundary)
+      boundary_cm.merge(harness::ConfusionMatrix::from_json(r.at("boundary").at("confusion_matrix")));
     for (const auto& [node, ms] : r.at("timings").at("per_node_ms").items()) node_ms[node] += ms.get<double>();
     total_s += r.at("timings").at("total_s").get<double>();
     for (const auto& id : r.at("selection").at("ids")) ids.push_back(id.get<std::string>());
@@ -735,8 +741,8 @@ json merge_records(const std::vector<json>& records) {
   merged["selection"]["num_images"] = ids.size();
   merged["selection"]["ids"] = ids;
   merged["merged_from"] = sources;
-  merged["metrics"] = harness::metrics_to_json(
-      m, first.at("dataset").at("class_names").get<std::vector<std::string>>());
+  merged["metrics"] = harness::metrics_to_json(m,
+                                               first.at("dataset").at("class_names").get<std::vector<std::string>>());
   merged["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
   merged["confusion_matrix"] = cm.to_json();
   if (boundary) {

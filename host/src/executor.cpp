@@ -23,9 +23,8 @@ namespace {
 
 class NodeContext final : public StageContext {
  public:
-  NodeContext(const GraphNode& node, at::Device device,
-              std::map<std::string, const PortValue*> inputs, const std::set<std::string>& wanted,
-              std::map<std::string, at::Tensor>* aux_losses)
+  NodeContext(const GraphNode& node, at::Device device, std::map<std::string, const PortValue*> inputs,
+              const std::set<std::string>& wanted, std::map<std::string, at::Tensor>* aux_losses)
       : node_(node), device_(device), inputs_(std::move(inputs)), wanted_(wanted), aux_losses_(aux_losses) {}
 
   const std::string& node_id() const override { return node_.id; }
@@ -43,8 +42,7 @@ class NodeContext final : public StageContext {
   void set_output(const std::string& port, PortValue value) override {
     const PortSpec* spec = node_.plugin->descriptor.find_output(port);
     if (spec == nullptr)
-      throw Error({}, node_.id, "sets undeclared output '" + port + "'",
-                  "declare it with .output() in describe()");
+      throw Error({}, node_.id, "sets undeclared output '" + port + "'", "declare it with .output() in describe()");
     if (spec->type != port_type(value))
       throw Error({}, node_.id,
                   "sets output '" + port + "' to " + to_string(port_type(value)) + ", declared " +
@@ -53,9 +51,7 @@ class NodeContext final : public StageContext {
     outputs_[port] = std::move(value);
   }
 
-  bool wants_output(const std::string& port) const override {
-    return wanted_.count(node_.id + "." + port) != 0;
-  }
+  bool wants_output(const std::string& port) const override { return wanted_.count(node_.id + "." + port) != 0; }
 
   bool training() const override { return aux_losses_ != nullptr; }
 
@@ -137,8 +133,8 @@ std::vector<bool> live_nodes(const Graph& graph) {
   return live;
 }
 
-Executor::Executor(const Graph& graph, const std::string& device,
-                   std::vector<std::vector<std::string>> vocabulary, std::vector<std::string> unseen_classes)
+Executor::Executor(const Graph& graph, const std::string& device, std::vector<std::vector<std::string>> vocabulary,
+                   std::vector<std::string> unseen_classes)
     : graph_(graph), device_(parse_device(device)), live_(live_nodes(graph)) {
   for (size_t i = 0; i < graph_.nodes.size(); ++i)
     if (live_[i])
@@ -162,8 +158,8 @@ Executor::Executor(const Graph& graph, const std::string& device,
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
-      throw Error(node.where, node.id, std::string("plugin '") + node.plugin->descriptor.name +
-                                           "' failed to initialise: " + e.what());
+      throw Error(node.where, node.id,
+                  std::string("plugin '") + node.plugin->descriptor.name + "' failed to initialise: " + e.what());
     }
   }
   // Trained weights: each file is read once, each node takes its own keys.
@@ -249,8 +245,9 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
       if (it == values.end() && !training_ && training_only_truth(node, port)) continue;
       if (it == values.end() && ref.node < 0)
         throw Error(node.where, node.id,
-                    "input '" + port + "' reads " + ref.str(graph_) + ", the ground truth, which exists only under "
-                    "`ovseg train` and `ovseg eval`",
+                    "input '" + port + "' reads " + ref.str(graph_) +
+                        ", the ground truth, which exists only under "
+                        "`ovseg train` and `ovseg eval`",
                     "use this pipeline with train / eval, or wire the input to a node");
       if (it == values.end())
         throw Error(node.where, node.id, "input '" + port + "' (" + ref.str(graph_) + ") has no value",

@@ -21,7 +21,8 @@ const std::vector<PortSpec>& input_node_ports() {
   static const std::vector<PortSpec> ports = {
       {"image", PortType::Image, "the image being segmented, (B,3,H,W) RGB in [0,1]", false},
       {"labels", PortType::LabelMap, "ground truth (B,H,W), under ovseg train and eval only (ground_truth.hpp)", true},
-      {"instances", PortType::Masks, "ground-truth instance masks with classes, under ovseg train and eval only", true}};
+      {"instances", PortType::Masks, "ground-truth instance masks with classes, under ovseg train and eval only",
+       true}};
   return ports;
 }
 
@@ -90,14 +91,13 @@ const LoadedPlugin* find_plugin(const NodeSpec& n, const PluginCatalog& catalog)
   std::string fix = catalog.plugins().empty()
                         ? "no plugins were found; searched " + join(catalog.searched_dirs(), ", ") +
                               " (set OVSEG_PLUGIN_PATH or --plugin-dir)"
-                        : "run `ovseg plugins` to list the " +
-                              std::to_string(catalog.plugins().size()) + " available plugins";
+                        : "run `ovseg plugins` to list the " + std::to_string(catalog.plugins().size()) +
+                              " available plugins";
   for (const auto& problem : catalog.problems())
     if (problem.library_path.find(n.plugin) != std::string::npos)
       fix = "its library failed to load: " + problem.message;
   throw Error(n.plugin_where, n.id,
-              "unknown plugin '" + n.plugin + "'" + (near.empty() ? "" : " (near: " + join(near, ", ") + ")"),
-              fix);
+              "unknown plugin '" + n.plugin + "'" + (near.empty() ? "" : " (near: " + join(near, ", ") + ")"), fix);
 }
 
 // Phase 2: every wire names a real port of the right type, and every
@@ -123,8 +123,8 @@ Wires connect_inputs(const std::vector<NodeSpec>& specs, const std::vector<const
         source_ports = &plugins[it->second]->descriptor.outputs;
       } else {
         throw Error(ref.where, n.id,
-                    "input '" + ref.port + "' refers to node '" + ref.source_node +
-                        "', which does not exist" + did_you_mean(ref.source_node, ids),
+                    "input '" + ref.port + "' refers to node '" + ref.source_node + "', which does not exist" +
+                        did_you_mean(ref.source_node, ids),
                     "wire it to an existing node: " + join(ids, ", "));
       }
       const PortSpec* out = nullptr;
@@ -137,15 +137,14 @@ Wires connect_inputs(const std::vector<NodeSpec>& specs, const std::vector<const
                     "its outputs are: " + join(port_names(*source_ports), ", "));
       if (out->type != in->type)
         throw Error(ref.where, n.id,
-                    "input '" + ref.port + "' expects " + to_string(in->type) + " but " +
-                        ref.source_node + "." + ref.source_port + " is " + to_string(out->type),
+                    "input '" + ref.port + "' expects " + to_string(in->type) + " but " + ref.source_node + "." +
+                        ref.source_port + " is " + to_string(out->type),
                     "wire '" + ref.port + "' to an output of type " + to_string(in->type));
       wires[i][ref.port] = {ref.source_node, ref.source_port};
     }
     for (const auto& in : d.inputs)
       if (!in.optional && !wires[i].count(in.name))
-        throw Error(n.where, n.id,
-                    "required input '" + in.name + "' (" + to_string(in.type) + ") is not connected",
+        throw Error(n.where, n.id, "required input '" + in.name + "' (" + to_string(in.type) + ") is not connected",
                     "add inputs = { " + in.name + " = \"<node>.<port>\" }");
   }
   return wires;
@@ -164,7 +163,10 @@ Wires connect_inputs(const std::vector<NodeSpec>& specs, const std::vector<const
     seen[cur] = static_cast<int>(path.size());
     path.push_back(cur);
     for (size_t d : deps[cur])
-      if (!done[d]) { cur = d; break; }
+      if (!done[d]) {
+        cur = d;
+        break;
+      }
   }
   // path[seen[cur]..] is the cycle, listed consumer -> producer; print
   // it in data-flow order.
@@ -228,8 +230,7 @@ Graph assemble_nodes(const PipelineSpec& spec, const std::vector<size_t>& order,
   }
   for (size_t k = 0; k < order.size(); ++k)
     for (const auto& [port, src] : wires[order[k]])
-      g.nodes[k].inputs[port] =
-          PortRef{src.first == kInputNodeId ? -1 : g.index_of(src.first), src.second};
+      g.nodes[k].inputs[port] = PortRef{src.first == kInputNodeId ? -1 : g.index_of(src.first), src.second};
   return g;
 }
 
@@ -241,15 +242,15 @@ std::optional<PortRef> resolve_output(const Graph& g, const PipelineSpec& spec, 
     const OutputRef& ref = it->second;
     int idx = g.index_of(ref.source_node);
     if (idx < 0)
-      throw Error(ref.where, "", "output '" + key + "' refers to node '" + ref.source_node +
-                                     "', which does not exist" + did_you_mean(ref.source_node, ids),
+      throw Error(ref.where, "",
+                  "output '" + key + "' refers to node '" + ref.source_node + "', which does not exist" +
+                      did_you_mean(ref.source_node, ids),
                   "use one of: " + join(ids, ", "));
     const PortSpec* p = g.nodes[idx].plugin->descriptor.find_output(ref.source_port);
     if (p == nullptr || p->type != want)
       throw Error(ref.where, ref.source_node,
-                  "output '" + key + "' must name a " + to_string(want) + " port, but " +
-                      ref.source_node + "." + ref.source_port +
-                      (p ? " is " + std::string(to_string(p->type)) : " does not exist"),
+                  "output '" + key + "' must name a " + to_string(want) + " port, but " + ref.source_node + "." +
+                      ref.source_port + (p ? " is " + std::string(to_string(p->type)) : " does not exist"),
                   "point " + key + " at a node output of type " + to_string(want));
     return PortRef{idx, ref.source_port};
   }
@@ -330,8 +331,8 @@ std::string Graph::to_dot() const {
   os << "digraph \"" << spec.name << "\" {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n";
   os << "  \"input\" [shape=ellipse];\n";
   for (const auto& n : nodes)
-    os << "  \"" << n.id << "\" [label=\"" << n.id << "\\n" << n.plugin->descriptor.name << " ("
-       << to_string(n.plugin->descriptor.kind) << ")\"];\n";
+    os << "  \"" << n.id << "\" [label=\"" << n.id << "\\n"
+       << n.plugin->descriptor.name << " (" << to_string(n.plugin->descriptor.kind) << ")\"];\n";
   for (const auto& n : nodes)
     for (const auto& [port, ref] : n.inputs) {
       std::string src = ref.node < 0 ? std::string(kInputNodeId) : nodes[ref.node].id;

@@ -28,7 +28,8 @@ GroundTruthUse ground_truth_use(const Graph& graph, const std::vector<bool>& run
 
 Masks instance_masks(const at::Tensor& instance_ids, const at::Tensor& labels, int64_t ignore) {
   expect_shape(instance_ids, {-1, -1, -1}, "instance id map");
-  expect_shape(labels, {instance_ids.size(0), instance_ids.size(1), instance_ids.size(2)}, "labels beside the instance ids");
+  expect_shape(labels, {instance_ids.size(0), instance_ids.size(1), instance_ids.size(2)},
+               "labels beside the instance ids");
   const at::Tensor ids = instance_ids.to(at::kCPU, at::kLong).contiguous();
   const at::Tensor lab = labels.to(at::kCPU, at::kLong).contiguous();
   const int64_t B = ids.size(0), H = ids.size(1), W = ids.size(2);
@@ -42,8 +43,10 @@ Masks instance_masks(const at::Tensor& instance_ids, const at::Tensor& labels, i
     for (int64_t p = 0; p < H * W; ++p)
       if (id[p] > 0) {
         auto& v = votes[id[p]];
-        if (lb[p] != ignore) ++v[lb[p]];
-        else v.emplace(-1, 0);
+        if (lb[p] != ignore)
+          ++v[lb[p]];
+        else
+          v.emplace(-1, 0);
       }
     for (const auto& [inst, v] : votes) {
       per_image[b].push_back(inst);

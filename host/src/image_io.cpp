@@ -17,10 +17,13 @@ namespace {
 // Writes through a temporary file so an interrupted run never leaves a
 // truncated picture behind.
 void write_png_atomically(const std::string& path, const cv::Mat& mat) {
-  write_atomically(path, [&](const std::string& tmp) {
-    if (!cv::imwrite(tmp, mat))
-      throw Error({path, 0, 0}, "", "cannot write PNG", "check that the folder exists and is writable");
-  }, {/*durable=*/false, /*keep_extension=*/true});
+  write_atomically(
+      path,
+      [&](const std::string& tmp) {
+        if (!cv::imwrite(tmp, mat))
+          throw Error({path, 0, 0}, "", "cannot write PNG", "check that the folder exists and is writable");
+      },
+      {/*durable=*/false, /*keep_extension=*/true});
 }
 
 at::Tensor labels_2d(const at::Tensor& labels) {
@@ -62,8 +65,7 @@ void palette_rgb(int64_t k, uint8_t rgb[3]) {
 }
 
 cv::Mat read_bgr_image(const std::string& path) {
-  if (!std::filesystem::exists(path))
-    throw Error({path, 0, 0}, "", "image file not found", "check the path");
+  if (!std::filesystem::exists(path)) throw Error({path, 0, 0}, "", "image file not found", "check the path");
   if (const std::string problem = harness::image_file_problem(path); !problem.empty())
     throw Error({path, 0, 0}, "", "the image file " + problem, "use a complete copy of the image");
   cv::Mat bgr;
@@ -110,8 +112,7 @@ void write_overlay_png(const std::string& path, const cv::Mat& bgr, const at::Te
   write_png_atomically(path, blended);
 }
 
-void write_overlay_png(const std::string& path, const at::Tensor& image, const at::Tensor& labels,
-                       double alpha) {
+void write_overlay_png(const std::string& path, const at::Tensor& image, const at::Tensor& labels, double alpha) {
   at::Tensor l = labels_2d(labels);
   at::Tensor img = image.to(at::kCPU, at::kFloat);
   if (img.dim() == 4 && img.size(0) == 1) img = img[0];

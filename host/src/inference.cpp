@@ -29,16 +29,13 @@ at::Tensor preprocess_image(const cv::Mat& bgr, const Protocol& protocol) {
   return hwc.permute({2, 0, 1}).unsqueeze(0).contiguous();
 }
 
-at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width,
-                            at::Device device) {
+at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width, at::Device device) {
   at::Tensor count = at::zeros({height, width}, at::TensorOptions().dtype(at::kFloat).device(device));
-  for (const auto& w : windows)
-    count.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2).add_(1.0);
+  for (const auto& w : windows) count.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2).add_(1.0);
   return count;
 }
 
-at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows,
-                          int height, int width) {
+at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows, int height, int width) {
   if (window_logits.dim() != 4 || window_logits.size(0) != static_cast<int64_t>(windows.size()))
     throw std::invalid_argument("stitch_windows: logits " + shape_string(window_logits) + " for " +
                                 std::to_string(windows.size()) + " windows");
@@ -99,8 +96,7 @@ int64_t strip_rows(const at::Tensor& logits, int64_t width, int64_t max_bytes) {
 }  // namespace
 
 void for_each_resized_strip(const at::Tensor& logits, int64_t height, int64_t width,
-                            const std::function<void(int64_t y0, const at::Tensor& strip)>& visit,
-                            int64_t max_bytes) {
+                            const std::function<void(int64_t y0, const at::Tensor& strip)>& visit, int64_t max_bytes) {
   expect_shape(logits, {1, -1, -1, -1}, "logits to resize");
   const bool same = logits.size(2) == height && logits.size(3) == width;
   const int64_t rows = strip_rows(logits, width, max_bytes);
@@ -181,31 +177,40 @@ at::Tensor labels_at_size(const at::Tensor& logits, const std::vector<std::strin
   }
   at::Tensor labels = at::empty({height, width}, at::TensorOptions().dtype(at::kLong));  // CPU
   if (strip_rows(logits, width, max_bytes) >= height) {  // one strip: resize, then SCLIP's rule as it is
-    for_each_resized_strip(logits, height, width, [&](int64_t, const at::Tensor& all) {
-      labels.copy_(background_labels(all[0], prob_thd, area_thd, class_names));
-    }, max_bytes);
+    for_each_resized_strip(
+        logits, height, width,
+        [&](int64_t, const at::Tensor& all) {
+          labels.copy_(background_labels(all[0], prob_thd, area_thd, class_names));
+        },
+        max_bytes);
     return labels;
   }
   const SynonymGroups groups = synonym_groups(class_names);
   at::Tensor area;  // area_thd compares classes over the whole image: sum the strips first
   const bool by_area = area_thd > 0 && (groups.merges(logits.size(1)) ? groups.classes.size() : logits.size(1)) > 1;
   if (by_area)
-    for_each_resized_strip(logits, height, width, [&](int64_t, const at::Tensor& strip) {
-      const at::Tensor a = foreground_areas(class_probabilities(strip[0], groups));
-      area = area.defined() ? area + a : a;
-    }, max_bytes);
-  for_each_resized_strip(logits, height, width, [&](int64_t y0, const at::Tensor& strip) {
-    labels.slice(0, y0, y0 + strip.size(2))
-        .copy_(labels_from_probabilities(class_probabilities(strip[0], groups), area, prob_thd, area_thd));
-  }, max_bytes);
+    for_each_resized_strip(
+        logits, height, width,
+        [&](int64_t, const at::Tensor& strip) {
+          const at::Tensor a = foreground_areas(class_probabilities(strip[0], groups));
+          area = area.defined() ? area + a : a;
+        },
+        max_bytes);
+  for_each_resized_strip(
+      logits, height, width,
+      [&](int64_t y0, const at::Tensor& strip) {
+        labels.slice(0, y0, y0 + strip.size(2))
+            .copy_(labels_from_probabilities(class_probabilities(strip[0], groups), area, prob_thd, area_thd));
+      },
+      max_bytes);
   return labels;
 }
 
 std::vector<bool> window_phase_nodes(const Graph& graph) {
   const int logits_node = graph.logits_output.node;
   if (logits_node < 0)
-    throw Error(graph.spec.outputs.count("logits") ? graph.spec.outputs.at("logits").where : SourceLocation{},
-                "", "the [outputs] logits port is the pipeline input; it must be a node's Logits output");
+    throw Error(graph.spec.outputs.count("logits") ? graph.spec.outputs.at("logits").where : SourceLocation{}, "",
+                "the [outputs] logits port is the pipeline input; it must be a node's Logits output");
   // The logits node and everything it depends on. Nodes are in topological
   // order, so one backward sweep finds all ancestors.
   std::vector<bool> phase(graph.nodes.size(), false);
@@ -256,8 +261,7 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
       // image's and are handed over like image-independent ones.
       if (reads_image[ref.node] && protocol_.mode != "whole")
         throw Error(graph_.nodes[i].where, graph_.nodes[i].id,
-                    "input '" + port + "' reads " + k +
-                        ", a per-window value; after stitching only " + logits_key +
+                    "input '" + port + "' reads " + k + ", a per-window value; after stitching only " + logits_key +
                         " exists at image level",
                     "read the stitched logits (" + logits_key + ") or input.image instead");
       carried.insert(k);
@@ -289,7 +293,8 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
     } else if (protocol_.background_handling()) {
       throw Error(labels_where(), ln.id,
                   "protocol knobs prob_thd/area_thd label the final logits, but the labels output comes from "
-                  "plugin '" + ln.plugin->descriptor.name + "', whose labels are its own",
+                  "plugin '" +
+                      ln.plugin->descriptor.name + "', whose labels are its own",
                   "remove [outputs] labels (or point it at an argmax of the logits), or set prob_thd = 0 and "
                   "area_thd = 0");
     }
@@ -303,22 +308,21 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
     if (!port.empty() && ln.inputs.count(port) && ln.inputs.at(port).node >= 0)
       classwise_source_ = ln.inputs.at(port).str(graph_);
   }
-  if (graph_.labels_output && graph_.labels_output->node >= 0 &&
-      window_phase_[graph_.labels_output->node])
+  if (graph_.labels_output && graph_.labels_output->node >= 0 && window_phase_[graph_.labels_output->node])
     throw Error(labels_where(), "",
-                "the labels output " + graph_.labels_output->str(graph_) +
-                    " is computed before the logits output " + logits_key +
-                    ", i.e. per window, so it cannot be stitched",
+                "the labels output " + graph_.labels_output->str(graph_) + " is computed before the logits output " +
+                    logits_key + ", i.e. per window, so it cannot be stitched",
                 "point [outputs] labels at a node after the logits (e.g. argmax of them)");
 }
 
-std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth, const GroundTruthUse& use,
-                                                              int height, int width,
-                                                              const std::vector<Window>& crops) const {
+std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth, const GroundTruthUse& use, int height,
+                                                              int width, const std::vector<Window>& crops) const {
   if (!use.any()) return {};
   if (truth == nullptr || !truth->labels.defined())
-    throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads ground truth (input.labels / input.instances), which exists "
-                "only under `ovseg train` and `ovseg eval`", "evaluate it with ovseg eval or train it with ovseg train");
+    throw Error({graph_.spec.file, 0, 0}, "",
+                "the pipeline reads ground truth (input.labels / input.instances), which exists "
+                "only under `ovseg train` and `ovseg eval`",
+                "evaluate it with ovseg eval or train it with ovseg train");
   auto resize_nearest = [&](const at::Tensor& t) {
     at::Tensor x = t.to(at::kFloat).view({1, 1, t.size(0), t.size(1)});
     if (t.size(0) != height || t.size(1) != width) x = at::upsample_nearest2d(x, {height, width});
@@ -331,7 +335,8 @@ std::map<std::string, PortValue> ProtocolRunner::truth_values(const Truth* truth
     return at::stack(parts);
   };
   if (use.instances && !truth->instances.defined())
-    throw Error({graph_.spec.file, 0, 0}, "", "the pipeline reads input.instances, but the data set has no instance masks",
+    throw Error({graph_.spec.file, 0, 0}, "",
+                "the pipeline reads input.instances, but the data set has no instance masks",
                 "use a data set with instances (the world writes them)");
   return ground_truth_inputs(use, window_batch(truth->labels),
                              use.instances ? window_batch(truth->instances) : at::Tensor(), truth->class_names,
@@ -363,8 +368,8 @@ void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Ten
       (classes >= 0 && logits.size(1) != classes))
     throw Error(node.where, node.id,
                 "logits output " + logits_key + " is " + shape_string(logits) + " for a window batch " +
-                    shape_string(batch) + "; the protocol needs (" + std::to_string(batch.size(0)) +
-                    ", K, " + std::to_string(ch) + ", " + std::to_string(cw) + ")",
+                    shape_string(batch) + "; the protocol needs (" + std::to_string(batch.size(0)) + ", K, " +
+                    std::to_string(ch) + ", " + std::to_string(cw) + ")",
                 "end the logits with resize_logits wired to image = \"input.image\"");
   // NaN / inf logits (NaN weights, an infinite logit scale) would silently
   // become class 0 everywhere: refuse them, naming the node. Window by
@@ -376,13 +381,14 @@ void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Ten
                 "check the model's weights and the logit scale");
 }
 
-at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings,
-                                           int* num_windows, const Truth* truth) {
+at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings, int* num_windows,
+                                           const Truth* truth) {
   expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
   const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
   const std::vector<Window> windows = windows_of(H, W);
   const at::Tensor batch = window_batch(image, windows);
-  auto values = executor_->run_nodes(Image{batch}, window_phase_, truth_values(truth, gt_window_, H, W, windows), timings);
+  auto values = executor_->run_nodes(Image{batch}, window_phase_, truth_values(truth, gt_window_, H, W, windows),
+                                     timings);
   const std::string logits_key = graph_.logits_output.str(graph_);
   const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
   check_window_logits(logits, batch);
@@ -426,17 +432,17 @@ Prediction ProtocolRunner::predict_by_class_tiles(const at::Tensor& image, int l
   class_names_ = low.class_names;
   out.logit_names = class_names_;
   const int64_t k = low.logits.size(1);
-  const int64_t pixels = std::max<int64_t>({batch.size(0) * batch.size(2) * batch.size(3),
-                                            static_cast<int64_t>(H) * W, static_cast<int64_t>(label_h) * label_w});
+  const int64_t pixels = std::max<int64_t>({batch.size(0) * batch.size(2) * batch.size(3), static_cast<int64_t>(H) * W,
+                                            static_cast<int64_t>(label_h) * label_w});
   const std::string logits_key = graph_.logits_output.str(graph_);
   RunningArgmax best;
   for (const auto& [k0, k1] : class_tiles(k, class_tile_bytes_ / (pixels * static_cast<int64_t>(sizeof(float))))) {
     std::map<std::string, PortValue> given = values;
     const bool named = static_cast<int64_t>(low.class_names.size()) == k;
-    given[classwise_source_] =
-        Logits{low.logits.slice(1, k0, k1),
-               named ? std::vector<std::string>(low.class_names.begin() + k0, low.class_names.begin() + k1)
-                     : low.class_names};
+    given[classwise_source_] = Logits{low.logits.slice(1, k0, k1),
+                                      named ? std::vector<std::string>(low.class_names.begin() + k0,
+                                                                       low.class_names.begin() + k1)
+                                            : low.class_names};
     const auto produced = executor_->run_nodes(Image{batch}, only_node, std::move(given), &timings);
     const at::Tensor& tile = std::get<Logits>(produced.at(logits_key)).logits;
     check_window_logits(tile, batch, k1 - k0);
@@ -470,8 +476,8 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
   at::Tensor logits = stitched_logits(image, &timings, &out.num_windows, truth);
 
   const std::string logits_key = graph_.logits_output.str(graph_);
-  std::map<std::string, PortValue> given =
-      truth_values(truth, gt_image_, out.resized_h, out.resized_w, {{0, out.resized_h, 0, out.resized_w}});
+  std::map<std::string, PortValue> given = truth_values(truth, gt_image_, out.resized_h, out.resized_w,
+                                                        {{0, out.resized_h, 0, out.resized_w}});
   for (auto& [k, v] : carried_values_) given[k] = v;
   given[logits_key] = Logits{logits, class_names_};
   bool any_image_node = false;
@@ -490,15 +496,12 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
       final_names = std::get<Logits>(values.at(final_logits_key_)).class_names;
     }
     expect_shape(final_logits, {1, -1, -1, -1}, "final logits " + final_logits_key_);
-    out.labels = labels_at_size(final_logits, final_names, label_h, label_w,
-                                protocol_.prob_thd, protocol_.area_thd);
+    out.labels = labels_at_size(final_logits, final_names, label_h, label_w, protocol_.prob_thd, protocol_.area_thd);
   } else if (graph_.labels_output) {
     at::Tensor labels = std::get<LabelMap>(values.at(graph_.labels_output->str(graph_))).labels;
     expect_shape(labels, {1, -1, -1}, "labels output " + graph_.labels_output->str(graph_));
     if (labels.size(1) != label_h || labels.size(2) != label_w)
-      labels = at::upsample_nearest2d(labels.unsqueeze(1).to(at::kFloat), {label_h, label_w})
-                   .squeeze(1)
-                   .to(at::kLong);
+      labels = at::upsample_nearest2d(labels.unsqueeze(1).to(at::kFloat), {label_h, label_w}).squeeze(1).to(at::kLong);
     out.labels = labels[0].to(at::kCPU, at::kLong).contiguous();
   }
   out.logits = logits;

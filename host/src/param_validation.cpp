@@ -41,13 +41,12 @@ ParamValue coerce(const SpecValue& given, const ParamSpec& spec, const std::stri
     if (spec.type == ParamType::StringList) return std::vector<std::string>{};
   }
   throw Error(given.where, node,
-              "parameter '" + spec.name + "' expects " + to_string(spec.type) + ", got " +
-                  to_string(have) + " " + format_param_value(given.value),
+              "parameter '" + spec.name + "' expects " + to_string(spec.type) + ", got " + to_string(have) + " " +
+                  format_param_value(given.value),
               "write it like " + spec.name + " = " + format_param_value(spec.default_value));
 }
 
-void check_limits(const ParamValue& v, const ParamSpec& spec, const SourceLocation& where,
-                  const std::string& node) {
+void check_limits(const ParamValue& v, const ParamSpec& spec, const SourceLocation& where, const std::string& node) {
   if (!spec.choices.empty()) {
     // A String, or each element of a StringList.
     std::vector<std::string> strings;
@@ -70,8 +69,7 @@ void check_limits(const ParamValue& v, const ParamSpec& spec, const SourceLocati
   for (double x : numbers) {
     if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max) || std::isnan(x)) {
       const std::string range = format_param_range(spec);
-      throw Error(where, node,
-                  "parameter '" + spec.name + "' = " + format_param_value(v) + " is outside " + range,
+      throw Error(where, node, "parameter '" + spec.name + "' = " + format_param_value(v) + " is outside " + range,
                   "use a value in " + range);
     }
   }
@@ -90,13 +88,11 @@ Params validate_params(const PluginDescriptor& d, const std::map<std::string, Sp
       std::vector<std::string> param_names;
       for (const auto& p : d.params) param_names.push_back(p.name);
       std::string hint = did_you_mean(name, param_names);
-      std::string fix = param_names.empty()
-                            ? "plugin '" + d.name + "' takes no parameters; remove it"
-                            : "known parameters: " + join(param_names, ", ");
+      std::string fix = param_names.empty() ? "plugin '" + d.name + "' takes no parameters; remove it"
+                                            : "known parameters: " + join(param_names, ", ");
       if (hint.empty() && std::find(known.begin(), known.end(), name) != known.end())
         fix = "'" + name + "' is an input port: wire it in inputs = { " + name + " = \"node.port\" }";
-      throw Error(given.where, node_id,
-                  "unknown parameter '" + name + "' for plugin '" + d.name + "'" + hint, fix);
+      throw Error(given.where, node_id, "unknown parameter '" + name + "' for plugin '" + d.name + "'" + hint, fix);
     }
     ParamValue v = coerce(given, *spec, node_id);
     check_limits(v, *spec, given.where, node_id);
@@ -104,6 +100,5 @@ Params validate_params(const PluginDescriptor& d, const std::map<std::string, Sp
   }
   return Params(std::move(values), node_id);
 }
-
 
 }  // namespace ovseg

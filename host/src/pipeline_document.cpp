@@ -168,8 +168,7 @@ toml::table load_chain(const std::string& text, const std::string& file, Locatio
   const int rank = static_cast<int>(loc.file_rank.size());  // deeper bases were ranked first
   loc.file_rank[file] = rank;
   // The file's unset list edits what it inherits, before its own keys land.
-  for (const auto& [key, where] : take_unset_list(doc, loc, ""))
-    delete_path(result, split_dotted(key), where, key);
+  for (const auto& [key, where] : take_unset_list(doc, loc, "")) delete_path(result, split_dotted(key), where, key);
   merge_into(result, std::move(doc));
   chain.pop_back();
   return result;
@@ -229,7 +228,8 @@ PipelineDocument resolve_pipeline_document(const std::string& text, const std::s
   doc.family_toml = serialise(doc.root);
   toml::table overlay;
   if (wanted_table != nullptr) overlay = std::move(*wanted_table);
-  for (const auto& ov : overrides) doc.family_edits.push_back(std::string(ov.unset ? "--unset " : "--set ") + ov.original);
+  for (const auto& ov : overrides)
+    doc.family_edits.push_back(std::string(ov.unset ? "--unset " : "--set ") + ov.original);
   doc.root.erase("datasets");
   doc.dataset = wanted;
   if (wanted_table != nullptr) {

@@ -24,8 +24,7 @@ const std::vector<std::string> kPipelineKeys = {"name", "description"};
 const std::vector<std::string> kOutputKeys = {"logits", "labels"};
 
 bool valid_identifier(const std::string& id) {
-  if (id.empty() || !(std::isalpha(static_cast<unsigned char>(id[0])) || id[0] == '_'))
-    return false;
+  if (id.empty() || !(std::isalpha(static_cast<unsigned char>(id[0])) || id[0] == '_')) return false;
   for (char c : id)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
   return true;
@@ -35,10 +34,14 @@ SpecValue to_spec_value(const toml::node& n, const LocationTracker& loc, const s
                         const std::string& key) {
   SpecValue out;
   out.where = loc.at(n);
-  if (auto v = n.as_boolean()) out.value = v->get();
-  else if (auto v = n.as_integer()) out.value = static_cast<int64_t>(v->get());
-  else if (auto v = n.as_floating_point()) out.value = v->get();
-  else if (auto v = n.as_string()) out.value = v->get();
+  if (auto v = n.as_boolean())
+    out.value = v->get();
+  else if (auto v = n.as_integer())
+    out.value = static_cast<int64_t>(v->get());
+  else if (auto v = n.as_floating_point())
+    out.value = v->get();
+  else if (auto v = n.as_string())
+    out.value = v->get();
   else if (auto arr = n.as_array()) {
     bool all_int = true, all_num = true, all_str = true;
     for (const auto& e : *arr) {
@@ -214,8 +217,7 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
       throw Error(loc.at(value), "", "unknown top-level key '" + k + "'" + did_you_mean(k, kTopLevelTables),
                   "a pipeline has only [pipeline], [protocol], [nodes.<id>], [outputs], [train], [vocabulary] and "
                   "[datasets.<name>] tables, and base / unset keys");
-    if (!value.is_table())
-      throw Error(loc.at(value), "", "'" + k + "' must be a table", "write it as [" + k + "]");
+    if (!value.is_table()) throw Error(loc.at(value), "", "'" + k + "' must be a table", "write it as [" + k + "]");
   }
 
   if (const auto* p = root["pipeline"].as_table()) {
@@ -224,8 +226,7 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
       if (std::find(kPipelineKeys.begin(), kPipelineKeys.end(), k) == kPipelineKeys.end())
         throw Error(loc.at(value), "", "unknown key '" + k + "' in [pipeline]" + did_you_mean(k, kPipelineKeys),
                     "[pipeline] accepts name and description");
-      if (!value.is_string())
-        throw Error(loc.at(value), "", "[pipeline] " + k + " must be a string", "quote it");
+      if (!value.is_string()) throw Error(loc.at(value), "", "[pipeline] " + k + " must be a string", "quote it");
     }
     spec.name = p->get("name") ? p->get("name")->value<std::string>().value() : spec.name;
     spec.description = p->get("description") ? p->get("description")->value<std::string>().value() : "";
@@ -249,12 +250,10 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
       throw Error(node.where, node.id, "node id '" + node.id + "' is not a valid identifier",
                   "use letters, digits, '_' and '-', starting with a letter");
     if (node.id == kInputNodeId)
-      throw Error(node.where, node.id, "node id 'input' is reserved for the pipeline's inputs",
-                  "rename the node");
+      throw Error(node.where, node.id, "node id 'input' is reserved for the pipeline's inputs", "rename the node");
     const auto* table = value.as_table();
     if (table == nullptr)
-      throw Error(node.where, node.id, "nodes." + node.id + " must be a table",
-                  "write it as [nodes." + node.id + "]");
+      throw Error(node.where, node.id, "nodes." + node.id + " must be a table", "write it as [nodes." + node.id + "]");
     for (const auto& [pkey, pvalue] : *table) {
       const std::string k(pkey.str());
       if (k == "plugin") {
@@ -274,8 +273,8 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
           if (!ivalue.is_string())
             throw Error(ref.where, node.id, "input '" + ref.port + "' must be a string \"node.port\"",
                         "quote it, e.g. " + ref.port + " = \"input.image\"");
-          std::tie(ref.source_node, ref.source_port) =
-              split_ref(ivalue.as_string()->get(), ref.where, node.id, "input '" + ref.port + "'");
+          std::tie(ref.source_node, ref.source_port) = split_ref(ivalue.as_string()->get(), ref.where, node.id,
+                                                                 "input '" + ref.port + "'");
           node.inputs.push_back(std::move(ref));
         }
       } else if (k == "weights") {
@@ -317,7 +316,8 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
                     "write map = { sky = \"background\" }");
       for (const auto& [from, to] : *m) {
         if (!to.is_string())
-          throw Error(loc.at(to), "", "[vocabulary] map: '" + std::string(from.str()) + "' must name a class (a string)",
+          throw Error(loc.at(to), "",
+                      "[vocabulary] map: '" + std::string(from.str()) + "' must name a class (a string)",
                       "quote the data set's class name");
         spec.class_map[std::string(from.str())] = to.as_string()->get();
       }
@@ -332,12 +332,10 @@ PipelineSpec parse_pipeline_spec(const std::string& toml_text, const std::string
       if (std::find(kOutputKeys.begin(), kOutputKeys.end(), k) == kOutputKeys.end())
         throw Error(where, "", "unknown output '" + k + "'" + did_you_mean(k, kOutputKeys),
                     "[outputs] accepts logits and labels");
-      if (!value.is_string())
-        throw Error(where, "", "output '" + k + "' must be a string \"node.port\"", "quote it");
+      if (!value.is_string()) throw Error(where, "", "output '" + k + "' must be a string \"node.port\"", "quote it");
       OutputRef ref;
       ref.where = where;
-      std::tie(ref.source_node, ref.source_port) =
-          split_ref(value.as_string()->get(), where, "", "output '" + k + "'");
+      std::tie(ref.source_node, ref.source_port) = split_ref(value.as_string()->get(), where, "", "output '" + k + "'");
       spec.outputs[k] = ref;
     }
   }

@@ -35,7 +35,9 @@ std::string library_problem(const std::string& path) {
   char magic[4] = {};
   in.read(magic, 4);
   if (in.gcount() == 0) return "the file is empty, not a shared library";
-  if (in.gcount() < 4 || std::string(magic, 4) != "\x7f" "ELF")
+  if (in.gcount() < 4 || std::string(magic, 4) !=
+                             "\x7f"
+                             "ELF")
     return "not a shared library (no ELF header; a text file?)";
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle != nullptr) {
@@ -60,8 +62,7 @@ void warn_if_missing_env_dir(const std::string& dir) {
 }  // namespace
 
 void PluginCatalog::load_library(const std::string& path) {
-  if (!fs::exists(path))
-    throw load_error(path, "plugin library not found", "check the path or --plugin-dir");
+  if (!fs::exists(path)) throw load_error(path, "plugin library not found", "check the path or --plugin-dir");
   auto lib = std::make_shared<boost::dll::shared_library>();
   boost::dll::fs::error_code ec;
   // RTLD_LOCAL: a plugin's symbols never leak into another plugin.
@@ -77,8 +78,8 @@ void PluginCatalog::load_library(const std::string& path) {
   const int abi = lib->get<int()>("ovseg_sdk_abi_version")();
   if (abi != kSdkAbiVersion)
     throw load_error(path,
-                     "plugin built against SDK ABI version " + std::to_string(abi) +
-                         ", this host speaks version " + std::to_string(kSdkAbiVersion),
+                     "plugin built against SDK ABI version " + std::to_string(abi) + ", this host speaks version " +
+                         std::to_string(kSdkAbiVersion),
                      "rebuild the plugin against this ovseg's sdk/ headers");
   // Same ABI version, but built with another LibTorch or compiler: the
   // types they exchange may differ in layout, so refuse before touching any.
@@ -87,25 +88,20 @@ void PluginCatalog::load_library(const std::string& path) {
                      "rebuild it with this ovseg's ovseg_add_plugin()");
   const std::string fingerprint = lib->get<const char*()>("ovseg_build_fingerprint")();
   if (fingerprint != OVSEG_BUILD_FINGERPRINT)
-    throw load_error(path,
-                     "plugin built with " + fingerprint + ", this host with " + OVSEG_BUILD_FINGERPRINT,
+    throw load_error(path, "plugin built with " + fingerprint + ", this host with " + OVSEG_BUILD_FINGERPRINT,
                      "rebuild the plugin with the same LibTorch and compiler as this ovseg");
   if (!lib->has("ovseg_plugin_descriptors"))
-    throw load_error(path, "plugin has no ovseg_plugin_descriptors entry point",
-                     "build it with ovseg_add_plugin()");
+    throw load_error(path, "plugin has no ovseg_plugin_descriptors entry point", "build it with ovseg_add_plugin()");
   using DescriptorsFn = const std::vector<PluginDescriptor>*();
   const auto* descriptors = lib->get<DescriptorsFn>("ovseg_plugin_descriptors")();
   if (descriptors == nullptr || descriptors->empty())
-    throw load_error(path, "plugin library registers no plugin",
-                     "add OVSEG_REGISTER_PLUGIN(YourStage) to its source");
+    throw load_error(path, "plugin library registers no plugin", "add OVSEG_REGISTER_PLUGIN(YourStage) to its source");
   for (const auto& d : *descriptors) {
     if (auto it = plugins_.find(d.name); it != plugins_.end())
-      throw load_error(path,
-                       "plugin '" + d.name + "' is already provided by " + it->second.library_path,
+      throw load_error(path, "plugin '" + d.name + "' is already provided by " + it->second.library_path,
                        "remove one of the two libraries from the plugin path");
     if (!d.create)
-      throw load_error(path, "plugin '" + d.name + "' has no factory",
-                       "register it with OVSEG_REGISTER_PLUGIN");
+      throw load_error(path, "plugin '" + d.name + "' has no factory", "register it with OVSEG_REGISTER_PLUGIN");
   }
   for (const auto& d : *descriptors) plugins_[d.name] = LoadedPlugin{lib, d, path};
 }
@@ -117,8 +113,7 @@ void PluginCatalog::load_directory(const std::string& dir) {
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(kPluginPrefix, 0) == 0 && entry.path().extension() == ".so")
-      files.push_back(entry.path().string());
+    if (name.rfind(kPluginPrefix, 0) == 0 && entry.path().extension() == ".so") files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());  // deterministic: first on the path wins
   for (const auto& f : files) {
@@ -174,9 +169,9 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& cli_
   }
   boost::dll::fs::error_code ec;
   auto exe = boost::dll::program_location(ec);
-  if (!ec) dirs.push_back((fs::path(exe.parent_path().string()) / ".." / "lib" / "ovseg" / "plugins")
-                              .lexically_normal()
-                              .string());
+  if (!ec)
+    dirs.push_back(
+        (fs::path(exe.parent_path().string()) / ".." / "lib" / "ovseg" / "plugins").lexically_normal().string());
   // Drop repeats but keep the order.
   std::vector<std::string> unique;
   for (const auto& d : dirs)
@@ -187,8 +182,7 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& cli_
 PluginCatalog discover_plugins(const std::vector<std::string>& cli_dirs) {
   PluginCatalog catalog;
   for (const auto& d : cli_dirs)
-    if (!fs::is_directory(d))
-      throw Error({d, 0, 0}, "", "plugin directory does not exist", "check --plugin-dir");
+    if (!fs::is_directory(d)) throw Error({d, 0, 0}, "", "plugin directory does not exist", "check --plugin-dir");
   for (const auto& d : plugin_search_path(cli_dirs)) catalog.load_directory(d);
   return catalog;
 }

@@ -11,12 +11,12 @@ namespace {
 int int_knob(const std::string& name, const SpecValue& v, int min_value) {
   const auto* i = std::get_if<int64_t>(&v.value);
   if (i == nullptr)
-    throw Error(v.where, "", "protocol knob '" + name + "' must be an integer, got " +
-                                 format_param_value(v.value),
+    throw Error(v.where, "", "protocol knob '" + name + "' must be an integer, got " + format_param_value(v.value),
                 "write e.g. " + name + " = 336");
   if (*i < min_value || *i > 1'000'000)
-    throw Error(v.where, "", "protocol knob '" + name + "' = " + std::to_string(*i) +
-                                 " is out of range [" + std::to_string(min_value) + ", 1000000]");
+    throw Error(v.where, "",
+                "protocol knob '" + name + "' = " + std::to_string(*i) + " is out of range [" +
+                    std::to_string(min_value) + ", 1000000]");
   return static_cast<int>(*i);
 }
 
@@ -30,26 +30,22 @@ double fraction_knob(const std::string& name, const SpecValue& v) {
     throw Error(v.where, "", "protocol knob '" + name + "' must be a number, got " + format_param_value(v.value),
                 "write e.g. " + name + " = 0.1");
   if (!(x >= 0.0 && x <= 1.0))
-    throw Error(v.where, "", "protocol knob '" + name + "' = " + format_param_value(v.value) +
-                                 " is out of range [0, 1]");
+    throw Error(v.where, "",
+                "protocol knob '" + name + "' = " + format_param_value(v.value) + " is out of range [0, 1]");
   return x;
 }
 
 }  // namespace
 
 const std::vector<std::string>& protocol_knobs() {
-  static const std::vector<std::string> knobs = {"mode", "short_side", "max_long_side", "window",
-                                                 "stride", "prob_thd", "area_thd"};
+  static const std::vector<std::string> knobs = {"mode",   "short_side", "max_long_side", "window",
+                                                 "stride", "prob_thd",   "area_thd"};
   return knobs;
 }
 
 nlohmann::json Protocol::to_json() const {
-  return {{"mode", mode},
-          {"short_side", short_side},
-          {"max_long_side", max_long_side},
-          {"window", window},
-          {"stride", stride},
-          {"prob_thd", prob_thd},
+  return {{"mode", mode},        {"short_side", short_side}, {"max_long_side", max_long_side},
+          {"window", window},    {"stride", stride},         {"prob_thd", prob_thd},
           {"area_thd", area_thd}};
 }
 
@@ -71,8 +67,8 @@ Protocol parse_protocol(const PipelineSpec& spec) {
     if (name == "mode") {
       const auto* s = std::get_if<std::string>(&v.value);
       if (s == nullptr || (*s != "slide" && *s != "whole"))
-        throw Error(v.where, "", "protocol knob 'mode' must be \"slide\" or \"whole\", got " +
-                                     format_param_value(v.value));
+        throw Error(v.where, "",
+                    "protocol knob 'mode' must be \"slide\" or \"whole\", got " + format_param_value(v.value));
       p.mode = *s;
     } else if (name == "short_side") {
       p.short_side = int_knob(name, v, 0);

@@ -83,7 +83,8 @@ void read_file(const std::string& file, std::vector<PublishedRow>& out, std::set
       for (const auto& p : *by) r.reproduced_by.push_back(p.value_or(std::string()));
     for (const auto& metric : kMetrics)
       if (const toml::table* m = (*t)[metric].as_table())
-        for (const auto& [ds, v] : *m) r.values[metric][canonical_dataset(file, v, std::string(ds.str()))] = percent(file, v);
+        for (const auto& [ds, v] : *m)
+          r.values[metric][canonical_dataset(file, v, std::string(ds.str()))] = percent(file, v);
     if (const toml::table* z = (*t)["zero_shot"].as_table())
       for (const auto& [ds, v] : *z) {
         const toml::table* split = v.as_table();

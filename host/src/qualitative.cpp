@@ -20,5 +20,4 @@ std::string base64_encode(const std::vector<unsigned char>& bytes) {
   return out;
 }
 
-
 }  // namespace ovseg

@@ -40,8 +40,10 @@ std::string label_png(const cv::Mat& labels, int ignore_index, int num_classes, 
     for (int x = 0; x < labels.cols; ++x) {
       const int k = labels.at<int32_t>(y, x);
       const int v = (k == ignore_index || k < 0 || k >= num_classes) ? ignored : k;
-      if (wide) out.at<uint16_t>(y, x) = static_cast<uint16_t>(v);
-      else out.at<uint8_t>(y, x) = static_cast<uint8_t>(v);
+      if (wide)
+        out.at<uint16_t>(y, x) = static_cast<uint16_t>(v);
+      else
+        out.at<uint8_t>(y, x) = static_cast<uint8_t>(v);
     }
   cv::Mat small;
   cv::resize(out, small, size, 0, 0, cv::INTER_NEAREST);  // no invented classes at borders
@@ -64,7 +66,9 @@ std::vector<size_t> qualitative_pool(const std::vector<std::string>& ids, size_t
 }
 
 json qualitative_block() {
-  return {{"format", kQualitativeFormat}, {"pool", kQualitativePool}, {"thumbnail_side", kThumbnailSide},
+  return {{"format", kQualitativeFormat},
+          {"pool", kQualitativePool},
+          {"thumbnail_side", kThumbnailSide},
           {"images", json::array()}};
 }
 

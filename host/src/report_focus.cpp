@@ -19,8 +19,8 @@ std::string bar(double v, const std::string& colour) {
   if (!std::isfinite(v)) return "<td>-</td>";
   std::ostringstream os;
   const double p = 100.0 * v;
-  os << "<td class='fb'><span class='fbar'><i style='width:" << num(p, 1) << "%;background:" << colour << "'></i></span>"
-     << num(p, 1) << "</td>";
+  os << "<td class='fb'><span class='fbar'><i style='width:" << num(p, 1) << "%;background:" << colour
+     << "'></i></span>" << num(p, 1) << "</td>";
   return os.str();
 }
 
@@ -59,7 +59,8 @@ std::string focus_sections(const ComparisonTable& t, const ReportOptions& o) {
        << "), recall (correct / its ground-truth pixels); <i>missed as</i>: where its ground-truth pixels went (% of "
        << "them); <i>taken from</i>: what the pixels predicted as it really were (% of them).</p>"
        << "<div class='scroll'><table class='sortable'><thead><tr><th>Method</th><th>IoU</th><th>Precision</th>"
-       << "<th>Recall</th><th>GT pixels</th><th>Predicted</th><th>Missed as</th><th>Taken from</th></tr></thead><tbody>";
+       << "<th>Recall</th><th>GT pixels</th><th>Predicted</th><th>Missed as</th><th>Taken "
+          "from</th></tr></thead><tbody>";
     for (size_t r = 0; r < ft.rows.size(); ++r) {
       const auto& row = ft.rows[r];
       os << "<tr><td>" << esc(row.method) << "</td>" << bar(row.iou, iou_colour(60)) << bar(row.precision, "#59a14f")

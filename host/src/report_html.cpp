@@ -18,12 +18,18 @@ namespace report {
 std::string esc(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else if (c == '\'') out += "&#39;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else if (c == '\'')
+      out += "&#39;";
+    else
+      out += c;
   }
   return out;
 }
@@ -42,8 +48,8 @@ struct Rgb {
 
 std::string hex(Rgb c) {
   char buf[8];
-  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(std::lround(c.r)), static_cast<int>(std::lround(c.g)),
-                static_cast<int>(std::lround(c.b)));
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(std::lround(c.r)),
+                static_cast<int>(std::lround(c.g)), static_cast<int>(std::lround(c.b)));
   return buf;
 }
 
@@ -149,7 +155,8 @@ std::string cell_html(const TableRow& row, const TableColumn& col, const TableCe
   std::ostringstream os;
   if (col.kind == ColumnKind::Label) {
     os << "<td>" << esc(cell.text);
-    if (row.published) os << "<sup class='cite' title='published in " << esc(row.cite) << "'>† " << esc(row.cite) << "</sup>";
+    if (row.published)
+      os << "<sup class='cite' title='published in " << esc(row.cite) << "'>† " << esc(row.cite) << "</sup>";
     os << "</td>";
     return os.str();
   }
@@ -185,7 +192,8 @@ std::string main_table(const ComparisonTable& t) {
     if (r.group != group) {
       if (group != "\x01") os << "</tbody>";
       os << "<tbody>";
-      if (!r.group.empty()) os << "<tr class='grp'><td colspan='" << t.columns.size() << "'>" << esc(r.group) << "</td></tr>";
+      if (!r.group.empty())
+        os << "<tr class='grp'><td colspan='" << t.columns.size() << "'>" << esc(r.group) << "</td></tr>";
       group = r.group;
     }
     os << "<tr" << (r.published ? " class='pub'" : "") << ">";
@@ -205,8 +213,9 @@ std::vector<std::string> per_class_datasets(const ComparisonTable& t) {
       const std::string ds = rec.at("dataset").at("name");
       if (std::find(out.begin(), out.end(), ds) == out.end()) out.push_back(ds);
     }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const std::string& a, const std::string& b) { return dataset_column_rank(a) < dataset_column_rank(b); });
+  std::stable_sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    return dataset_column_rank(a) < dataset_column_rank(b);
+  });
   return out;
 }
 
@@ -251,13 +260,17 @@ std::string heat_map(const ComparisonTable& t, const std::string& ds, const Repo
         "to sort."
      << (unseen.empty() ? "" : " Unseen classes are marked *.") << "</p>"
      << "<div class='controls'>View: <label><input type='radio' name='" << name << "' value='iou' checked> IoU</label> "
-     << "<label><input type='radio' name='" << name << "' value='delta'> Δ to the baseline</label><select title='baseline'>";
+     << "<label><input type='radio' name='" << name
+     << "' value='delta'> Δ to the baseline</label><select title='baseline'>";
   for (size_t i = 0; i < rows.size(); ++i)
-    os << "<option value='" << i << "'" << (i == baseline ? " selected" : "") << ">" << esc(rows[i].label) << "</option>";
+    os << "<option value='" << i << "'" << (i == baseline ? " selected" : "") << ">" << esc(rows[i].label)
+       << "</option>";
   os << "</select></div><div class='scroll'><table class='heat sortable' data-view='iou' data-baseline='" << baseline
      << "' data-decimals='" << dec << "'><thead><tr><th>Method</th>";
   for (size_t c = 0; c < classes.size(); ++c)
-    if (used[c]) os << "<th" << (vertical ? " class='v'" : "") << ">" << esc(classes[c]) << (unseen.count(classes[c]) ? "*" : "") << "</th>";
+    if (used[c])
+      os << "<th" << (vertical ? " class='v'" : "") << ">" << esc(classes[c]) << (unseen.count(classes[c]) ? "*" : "")
+         << "</th>";
   os << "<th" << (vertical ? " class='v'" : "") << ">mIoU</th></tr></thead><tbody>";
   // The cells, then the best (r1) and second (r2) of each column, as in the tables.
   std::vector<std::vector<std::optional<double>>> cells(rows.size());
@@ -299,7 +312,8 @@ std::string heat_map(const ComparisonTable& t, const std::string& ds, const Repo
   os << "</tbody></table></div>";
   const size_t hidden = std::count(used.begin(), used.end(), false);
   if (hidden > 0)
-    os << "<p class='cap'>" << hidden << " classes absent from every row's ground truth and prediction are not shown.</p>";
+    os << "<p class='cap'>" << hidden
+       << " classes absent from every row's ground truth and prediction are not shown.</p>";
   os << "</section>";
   return os.str();
 }
@@ -325,7 +339,8 @@ std::string render_report(const ComparisonTable& t, const ReportOptions& o) {
   size_t records = 0;
   for (const auto& r : t.rows) records += r.records.size();
   const std::string title = o.title.empty() ? t.title : o.title;
-  os << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+  os << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+        "content='width=device-width'>"
      << "<title>" << esc(title) << " - ovseg report</title><style>" << kStyle << "</style></head><body>\n";
   os << "<header><h1>" << esc(title) << "</h1><p>ovseg report: " << t.rows.size() << " rows from " << records
      << " stored records</p></header>\n";
@@ -333,18 +348,20 @@ std::string render_report(const ComparisonTable& t, const ReportOptions& o) {
   const std::string bars = report::grouped_bars(t), params = report::parameter_plots(t);
   os << "<nav>";
   if (t.kind != "per-class") os << "<a href='#table'>Table</a>";
-  for (const auto& d : datasets) os << "<a href='#heat-" << esc(d) << "'>Per-class " << esc(dataset_short_name(d)) << "</a>";
+  for (const auto& d : datasets)
+    os << "<a href='#heat-" << esc(d) << "'>Per-class " << esc(dataset_short_name(d)) << "</a>";
   if (!bars.empty() || !params.empty()) os << "<a href='#plots'>Plots</a>";
   if (!o.focus.empty()) os << "<a href='#focus'>Focus</a>";
   os << "<a href='#qualitative'>Qualitative</a><a href='#protocol'>Protocol</a></nav>\n<main>\n";
   // A per-class table is the heat map; other tables come first as printed.
   if (t.kind != "per-class")
-    os << "<section id='table'><h2>" << esc(t.title) << "</h2><p class='cap'>" << esc(t.caption) << "</p>" << main_table(t)
-       << "</section>\n";
+    os << "<section id='table'><h2>" << esc(t.title) << "</h2><p class='cap'>" << esc(t.caption) << "</p>"
+       << main_table(t) << "</section>\n";
   os << report::focus_sections(t, o);  // the classes asked about first, before the overviews
   for (size_t i = 0; i < datasets.size(); ++i) os << heat_map(t, datasets[i], o, i) << "\n";
   if (!bars.empty() || !params.empty()) os << "<section id='plots'><h2>Plots</h2>" << bars << params << "</section>\n";
-  os << "<section id='qualitative'><h2>Qualitative comparison</h2>" << report::qualitative_section(t, o) << "</section>\n";
+  os << "<section id='qualitative'><h2>Qualitative comparison</h2>" << report::qualitative_section(t, o)
+     << "</section>\n";
   os << "<section id='protocol'><h2>Protocol and notes</h2>";
   if (t.kind == "per-class") os << "<p class='cap'>" << esc(t.caption) << "</p>";
   os << "<ul class='foot'>";

@@ -30,8 +30,8 @@ void y_axis(std::ostringstream& os, double top, double step, int x0, int x1, int
        << "<text x='" << x0 - 6 << "' y='" << y + 4 << "' text-anchor='end' font-size='11' fill='#555'>"
        << fixed(v, step < 1 ? 1 : 0) << "</text>";
   }
-  os << "<text transform='translate(14," << y0 + h / 2 << ") rotate(-90)' text-anchor='middle' font-size='12' fill='#333'>"
-     << esc(label) << "</text>";
+  os << "<text transform='translate(14," << y0 + h / 2
+     << ") rotate(-90)' text-anchor='middle' font-size='12' fill='#333'>" << esc(label) << "</text>";
 }
 
 }  // namespace
@@ -41,7 +41,8 @@ std::string grouped_bars(const ComparisonTable& t) {
   std::vector<size_t> cols;
   for (size_t c = 0; c < t.columns.size(); ++c) {
     const auto& col = t.columns[c];
-    if (col.kind == ColumnKind::Average || (col.kind == ColumnKind::Metric && col.class_name.empty() && col.metric == t.metric))
+    if (col.kind == ColumnKind::Average ||
+        (col.kind == ColumnKind::Metric && col.class_name.empty() && col.metric == t.metric))
       cols.push_back(c);
   }
   std::vector<size_t> rows;
@@ -90,18 +91,19 @@ std::string grouped_bars(const ComparisonTable& t) {
       const int x = gx + static_cast<int>(k) * bar;
       os << "<rect x='" << x << "' y='" << top_pad + plot_h - h << "' width='" << bar - 1 << "' height='" << h
          << "' fill='" << method_colour(colour[k]) << "'"
-         << (row.published ? " fill-opacity='0.45' stroke='" + method_colour(colour[k]) + "'" : "")
-         << "><title>" << esc(row.label) << ", " << esc(t.columns[cols[g]].flat_header()) << ": " << fixed(*v, t.decimals)
+         << (row.published ? " fill-opacity='0.45' stroke='" + method_colour(colour[k]) + "'" : "") << "><title>"
+         << esc(row.label) << ", " << esc(t.columns[cols[g]].flat_header()) << ": " << fixed(*v, t.decimals)
          << "</title></rect>";
       if (bar >= 18)
-        os << "<text x='" << x + bar / 2.0 << "' y='" << top_pad + plot_h - h - 3 << "' text-anchor='middle' font-size='9' fill='#333'>"
-           << fixed(*v, t.decimals) << "</text>";
+        os << "<text x='" << x + bar / 2.0 << "' y='" << top_pad + plot_h - h - 3
+           << "' text-anchor='middle' font-size='9' fill='#333'>" << fixed(*v, t.decimals) << "</text>";
     }
     os << "<text x='" << gx + static_cast<int>(rows.size()) * bar / 2.0 << "' y='" << top_pad + plot_h + 16
-       << "' text-anchor='middle' font-size='12' font-weight='600'>" << esc(t.columns[cols[g]].flat_header()) << "</text>";
+       << "' text-anchor='middle' font-size='12' font-weight='600'>" << esc(t.columns[cols[g]].flat_header())
+       << "</text>";
   }
-  os << "<line x1='" << left << "' x2='" << left + plot_w << "' y1='" << top_pad + plot_h << "' y2='" << top_pad + plot_h
-     << "' stroke='#333'/>";
+  os << "<line x1='" << left << "' x2='" << left + plot_w << "' y1='" << top_pad + plot_h << "' y2='"
+     << top_pad + plot_h << "' stroke='#333'/>";
   const int lx = left + plot_w + 16;
   for (size_t k = 0; k < rows.size(); ++k) {
     const TableRow& row = t.rows[rows[k]];
@@ -158,7 +160,8 @@ std::string parameter_plots(const ComparisonTable& t) {
       for (const auto& [x, y] : series[k]) ymin = std::min(ymin, y), ymax = std::max(ymax, y);
     const double span = std::max(1.0, ymax - ymin);
     const double step = nice_step(span * 1.2, 5);
-    const double y_lo = std::floor((ymin - span * 0.1) / step) * step, y_hi = std::ceil((ymax + span * 0.1) / step) * step;
+    const double y_lo = std::floor((ymin - span * 0.1) / step) * step,
+                 y_hi = std::ceil((ymax + span * 0.1) / step) * step;
     const int left = 60, top_pad = 14, w = 520, h = 240, legend_w = 280;
     const auto X = [&](double x) { return left + 10 + (w - 20) * (x - xmin) / (xmax - xmin); };
     const auto Y = [&](double y) { return top_pad + h - h * (y - y_lo) / (y_hi - y_lo); };
@@ -167,9 +170,10 @@ std::string parameter_plots(const ComparisonTable& t) {
        << esc(t.axes[a]) << ")</h3><svg xmlns='http://www.w3.org/2000/svg' width='" << left + w + 20 + legend_w
        << "' height='" << top_pad + h + 44 << "' font-size='11'>";
     for (double v = y_lo; v <= y_hi + 1e-9; v += step)
-      os << "<line x1='" << left << "' x2='" << left + w << "' y1='" << Y(v) << "' y2='" << Y(v) << "' stroke='#e3e3e3'/>"
-         << "<text x='" << left - 6 << "' y='" << Y(v) + 4 << "' text-anchor='end' fill='#555'>" << fixed(v, step < 1 ? 1 : 0)
-         << "</text>";
+      os << "<line x1='" << left << "' x2='" << left + w << "' y1='" << Y(v) << "' y2='" << Y(v)
+         << "' stroke='#e3e3e3'/>"
+         << "<text x='" << left - 6 << "' y='" << Y(v) + 4 << "' text-anchor='end' fill='#555'>"
+         << fixed(v, step < 1 ? 1 : 0) << "</text>";
     std::vector<double> ticks = xs;
     std::sort(ticks.begin(), ticks.end());
     ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
@@ -177,8 +181,8 @@ std::string parameter_plots(const ComparisonTable& t) {
       std::ostringstream label;
       label << x;
       os << "<line x1='" << X(x) << "' x2='" << X(x) << "' y1='" << top_pad + h << "' y2='" << top_pad + h + 4
-         << "' stroke='#333'/><text x='" << X(x) << "' y='" << top_pad + h + 16 << "' text-anchor='middle'>" << label.str()
-         << "</text>";
+         << "' stroke='#333'/><text x='" << X(x) << "' y='" << top_pad + h + 16 << "' text-anchor='middle'>"
+         << label.str() << "</text>";
     }
     os << "<line x1='" << left << "' x2='" << left + w << "' y1='" << top_pad + h << "' y2='" << top_pad + h
        << "' stroke='#333'/><text x='" << left + w / 2 << "' y='" << top_pad + h + 34

@@ -116,8 +116,10 @@ std::string grid(const std::string& ds, const std::vector<Method>& all, const Re
     if (all.size() > 10) *note += "The grid shows the first 10 rows; choose others with --methods. ";
   } else {
     for (const auto& name : o.methods) {
-      if (const Method* m = find_method(all, name)) methods.push_back(m);
-      else *note += "No row named '" + name + "' has stored images on " + dataset_short_name(ds) + ". ";
+      if (const Method* m = find_method(all, name))
+        methods.push_back(m);
+      else
+        *note += "No row named '" + name + "' has stored images on " + dataset_short_name(ds) + ". ";
     }
   }
   if (methods.empty()) return "";
@@ -190,12 +192,15 @@ std::string grid(const std::string& ds, const std::vector<Method>& all, const Re
     }
     std::vector<std::pair<double, std::string>> scored;
     for (const auto& [rank, id] : common)
-      if (a->images.count(id) && b->images.count(id)) scored.push_back({disagreement(*a->images.at(id), *b->images.at(id)), id});
+      if (a->images.count(id) && b->images.count(id))
+        scored.push_back({disagreement(*a->images.at(id), *b->images.at(id)), id});
     std::stable_sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
     for (const auto& [score, id] : scored) picks.push_back({id, num(score, 1) + "% of pixels differ"});
-    rule_text = "images where " + a->label + " and " + b->label + " disagree most (share of labelled pixels predicted differently)";
+    rule_text = "images where " + a->label + " and " + b->label +
+                " disagree most (share of labelled pixels predicted differently)";
   }
-  if (picks.size() > static_cast<size_t>(std::max(1, o.images))) picks.resize(static_cast<size_t>(std::max(1, o.images)));
+  if (picks.size() > static_cast<size_t>(std::max(1, o.images)))
+    picks.resize(static_cast<size_t>(std::max(1, o.images)));
   if (picks.empty()) return "";
 
   // Thumbnails scale to fit about 1200 px; label maps stay crisp (pixelated).

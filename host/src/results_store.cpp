@@ -26,8 +26,7 @@ namespace {
 // File-name-safe: letters, digits, '-', '_' and '.'; anything else -> '-'.
 std::string safe(const std::string& s) {
   std::string out;
-  for (char c : s)
-    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
   return out.empty() ? "unnamed" : out;
 }
 
@@ -50,8 +49,7 @@ void create_output_folder(const std::string& dir, const std::string& what) {
   fs::create_directories(dir, ec);
   if (!ec && ::access(dir.c_str(), W_OK) != 0) ec = std::error_code(errno, std::generic_category());
   if (ec)
-    throw Error({dir, 0, 0}, "", "cannot write " + what + " here: " + ec.message(),
-                "choose a folder you can write to");
+    throw Error({dir, 0, 0}, "", "cannot write " + what + " here: " + ec.message(), "choose a folder you can write to");
 }
 
 std::string partial_path(const std::string& results_dir, const RunKey& key) {
@@ -77,11 +75,11 @@ std::optional<nlohmann::json> read_json_file(const std::string& path) {
   } catch (const nlohmann::json::parse_error& e) {
     // The library's message quotes what it read (a whole record): say where
     // it broke instead.
-    throw std::runtime_error(path + ": not a valid JSON file (" +
-                             (e.byte >= text.size() ? "truncated after " + std::to_string(text.size()) + " bytes"
-                                                    : "corrupt at byte " + std::to_string(e.byte) + " of " +
-                                                          std::to_string(text.size())) +
-                             ")");
+    throw std::runtime_error(
+        path + ": not a valid JSON file (" +
+        (e.byte >= text.size() ? "truncated after " + std::to_string(text.size()) + " bytes"
+                               : "corrupt at byte " + std::to_string(e.byte) + " of " + std::to_string(text.size())) +
+        ")");
   }
 }
 
@@ -89,9 +87,9 @@ std::string record_schema_problem(const nlohmann::json& record) {
   using nlohmann::json;
   // The fields `ovseg table` and `ovseg merge` read, as "a.b.c" paths.
   static const std::vector<std::pair<std::string, json::value_t>> kFields = {
-      {"pipeline.name", json::value_t::string},  {"pipeline.sha256", json::value_t::string},
-      {"dataset.name", json::value_t::string},   {"selection.shard.count", json::value_t::number_unsigned},
-      {"protocol", json::value_t::object},       {"metrics", json::value_t::object}};
+      {"pipeline.name", json::value_t::string}, {"pipeline.sha256", json::value_t::string},
+      {"dataset.name", json::value_t::string},  {"selection.shard.count", json::value_t::number_unsigned},
+      {"protocol", json::value_t::object},      {"metrics", json::value_t::object}};
   for (const auto& [path, type] : kFields) {
     const json* v = &record;
     std::stringstream parts(path);

@@ -87,7 +87,9 @@ std::vector<unsigned char> encode_png(const cv::Mat& m) {
 
 }  // namespace
 
-std::vector<unsigned char> render_sam_overlay_png(const SamOverlay& overlay) { return encode_png(render(overlay, nullptr)); }
+std::vector<unsigned char> render_sam_overlay_png(const SamOverlay& overlay) {
+  return encode_png(render(overlay, nullptr));
+}
 
 void write_sam_overlay_png(const std::string& path, const SamOverlay& overlay) {
   const std::vector<unsigned char> png = render_sam_overlay_png(overlay);

@@ -92,7 +92,8 @@ SweepSpec load_sweep(const std::string& path) {
   const std::vector<std::string> tables = {"sweep", "data_roots", "axes"};
   for (const auto& [k, v] : root)
     if (std::find(tables.begin(), tables.end(), std::string(k.str())) == tables.end())
-      throw Error(where(path, v), "", "unknown table '" + std::string(k.str()) + "'" + did_you_mean(std::string(k.str()), tables),
+      throw Error(where(path, v), "",
+                  "unknown table '" + std::string(k.str()) + "'" + did_you_mean(std::string(k.str()), tables),
                   "a sweep has [sweep], [data_roots] and [axes]");
 
   const toml::table* sweep = root["sweep"].as_table();
@@ -100,7 +101,8 @@ SweepSpec load_sweep(const std::string& path) {
   detail::check_keys(path, *sweep, "[sweep]", {"name", "pipeline", "datasets", "limit", "unset", "set", "train"});
   if (auto n = (*sweep)["name"].value<std::string>()) spec.name = *n;
   auto pipeline = (*sweep)["pipeline"].value<std::string>();
-  if (!pipeline) throw Error(where(path, *sweep), "", "[sweep] needs pipeline = \"base.toml\"", "name the base pipeline");
+  if (!pipeline)
+    throw Error(where(path, *sweep), "", "[sweep] needs pipeline = \"base.toml\"", "name the base pipeline");
   spec.pipeline = relative_to(path, *pipeline);
   if (!fs::is_regular_file(spec.pipeline))
     throw Error(where(path, *sweep->get("pipeline")), "", "base pipeline " + spec.pipeline + " not found",
@@ -227,8 +229,7 @@ AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlo
   in.name = spec.name;
   for (const auto& a : spec.axes) in.axes.push_back(a.path);
   in.points.resize(points.size());
-  for (size_t i = 0; i < points.size(); ++i)
-    in.points[i].values = points[i].values;
+  for (size_t i = 0; i < points.size(); ++i) in.points[i].values = points[i].values;
   // Per point and data set, the record to show.
   std::map<std::pair<size_t, std::string>, nlohmann::json> chosen;
   const auto better = [&](const nlohmann::json& a, const nlohmann::json& b) {  // is a preferable to b?
@@ -246,8 +247,7 @@ AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlo
     const std::string ds = r.at("dataset").at("name");
     if (std::find(spec.datasets.begin(), spec.datasets.end(), ds) == spec.datasets.end()) {
       bool alias = false;  // the sweep may name the data set by an alias
-      for (const auto& d : spec.datasets)
-        try {
+      for (const auto& d : spec.datasets) try {
           alias |= harness::canonical_dataset_name(d) == ds;
         } catch (const std::invalid_argument&) {
         }

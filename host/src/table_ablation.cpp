@@ -128,16 +128,20 @@ ComparisonTable build_ablation_table(const AblationInput& in, const TableOptions
   });
   size_t missing = 0;
   for (const auto& p : in.points) missing += p.records.empty();
-  if (missing > 0) t.footer.push_back(std::to_string(missing) + " point(s) without a stored record (-): run `ovseg sweep`");
+  if (missing > 0)
+    t.footer.push_back(std::to_string(missing) + " point(s) without a stored record (-): run `ovseg sweep`");
   if (!in.axes.empty()) {
     std::string paths;
     for (size_t a = 0; a < in.axes.size(); ++a) paths += (paths.empty() ? "" : ", ") + headers[a] + " = " + in.axes[a];
-    t.footer.push_back("axes: " + paths + (std::any_of(t.rows.begin(), t.rows.end(), [&](const TableRow& r) {
-                                              return std::any_of(r.cells.begin(), r.cells.begin() + in.axes.size(),
-                                                                 [](const TableCell& c) { return c.text == "✓" || c.text == "✗"; });
-                                            })
-                                                ? "; ✓ = true, ✗ = false"
-                                                : ""));
+    t.footer.push_back(
+        "axes: " + paths +
+        (std::any_of(t.rows.begin(), t.rows.end(),
+                     [&](const TableRow& r) {
+                       return std::any_of(r.cells.begin(), r.cells.begin() + in.axes.size(),
+                                          [](const TableCell& c) { return c.text == "✓" || c.text == "✗"; });
+                     })
+             ? "; ✓ = true, ✗ = false"
+             : ""));
   }
   const auto protocol = tables::protocol_footer(rrows, false);
   t.footer.insert(t.footer.end(), protocol.begin(), protocol.end());
@@ -145,7 +149,8 @@ ComparisonTable build_ablation_table(const AblationInput& in, const TableOptions
   t.title = in.name + ": " + t.metric + " (%)";
   std::string ds_list;
   for (const auto& d : datasets) ds_list += (ds_list.empty() ? "" : ", ") + dataset_short_name(d);
-  std::string caption = "Ablation \"" + in.name + "\": " + t.metric + " (%)" + (ds_list.empty() ? "" : " on " + ds_list) + ".";
+  std::string caption = "Ablation \"" + in.name + "\": " + t.metric + " (%)" +
+                        (ds_list.empty() ? "" : " on " + ds_list) + ".";
   const std::string ps = tables::protocol_sentence(rrows);
   if (!ps.empty()) caption += " " + ps;
   caption += " Best in bold, second underlined.";

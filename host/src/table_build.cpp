@@ -95,7 +95,8 @@ Plan plan_rows(const std::vector<RecordRow>& records, const TableOptions& o, boo
     for (const auto& g : o.groups)
       for (const auto& e : g.rows) {
         if (e.pipeline.empty()) {
-          if (e.published.empty()) throw std::invalid_argument("a row entry names neither a pipeline nor a published row");
+          if (e.published.empty())
+            throw std::invalid_argument("a row entry names neither a pipeline nor a published row");
           const PublishedRow& p = find_published(o.published, e.published);
           if (allow_published) plan.rows.push_back({nullptr, &p, e.label.empty() ? p.method : e.label, g.name, ""});
           continue;
@@ -109,8 +110,8 @@ Plan plan_rows(const std::vector<RecordRow>& records, const TableOptions& o, boo
             std::string label = r.label;
             if (!e.label.empty()) label = r.label == r.name ? e.label : e.label + r.label.substr(r.name.size());
             const PublishedRow* auto_pub = counterpart_of(o.published, r.name);
-            plan.rows.push_back({&r, nullptr, label, g.name,
-                                 !e.published.empty() ? e.published : (auto_pub ? auto_pub->id : "")});
+            plan.rows.push_back(
+                {&r, nullptr, label, g.name, !e.published.empty() ? e.published : (auto_pub ? auto_pub->id : "")});
           }
         if (!any) missing.push_back(e.pipeline);
       }
@@ -131,7 +132,8 @@ Plan plan_rows(const std::vector<RecordRow>& records, const TableOptions& o, boo
     // chronologically (by the venue's year), then in file order.
     std::vector<std::string> group_order;
     for (const auto& p : o.published)
-      if (std::find(group_order.begin(), group_order.end(), p.group) == group_order.end()) group_order.push_back(p.group);
+      if (std::find(group_order.begin(), group_order.end(), p.group) == group_order.end())
+        group_order.push_back(p.group);
     std::stable_partition(group_order.begin(), group_order.end(),
                           [](const std::string& g) { return g.find("raining-free") != std::string::npos; });
     const auto year = [](const PublishedRow& p) {
@@ -189,7 +191,8 @@ std::vector<std::string> avg_datasets(const TableOptions& o, const std::vector<s
   *common = true;
   std::vector<std::string> out;
   for (const auto& d : datasets)
-    if (std::all_of(rows.begin(), rows.end(), [&](const Planned& p) { return planned_value(p, metric, d).has_value(); }))
+    if (std::all_of(rows.begin(), rows.end(),
+                    [&](const Planned& p) { return planned_value(p, metric, d).has_value(); }))
       out.push_back(d);
   return out;
 }
@@ -292,8 +295,8 @@ TableCell delta_cell(const Planned& p, const std::vector<std::string>& datasets,
     if (!ours || !theirs) continue;
     sum += *ours - *theirs;
     ++n;
-    cell.note += (cell.note.empty() ? "" : ", ") + dataset_short_name(d) + " " +
-                 (*ours >= *theirs ? "+" : "") + tables::format_number(*ours - *theirs, o.decimals);
+    cell.note += (cell.note.empty() ? "" : ", ") + dataset_short_name(d) + " " + (*ours >= *theirs ? "+" : "") +
+                 tables::format_number(*ours - *theirs, o.decimals);
   }
   if (n > 0) {
     cell.value = sum / n;
@@ -325,7 +328,8 @@ ComparisonTable build_datasets(const std::vector<RecordRow>& records, const Tabl
   if (o.groups.empty())
     plan.rows.erase(std::remove_if(plan.rows.begin(), plan.rows.end(),
                                    [&](const Planned& p) {
-                                     return p.published && std::none_of(datasets.begin(), datasets.end(), [&](const std::string& d) {
+                                     return p.published &&
+                                            std::none_of(datasets.begin(), datasets.end(), [&](const std::string& d) {
                                               return planned_value(p, metric, d) ||
                                                      (zero_shot.count(d) && planned_value(p, "seen", d));
                                             });
@@ -393,8 +397,8 @@ ComparisonTable build_datasets(const std::vector<RecordRow>& records, const Tabl
         break;
       }
   if (has_avg && avg.size() != datasets.size())
-    t.footer.push_back("Avg: mean over " + joined_short(avg) +
-                       (common ? " (the data sets every row has)" : "") + "; other columns are not averaged");
+    t.footer.push_back("Avg: mean over " + joined_short(avg) + (common ? " (the data sets every row has)" : "") +
+                       "; other columns are not averaged");
   else if (has_avg && o.avg == "all" && o.avg_over.empty())
     t.footer.push_back("Avg: mean over every data set column; rows lacking one have none");
   if (has_delta)
@@ -502,8 +506,9 @@ ComparisonTable build_per_class(const std::vector<RecordRow>& records, const Tab
   if (skipped > 0)
     t.footer.push_back(std::to_string(skipped) + " shard record(s) not shown: combine them with `ovseg merge`");
   t.title = std::string(acc ? "per-class accuracy" : "per-class IoU") + " (%) on " + dataset_short_name(ds);
-  std::string caption = std::string(acc ? "Per-class accuracy" : "Per-class IoU") + " (%) on " + dataset_short_name(ds) +
-                        " (" + plan.rows[0].record->by_dataset.at(ds).at("dataset").value("split", "val") + ").";
+  std::string caption = std::string(acc ? "Per-class accuracy" : "Per-class IoU") + " (%) on " +
+                        dataset_short_name(ds) + " (" +
+                        plan.rows[0].record->by_dataset.at(ds).at("dataset").value("split", "val") + ").";
   const std::string ps = tables::protocol_sentence(rrows);
   if (!ps.empty()) caption += " " + ps;
   if (split.is_object()) caption += " Unseen classes are marked *.";

@@ -84,7 +84,8 @@ TableLayout read_layout_text(const std::string& file) {
     }
     if (layout.groups.empty()) layout.groups.push_back({"", {}});
     if (line.rfind("published:", 0) == 0) {
-      if (line.size() == 10) throw Error({file, number, 1}, "", "published: needs a row id", "e.g. published:naclip-pamr-b16");
+      if (line.size() == 10)
+        throw Error({file, number, 1}, "", "published: needs a row id", "e.g. published:naclip-pamr-b16");
       layout.groups.back().rows.push_back({"", line.substr(10), ""});
     } else {
       layout.groups.back().rows.push_back({line, "", ""});

@@ -253,7 +253,8 @@ std::vector<std::string> protocol_footer(const std::vector<const RecordRow*>& ro
         continue;
       }
       for (const auto& [ds, r] : row->by_dataset)
-        out.push_back("protocol of " + row->label + " on " + dataset_short_name(ds) + ": " + knobs_text(r.at("protocol")));
+        out.push_back("protocol of " + row->label + " on " + dataset_short_name(ds) + ": " +
+                      knobs_text(r.at("protocol")));
     }
   }
   for (const auto* row : rows) {
@@ -285,8 +286,8 @@ std::string protocol_sentence(const std::vector<const RecordRow*>& rows) {
   const json& p = rows[0]->protocol;
   std::string s = "Reproduced rows: one harness for every method, ";
   if (p.value("mode", "slide") == "slide")
-    s += "short side " + value_text(p.value("short_side", json("?"))) + ", " + value_text(p.value("window", json("?"))) +
-         "/" + value_text(p.value("stride", json("?"))) + " sliding window";
+    s += "short side " + value_text(p.value("short_side", json("?"))) + ", " +
+         value_text(p.value("window", json("?"))) + "/" + value_text(p.value("stride", json("?"))) + " sliding window";
   else
     s += "whole image, short side " + value_text(p.value("short_side", json("?")));
   const double thd = p.value("prob_thd", 0.0);
@@ -310,8 +311,10 @@ void rank_columns(ComparisonTable& t) {
       cell.rank = 0;
       if (!cell.value) continue;
       const long long v = std::llround(*cell.value * scale);
-      if (v == values[0]) cell.rank = 1;
-      else if (values.size() > 1 && v == values[1]) cell.rank = 2;
+      if (v == values[0])
+        cell.rank = 1;
+      else if (values.size() > 1 && v == values[1])
+        cell.rank = 2;
     }
   }
 }

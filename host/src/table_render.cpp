@@ -113,15 +113,24 @@ std::string latex_escape(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    if (s.compare(i, 3, "✓") == 0) out += "\\checkmark{}", i += 2;
-    else if (s.compare(i, 3, "✗") == 0) out += "$\\times$", i += 2;
-    else if (s.compare(i, 2, "Δ") == 0) out += "$\\Delta$", i += 1;
-    else if (s.compare(i, 3, "†") == 0) out += "$^\\dagger$", i += 2;
-    else if (c == '\\') out += "\\textbackslash{}";
-    else if (c == '~') out += "\\textasciitilde{}";
-    else if (c == '^') out += "\\textasciicircum{}";
-    else if (std::string("&%$#_{}").find(c) != std::string::npos) out += std::string("\\") + c;
-    else out += c;
+    if (s.compare(i, 3, "✓") == 0)
+      out += "\\checkmark{}", i += 2;
+    else if (s.compare(i, 3, "✗") == 0)
+      out += "$\\times$", i += 2;
+    else if (s.compare(i, 2, "Δ") == 0)
+      out += "$\\Delta$", i += 1;
+    else if (s.compare(i, 3, "†") == 0)
+      out += "$^\\dagger$", i += 2;
+    else if (c == '\\')
+      out += "\\textbackslash{}";
+    else if (c == '~')
+      out += "\\textasciitilde{}";
+    else if (c == '^')
+      out += "\\textasciicircum{}";
+    else if (std::string("&%$#_{}").find(c) != std::string::npos)
+      out += std::string("\\") + c;
+    else
+      out += c;
   }
   return out;
 }
@@ -148,8 +157,10 @@ std::string latex_cell(const TableRow& row, const TableColumn& col, const TableC
 std::string slug(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (!out.empty() && out.back() != '-') out += '-';
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
   }
   while (!out.empty() && out.back() == '-') out.pop_back();
   return out.empty() ? "results" : out;

@@ -9,7 +9,8 @@ namespace ovseg::detail {
 
 toml::table parse_toml_file(const std::string& path, const std::string& what) {
   if (!fs::is_regular_file(path))
-    throw Error({path, 0, 0}, "", what + " file not found", "check the path (relative paths start at the current directory)");
+    throw Error({path, 0, 0}, "", what + " file not found",
+                "check the path (relative paths start at the current directory)");
   try {
     return toml::parse_file(path);
   } catch (const toml::parse_error& e) {
@@ -46,7 +47,8 @@ std::vector<Override> read_set_overrides(const std::string& file, const toml::ta
   if (!set) return out;
   const toml::array* items = set->as_array();
   if (!items)
-    throw Error(where(file, *set), "", "set must be an array of \"path=value\" strings", "write set = [\"nodes.x.p=1\"]");
+    throw Error(where(file, *set), "", "set must be an array of \"path=value\" strings",
+                "write set = [\"nodes.x.p=1\"]");
   for (const auto& item : *items) {
     if (!item.is_string()) throw Error(where(file, item), "", "set entries must be strings", "quote them");
     try {

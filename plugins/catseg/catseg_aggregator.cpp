@@ -29,7 +29,8 @@ Aggregator::Aggregator(const AggregatorConfig& c, at::Generator& gen) : cfg_(c) 
     throw std::invalid_argument("hidden_dim " + std::to_string(c.hidden_dim) + " is not a multiple of num_heads " +
                                 std::to_string(c.nheads));
   if (c.decoder_dims.size() != 2 || c.decoder_guidance_dims.size() != 2 || c.decoder_guidance_proj_dims.size() != 2)
-    throw std::invalid_argument("decoder_dims, decoder_guidance_dims and decoder_guidance_proj_dims take 2 values each");
+    throw std::invalid_argument(
+        "decoder_dims, decoder_guidance_dims and decoder_guidance_proj_dims take 2 values each");
   for (int64_t d : c.decoder_dims)
     if (d < 16 || d % (d / 16) != 0)
       throw std::invalid_argument("decoder_dims must be >= 16 (GroupNorm(dim // 16, dim)); got " + std::to_string(d));
@@ -131,7 +132,8 @@ Aggregator::Aggregator(const AggregatorConfig& c, at::Generator& gen) : cfg_(c) 
     at::Tensor mw = img.view({H / ws, ws, H / ws, ws}).permute({0, 2, 1, 3}).reshape({-1, ws * ws});
     at::Tensor m = mw.unsqueeze(1) - mw.unsqueeze(2);
     m = at::where(m != 0, at::full({}, -100.0f), at::zeros({}));
-    for (int64_t i = 0; i < c.num_layers; ++i) masks_["layers." + std::to_string(i) + ".swin_block.block_2.attn_mask"] = m;
+    for (int64_t i = 0; i < c.num_layers; ++i)
+      masks_["layers." + std::to_string(i) + ".swin_block.block_2.attn_mask"] = m;
   }
 }
 
@@ -219,8 +221,8 @@ at::Tensor Aggregator::class_layer(const std::string& p, const at::Tensor& x, co
   at::Tensor K = at::elu(split(at::linear(ng, w(a + "k.weight"), w(a + "k.bias")))) + 1;
   at::Tensor V = split(at::linear(n1, w(a + "v.weight"), w(a + "v.bias")));
   const double S = static_cast<double>(Tp);
-  at::Tensor KV = at::matmul(K.transpose(-2, -1), V / S);                                 // N H D V
-  at::Tensor Z = 1.0 / (at::matmul(Q, K.sum(2).unsqueeze(-1)) + 1e-6);                     // N H L 1
+  at::Tensor KV = at::matmul(K.transpose(-2, -1), V / S);                                   // N H D V
+  at::Tensor Z = 1.0 / (at::matmul(Q, K.sum(2).unsqueeze(-1)) + 1e-6);                      // N H L 1
   at::Tensor att = (at::matmul(Q, KV) * Z * S).permute({0, 2, 1, 3}).reshape({Nq, Tp, C});  // N L (H V)
   seq = seq + att;
   at::Tensor m = layer_norm(seq, w(p + "norm2.weight"), w(p + "norm2.bias"));
@@ -274,18 +276,18 @@ at::Tensor Aggregator::decode(const at::Tensor& x, const std::vector<at::Tensor>
 }
 
 at::Tensor Aggregator::forward(const at::Tensor& img_feats, const at::Tensor& text_feats,
-                               const std::vector<at::Tensor>& guidance, int64_t pooling,
-                               const LayerHook& hook) const {
+                               const std::vector<at::Tensor>& guidance, int64_t pooling, const LayerHook& hook) const {
   const int64_t B = img_feats.size(0), H = img_feats.size(2), W = img_feats.size(3);
   if (H != cfg_.feature_resolution || W != cfg_.feature_resolution)
     throw std::invalid_argument("CAT-Seg aggregator: features are " + std::to_string(H) + "x" + std::to_string(W) +
                                 ", the Swin blocks are built for " + std::to_string(cfg_.feature_resolution) + "x" +
                                 std::to_string(cfg_.feature_resolution));
-  if (guidance.size() != 3) throw std::invalid_argument("CAT-Seg aggregator: 3 guidance maps (res3, res4, res5) expected");
+  if (guidance.size() != 3)
+    throw std::invalid_argument("CAT-Seg aggregator: 3 guidance maps (res3, res4, res5) expected");
   at::Tensor text = text_feats;
   const int64_t T0 = text.size(1);
   at::Tensor img_n = img_feats / img_feats.norm(2, 1, true).clamp_min(1e-12);  // F.normalize(dim=1)
-  auto correlation = [&](const at::Tensor& t) {  // einsum('bchw, btpc -> bpthw')
+  auto correlation = [&](const at::Tensor& t) {                                // einsum('bchw, btpc -> bpthw')
     at::Tensor tn = t / t.norm(2, -1, true).clamp_min(1e-12);
     const int64_t T = tn.size(1), P = tn.size(2), C = tn.size(3);
     at::Tensor c = at::matmul(tn.reshape({B, T * P, C}), img_n.flatten(2));  // (B, T*P, HW)
@@ -304,12 +306,12 @@ at::Tensor Aggregator::forward(const at::Tensor& img_feats, const at::Tensor& te
   }
   const int64_t T = text.size(1), P = text.size(2);
   // corr_embed: conv1 on (B T) P H W
-  at::Tensor x = at::conv2d(corr.permute({0, 2, 1, 3, 4}).reshape({B * T, P, H, W}), w("conv1.weight"),
-                            w("conv1.bias"), {1, 1}, {3, 3});
+  at::Tensor x = at::conv2d(corr.permute({0, 2, 1, 3, 4}).reshape({B * T, P, H, W}), w("conv1.weight"), w("conv1.bias"),
+                            {1, 1}, {3, 3});
   x = x.view({B, T, -1, H, W}).permute({0, 2, 1, 3, 4});  // B C T H W
 
-  at::Tensor app = at::relu(at::conv2d(guidance[0], w("guidance_projection.0.weight"), w("guidance_projection.0.bias"),
-                                       {1, 1}, {1, 1}));
+  at::Tensor app = at::relu(
+      at::conv2d(guidance[0], w("guidance_projection.0.weight"), w("guidance_projection.0.bias"), {1, 1}, {1, 1}));
   std::vector<at::Tensor> dec;
   for (int i = 0; i < 2; ++i) {
     const std::string n = "decoder_guidance_projection." + std::to_string(i) + ".0.";

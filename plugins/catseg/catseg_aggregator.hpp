@@ -25,9 +25,9 @@ namespace ovseg::catseg {
 
 // The Aggregator's constructor arguments (configs/vitb_384.yaml defaults).
 struct AggregatorConfig {
-  int64_t text_guidance_dim = 512;             // CLIP embed dim
+  int64_t text_guidance_dim = 512;  // CLIP embed dim
   int64_t text_guidance_proj_dim = 128;
-  int64_t appearance_guidance_dim = 512;       // CLIP embed dim (guidance = the dense features)
+  int64_t appearance_guidance_dim = 512;  // CLIP embed dim (guidance = the dense features)
   int64_t appearance_guidance_proj_dim = 128;
   std::vector<int64_t> decoder_dims{64, 32};
   std::vector<int64_t> decoder_guidance_dims{256, 128};
@@ -37,7 +37,7 @@ struct AggregatorConfig {
   int64_t hidden_dim = 128;
   int64_t feature_resolution = 24;  // the (square) patch grid the Swin blocks are built for
   int64_t window_size = 12;
-  int64_t prompt_channel = 1;       // templates P
+  int64_t prompt_channel = 1;  // templates P
   int64_t pad_len = 256;
   // Classes per chunk in the per-class work (the Swin blocks of every layer
   // and the upsampling decoder run on class_chunk classes at a time; the

@@ -29,8 +29,9 @@ inline std::string apply_template(const std::string& t, const std::string& name)
 class CatSeg : public Stage {
  public:
   static PluginDescriptor describe() {
-    return with_params(PluginDescriptor("catseg", StageKind::Fusion,
-                                        "CAT-Seg: CLIP cost volume + spatial/class aggregation + guided upsampling decoder"));
+    return with_params(
+        PluginDescriptor("catseg", StageKind::Fusion,
+                         "CAT-Seg: CLIP cost volume + spatial/class aggregation + guided upsampling decoder"));
   }
 
   // CAT-Seg's ports and parameters (ESC-Net's stage adds its own to them).
@@ -54,20 +55,27 @@ class CatSeg : public Stage {
                "images are zero-padded (after normalisation, bottom / right) to a multiple of this before the "
                "resize, as detectron2's ImageList does with MASK_FORMER.SIZE_DIVISIBILITY (32); 0 = off")
         .range(0, 4096)
-        .param("clip_resolution", 384, "every image is resized (bilinear) to this square before CLIP (ViT-B: 384, ViT-L: 336)")
+        .param("clip_resolution", 384,
+               "every image is resized (bilinear) to this square before CLIP (ViT-B: 384, ViT-L: 336)")
         .range(1, 4096)
         .param("guidance_layers", std::vector<int64_t>{3, 7},
                "CLIP blocks whose outputs guide decoder stages 1 and 2 (ViT-B: 3, 7; ViT-L: 7, 15)")
-        .param("hidden_dim", 128, "aggregator width (HIDDEN_DIMS)").range(1, 4096)
-        .param("num_layers", 2, "aggregator layers (NUM_LAYERS; vitb_384: 2)").range(1, 64)
-        .param("num_heads", 4, "attention heads in both aggregations (NUM_HEADS)").range(1, 64)
-        .param("text_guidance_proj_dim", 128, "TEXT_GUIDANCE_PROJ_DIM").range(1, 4096)
-        .param("appearance_guidance_proj_dim", 128, "APPEARANCE_GUIDANCE_PROJ_DIM").range(1, 4096)
+        .param("hidden_dim", 128, "aggregator width (HIDDEN_DIMS)")
+        .range(1, 4096)
+        .param("num_layers", 2, "aggregator layers (NUM_LAYERS; vitb_384: 2)")
+        .range(1, 64)
+        .param("num_heads", 4, "attention heads in both aggregations (NUM_HEADS)")
+        .range(1, 64)
+        .param("text_guidance_proj_dim", 128, "TEXT_GUIDANCE_PROJ_DIM")
+        .range(1, 4096)
+        .param("appearance_guidance_proj_dim", 128, "APPEARANCE_GUIDANCE_PROJ_DIM")
+        .range(1, 4096)
         .param("decoder_dims", std::vector<int64_t>{64, 32}, "DECODER_DIMS (each >= 16: GroupNorm(d // 16))")
         .param("decoder_guidance_dims", std::vector<int64_t>{256, 128},
                "DECODER_GUIDANCE_DIMS: upsample1 / upsample2 output channels")
         .param("decoder_guidance_proj_dims", std::vector<int64_t>{32, 16}, "DECODER_GUIDANCE_PROJ_DIMS")
-        .param("window_size", 12, "Swin window (WINDOW_SIZES; shift = window // 2; a window >= the grid is the grid, unshifted)")
+        .param("window_size", 12,
+               "Swin window (WINDOW_SIZES; shift = window // 2; a window >= the grid is the grid, unshifted)")
         .range(1, 4096)
         .param("pooling_train", 2, "class-aggregation AvgPool2d while training (POOLING_SIZES in vitb_384.yaml)")
         .range(1, 64)
@@ -84,7 +92,8 @@ class CatSeg : public Stage {
         .range(0, std::nullopt)
         .param("scores", "sigmoid", "inference output: sigmoid (the authors' inference) or logits")
         .choices({"sigmoid", "logits"})
-        .param("init_seed", 0, "seed of the aggregator's and upsamplers' initialisation").range(0, std::nullopt);
+        .param("init_seed", 0, "seed of the aggregator's and upsamplers' initialisation")
+        .range(0, std::nullopt);
   }
 
   explicit CatSeg(const StageInit& init)
@@ -172,8 +181,9 @@ class CatSeg : public Stage {
 
   void run(StageContext& ctx) override {
     if (!ids_.defined())
-      throw std::invalid_argument("no classes: set class_names (under `ovseg eval` and `ovseg train` the data set's "
-                                  "classes are used when it is not set)");
+      throw std::invalid_argument(
+          "no classes: set class_names (under `ovseg eval` and `ovseg train` the data set's "
+          "classes are used when it is not set)");
     const at::Tensor& img = ctx.input<Image>("image").pixels;
     expect_shape(img, {-1, 3, -1, -1}, "node '" + ctx.node_id() + "' input 'image'");
     const bool training = ctx.training();
@@ -202,7 +212,8 @@ class CatSeg : public Stage {
     if (training) text_cache_ = at::Tensor();  // stale once the weights move
     const int64_t B = img.size(0);
     at::Tensor t = text.unsqueeze(1).unsqueeze(0).expand({B, text.size(0), 1, text.size(1)});
-    at::Tensor out = agg_->forward(res3, t, {res3, res4, res5}, training ? pool_train_ : pool_eval_, layer_hook(training));
+    at::Tensor out = agg_->forward(res3, t, {res3, res4, res5}, training ? pool_train_ : pool_eval_,
+                                   layer_hook(training));
     if (!training && sigmoid_) out = at::sigmoid(out);
     ctx.set_output("logits", Logits{out, names_});
   }

@@ -84,7 +84,8 @@ SamPromptBlock::SamPromptBlock(int64_t hidden, int64_t dim, int64_t mlp_dim, int
                                at::Generator& gen)
     : hidden_(hidden), dim_(dim), mask_tokens_(mask_tokens), o_(o) {
   if (dim % (2 * kHeads) != 0)
-    throw std::invalid_argument("SAM width " + std::to_string(dim) + " is not a multiple of 16 (8 heads, cross "
+    throw std::invalid_argument("SAM width " + std::to_string(dim) +
+                                " is not a multiple of 16 (8 heads, cross "
                                 "attention at half width)");
   auto add = [&](const std::string& name, at::Tensor t) {
     index_[name] = tensors_.size();
@@ -103,7 +104,8 @@ SamPromptBlock::SamPromptBlock(int64_t hidden, int64_t dim, int64_t mlp_dim, int
   linear("out_proj", dim, hidden);
   // SAM's prompt encoder (mask_in_chans 16, as every SAM) and decoder tokens.
   add("prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", at::empty({2, dim / 2}).normal_(0, 1, gen));
-  for (int i = 0; i < 4; ++i) add("prompt_encoder.point_embeddings." + std::to_string(i) + ".weight", at::empty({1, dim}).normal_(0, 1, gen));
+  for (int i = 0; i < 4; ++i)
+    add("prompt_encoder.point_embeddings." + std::to_string(i) + ".weight", at::empty({1, dim}).normal_(0, 1, gen));
   add("prompt_encoder.not_a_point_embed.weight", at::empty({1, dim}).normal_(0, 1, gen));
   add("prompt_encoder.no_mask_embed.weight", at::empty({1, dim}).normal_(0, 1, gen));
   add("prompt_encoder.mask_downscaling.0.weight", uniform({4, 1, 2, 2}, 4, gen));
@@ -178,17 +180,22 @@ at::Tensor SamPromptBlock::forward(const at::Tensor& x, const PseudoPrompts& pr)
     return at::layer_norm(t, {dim_}, w(n + ".weight"), w(n + ".bias"), 1e-5);
   };
   // The "image" side: each class's correlation embedding at SAM's width.
-  at::Tensor img = at::linear(x.permute({0, 2, 3, 4, 1}).reshape({N, H * W, C}), w("in_proj.weight"), w("in_proj.bias"));
+  at::Tensor img = at::linear(x.permute({0, 2, 3, 4, 1}).reshape({N, H * W, C}), w("in_proj.weight"),
+                              w("in_proj.bias"));
   // Dense prompt: the regions' mask through mask_downscaling (input at 4x the
   // grid, as SAM's low-res masks are), or no_mask_embed.
   at::Tensor dense;
   if (o_.use_masks) {
     at::Tensor m = at::upsample_nearest2d(pr.masks, {4 * H, 4 * W});
     m = (2 * m - 1) * o_.mask_logit;
-    at::Tensor d = at::conv2d(m, w("prompt_encoder.mask_downscaling.0.weight"), w("prompt_encoder.mask_downscaling.0.bias"), {2, 2});
-    d = at::gelu(layer_norm2d(d, w("prompt_encoder.mask_downscaling.1.weight"), w("prompt_encoder.mask_downscaling.1.bias")));
-    d = at::conv2d(d, w("prompt_encoder.mask_downscaling.3.weight"), w("prompt_encoder.mask_downscaling.3.bias"), {2, 2});
-    d = at::gelu(layer_norm2d(d, w("prompt_encoder.mask_downscaling.4.weight"), w("prompt_encoder.mask_downscaling.4.bias")));
+    at::Tensor d = at::conv2d(m, w("prompt_encoder.mask_downscaling.0.weight"),
+                              w("prompt_encoder.mask_downscaling.0.bias"), {2, 2});
+    d = at::gelu(
+        layer_norm2d(d, w("prompt_encoder.mask_downscaling.1.weight"), w("prompt_encoder.mask_downscaling.1.bias")));
+    d = at::conv2d(d, w("prompt_encoder.mask_downscaling.3.weight"), w("prompt_encoder.mask_downscaling.3.bias"),
+                   {2, 2});
+    d = at::gelu(
+        layer_norm2d(d, w("prompt_encoder.mask_downscaling.4.weight"), w("prompt_encoder.mask_downscaling.4.bias")));
     d = at::conv2d(d, w("prompt_encoder.mask_downscaling.6.weight"), w("prompt_encoder.mask_downscaling.6.bias"));
     // Classes without a region get no mask (SAM's no_mask_embed).
     at::Tensor has = (pr.masks.flatten(1).amax(1) > 0).view({N, 1, 1, 1}).to(d.scalar_type());

@@ -25,14 +25,14 @@
 namespace ovseg::catseg {
 
 struct EscOptions {
-  double threshold = 0.5;      // on softmax-over-classes probabilities
-  double temperature = 0.01;   // softmax(corr / temperature): CLIP's logit scale 100
-  int64_t regions = 2;         // k of k-means per class
+  double threshold = 0.5;     // on softmax-over-classes probabilities
+  double temperature = 0.01;  // softmax(corr / temperature): CLIP's logit scale 100
+  int64_t regions = 2;        // k of k-means per class
   int64_t kmeans_iterations = 10;
   bool use_points = true;
   bool use_masks = true;
-  double mask_logit = 4.0;     // the mask prompt: +mask_logit inside the regions, -mask_logit outside
-  int64_t sam_layers = 2;      // two-way blocks (SAM: 2)
+  double mask_logit = 4.0;  // the mask prompt: +mask_logit inside the regions, -mask_logit outside
+  int64_t sam_layers = 2;   // two-way blocks (SAM: 2)
 };
 
 // Pseudo prompts of a cost volume corr (B,P,T,H,W) (templates averaged):

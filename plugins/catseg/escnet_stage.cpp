@@ -19,18 +19,24 @@ namespace ovseg::catseg {
 class EscNet : public CatSeg {
  public:
   static PluginDescriptor describe() {
-    return CatSeg::with_params(PluginDescriptor("escnet", StageKind::Fusion,
-                                                "ESC-Net: correlation pseudo prompts into SAM decoder blocks inside CAT-Seg's aggregator"))
+    return CatSeg::with_params(
+               PluginDescriptor(
+                   "escnet", StageKind::Fusion,
+                   "ESC-Net: correlation pseudo prompts into SAM decoder blocks inside CAT-Seg's aggregator"))
         .param("sam_block", "pretrained",
                "SAM two-way blocks per ESC block: pretrained (from sam_model), random, none (CAT-Seg)")
         .choices({"pretrained", "random", "none"})
         .param("sam_model", "", "an official-layout SAM checkpoint: its width, MLP width and, if pretrained, weights")
-        .param("sam_layers", 2, "two-way blocks per ESC block (SAM's decoder has 2)").range(1, 16)
+        .param("sam_layers", 2, "two-way blocks per ESC block (SAM's decoder has 2)")
+        .range(1, 16)
         .param("prompts", "both", "pseudo prompts given to SAM: both (points + mask), points, mask")
         .choices({"both", "points", "mask"})
-        .param("regions", 2, "k of the per-class k-means on above-threshold cells (assumption)").range(1, 64)
-        .param("prompt_threshold", 0.5, "threshold on the softmax-over-classes probability (assumption)").range(0.0, 1.0)
-        .param("prompt_temperature", 0.01, "softmax(correlation / T) over classes; 0.01 = CLIP's logit scale 100 (assumption)")
+        .param("regions", 2, "k of the per-class k-means on above-threshold cells (assumption)")
+        .range(1, 64)
+        .param("prompt_threshold", 0.5, "threshold on the softmax-over-classes probability (assumption)")
+        .range(0.0, 1.0)
+        .param("prompt_temperature", 0.01,
+               "softmax(correlation / T) over classes; 0.01 = CLIP's logit scale 100 (assumption)")
         .range(1e-6, std::nullopt)
         .param("mask_logit", 4.0, "mask prompt logits: +v inside the class's regions, -v outside (assumption)")
         .range(0.0, std::nullopt);
@@ -89,21 +95,19 @@ class EscNet : public CatSeg {
       // class_chunk classes (x's dim 2; prompt rows b * T + t).
       const SamPromptBlock& block = *blocks_[static_cast<size_t>(layer)];
       const int64_t B = x.size(0), T = x.size(2);
-      return Aggregator::per_class_chunks(x, 2, 2, agg_->config().class_chunk,
-                                          [&](const at::Tensor& xc, int64_t t0, int64_t n) {
-                                            if (n == T) return block.forward(xc, *prompts);
-                                            const at::Tensor rows =
-                                                (at::arange(B, at::TensorOptions(at::kLong).device(x.device())) * T)
-                                                    .view({B, 1}) +
-                                                at::arange(t0, t0 + n, at::TensorOptions(at::kLong).device(x.device()))
-                                                    .view({1, n});
-                                            const at::Tensor r = rows.flatten();
-                                            PseudoPrompts sub;
-                                            sub.points = prompts->points.index_select(0, r.to(prompts->points.device()));
-                                            sub.labels = prompts->labels.index_select(0, r.to(prompts->labels.device()));
-                                            sub.masks = prompts->masks.index_select(0, r.to(prompts->masks.device()));
-                                            return block.forward(xc, sub);
-                                          });
+      return Aggregator::per_class_chunks(
+          x, 2, 2, agg_->config().class_chunk, [&](const at::Tensor& xc, int64_t t0, int64_t n) {
+            if (n == T) return block.forward(xc, *prompts);
+            const at::Tensor rows = (at::arange(B, at::TensorOptions(at::kLong).device(x.device())) * T).view({B, 1}) +
+                                    at::arange(t0, t0 + n, at::TensorOptions(at::kLong).device(x.device()))
+                                        .view({1, n});
+            const at::Tensor r = rows.flatten();
+            PseudoPrompts sub;
+            sub.points = prompts->points.index_select(0, r.to(prompts->points.device()));
+            sub.labels = prompts->labels.index_select(0, r.to(prompts->labels.device()));
+            sub.masks = prompts->masks.index_select(0, r.to(prompts->masks.device()));
+            return block.forward(xc, sub);
+          });
     };
   }
 

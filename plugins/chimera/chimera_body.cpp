@@ -51,7 +51,8 @@ class ChimeraBody : public Stage {
     for (int64_t w : widths)
       if (w < 1) throw std::invalid_argument("every entry of widths must be >= 1");
     const int64_t blocks = init.params.get_int("blocks"), groups = init.params.get_int("groups");
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(init.params.get_int("init_seed")));
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(
+        static_cast<uint64_t>(init.params.get_int("init_seed")));
     const at::Device device(init.device);
     auto conv = [&](int64_t in, int64_t out, int64_t stride) {
       ConvNorm c;

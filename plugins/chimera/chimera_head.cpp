@@ -46,11 +46,13 @@ class ChimeraHead : public Stage {
                "the crop the features came from: the frozen CLIP's image embedding of it is SGD's teacher (read only "
                "while training)",
                /*optional=*/true)
-        .input("text", PortType::TextEmbeddings, "class text embeddings (K,D) for the SAM loss (read only while training)",
+        .input("text", PortType::TextEmbeddings,
+               "class text embeddings (K,D) for the SAM loss (read only while training)",
                /*optional=*/true)
-        .input("labels", PortType::LabelMap,
-               "the crop's labels in the text's channels for the SAM loss: wire input.labels (read only while training)",
-               /*optional=*/true)
+        .input(
+            "labels", PortType::LabelMap,
+            "the crop's labels in the text's channels for the SAM loss: wire input.labels (read only while training)",
+            /*optional=*/true)
         .output("features", PortType::FeatureMap, "dense features in CLIP's joint space (B,embed,h,w), not normalised")
         .loss("sgd", "Selective Global Distillation: selected CSH features pooled, aligned with CLIP's image embedding")
         .loss("sam", "Semantic Alignment Module: per-class prototypes aligned with the text embeddings")
@@ -68,7 +70,8 @@ class ChimeraHead : public Stage {
         .param("cls_token", true,
                "prepend a learnable CLS token to the head's blocks (initialised as CLIP's CLS token, alone, through "
                "the blocks before the head); ignored with partial_blocks = 0")
-        .param("sgd", true, "emit the Selective Global Distillation loss while training (false: the ablation without it)")
+        .param("sgd", true,
+               "emit the Selective Global Distillation loss while training (false: the ablation without it)")
         .param("sam", true, "emit the Semantic Alignment Module's loss while training (false: the ablation without it)")
         .param("sgd_schedule", "linear", "how SGD's kept fraction shrinks: linear, cosine, step, constant")
         .choices({"linear", "cosine", "step", "constant"})
@@ -125,7 +128,8 @@ class ChimeraHead : public Stage {
   void run(StageContext& ctx) override {
     const std::string where = "node '" + ctx.node_id() + "' ";
     const at::Tensor& f = ctx.input<FeatureMap>("features").features;
-    expect_shape(f, {-1, channels_, -1, -1}, where + "input 'features' (body_channels = " + std::to_string(channels_) + ")");
+    expect_shape(f, {-1, channels_, -1, -1},
+                 where + "input 'features' (body_channels = " + std::to_string(channels_) + ")");
     const auto& g = model_->geometry();
     const int64_t B = f.size(0), h = f.size(2), w = f.size(3), L = g.vision_layers;
 
@@ -147,8 +151,10 @@ class ChimeraHead : public Stage {
     if (!ctx.training()) return;
     if (sgd_on_ && ctx.has_input("image")) {
       const int64_t step = sgd_step_.item<int64_t>();
-      const int64_t keep = chimera::sgd_keep_count(chimera::sgd_keep_ratio(schedule_, start_, end_, step, sgd_steps_), h * w);
-      ctx.add_loss("sgd", chimera::selective_global_distillation(dense, teacher_embedding(ctx, where), keep, sgd_form_, sgd_tau_));
+      const int64_t keep = chimera::sgd_keep_count(chimera::sgd_keep_ratio(schedule_, start_, end_, step, sgd_steps_),
+                                                   h * w);
+      ctx.add_loss("sgd", chimera::selective_global_distillation(dense, teacher_embedding(ctx, where), keep, sgd_form_,
+                                                                 sgd_tau_));
       at::NoGradGuard no_grad;
       sgd_step_.add_(1);  // a buffer: saved with checkpoints, so a resumed run continues the schedule
     }

@@ -40,9 +40,9 @@ int64_t sgd_keep_count(double ratio, int64_t n) {
 at::Tensor sgd_selection(const at::Tensor& dense, const at::Tensor& teacher, int64_t keep) {
   expect_dense(dense, "SGD selection");
   at::NoGradGuard no_grad;
-  const at::Tensor d = unit(dense.flatten(2), 1);                        // (B,D,N)
-  const at::Tensor t = unit(teacher.to(dense.scalar_type()), 1);         // (B,D)
-  const at::Tensor sim = at::bmm(t.unsqueeze(1), d).squeeze(1);          // (B,N)
+  const at::Tensor d = unit(dense.flatten(2), 1);                         // (B,D,N)
+  const at::Tensor t = unit(teacher.to(dense.scalar_type()), 1);          // (B,D)
+  const at::Tensor sim = at::bmm(t.unsqueeze(1), d).squeeze(1);           // (B,N)
   return std::get<1>(sim.topk(std::min<int64_t>(keep, sim.size(1)), 1));  // most similar first
 }
 
@@ -54,10 +54,10 @@ at::Tensor selective_global_distillation(const at::Tensor& dense, const at::Tens
                                 std::to_string(dense.size(1)) + "), got " + std::to_string(teacher.dim()) +
                                 " dimensions");
   const int64_t B = dense.size(0), D = dense.size(1);
-  const at::Tensor idx = sgd_selection(dense, teacher, keep);                              // (B,k)
-  const at::Tensor d = unit(dense.flatten(2), 1);                                          // (B,D,N)
+  const at::Tensor idx = sgd_selection(dense, teacher, keep);                                // (B,k)
+  const at::Tensor d = unit(dense.flatten(2), 1);                                            // (B,D,N)
   const at::Tensor picked = at::gather(d, 2, idx.unsqueeze(1).expand({B, D, idx.size(1)}));  // (B,D,k)
-  const at::Tensor g = unit(picked.mean(2), 1);                                             // (B,D)
+  const at::Tensor g = unit(picked.mean(2), 1);                                              // (B,D)
   const at::Tensor t = unit(teacher.detach().to(dense.scalar_type()), 1);
   if (form == "infonce" && B > 1) {
     const at::Tensor logits = at::matmul(g, t.t()) / tau;  // (B,B): image i against every crop's CLS
@@ -90,9 +90,10 @@ at::Tensor semantic_alignment(const at::Tensor& dense, const at::Tensor& text, c
   const at::Tensor mass = weights.sum(2);  // (B,K)
   const at::Tensor present = mass > 0;
   if (!present.any().item<bool>()) return dense.sum() * 0.0;
-  const at::Tensor d = unit(dense.flatten(2), 1);                                         // (B,D,N)
+  const at::Tensor d = unit(dense.flatten(2), 1);                                                     // (B,D,N)
   const at::Tensor proto = at::bmm(weights, d.transpose(1, 2)) / mass.clamp_min(1e-12).unsqueeze(2);  // (B,K,D)
-  const at::Tensor logits = at::matmul(unit(proto, 2), unit(text.detach().to(dense.scalar_type()), 1).t()) / tau;  // (B,K,K)
+  const at::Tensor logits = at::matmul(unit(proto, 2), unit(text.detach().to(dense.scalar_type()), 1).t()) /
+                            tau;  // (B,K,K)
   const at::Tensor target = at::arange(K, at::TensorOptions().dtype(at::kLong).device(dense.device())).expand({B, K});
   const at::Tensor rows = present.flatten().nonzero().squeeze(1);
   return at::cross_entropy_loss(logits.reshape({B * K, K}).index_select(0, rows),

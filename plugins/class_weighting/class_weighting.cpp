@@ -29,12 +29,11 @@ class ClassWeighting : public Stage {
     const std::string node = "node '" + ctx.node_id() + "'";
     expect_shape(in.logits, {-1, -1, -1, -1}, node + " input 'logits'");
     expect_shape(w.logits, {in.logits.size(0), in.logits.size(1), 1, 1},
-                 node + " input 'weights' (one score per image and class of 'logits' " +
-                     shape_string(in.logits) + ")");
+                 node + " input 'weights' (one score per image and class of 'logits' " + shape_string(in.logits) + ")");
     if (!w.class_names.empty() && !in.class_names.empty() && w.class_names != in.class_names)
       throw std::invalid_argument(node + ": 'logits' and 'weights' name different classes");
-    ctx.set_output("logits", Logits{in.logits * w.logits.to(in.logits.device(), in.logits.scalar_type()),
-                                    in.class_names});
+    ctx.set_output("logits",
+                   Logits{in.logits * w.logits.to(in.logits.device(), in.logits.scalar_type()), in.class_names});
   }
 };
 

@@ -51,9 +51,10 @@ class ClipImage : public Stage {
     ctx.set_output("tokens", Tokens{fwd.penultimate, fwd.grid_h, fwd.grid_w, true});
     if (want_features) {
       at::Tensor dense = model_->project_tokens(fwd.final_tokens.narrow(1, 1, fwd.grid_h * fwd.grid_w));
-      ctx.set_output("features", FeatureMap{dense.transpose(1, 2)
-                                                .reshape({dense.size(0), dense.size(2), fwd.grid_h, fwd.grid_w})
-                                                .contiguous()});
+      ctx.set_output(
+          "features",
+          FeatureMap{
+              dense.transpose(1, 2).reshape({dense.size(0), dense.size(2), fwd.grid_h, fwd.grid_w}).contiguous()});
     }
     ctx.set_output("model", ModelHandle::of(model_));
   }

@@ -36,8 +36,8 @@ void apply_overrides(const std::vector<std::string>& overrides, const std::vecto
   for (const auto& entry : overrides) {
     const auto eq = entry.find('=');
     const std::vector<std::string> target = split_synonyms(entry.substr(0, eq == std::string::npos ? 0 : eq));
-    const std::vector<std::string> replacement =
-        eq == std::string::npos ? std::vector<std::string>{} : split_synonyms(entry.substr(eq + 1));
+    const std::vector<std::string> replacement = eq == std::string::npos ? std::vector<std::string>{}
+                                                                         : split_synonyms(entry.substr(eq + 1));
     if (target.size() != 1 || replacement.empty())
       throw std::invalid_argument("synonym override '" + entry + "' is not of the form class=syn1, syn2");
     auto it = std::find(names.begin(), names.end(), target[0]);
@@ -128,7 +128,6 @@ class ClipText : public Stage {
     if (tmpl_arg != "imagenet80" && tmpl_arg != "best7" && tmpl_arg != "single") tmpl_arg = init.resolve_path(tmpl_arg);
     const std::vector<std::string> templates = clip_plugins::template_set(tmpl_arg);
 
-
     const std::string model_file = models::resolve_model_file(clip_plugins::model_argument(init));
     const std::string vocab = models::resolve_bpe_vocab(
         p.get_string("bpe_vocab").empty() ? "" : init.resolve_path(p.get_string("bpe_vocab")));
@@ -142,8 +141,8 @@ class ClipText : public Stage {
     if (separate) key_text += "synonyms: separate\n";  // "mean" keeps the v1 keys of earlier caches
     const bool truncate = p.get_bool("truncate");
     if (truncate) key_text += "truncate: true\n";  // the default keeps earlier keys: short prompts are unchanged
-    const fs::path cache_file =
-        fs::path(models::cache_root()) / "text-embeddings" / (models::sha256_hex(key_text) + ".npy");
+    const fs::path cache_file = fs::path(models::cache_root()) / "text-embeddings" /
+                                (models::sha256_hex(key_text) + ".npy");
 
     at::Tensor e;
     if (p.get_bool("cache") && fs::is_regular_file(cache_file)) {

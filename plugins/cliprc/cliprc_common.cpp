@@ -42,8 +42,7 @@ void add(std::vector<NamedTensor>& out, const std::string& name, const LayerNorm
   out.push_back({name + ".bias", l.bias, trainable});
 }
 
-void load_released_section(const std::string& path, const std::string& prefix,
-                           const std::vector<NamedTensor>& tensors,
+void load_released_section(const std::string& path, const std::string& prefix, const std::vector<NamedTensor>& tensors,
                            const std::function<bool(const std::string& key, const at::Tensor& value)>& ignored) {
   const models::StateDict sd = models::load_state_dict(path);
   std::set<std::string> taken;
@@ -54,9 +53,9 @@ void load_released_section(const std::string& path, const std::string& prefix,
       throw std::invalid_argument("CLIP-RC checkpoint '" + path + "' has no tensor '" + key +
                                   "' (is it a CLIP-RC checkpoint of this configuration?)");
     if (!it->second.sizes().equals(t.tensor.sizes()))
-      throw std::invalid_argument("CLIP-RC checkpoint '" + path + "': '" + key + "' is " +
-                                  shape_string(it->second) + ", this node's '" + t.name + "' is " +
-                                  shape_string(t.tensor) + " (set the node's parameters to the checkpoint's configuration)");
+      throw std::invalid_argument("CLIP-RC checkpoint '" + path + "': '" + key + "' is " + shape_string(it->second) +
+                                  ", this node's '" + t.name + "' is " + shape_string(t.tensor) +
+                                  " (set the node's parameters to the checkpoint's configuration)");
     at::NoGradGuard no_grad;
     t.tensor.copy_(it->second.to(t.tensor.scalar_type()));
     taken.insert(key);

@@ -29,9 +29,7 @@ struct Linear {
 struct LayerNorm {
   at::Tensor weight, bias;
   double eps = 1e-5;
-  at::Tensor operator()(const at::Tensor& x) const {
-    return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
-  }
+  at::Tensor operator()(const at::Tensor& x) const { return at::layer_norm(x, {weight.size(0)}, weight, bias, eps); }
 };
 
 // mmseg heads' init_weights: Linear weights trunc_normal(std 0.02), biases 0;
@@ -48,8 +46,7 @@ void add(std::vector<NamedTensor>& out, const std::string& name, const LayerNorm
 // A tensor the file lacks, a shape that differs, or a key under `prefix` that
 // no tensor takes and `ignored(key without prefix, tensor)` does not accept is an error naming the file,
 // the key and the shapes.
-void load_released_section(const std::string& path, const std::string& prefix,
-                           const std::vector<NamedTensor>& tensors,
+void load_released_section(const std::string& path, const std::string& prefix, const std::vector<NamedTensor>& tensors,
                            const std::function<bool(const std::string& key, const at::Tensor& value)>& ignored);
 
 }  // namespace ovseg::cliprc

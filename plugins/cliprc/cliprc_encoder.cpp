@@ -41,15 +41,19 @@ using ovseg::cliprc::Linear;
 class ClipRcEncoder : public Stage {
  public:
   static PluginDescriptor describe() {
-    return PluginDescriptor("cliprc_encoder", StageKind::Encoder,
-                            "CLIP-RC image encoder: CLIP ViT + deep prompts + region-level bridge tokens (masked attention)")
+    return PluginDescriptor(
+               "cliprc_encoder", StageKind::Encoder,
+               "CLIP-RC image encoder: CLIP ViT + deep prompts + region-level bridge tokens (masked attention)")
         .input("image", PortType::Image, "image (B,3,H,W) RGB in [0,1]; zero-padded to whole patches")
-        .output("features", PortType::FeatureMap, "L2-normalised dense patch features ln_post(prompt_norm(x))@proj (B,embed,h,w)")
+        .output("features", PortType::FeatureMap,
+                "L2-normalised dense patch features ln_post(prompt_norm(x))@proj (B,embed,h,w)")
         .output("global", PortType::FeatureMap, "L2-normalised global (CLS) embedding (B,embed,1,1)")
         .output("regions", PortType::FeatureMap,
-                "L2-normalised region embeddings (B,embed,r,r), row-major blocks; zeros (B,embed,1,1) with region_tokens = 0")
-        .param("model", "openai:ViT-B/16",
-               "CLIP checkpoint (zoo name or path; a released CLIP-RC checkpoint works too: its backbone is CLIP's tower)")
+                "L2-normalised region embeddings (B,embed,r,r), row-major blocks; zeros (B,embed,1,1) with "
+                "region_tokens = 0")
+        .param(
+            "model", "openai:ViT-B/16",
+            "CLIP checkpoint (zoo name or path; a released CLIP-RC checkpoint works too: its backbone is CLIP's tower)")
         .param("input_resolution", 0,
                "positions are resized (bilinearly, once) to this resolution's grid, as the authors do at load "
                "(their configs: 512); 0 = the checkpoint's own")
@@ -94,8 +98,8 @@ class ClipRcEncoder : public Stage {
     positions_ = model_->vision_positional_embedding;
     if (const int64_t res = init.params.get_int("input_resolution"); res > 0) {
       if (res % g.patch_size != 0)
-        throw std::invalid_argument("input_resolution " + std::to_string(res) + " is not a multiple of the patch size " +
-                                    std::to_string(g.patch_size));
+        throw std::invalid_argument("input_resolution " + std::to_string(res) +
+                                    " is not a multiple of the patch size " + std::to_string(g.patch_size));
       const int64_t s = res / g.patch_size;
       positions_ = models::interpolate_positional_embedding(positions_, s, s, /*bilinear=*/true);
     }
@@ -116,7 +120,8 @@ class ClipRcEncoder : public Stage {
     norm_ = cliprc::layer_norm(W, 1e-6);
     if (R_ > 0) {
       // region_level_bridge = class_embedding + cls_pos, repeated.
-      region_ = (model_->class_embedding + model_->vision_positional_embedding[0]).unsqueeze(0).repeat({R_, 1}).contiguous();
+      region_ =
+          (model_->class_embedding + model_->vision_positional_embedding[0]).unsqueeze(0).repeat({R_, 1}).contiguous();
     }
     const at::Device device(init.device);
     for (at::Tensor* t : {&prompts_, &deep_prompts_, &proj_.weight, &proj_.bias, &norm_.weight, &norm_.bias, &region_})
@@ -154,7 +159,8 @@ class ClipRcEncoder : public Stage {
     const int64_t B = tokens.size(0), HW = gh * gw;
     if (R_ > 0 && (gh < r_ || gw < r_))
       throw std::invalid_argument("node '" + ctx.node_id() + "': a " + std::to_string(gh) + "x" + std::to_string(gw) +
-                                  " patch grid cannot hold " + std::to_string(r_) + "x" + std::to_string(r_) + " regions");
+                                  " patch grid cannot hold " + std::to_string(r_) + "x" + std::to_string(r_) +
+                                  " regions");
 
     const bool training = ctx.training();
     auto prompt_tokens = [&](const at::Tensor& raw) {  // prompt_dropout(prompt_proj(raw).expand(B, -1, -1))
@@ -167,7 +173,8 @@ class ClipRcEncoder : public Stage {
           return at::cat({h.narrow(1, 0, 1), prompt_tokens(prompts_), h.narrow(1, 1, h.size(1) - 1)}, 1);
         if (!deep_) return h;
         return at::cat({h.narrow(1, 0, 1), prompt_tokens(deep_prompts_[block - 1].unsqueeze(0)),
-                        h.narrow(1, 1 + P_, h.size(1) - 1 - P_)}, 1);
+                        h.narrow(1, 1 + P_, h.size(1) - 1 - P_)},
+                       1);
       };
     at::Tensor h = model_->run_vision_blocks(tokens, 0, L, region_mask(gh, gw, tokens.device()), hook);
     if (deep_)  // prompt_norm on everything but the region tokens (forward_deep_prompt)
@@ -231,11 +238,11 @@ class ClipRcEncoder : public Stage {
   int64_t R_;
   double dropout_;
   bool imagenet_;
-  at::Tensor positions_;                 // (1+s*s, W): the grid positions resample from
-  at::Tensor prompts_, deep_prompts_;    // (1,P,W), (L-1,P,W)
-  Linear proj_;                          // prompt_proj
-  LayerNorm norm_;                       // prompt_norm
-  at::Tensor region_;                    // region_level_bridge (R,W)
+  at::Tensor positions_;               // (1+s*s, W): the grid positions resample from
+  at::Tensor prompts_, deep_prompts_;  // (1,P,W), (L-1,P,W)
+  Linear proj_;                        // prompt_proj
+  LayerNorm norm_;                     // prompt_norm
+  at::Tensor region_;                  // region_level_bridge (R,W)
   std::map<std::pair<int64_t, int64_t>, at::Tensor> masks_;
 };
 

@@ -88,8 +88,9 @@ void add_layer(std::vector<NamedTensor>& out, const std::string& p, const Decode
 class ClipRcHead : public Stage {
  public:
   static PluginDescriptor describe() {
-    return PluginDescriptor("cliprc_head", StageKind::Fusion,
-                            "CLIP-RC decode head: region-text queries, bidirectional decoder, logits averaged over regions")
+    return PluginDescriptor(
+               "cliprc_head", StageKind::Fusion,
+               "CLIP-RC decode head: region-text queries, bidirectional decoder, logits averaged over regions")
         .input("features", PortType::FeatureMap, "dense features (B,D,h,w) (cliprc_encoder.features)")
         .input("global", PortType::FeatureMap, "global embedding (B,D,1,1) (cliprc_encoder.global)")
         .input("regions", PortType::FeatureMap, "region embeddings (B,D,r,r) (cliprc_encoder.regions)")
@@ -173,10 +174,12 @@ class ClipRcHead : public Stage {
     // combine_token: [(R_r + g) * t_c ; t_c], region-major (B, L*K, 2D).
     const at::Tensor rg = regions.flatten(2).transpose(1, 2) + g.unsqueeze(1);  // (B,L,D)
     const at::Tensor t = text.embeddings.to(x.device()).view({1, 1, K, D_});
-    const at::Tensor descriptors =
-        at::cat({(rg.unsqueeze(2) * t).reshape({B, L * K, D_}), t.expand({B, L, K, D_}).reshape({B, L * K, D_})}, -1);
+    const at::Tensor descriptors = at::cat({(rg.unsqueeze(2) * t).reshape({B, L * K, D_}),
+                                            t.expand({B, L, K, D_}).reshape({B, L * K, D_})},
+                                           -1);
     at::Tensor q = q_proj_(descriptors);
-    const at::Tensor up = at::upsample_bilinear2d(regions, {H, W}, /*align_corners=*/false).reshape({B, D_, HW}).transpose(1, 2);
+    const at::Tensor up =
+        at::upsample_bilinear2d(regions, {H, W}, /*align_corners=*/false).reshape({B, D_, HW}).transpose(1, 2);
     lateral = lateral_proj_(at::cat({up, g.unsqueeze(1).expand({B, HW, D_}), lateral}, -1));
     for (size_t i = 0; i < decoder_q_.size(); ++i) {
       at::Tensor q_next = decoder_q_[i](q, lateral, drop_, training);
@@ -205,8 +208,10 @@ class ClipRcHead : public Stage {
   // Names as the authors' module names them (without "decode_head.").
   std::vector<NamedTensor> parameters() override {
     std::vector<NamedTensor> out;
-    for (size_t i = 0; i < decoder_q_.size(); ++i) add_layer(out, "decoder_q.layers." + std::to_string(i) + ".", decoder_q_[i]);
-    for (size_t i = 0; i < decoder_v_.size(); ++i) add_layer(out, "decoder_v.layers." + std::to_string(i) + ".", decoder_v_[i]);
+    for (size_t i = 0; i < decoder_q_.size(); ++i)
+      add_layer(out, "decoder_q.layers." + std::to_string(i) + ".", decoder_q_[i]);
+    for (size_t i = 0; i < decoder_v_.size(); ++i)
+      add_layer(out, "decoder_v.layers." + std::to_string(i) + ".", decoder_v_[i]);
     for (size_t i = 0; i < rec_q_.size(); ++i) {
       add_layer(out, "recovery_decoder.decouple_q." + std::to_string(i) + ".", rec_q_[i]);
       add_layer(out, "recovery_decoder.decouple_v." + std::to_string(i) + ".", rec_v_[i]);

@@ -25,8 +25,7 @@ class CosineLogits : public Stage {
     const TextEmbeddings& text = ctx.input<TextEmbeddings>("text");
     expect_shape(f, {-1, -1, -1, -1}, "node '" + ctx.node_id() + "' input 'features'");
     expect_shape(text.embeddings, {-1, f.size(1)},
-                 "node '" + ctx.node_id() + "' input 'text' (channels must match features " +
-                     shape_string(f) + ")");
+                 "node '" + ctx.node_id() + "' input 'text' (channels must match features " + shape_string(f) + ")");
     at::Tensor fn = l2_normalize(f, 1);
     at::Tensor tn = l2_normalize(text.embeddings.to(f.device(), f.scalar_type()), 1);
     // (K,C) x (B,C,h*w) -> (B,K,h*w): one batched matmul, no per-pixel loop.

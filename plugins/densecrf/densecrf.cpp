@@ -81,10 +81,9 @@ class DenseCrf : public Stage {
         override_smooth_(init.params.get<std::vector<double>>("class_override_w_smoothness")) {
     for (const auto* list : {&override_app_, &override_smooth_}) {
       if (!list->empty() && list->size() != override_names_.size())
-        throw std::invalid_argument(
-            "class_override weights have " + std::to_string(list->size()) +
-            " entries but class_override_names has " + std::to_string(override_names_.size()) +
-            "; give one weight per name (or none)");
+        throw std::invalid_argument("class_override weights have " + std::to_string(list->size()) +
+                                    " entries but class_override_names has " + std::to_string(override_names_.size()) +
+                                    "; give one weight per name (or none)");
     }
     if (override_names_.empty() == false && override_app_.empty() && override_smooth_.empty())
       throw std::invalid_argument(
@@ -97,16 +96,14 @@ class DenseCrf : public Stage {
     const std::string node = "node '" + ctx.node_id() + "'";
     const Logits& in = ctx.input<Logits>("logits");
     expect_shape(in.logits, {-1, -1, -1, -1}, node + " input 'logits'");
-    const int64_t b = in.logits.size(0), k = in.logits.size(1), h = in.logits.size(2),
-                  w = in.logits.size(3);
+    const int64_t b = in.logits.size(0), k = in.logits.size(1), h = in.logits.size(2), w = in.logits.size(3);
     at::Tensor img = ctx.input<Image>("image").pixels;
     expect_shape(img, {-1, 3, -1, -1}, node + " input 'image'");
     if (img.size(0) != b)
-      throw std::invalid_argument(node + ": image batch " + shape_string(img) +
-                                  " does not match logits " + shape_string(in.logits));
+      throw std::invalid_argument(node + ": image batch " + shape_string(img) + " does not match logits " +
+                                  shape_string(in.logits));
     img = img.to(at::kCPU, at::kFloat);
-    if (img.size(2) != h || img.size(3) != w)
-      img = at::upsample_bilinear2d(img, {h, w}, /*align_corners=*/false);
+    if (img.size(2) != h || img.size(3) != w) img = at::upsample_bilinear2d(img, {h, w}, /*align_corners=*/false);
     // pydensecrf takes the image as uint8 RGB; keep the 0..255 scale.
     const at::Tensor rgb = (img * 255.0).permute({0, 2, 3, 1}).contiguous();  // (B,H,W,3)
     const at::Tensor unary =
@@ -121,13 +118,11 @@ class DenseCrf : public Stage {
         if (any_positive(smooth_w)) kernels.push_back(smoothness_kernel(node, h, w, smooth_w));
         if (any_positive(app_w)) kernels.push_back(appearance_kernel(node, rgb[i], h, w, app_w));
       }
-      std::vector<float> q =
-          dc::mean_field(unary[i].data_ptr<float>(), h * w, k, kernels, iterations_, scratch_);
+      std::vector<float> q = dc::mean_field(unary[i].data_ptr<float>(), h * w, k, kernels, iterations_, scratch_);
       std::copy(q.begin(), q.end(), q_out[i].data_ptr<float>());
     }
     at::Tensor out = at::log(q_out.clamp_min(FLT_MIN)).permute({0, 3, 1, 2}).contiguous();
-    ctx.set_output("logits", Logits{out.to(in.logits.device(), in.logits.scalar_type()),
-                                    in.class_names});
+    ctx.set_output("logits", Logits{out.to(in.logits.device(), in.logits.scalar_type()), in.class_names});
   }
 
  private:
@@ -147,9 +142,8 @@ class DenseCrf : public Stage {
                                     "' is not among the logits' classes (" + join_names(names) + ")");
       const size_t l = static_cast<size_t>(it - names.begin());
       if (l >= static_cast<size_t>(k))
-        throw std::invalid_argument("class '" + override_names_[j] + "' has index " +
-                                    std::to_string(l) + " but the logits have " +
-                                    std::to_string(k) + " channels");
+        throw std::invalid_argument("class '" + override_names_[j] + "' has index " + std::to_string(l) +
+                                    " but the logits have " + std::to_string(k) + " channels");
       if (!override_app_.empty()) app[l] = static_cast<float>(override_app_[j]);
       if (!override_smooth_.empty()) smooth[l] = static_cast<float>(override_smooth_[j]);
     }
@@ -164,23 +158,23 @@ class DenseCrf : public Stage {
     return os.str();
   }
   static std::string theta_reach(const char* what, const char* param, double theta, double max_value) {
-    return std::string(what) + " / " + param + " (" + param + " = " + format_number(theta) +
-           ") reach " + format_number(max_value / theta);
+    return std::string(what) + " / " + param + " (" + param + " = " + format_number(theta) + ") reach " +
+           format_number(max_value / theta);
   }
-  static dc::Kernel checked_kernel(const std::string& node, const std::string& reach,
-                                   const float* f, int64_t n, int dim, std::vector<float> weights) {
+  static dc::Kernel checked_kernel(const std::string& node, const std::string& reach, const float* f, int64_t n,
+                                   int dim, std::vector<float> weights) {
     try {
       return dc::make_kernel(f, n, dim, std::move(weights));
     } catch (const dc::LatticeOverflow&) {
-      throw std::invalid_argument(node + ": kernel features too large for the permutohedral "
-                                  "lattice's 16-bit keys: " + reach +
-                                  "; use a larger theta (features up to a few thousand fit)");
+      throw std::invalid_argument(node +
+                                  ": kernel features too large for the permutohedral "
+                                  "lattice's 16-bit keys: " +
+                                  reach + "; use a larger theta (features up to a few thousand fit)");
     }
   }
 
   // (x, y) / theta_gamma, as DenseCRF2D::addPairwiseGaussian.
-  dc::Kernel smoothness_kernel(const std::string& node, int64_t h, int64_t w,
-                               std::vector<float> weights) const {
+  dc::Kernel smoothness_kernel(const std::string& node, int64_t h, int64_t w, std::vector<float> weights) const {
     std::vector<float> f(static_cast<size_t>(h * w) * 2);
     const float s = static_cast<float>(theta_gamma_);
     for (int64_t y = 0; y < h; ++y)
@@ -193,8 +187,8 @@ class DenseCrf : public Stage {
   }
 
   // (x, y) / theta_alpha, (r, g, b) / theta_beta, as addPairwiseBilateral.
-  dc::Kernel appearance_kernel(const std::string& node, const at::Tensor& rgb, int64_t h,
-                               int64_t w, std::vector<float> weights) const {
+  dc::Kernel appearance_kernel(const std::string& node, const at::Tensor& rgb, int64_t h, int64_t w,
+                               std::vector<float> weights) const {
     std::vector<float> f(static_cast<size_t>(h * w) * 5);
     const float sxy = static_cast<float>(theta_alpha_), srgb = static_cast<float>(theta_beta_);
     const float* px = rgb.data_ptr<float>();
@@ -205,9 +199,8 @@ class DenseCrf : public Stage {
         f[i * 5 + 1] = y / sxy;
         for (int c = 0; c < 3; ++c) f[i * 5 + 2 + c] = px[i * 3 + c] / srgb;
       }
-    const std::string reach =
-        theta_reach("positions", "theta_alpha", theta_alpha_, std::max(h, w) - 1) + ", " +
-        theta_reach("colours", "theta_beta", theta_beta_, rgb.max().item<double>());
+    const std::string reach = theta_reach("positions", "theta_alpha", theta_alpha_, std::max(h, w) - 1) + ", " +
+                              theta_reach("colours", "theta_beta", theta_beta_, rgb.max().item<double>());
     return checked_kernel(node, reach, f.data(), h * w, 5, std::move(weights));
   }
 

@@ -38,9 +38,8 @@ Kernel make_kernel(const float* features, int64_t n_points, int dim, std::vector
   return k;
 }
 
-std::vector<float> mean_field(const float* unary, int64_t n, int64_t l,
-                              const std::vector<Kernel>& kernels, int iterations,
-                              std::vector<float>& scratch) {
+std::vector<float> mean_field(const float* unary, int64_t n, int64_t l, const std::vector<Kernel>& kernels,
+                              int iterations, std::vector<float>& scratch) {
   const size_t size = static_cast<size_t>(n) * l;
   std::vector<float> q(size), energy(size), scaled(size);
   for (size_t i = 0; i < size; ++i) energy[i] = -unary[i];

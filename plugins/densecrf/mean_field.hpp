@@ -25,8 +25,8 @@ namespace ovseg::densecrf {
 
 struct Kernel {
   std::unique_ptr<PermutohedralLattice> lattice;
-  std::vector<float> norm;            // n_m, one per point
-  std::vector<float> label_weight;    // w_m[l], one per label
+  std::vector<float> norm;          // n_m, one per point
+  std::vector<float> label_weight;  // w_m[l], one per label
 };
 
 // features: N x dim, point-major, already divided by the kernel's thetas.
@@ -36,7 +36,6 @@ Kernel make_kernel(const float* features, int64_t n_points, int dim, std::vector
 // `scratch`: lattice filtering memory, reusable across calls (see
 // PermutohedralLattice::compute).
 std::vector<float> mean_field(const float* unary, int64_t n_points, int64_t n_labels,
-                              const std::vector<Kernel>& kernels, int iterations,
-                              std::vector<float>& scratch);
+                              const std::vector<Kernel>& kernels, int iterations, std::vector<float>& scratch);
 
 }  // namespace ovseg::densecrf

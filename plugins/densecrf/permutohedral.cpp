@@ -100,11 +100,9 @@ bool fits_int16_keys(const float* elevated, int d1) {
 
 }  // namespace
 
-PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_points, int dim)
-    : n_(n_points), d_(dim) {
+PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_points, int dim) : n_(n_points), d_(dim) {
   if (dim < 1 || dim > 15)
-    throw std::invalid_argument("permutohedral lattice: feature dimension " + std::to_string(dim) +
-                                " outside 1..15");
+    throw std::invalid_argument("permutohedral lattice: feature dimension " + std::to_string(dim) + " outside 1..15");
   const int d = d_, d1 = d_ + 1;
   offset_.assign(static_cast<size_t>(n_) * d1, 0);
   barycentric_.assign(static_cast<size_t>(n_) * d1, 0.f);
@@ -150,8 +148,7 @@ PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_poin
       for (int i = 0; i <= d; ++i) {
         const float v = down_factor * elevated[i];
         const float up = std::ceil(v) * up_factor, down = std::floor(v) * up_factor;
-        const int rd = (up - elevated[i] < elevated[i] - down) ? static_cast<int16_t>(up)
-                                                               : static_cast<int16_t>(down);
+        const int rd = (up - elevated[i] < elevated[i] - down) ? static_cast<int16_t>(up) : static_cast<int16_t>(down);
         rem0[i] = static_cast<float>(rd);
         sum += rd * down_factor;  // int += float, truncating, as densecrf does
       }
@@ -160,8 +157,10 @@ PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_poin
       for (int i = 0; i < d; ++i) {
         const double di = elevated[i] - rem0[i];
         for (int j = i + 1; j <= d; ++j) {
-          if (di < elevated[j] - rem0[j]) ++rank[i];
-          else ++rank[j];
+          if (di < elevated[j] - rem0[j])
+            ++rank[i];
+          else
+            ++rank[j];
         }
       }
       // Bring the rounded point back onto the plane when its coordinates do not sum to 0.
@@ -188,8 +187,7 @@ PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_poin
       // The d+1 vertices of the simplex.
       for (int r = 0; r <= d; ++r) {
         int16_t* key = &keys[(static_cast<size_t>(k) * d1 + r) * d];
-        for (int i = 0; i < d; ++i)
-          key[i] = static_cast<int16_t>(rem0[i] + canonical[r * d1 + rank[i]]);
+        for (int i = 0; i < d; ++i) key[i] = static_cast<int16_t>(rem0[i] + canonical[r * d1 + rank[i]]);
         barycentric_[k * d1 + r] = bary[r];
       }
     }
@@ -198,8 +196,8 @@ PermutohedralLattice::PermutohedralLattice(const float* features, int64_t n_poin
   if (overflow)
     throw LatticeOverflow(
         "permutohedral lattice: features too large for 16-bit lattice keys (elevated "
-        "coordinates beyond +-" + std::to_string(kKeyLimit) +
-        "); use larger kernel standard deviations");
+        "coordinates beyond +-" +
+        std::to_string(kKeyLimit) + "); use larger kernel standard deviations");
 
   // Phase 2 (serial): number the vertices in first-seen order, like densecrf.
   KeyTable table(d, n_ * d1 / 3 + 16);
@@ -250,8 +248,7 @@ void PermutohedralLattice::compute(float* out, const float* in, int64_t value_si
   compute(out, in, value_size, scratch);
 }
 
-void PermutohedralLattice::compute(float* out, const float* in, int64_t value_size,
-                                   std::vector<float>& scratch) const {
+void PermutohedralLattice::compute(float* out, const float* in, int64_t value_size, std::vector<float>& scratch) const {
   const int d1 = d_ + 1;
   const int64_t vs = value_size;
   // densecrf's "magic scaling constant": the slice of a blurred splat of a

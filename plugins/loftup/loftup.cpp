@@ -42,14 +42,15 @@ at::Tensor mask_refined_target(const at::Tensor& lr_norm, const Masks& masks, in
   if (m.size(2) != H || m.size(3) != W) m = at::upsample_nearest2d(m, {H, W});
   m = (m > 0).to(at::kFloat);
   const int64_t B = up.size(0), C = up.size(1), N = m.size(1);
-  const at::Tensor area = m.sum({2, 3});                                      // (B,N)
-  const at::Tensor means = at::bmm(m.flatten(2), up.flatten(2).transpose(1, 2)) / area.clamp_min(1).unsqueeze(-1);  // (B,N,C)
+  const at::Tensor area = m.sum({2, 3});  // (B,N)
+  const at::Tensor means = at::bmm(m.flatten(2), up.flatten(2).transpose(1, 2)) /
+                           area.clamp_min(1).unsqueeze(-1);  // (B,N,C)
   const at::Tensor cost = at::where(m > 0, area.view({B, N, 1, 1}).expand_as(m),
                                     at::full({}, std::numeric_limits<float>::infinity(), m.options()));
-  const at::Tensor owner = cost.argmin(1).flatten(1);                         // (B,H*W)
-  const at::Tensor covered = (m.amax(1) > 0).unsqueeze(1);                    // (B,1,H,W)
-  const at::Tensor assigned =
-      at::gather(means.transpose(1, 2), 2, owner.unsqueeze(1).expand({B, C, H * W})).view({B, C, H, W});
+  const at::Tensor owner = cost.argmin(1).flatten(1);       // (B,H*W)
+  const at::Tensor covered = (m.amax(1) > 0).unsqueeze(1);  // (B,1,H,W)
+  const at::Tensor assigned = at::gather(means.transpose(1, 2), 2, owner.unsqueeze(1).expand({B, C, H * W}))
+                                  .view({B, C, H, W});
   return at::where(covered, up * (1 - blend) + assigned * blend, up);
 }
 
@@ -65,8 +66,9 @@ class LoftUpStage : public Stage {
                "read only while training",
                /*optional=*/true)
         .output("features", PortType::FeatureMap, "upsampled features (B,C,H,W) at the image's size or `size`")
-        .loss("pseudo_gt", "stage 1: mean squared error to the mask-refined bicubic pseudo ground truth "
-                           "(needs `masks`)")
+        .loss("pseudo_gt",
+              "stage 1: mean squared error to the mask-refined bicubic pseudo ground truth "
+              "(needs `masks`)")
         .param("model", "",
                "checkpoint in the released layout (hubconf.py's pytorch_model.bin: channelnorm.norm.*, "
                "upsampler.*; or the training layout); empty: a fresh upsampler as PyTorch initialises it")
@@ -118,7 +120,8 @@ class LoftUpStage : public Stage {
       if (g.width() % heads != 0)
         throw std::invalid_argument("attention width dim + 20 = " + std::to_string(g.width()) +
                                     " is not divisible by heads = " + std::to_string(heads));
-      model_ = std::make_shared<LoftUp>(models::make_loftup_state_dict(g, static_cast<uint64_t>(init.params.get_int("seed"))),
+      model_ = std::make_shared<LoftUp>(models::make_loftup_state_dict(g, static_cast<uint64_t>(
+                                                                              init.params.get_int("seed"))),
                                         "fresh", heads, device_);
     } else {
       model_ = LoftUp::load(init.resolve_path(path), heads, device_);
@@ -146,8 +149,8 @@ class LoftUpStage : public Stage {
       at::Tensor target;
       {
         at::NoGradGuard no_grad;
-        target = mask_refined_target(model_->channel_norm(lr.to(y.device(), at::kFloat)), ctx.input<Masks>("masks"),
-                                     H, W, interpolation_, blend_);
+        target = mask_refined_target(model_->channel_norm(lr.to(y.device(), at::kFloat)), ctx.input<Masks>("masks"), H,
+                                     W, interpolation_, blend_);
       }
       ctx.add_loss("pseudo_gt", at::mse_loss(y, target));
     }
@@ -181,7 +184,8 @@ class LoftUpStage : public Stage {
     const at::Tensor sigma = at::sqrt(lr.var(1, /*unbiased=*/false, true) + 1e-5);
     const int64_t H = y.size(2), W = y.size(3);
     const at::Tensor stats = at::upsample_bilinear2d(at::cat({mu, sigma}, 1), {H, W}, false);
-    const at::Tensor w_safe = at::where(w.abs() < 1e-3, (w >= 0).to(w.scalar_type()) * 2e-3 - 1e-3, w).view({1, -1, 1, 1});
+    const at::Tensor w_safe = at::where(w.abs() < 1e-3, (w >= 0).to(w.scalar_type()) * 2e-3 - 1e-3, w)
+                                  .view({1, -1, 1, 1});
     return (y - b.view({1, -1, 1, 1})) / w_safe * stats.narrow(1, 1, 1) + stats.narrow(1, 0, 1);
   }
 

@@ -42,8 +42,8 @@ class GtSegments : public Stage {
     const LabelMap& lab = ctx.input<LabelMap>("labels");
     expect_shape(lab.labels, {-1, -1, -1}, "node '" + ctx.node_id() + "' input 'labels'");
     const int64_t B = lab.labels.size(0), H = lab.labels.size(1), W = lab.labels.size(2);
-    expect_shape(inst.logits, {B, -1, H, W}, "node '" + ctx.node_id() + "' input 'instances' (beside labels " +
-                                                 shape_string(lab.labels) + ")");
+    expect_shape(inst.logits, {B, -1, H, W},
+                 "node '" + ctx.node_id() + "' input 'instances' (beside labels " + shape_string(lab.labels) + ")");
     const int64_t N = inst.logits.size(1);
     // Instance id per pixel: 1 + the first mask holding it, 0 for stuff.
     at::Tensor inside = (inst.logits > 0).to(at::kLong).cpu();

@@ -43,8 +43,9 @@ std::vector<std::string> read_templates(const std::string& arg, const StageInit&
 class MaskClipPP : public Stage {
  public:
   static PluginDescriptor describe() {
-    return PluginDescriptor("maskclippp", StageKind::Fusion,
-                            "MaskCLIP++: CLIP classifies masks (mask-attention tokens, per-template PSM), merged into class maps")
+    return PluginDescriptor(
+               "maskclippp", StageKind::Fusion,
+               "MaskCLIP++: CLIP classifies masks (mask-attention tokens, per-template PSM), merged into class maps")
         .input("image", PortType::Image, "image (B,3,H,W) RGB in [0,1]")
         .input("masks", PortType::Masks,
                "masks to classify (B,N,H,W) at the image size, > 0 inside: SAM proposals, or gt_segments (whose "
@@ -57,21 +58,26 @@ class MaskClipPP : public Stage {
                "psm.*, text_encoder.*}}), loaded over `model`")
         .param("class_names", std::vector<std::string>{}, "classes; synonyms comma-separated in one entry")
         .param("names_file", "", "class-name file (neither: the evaluated / trained data set's classes)")
-        .param("templates", "t14", "t14 (the authors' 14 FC-CLIP templates), t1 / single, or a file, one {} template per line")
+        .param("templates", "t14",
+               "t14 (the authors' 14 FC-CLIP templates), t1 / single, or a file, one {} template per line")
         .param("bpe_vocab", "", "CLIP BPE vocabulary file (default: $OVSEG_CLIP_BPE, then the model cache)")
         .param("pooling", "mask_attention",
                "mask_attention: the code's mask tokens; mask_average: mean of the dense features inside each mask "
                "(an ablation of ours, not the paper's)")
         .choices({"mask_attention", "mask_average"})
         .param("mask_prior_begin", 0,
-               "first block (1-based) with mask tokens, the configs' MASK_PRIOR_BEG (EVA ViT-B/16: 10 of 12); 0 = the last block")
+               "first block (1-based) with mask tokens, the configs' MASK_PRIOR_BEG (EVA ViT-B/16: 10 of 12); 0 = the "
+               "last block")
         .range(0, std::nullopt)
-        .param("mask_logit_scale", -5.0, "initial log-scale of the soft-mask bias, per block and head (ViT configs: -5)")
+        .param("mask_logit_scale", -5.0,
+               "initial log-scale of the soft-mask bias, per block and head (ViT configs: -5)")
         .param("learnable_mask_logit_scale", true, "the mask bias scale trains (ViT configs: true)")
-        .param("downsample", "bilinear", "masks to the patch grid: nearest, bilinear, bicubic, avg, max (configs: bilinear)")
+        .param("downsample", "bilinear",
+               "masks to the patch grid: nearest, bilinear, bicubic, avg, max (configs: bilinear)")
         .choices({"nearest", "bilinear", "bicubic", "avg", "max"})
         .param("mask_threshold", -1.0,
-               "a downsampled mask covers a patch above this value; < 0: half its maximum (ViT configs: DOWN_MASK_THRESH None)")
+               "a downsampled mask covers a patch above this value; < 0: half its maximum (ViT configs: "
+               "DOWN_MASK_THRESH None)")
         .param("psm", "linear", "per-template mixing: linear (LinearPSM, trained) or mean (DummyPSM: the frozen CLIP)")
         .choices({"linear", "mean"})
         .param("corr_width", 768, "LinearPSM's hidden width (CORR_WIDTH; EVA ViT-B/16 config: 768)")
@@ -88,7 +94,8 @@ class MaskClipPP : public Stage {
                "(the uncovered part of each grid cell is a mask): our assumptions for proposals that do not tile "
                "the image, e.g. SAM's, which rarely propose stuff")
         .choices({"none", "complement", "grid"})
-        .param("uncovered_cells", 4, "uncovered = grid: cells per image side (the uncovered pixels of each cell are one mask)")
+        .param("uncovered_cells", 4,
+               "uncovered = grid: cells per image side (the uncovered pixels of each cell are one mask)")
         .range(1, 64)
         .param("init_seed", 0, "seed of the PSM's initialisation")
         .range(0, std::nullopt);
@@ -112,7 +119,8 @@ class MaskClipPP : public Stage {
     // (Ka,T,D), as the authors keep them (no template mean).
     std::vector<std::vector<std::string>> synonyms;
     for (const auto& e : p_.get<std::vector<std::string>>("class_names")) synonyms.push_back(split_synonyms(e));
-    if (!p_.get_string("names_file").empty()) synonyms = read_class_name_file(init.resolve_path(p_.get_string("names_file")));
+    if (!p_.get_string("names_file").empty())
+      synonyms = read_class_name_file(init.resolve_path(p_.get_string("names_file")));
     if (synonyms.empty()) synonyms = init.vocabulary;
     const std::vector<std::string> templates = read_templates(p_.get_string("templates"), init);
     T_ = static_cast<int64_t>(templates.size());
@@ -157,7 +165,8 @@ class MaskClipPP : public Stage {
     expect_shape(in.logits, {img.size(0), -1, img.size(2), img.size(3)}, where + "'masks' (at the image size)");
     const bool training = ctx.training();
     if (training && !in.classes.defined())
-      throw std::invalid_argument(where + "'masks' carries no classes: training needs ground-truth segments "
+      throw std::invalid_argument(where +
+                                  "'masks' carries no classes: training needs ground-truth segments "
                                   "(wire gt_segments on input.instances and input.labels)");
     const int64_t B = img.size(0), H = img.size(2), W = img.size(3), K = static_cast<int64_t>(names_.size());
     const int64_t p = model_->geometry().patch_size, ph = (p - H % p) % p, pw = (p - W % p) % p;
@@ -200,8 +209,8 @@ class MaskClipPP : public Stage {
       for (int64_t b = 0; b < B; ++b) b_of.push_back(at::full({masks[b].size(0)}, b, at::kLong));
       const at::Tensor scores = psm(mc::correlations(at::cat(e.embeddings, 0), text, scale));  // (N,K)
       at::Tensor loss = mc::reweighted_ce(scores, at::cat(labels, 0), at::cat(b_of, 0).to(scores.device()),
-                                                at::cat(e.areas, 0), p_.get_float("temperature"),
-                                                p_.get_bool("balance_classes"), p_.get_bool("ignore_empty"));
+                                          at::cat(e.areas, 0), p_.get_float("temperature"),
+                                          p_.get_bool("balance_classes"), p_.get_bool("ignore_empty"));
       // No mask in the batch: a zero that still reaches every trainable
       // tensor (the authors' sum(p) * 0), so the step is a valid no-op.
       if (!loss.requires_grad())
@@ -267,8 +276,9 @@ class MaskClipPP : public Stage {
   at::Tensor encode_text() {
     at::NoGradGuard no_grad;
     const int64_t T = T_;
-    const at::Tensor ids =
-        models::ClipTokenizer(models::resolve_bpe_vocab(bpe_)).tokenize(texts_, model_->geometry().context_length).to(model_->device());
+    const at::Tensor ids = models::ClipTokenizer(models::resolve_bpe_vocab(bpe_))
+                               .tokenize(texts_, model_->geometry().context_length)
+                               .to(model_->device());
     std::vector<at::Tensor> chunks;
     for (int64_t i = 0; i < ids.size(0); i += 256)
       chunks.push_back(l2_normalize(model_->encode_text(ids.narrow(0, i, std::min<int64_t>(256, ids.size(0) - i)))));
@@ -287,7 +297,7 @@ class MaskClipPP : public Stage {
   std::vector<int64_t> counts_;     // synonyms per class
   std::vector<std::string> texts_;  // every synonym in every template, class by class
   std::string bpe_;
-  int64_t T_ = 1;                   // templates
+  int64_t T_ = 1;  // templates
 };
 
 }  // namespace

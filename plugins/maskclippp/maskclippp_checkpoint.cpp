@@ -19,7 +19,8 @@ bool starts_with(const std::string& s, const std::string& p) { return s.compare(
 void copy_into(const std::string& path, const std::string& key, const at::Tensor& from, at::Tensor* to) {
   if (!from.sizes().equals(to->sizes()))
     throw std::invalid_argument("MaskCLIP++ checkpoint '" + path + "': '" + key + "' is " + shape_string(from) +
-                                ", this node's is " + shape_string(*to) + " (set the node's parameters to the checkpoint's)");
+                                ", this node's is " + shape_string(*to) +
+                                " (set the node's parameters to the checkpoint's)");
   at::NoGradGuard no_grad;
   to->copy_(from.to(to->scalar_type()));
 }
@@ -41,10 +42,16 @@ void load_released_checkpoint(const std::string& path, ReleasedTensors& into) {
   std::set<std::string> taken;
   for (const auto& [key, t] : file) {
     std::string name;
-    if (starts_with(key, kVisual)) name = "visual." + key.substr(kVisual.size());
-    else if (starts_with(key, kText)) name = key.substr(kText.size());
-    else continue;
-    if (name == "attn_mask") { taken.insert(key); continue; }  // the causal mask buffer, not a weight
+    if (starts_with(key, kVisual))
+      name = "visual." + key.substr(kVisual.size());
+    else if (starts_with(key, kText))
+      name = key.substr(kText.size());
+    else
+      continue;
+    if (name == "attn_mask") {
+      taken.insert(key);
+      continue;
+    }  // the causal mask buffer, not a weight
     auto it = sd.find(name);
     if (it == sd.end())
       throw std::invalid_argument("MaskCLIP++ checkpoint '" + path + "': unexpected tensor '" + key + "' " +
@@ -59,7 +66,8 @@ void load_released_checkpoint(const std::string& path, ReleasedTensors& into) {
   }
   for (const auto& [name, t] : sd)
     if (starts_with(name, "visual.") && !file.count(kVisual + name.substr(7)))
-      throw std::invalid_argument("MaskCLIP++ checkpoint '" + path + "' has no tensor '" + kVisual + name.substr(7) + "'");
+      throw std::invalid_argument("MaskCLIP++ checkpoint '" + path + "' has no tensor '" + kVisual + name.substr(7) +
+                                  "'");
   const at::Device device = into.model->device();
   auto model = models::ClipModel::from_state_dict(std::move(sd), path);
   model->to(device);

@@ -18,7 +18,7 @@ struct ReleasedTensors {
   std::shared_ptr<models::ClipModel>& model;  // replaced by one holding the checkpoint's towers
   at::Tensor* mask_logit_scale;               // (L', heads), copied in place
   at::Tensor *psm_in_w, *psm_in_b, *psm_out_w, *psm_out_b;
-  bool text_loaded = false;                   // the file held a fine-tuned text tower
+  bool text_loaded = false;  // the file held a fine-tuned text tower
 };
 
 // Errors name the file and the key: an EVA-CLIP or ConvNeXt tower (not an

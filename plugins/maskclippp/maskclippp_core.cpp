@@ -33,7 +33,8 @@ const std::vector<std::string>& t14_templates() {
 at::Tensor resample_positions(const at::Tensor& pos, int64_t gh, int64_t gw) {
   const int64_t C = pos.size(1);
   const int64_t g = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(pos.size(0) - 1))));
-  if (g * g != pos.size(0) - 1) throw std::invalid_argument("positional embedding " + shape_string(pos) + " is not 1 + g*g rows");
+  if (g * g != pos.size(0) - 1)
+    throw std::invalid_argument("positional embedding " + shape_string(pos) + " is not 1 + g*g rows");
   if (gh == g && gw == g) return pos;
   at::Tensor local = pos.narrow(0, 1, g * g).reshape({g, g, C}).permute({2, 0, 1}).unsqueeze(0);
   at::Tensor up = at::upsample_bicubic2d(local, {gh, gw}, /*align_corners=*/true).squeeze(0);
@@ -74,8 +75,8 @@ at::Tensor mask_token_block(const m::ResidualBlockWeights& blk, const at::Tensor
   const at::Tensor seq = at::cat({tokens, x}, 0).unsqueeze(0);  // [mask tokens; CLS; patches]
   const m::QKV qkv = m::block_qkv(blk, m::layer_norm(seq, blk.ln1_w, blk.ln1_b));
   const double scale = 1.0 / std::sqrt(static_cast<double>(blk.head_dim()));
-  const at::Tensor q = qkv.q.narrow(2, 0, Q) * scale;         // (1,H,Q,d)
-  const at::Tensor k = qkv.k.narrow(2, Q + 1, hw);            // patches only: CLS and mask tokens are -inf
+  const at::Tensor q = qkv.q.narrow(2, 0, Q) * scale;  // (1,H,Q,d)
+  const at::Tensor k = qkv.k.narrow(2, Q + 1, hw);     // patches only: CLS and mask tokens are -inf
   const at::Tensor v = qkv.v.narrow(2, Q + 1, hw);
   const at::Tensor attn = at::softmax(at::matmul(q, k.transpose(-2, -1)) + bias.unsqueeze(0), -1);
   at::Tensor h = tokens + m::block_out_proj(blk, m::merge_heads(at::matmul(attn, v))).squeeze(0);
@@ -92,11 +93,14 @@ MaskEmbeddings encode_masks(const m::ClipModel& model, const at::Tensor& positio
     throw std::invalid_argument("mask_prior_begin " + std::to_string(o.mask_prior_begin) + " is outside [1, " +
                                 std::to_string(L) + "] (the model has " + std::to_string(L) + " blocks; 0 = the last)");
   if (static_cast<int64_t>(masks.size()) != B)
-    throw std::invalid_argument("masks for " + std::to_string(masks.size()) + " images, pixels for " + std::to_string(B));
+    throw std::invalid_argument("masks for " + std::to_string(masks.size()) + " images, pixels for " +
+                                std::to_string(B));
   if (pixels.size(2) % p || pixels.size(3) % p)
-    throw std::invalid_argument("image " + shape_string(pixels) + " is not a whole number of " + std::to_string(p) + " px patches");
+    throw std::invalid_argument("image " + shape_string(pixels) + " is not a whole number of " + std::to_string(p) +
+                                " px patches");
   const int64_t gh = pixels.size(2) / p, gw = pixels.size(3) / p, C = g.vision_width;
-  if (mask_logit_scale.dim() != 2 || mask_logit_scale.size(0) != L - begin + 1 || mask_logit_scale.size(1) != g.vision_heads)
+  if (mask_logit_scale.dim() != 2 || mask_logit_scale.size(0) != L - begin + 1 ||
+      mask_logit_scale.size(1) != g.vision_heads)
     throw std::invalid_argument("mask_logit_scale " + shape_string(mask_logit_scale) + ", expected (" +
                                 std::to_string(L - begin + 1) + ", " + std::to_string(g.vision_heads) + ")");
 
@@ -113,7 +117,8 @@ MaskEmbeddings encode_masks(const m::ClipModel& model, const at::Tensor& positio
   for (int64_t b = 0; b < B; ++b) {
     if (masks[b].dim() != 3 || masks[b].size(1) != pixels.size(2) || masks[b].size(2) != pixels.size(3))
       throw std::invalid_argument("masks of image " + std::to_string(b) + " are " + shape_string(masks[b]) +
-                                  ", expected (Q, " + std::to_string(pixels.size(2)) + ", " + std::to_string(pixels.size(3)) + ")");
+                                  ", expected (Q, " + std::to_string(pixels.size(2)) + ", " +
+                                  std::to_string(pixels.size(3)) + ")");
     MaskBiases mb = mask_attention_biases(masks[b], gh, gw, mask_logit_scale, o.downsample, o.threshold);
     bias[b] = mb.bias;
     out.areas[b] = mb.areas;
@@ -179,7 +184,8 @@ at::Tensor reweighted_ce(const at::Tensor& logits_in, const at::Tensor& labels_i
     labels = labels.index({keep});
     mask2batch = mask2batch.index({keep});
   }
-  const at::Tensor losses = at::nll_loss(at::log_softmax(logits / temperature, 1), labels, {}, at::Reduction::None, -100);
+  const at::Tensor losses = at::nll_loss(at::log_softmax(logits / temperature, 1), labels, {}, at::Reduction::None,
+                                         -100);
   // Weights from the labels (no gradient): computed on the CPU.
   const at::Tensor lab = labels.cpu().contiguous(), bat = mask2batch.cpu().contiguous();
   const int64_t N = lab.size(0);
@@ -192,8 +198,9 @@ at::Tensor reweighted_ce(const at::Tensor& logits_in, const at::Tensor& labels_i
   at::Tensor w = at::zeros({N}, at::kDouble);
   double* wp = w.data_ptr<double>();
   for (int64_t i = 0; i < N; ++i)
-    wp[i] = balance ? 1.0 / (images * static_cast<double>(counts[bb[i]].size()) * static_cast<double>(counts[bb[i]][l[i]]))
-                    : 1.0 / (images * static_cast<double>(per_image[bb[i]]));
+    wp[i] = balance
+                ? 1.0 / (images * static_cast<double>(counts[bb[i]].size()) * static_cast<double>(counts[bb[i]][l[i]]))
+                : 1.0 / (images * static_cast<double>(per_image[bb[i]]));
   return (losses * w.to(losses.options())).sum();
 }
 

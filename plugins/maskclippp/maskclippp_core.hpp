@@ -57,7 +57,7 @@ at::Tensor mask_token_block(const models::ResidualBlockWeights& blk, const at::T
 struct EncodeOptions {
   int64_t mask_prior_begin = 0;  // 1-based first block with mask tokens (MASK_PRIOR_BEG); 0 = the last block
   std::string downsample = "bilinear";
-  double threshold = -1.0;       // < 0: half of each mask's maximum
+  double threshold = -1.0;                 // < 0: half of each mask's maximum
   std::string pooling = "mask_attention";  // or "mask_average" (our ablation: mean dense feature inside the mask)
 };
 struct MaskEmbeddings {

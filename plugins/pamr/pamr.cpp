@@ -53,8 +53,8 @@ at::Tensor pamr_affinity(const at::Tensor& image_in, const std::vector<int64_t>&
           for (int64_t d : dilations)
             for (int dy = -1; dy <= 1; ++dy)
               for (int dx = -1; dx <= 1; ++dx)
-                taps[t++] = ch[std::clamp<int64_t>(y + dy * d, 0, h - 1) * w +
-                               std::clamp<int64_t>(x + dx * d, 0, w - 1)];
+                taps[t++] =
+                    ch[std::clamp<int64_t>(y + dy * d, 0, h - 1) * w + std::clamp<int64_t>(x + dx * d, 0, w - 1)];
           double mean = 0, var = 0;
           for (double v : taps) mean += v;
           mean /= static_cast<double>(t);
@@ -77,8 +77,8 @@ at::Tensor pamr_affinity(const at::Tensor& image_in, const std::vector<int64_t>&
 
 // One step m <- sum_p a_p * shift_p(m): rows of one (b,k) plane at a
 // time, the replicate clamp only at the row ends so the inner loop vectorises.
-void propagate(const float* aff, const float* in, float* out, int64_t b, int64_t k, int64_t h,
-                   int64_t w, const std::vector<int64_t>& dilations) {
+void propagate(const float* aff, const float* in, float* out, int64_t b, int64_t k, int64_t h, int64_t w,
+               const std::vector<int64_t>& dilations) {
   const int64_t p_count = static_cast<int64_t>(dilations.size()) * 8, plane = h * w;
   at::parallel_for(0, b * k, 1, [&](int64_t begin, int64_t end) {
     for (int64_t bk = begin; bk < end; ++bk) {
@@ -109,8 +109,7 @@ void propagate(const float* aff, const float* in, float* out, int64_t b, int64_t
 class Pamr : public Stage {
  public:
   static PluginDescriptor describe() {
-    return PluginDescriptor("pamr", StageKind::Postprocess,
-                            "pixel-adaptive mask refinement of logits (NACLIP's PAMR)")
+    return PluginDescriptor("pamr", StageKind::Postprocess, "pixel-adaptive mask refinement of logits (NACLIP's PAMR)")
         .input("logits", PortType::Logits, "(B,K,H,W) logits at image resolution")
         .input("image", PortType::Image, "(B,3,H',W') RGB in [0,1]; resized to H,W if needed")
         .output("logits", PortType::Logits, "(B,K,H,W) refined logits")
@@ -141,8 +140,7 @@ class Pamr : public Stage {
       ctx.set_output("logits", in);
       return;
     }
-    const int64_t b = in.logits.size(0), k = in.logits.size(1), h = in.logits.size(2),
-                  w = in.logits.size(3);
+    const int64_t b = in.logits.size(0), k = in.logits.size(1), h = in.logits.size(2), w = in.logits.size(3);
     // Runs on the CPU (tight loops); other devices get their tensor back.
     image = image.to(at::kCPU, at::kFloat);
     if (clip_norm_) {
@@ -159,8 +157,7 @@ class Pamr : public Stage {
     at::Tensor m = in.logits.to(at::kCPU, at::kFloat).contiguous();
     at::Tensor next = at::empty_like(m), spare = at::empty_like(m);
     for (int64_t it = 0; it < iterations_; ++it) {
-      propagate(aff.data_ptr<float>(), m.data_ptr<float>(), next.data_ptr<float>(), b, k, h, w,
-                dilations_);
+      propagate(aff.data_ptr<float>(), m.data_ptr<float>(), next.data_ptr<float>(), b, k, h, w, dilations_);
       m = next;
       std::swap(next, spare);
     }

@@ -11,8 +11,7 @@ using namespace ovseg;
 class PixelFeatures : public Stage {
  public:
   static PluginDescriptor describe() {
-    return PluginDescriptor("pixel_features", StageKind::Encoder,
-                            "patch tokens from colour statistics (no weights)")
+    return PluginDescriptor("pixel_features", StageKind::Encoder, "patch tokens from colour statistics (no weights)")
         .input("image", PortType::Image, "image (B,3,H,W) RGB in [0,1]")
         .output("tokens", PortType::Tokens, "patch tokens (B,h*w,C), no class token")
         .output("features", PortType::FeatureMap, "the same tokens as a map (B,C,h,w)")
@@ -32,8 +31,7 @@ class PixelFeatures : public Stage {
         position_weight_(init.params.get_float("position_weight")) {
     mean_ = init.params.get<std::vector<double>>("mean");
     std_ = init.params.get<std::vector<double>>("std");
-    if (mean_.size() != 3 || std_.size() != 3)
-      throw std::invalid_argument("mean and std need 3 values (R, G, B)");
+    if (mean_.size() != 3 || std_.size() != 3) throw std::invalid_argument("mean and std need 3 values (R, G, B)");
     for (double s : std_)
       if (s <= 0) throw std::invalid_argument("std values must be positive");
   }
@@ -53,7 +51,7 @@ class PixelFeatures : public Stage {
     if (bins_ > 0) {
       // One-hot bin per pixel and channel, averaged per patch = histogram.
       at::Tensor idx = (x * bins_).floor().clamp(0, bins_ - 1).to(at::kLong);  // (B,3,H,W)
-      at::Tensor onehot = at::one_hot(idx, bins_).to(opts.dtype());           // (B,3,H,W,bins)
+      at::Tensor onehot = at::one_hot(idx, bins_).to(opts.dtype());            // (B,3,H,W,bins)
       onehot = onehot.permute({0, 1, 4, 2, 3}).reshape({x.size(0), 3 * bins_, x.size(2), x.size(3)});
       parts.push_back(at::avg_pool2d(onehot, patch_, patch_));
     }

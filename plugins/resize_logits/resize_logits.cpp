@@ -43,9 +43,12 @@ class ResizeLogits : public Stage {
       throw std::invalid_argument("wire an 'image' input or set scale_factor > 0");
     }
     at::Tensor out;
-    if (mode_ == "bilinear") out = at::upsample_bilinear2d(in.logits, {h, w}, align_corners_);
-    else if (mode_ == "bicubic") out = at::upsample_bicubic2d(in.logits, {h, w}, align_corners_);
-    else out = at::upsample_nearest2d(in.logits, {h, w});
+    if (mode_ == "bilinear")
+      out = at::upsample_bilinear2d(in.logits, {h, w}, align_corners_);
+    else if (mode_ == "bicubic")
+      out = at::upsample_bicubic2d(in.logits, {h, w}, align_corners_);
+    else
+      out = at::upsample_nearest2d(in.logits, {h, w});
     ctx.set_output("logits", Logits{out, in.class_names});
   }
 

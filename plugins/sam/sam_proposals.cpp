@@ -24,19 +24,27 @@ class SamAutoMasks : public Stage {
         .output("masks", PortType::Masks,
                 "(B, N, H, W) proposals, best predicted IoU first: logits (> 0 inside), predicted IoU as scores; "
                 "images with fewer than N proposals are padded with empty masks of score 0")
-        .param("points_per_side", d.points_per_side, "grid points per image side").range(1, 1024)
-        .param("points_per_batch", d.points_per_batch, "points decoded at once (memory vs speed)").range(1, std::nullopt)
+        .param("points_per_side", d.points_per_side, "grid points per image side")
+        .range(1, 1024)
+        .param("points_per_batch", d.points_per_batch, "points decoded at once (memory vs speed)")
+        .range(1, std::nullopt)
         .param("pred_iou_thresh", d.pred_iou_thresh, "keep masks whose predicted IoU exceeds this (0 = off)")
         .param("stability_score_thresh", d.stability_score_thresh, "keep masks at least this stable (0 = off)")
-        .param("stability_score_offset", d.stability_score_offset, "logit offset of the stability score").range(0, std::nullopt)
-        .param("box_nms_thresh", d.box_nms_thresh, "box IoU above which duplicates are dropped").range(0, 1)
-        .param("crop_n_layers", d.crop_n_layers, "crop layers run again on image crops (layer i: 4^i crops)").range(0, 4)
-        .param("crop_nms_thresh", d.crop_nms_thresh, "box IoU for duplicates between crops").range(0, 1)
-        .param("crop_overlap_ratio", d.crop_overlap_ratio, "crop overlap as a fraction of the short side").range(0, 1)
+        .param("stability_score_offset", d.stability_score_offset, "logit offset of the stability score")
+        .range(0, std::nullopt)
+        .param("box_nms_thresh", d.box_nms_thresh, "box IoU above which duplicates are dropped")
+        .range(0, 1)
+        .param("crop_n_layers", d.crop_n_layers, "crop layers run again on image crops (layer i: 4^i crops)")
+        .range(0, 4)
+        .param("crop_nms_thresh", d.crop_nms_thresh, "box IoU for duplicates between crops")
+        .range(0, 1)
+        .param("crop_overlap_ratio", d.crop_overlap_ratio, "crop overlap as a fraction of the short side")
+        .range(0, 1)
         .param("crop_n_points_downscale_factor", d.crop_n_points_downscale_factor,
                "points per side in crop layer i: points_per_side / factor^i")
         .range(1, std::nullopt)
-        .param("min_mask_region_area", d.min_mask_region_area, "remove holes and islands smaller than this (pixels; 0 = off)")
+        .param("min_mask_region_area", d.min_mask_region_area,
+               "remove holes and islands smaller than this (pixels; 0 = off)")
         .range(0, std::nullopt);
   }
 
@@ -64,7 +72,8 @@ class SamAutoMasks : public Stage {
     if (ctx.has_input("embeddings")) {
       const auto& g = model->geometry();
       emb = ctx.input<FeatureMap>("embeddings").features;
-      expect_shape(emb, {B, g.embed_dim, g.embedding_grid, g.embedding_grid}, "node '" + ctx.node_id() + "' input 'embeddings'");
+      expect_shape(emb, {B, g.embed_dim, g.embedding_grid, g.embedding_grid},
+                   "node '" + ctx.node_id() + "' input 'embeddings'");
     }
     std::vector<std::vector<models::SamMaskRecord>> per_image;
     size_t most = 0;

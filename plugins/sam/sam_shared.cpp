@@ -25,7 +25,8 @@ std::shared_ptr<models::SamModel> sam_model_input(StageContext& ctx, const std::
   try {
     return ctx.model<models::SamModel>(port);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string(e.what()) + " -- fix: wire it to a sam_image_encoder node's 'model' output");
+    throw std::invalid_argument(std::string(e.what()) +
+                                " -- fix: wire it to a sam_image_encoder node's 'model' output");
   }
 }
 
@@ -57,7 +58,8 @@ int64_t check_prompts(const Prompts& p, int64_t batch, int64_t mask_side, const 
                                   ", expected (B, P, N) = " + shape_string(p.points.select(-1, 0)));
     if (p.point_labels.is_floating_point())
       throw std::invalid_argument(where + "point_labels must be integers (1 foreground, 0 background, -1 padding)");
-    if (p.point_labels.numel() && (p.point_labels.min().item<int64_t>() < -1 || p.point_labels.max().item<int64_t>() > 1))
+    if (p.point_labels.numel() &&
+        (p.point_labels.min().item<int64_t>() < -1 || p.point_labels.max().item<int64_t>() > 1))
       throw std::invalid_argument(where + "point_labels hold values outside {-1, 0, 1}");
   }
   return prompts < 0 ? 0 : prompts;

@@ -20,12 +20,17 @@ class SamImageEncoder : public Stage {
   static PluginDescriptor describe() {
     PluginDescriptor d("sam_image_encoder", StageKind::Encoder,
                        "SAM / MobileSAM image encoder: image embeddings, encoder taps, the model");
-    d.input("image", PortType::Image, "images (B,3,H,W) RGB in [0,1]; resized to the model's input as SAM's predictor does")
+    d.input("image", PortType::Image,
+            "images (B,3,H,W) RGB in [0,1]; resized to the model's input as SAM's predictor does")
         .output("embeddings", PortType::FeatureMap, "image embeddings (B,256,64,64) for 1024-px SAM")
         .output("model", PortType::Model, "the loaded SAM model, for sam_mask_decoder and sam_auto_masks");
     for (int i = 0; i < kMaxTaps; ++i)
       d.output(tap_port(i), PortType::FeatureMap,
-               "output (B,C,h,w) of the encoder block listed " + std::string(i == 0 ? "first" : i == 1 ? "second" : i == 2 ? "third" : "fourth") +
+               "output (B,C,h,w) of the encoder block listed " +
+                   std::string(i == 0   ? "first"
+                               : i == 1 ? "second"
+                               : i == 2 ? "third"
+                                        : "fourth") +
                    " in `taps`");
     d.param("model", "sam:vit_b",
             "checkpoint: a zoo name (sam:vit_b, sam:vit_l, sam:vit_h, mobilesam:vit_t, ovseg:world-sam) or a file")
@@ -89,20 +94,28 @@ class SamPrompts : public Stage {
     const auto& pts = init.params.get<std::vector<double>>("points");
     const auto& boxes = init.params.get<std::vector<double>>("boxes");
     std::vector<int64_t> labels = init.params.get<std::vector<int64_t>>("labels");
-    if (pts.size() % 2) throw std::invalid_argument("parameter 'points' needs x, y pairs; it has " + std::to_string(pts.size()) + " numbers");
-    if (boxes.size() % 4) throw std::invalid_argument("parameter 'boxes' needs x0, y0, x1, y1 quadruples; it has " + std::to_string(boxes.size()) + " numbers");
+    if (pts.size() % 2)
+      throw std::invalid_argument("parameter 'points' needs x, y pairs; it has " + std::to_string(pts.size()) +
+                                  " numbers");
+    if (boxes.size() % 4)
+      throw std::invalid_argument("parameter 'boxes' needs x0, y0, x1, y1 quadruples; it has " +
+                                  std::to_string(boxes.size()) + " numbers");
     const int64_t n = static_cast<int64_t>(pts.size() / 2), nb = static_cast<int64_t>(boxes.size() / 4);
     if (labels.empty()) labels.assign(static_cast<size_t>(n), 1);
     if (static_cast<int64_t>(labels.size()) != n)
-      throw std::invalid_argument("parameter 'labels' has " + std::to_string(labels.size()) + " values for " + std::to_string(n) + " points");
+      throw std::invalid_argument("parameter 'labels' has " + std::to_string(labels.size()) + " values for " +
+                                  std::to_string(n) + " points");
     for (int64_t l : labels)
-      if (l != 0 && l != 1) throw std::invalid_argument("parameter 'labels' holds " + std::to_string(l) + "; use 1 (foreground) or 0 (background)");
+      if (l != 0 && l != 1)
+        throw std::invalid_argument("parameter 'labels' holds " + std::to_string(l) +
+                                    "; use 1 (foreground) or 0 (background)");
     if (n == 0 && nb == 0) throw std::invalid_argument("no prompt: set 'points' and/or 'boxes'");
     const bool together = init.params.get_string("mode") == "together";
-    if (together && nb > 1) throw std::invalid_argument("mode 'together' takes at most one box, got " + std::to_string(nb));
+    if (together && nb > 1)
+      throw std::invalid_argument("mode 'together' takes at most one box, got " + std::to_string(nb));
     if (!together && n > 0 && nb > 0 && n != nb)
-      throw std::invalid_argument("mode 'each' pairs point i with box i, but there are " + std::to_string(n) + " points and " +
-                                  std::to_string(nb) + " boxes");
+      throw std::invalid_argument("mode 'each' pairs point i with box i, but there are " + std::to_string(n) +
+                                  " points and " + std::to_string(nb) + " boxes");
     const at::Tensor p = at::tensor(pts, at::kFloat).view({n, 2}), l = at::tensor(labels, at::kLong);
     // Prompts are (P, N, ...) here; the batch axis is added per run.
     if (n > 0) {
@@ -153,7 +166,8 @@ class SamMaskDecoder : public Stage {
     const int64_t B = img.size(0), H = img.size(2), W = img.size(3);
     const at::Tensor& emb = ctx.input<FeatureMap>("embeddings").features;
     expect_shape(emb, {B, g.embed_dim, g.embedding_grid, g.embedding_grid},
-                 "node '" + node + "' input 'embeddings' (for " + std::to_string(B) + " images and " + model->source_name() + ")");
+                 "node '" + node + "' input 'embeddings' (for " + std::to_string(B) + " images and " +
+                     model->source_name() + ")");
     const Prompts& prompts = ctx.input<Prompts>("prompts");
     const int64_t P = sam_plugins::check_prompts(prompts, B, g.low_res_size(), node, "prompts");
     const models::SamFrame frame = models::sam_frame(H, W, g.image_size);
@@ -164,7 +178,8 @@ class SamMaskDecoder : public Stage {
       models::SamPredictor predictor(model);
       predictor.set_embeddings(emb.narrow(0, b, 1), frame);
       // Image pixels -> the encoder's frame, as SamPredictor.predict does.
-      const at::Tensor pts = prompts.points.defined() ? models::sam_apply_coords(prompts.points[b], frame) : at::Tensor();
+      const at::Tensor pts = prompts.points.defined() ? models::sam_apply_coords(prompts.points[b], frame)
+                                                      : at::Tensor();
       const at::Tensor lab = prompts.point_labels.defined() ? prompts.point_labels[b].to(at::kInt) : at::Tensor();
       const at::Tensor box = prompts.boxes.defined() ? models::sam_apply_boxes(prompts.boxes[b], frame) : at::Tensor();
       const at::Tensor mask = prompts.mask_inputs.defined() ? prompts.mask_inputs[b].to(at::kFloat) : at::Tensor();

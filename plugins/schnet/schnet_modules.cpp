@@ -31,9 +31,7 @@ Fusion parse_fusion(const std::string& name) {
 void SrmInjection::init(int64_t clip_width, int64_t sam_width, at::Generator& gen) {
   norm = unit_layer_norm(clip_width);
   switch (fusion) {
-    case Fusion::Add:
-      proj = zero_linear(clip_width, sam_width);
-      break;
+    case Fusion::Add: proj = zero_linear(clip_width, sam_width); break;
     case Fusion::Gated:
       proj = default_linear(clip_width, sam_width, gen);
       gate = at::zeros({sam_width});

@@ -51,10 +51,10 @@ Fusion parse_fusion(const std::string& name);
 struct SrmInjection {
   int64_t sam_block = 0, clip_block = 0;
   Fusion fusion = Fusion::Add;
-  LayerNorm norm;        // on CLIP features
-  Linear proj;           // add / gated: Cc -> C
-  at::Tensor gate;       // gated: (C)
-  Linear q, k, v, out;   // cross attention: x -> C, f -> C, f -> C, C -> C
+  LayerNorm norm;       // on CLIP features
+  Linear proj;          // add / gated: Cc -> C
+  at::Tensor gate;      // gated: (C)
+  Linear q, k, v, out;  // cross attention: x -> C, f -> C, f -> C, C -> C
   void init(int64_t clip_width, int64_t sam_width, at::Generator& gen);
   // x (B,h,w,C); clip (B,hc,wc,Cc); valid_h/w: the image's region of the
   // padded SAM grid (the rest is padding and receives nothing).

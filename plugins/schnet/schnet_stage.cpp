@@ -197,7 +197,8 @@ class Schnet : public Stage {
     std::vector<int64_t> widths = p.get<std::vector<int64_t>>("decoder_widths");
     if (widths.empty()) widths = {std::max<int64_t>(1, g.embed_dim / 2), std::max<int64_t>(1, g.embed_dim / 4)};
     if (widths.size() != 2)
-      throw std::invalid_argument("decoder_widths needs 2 values (after each 2x upsampling), got " + list_string(widths));
+      throw std::invalid_argument("decoder_widths needs 2 values (after each 2x upsampling), got " +
+                                  list_string(widths));
     const bool text = p.get_string("classifier") == "text";
     text_dim_ = text ? (clip_ ? clip_->geometry().embed_dim : 0) : 0;
     decoder_text_ = text;
@@ -209,17 +210,19 @@ class Schnet : public Stage {
     at::Generator decoder_gen = schnet::make_generator(static_cast<uint64_t>(p.get_int("init_seed")) + 1000003);
     decoder_.init(g.embed_dim, widths[0], widths[1], text ? std::max<int64_t>(text_dim_, 1) : K, text, decoder_gen);
     if (text && text_dim_ == 0)
-      throw std::invalid_argument("classifier = \"text\" needs the CLIP model's embedding width: keep srm = true or "
-                                  "use classifier = \"linear\"");
+      throw std::invalid_argument(
+          "classifier = \"text\" needs the CLIP model's embedding width: keep srm = true or "
+          "use classifier = \"linear\"");
 
     // Flip TTA.
     flip_tta_ = p.get_bool("flip_tta");
     const auto fp = p.get<std::vector<int64_t>>("flip_pairs");
-    if (fp.size() % 2) throw std::invalid_argument("flip_pairs needs pairs a, b, ...; it has " + std::to_string(fp.size()) + " values");
+    if (fp.size() % 2)
+      throw std::invalid_argument("flip_pairs needs pairs a, b, ...; it has " + std::to_string(fp.size()) + " values");
     for (size_t i = 0; i < fp.size(); i += 2) {
       if (fp[i] >= K || fp[i + 1] >= K)
-        throw std::invalid_argument("flip_pairs names class " + std::to_string(std::max(fp[i], fp[i + 1])) + ", but there are " +
-                                    std::to_string(K) + " classes");
+        throw std::invalid_argument("flip_pairs names class " + std::to_string(std::max(fp[i], fp[i + 1])) +
+                                    ", but there are " + std::to_string(K) + " classes");
       pairs_.push_back({fp[i], fp[i + 1]});
     }
     if (fp.empty()) pairs_ = schnet::left_right_pairs(names_);
@@ -240,7 +243,8 @@ class Schnet : public Stage {
     if (ctx.has_input("text")) {
       const auto& te = ctx.input<TextEmbeddings>("text");
       if (static_cast<int64_t>(te.class_names.size()) != static_cast<int64_t>(names_.size()))
-        throw std::invalid_argument("node '" + ctx.node_id() + "' input 'text': " + std::to_string(te.class_names.size()) +
+        throw std::invalid_argument("node '" + ctx.node_id() +
+                                    "' input 'text': " + std::to_string(te.class_names.size()) +
                                     " classes, the node parses " + std::to_string(names_.size()) +
                                     " -- fix: use synonyms = \"mean\" on the text node and the same class list");
       text = te.embeddings;

@@ -31,16 +31,14 @@ class SimilaritySmoothing : public Stage {
   void run(StageContext& ctx) override {
     const Tokens& in = ctx.input<Tokens>("tokens");
     const int64_t n_patch = in.grid_h * in.grid_w;
-    expect_shape(in.tokens, {-1, n_patch + (in.has_cls ? 1 : 0), -1},
-                 "node '" + ctx.node_id() + "' input 'tokens'");
+    expect_shape(in.tokens, {-1, n_patch + (in.has_cls ? 1 : 0), -1}, "node '" + ctx.node_id() + "' input 'tokens'");
     at::Tensor x = in.has_cls ? in.tokens.narrow(1, 1, n_patch) : in.tokens;  // drop CLS
     for (int64_t i = 0; i < iterations_; ++i) {
       at::Tensor unit = l2_normalize(x);
       at::Tensor attn = at::softmax(at::bmm(unit, unit.transpose(1, 2)) / temperature_, -1);
       x = at::bmm(attn, x) + residual_ * x;
     }
-    at::Tensor features =
-        x.transpose(1, 2).reshape({x.size(0), x.size(2), in.grid_h, in.grid_w}).contiguous();
+    at::Tensor features = x.transpose(1, 2).reshape({x.size(0), x.size(2), in.grid_h, in.grid_w}).contiguous();
     ctx.set_output("features", FeatureMap{features});
   }
 

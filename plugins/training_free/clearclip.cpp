@@ -11,8 +11,8 @@ class ClearClip : public RefinementStage {
  public:
   static PluginDescriptor describe() {
     return describe_refinement({"clearclip",
-                                "ClearCLIP (Lan et al. 2024): q-q self-attention, residual and FFN dropped",
-                                "qq", /*residual=*/false, /*ffn=*/false,
+                                "ClearCLIP (Lan et al. 2024): q-q self-attention, residual and FFN dropped", "qq",
+                                /*residual=*/false, /*ffn=*/false,
                                 /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
   }
   using RefinementStage::RefinementStage;

@@ -11,10 +11,10 @@ using namespace ovseg::clip;
 class Cliptrase : public RefinementStage {
  public:
   static PluginDescriptor describe() {
-    return describe_refinement({"cliptrase",
-                                "CLIPtrase last block: softmax(qq^T s)+softmax(kk^T s)+softmax(vv^T s), residual and FFN kept",
-                                "qq+kk+vv", /*residual=*/true, /*ffn=*/true,
-                                /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
+    return describe_refinement(
+        {"cliptrase", "CLIPtrase last block: softmax(qq^T s)+softmax(kk^T s)+softmax(vv^T s), residual and FFN kept",
+         "qq+kk+vv", /*residual=*/true, /*ffn=*/true,
+         /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
   }
   using RefinementStage::RefinementStage;
 };

@@ -32,8 +32,10 @@ class CliptraseClusterVote : public Stage {
         .input("correlation", PortType::FeatureMap, "cliptrase_correlation's (B,h*w,h,w)")
         .output("labels", PortType::LabelMap, "voted class per pixel (B,H,W)")
         .output("logits", PortType::Logits, "input logits with top and voted scores swapped per pixel (B,K,H,W)")
-        .param("eps", 0.7, "DBSCAN radius (paper: 0.7 at 224 px, 1.1 at 336 px)").range(0.0, std::nullopt)
-        .param("min_samples", int64_t{3}, "DBSCAN core-point neighbourhood size incl. itself (paper: 3 at 224, 7 at 336)")
+        .param("eps", 0.7, "DBSCAN radius (paper: 0.7 at 224 px, 1.1 at 336 px)")
+        .range(0.0, std::nullopt)
+        .param("min_samples", int64_t{3},
+               "DBSCAN core-point neighbourhood size incl. itself (paper: 3 at 224, 7 at 336)")
         .range(1, std::nullopt)
         // The filter's cost grows as ratio^3 (a ratio^2 larger map, a 2*ratio-1
         // window per pixel): ratio 32 is ~10 s per cluster on a 320x240 image
@@ -59,7 +61,7 @@ class CliptraseClusterVote : public Stage {
       throw std::invalid_argument(node + " input 'correlation' " + shape_string(corr) +
                                   ": expected (B, h*w, h, w) from cliptrase_correlation");
     const at::Tensor& in = logits.logits;
-    at::Tensor argmax = in.argmax(1, true);  // (B,1,H,W)
+    at::Tensor argmax = in.argmax(1, true);                     // (B,1,H,W)
     at::Tensor preds = argmax.squeeze(1).to(at::kCPU).clone();  // voted in place; argmax stays
     at::Tensor rows_all = corr.to(at::kCPU, at::kFloat).reshape({B, gh * gw, gh * gw});
     for (int64_t b = 0; b < B; ++b) vote(rows_all[b], gh, gw, K, preds[b]);
@@ -90,7 +92,8 @@ class CliptraseClusterVote : public Stage {
     std::vector<at::Tensor> smooth;
     for (int64_t c = 0; c < nc; ++c) smooth.push_back(median_filter(maps[c], 2 * ratio_ - 1));
     const int64_t H = pred.size(0), W = pred.size(1);
-    at::Tensor region = at::upsample_bilinear2d(at::stack(smooth).unsqueeze(0), {H, W}, false)[0].argmax(0).contiguous();
+    at::Tensor region =
+        at::upsample_bilinear2d(at::stack(smooth).unsqueeze(0), {H, W}, false)[0].argmax(0).contiguous();
 
     // Majority vote: one pass to count, one to assign.
     const int64_t* rg = region.data_ptr<int64_t>();

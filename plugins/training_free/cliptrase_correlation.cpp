@@ -22,7 +22,8 @@ class CliptraseCorrelation : public Stage {
                "tokens entering the correlation block (B,1+h*w,width): clip_image's 'prev_tokens' for block -2")
         .input("model", PortType::Model, "the CLIP model: clip_image's 'model'")
         .output("correlation", PortType::FeatureMap, "(B,h*w,h,w): channel i = patch i's correlation with every patch")
-        .param("block", int64_t{-2}, "vision block whose q/k/v are correlated; negative counts from the end (-2 = block 11 of 12)");
+        .param("block", int64_t{-2},
+               "vision block whose q/k/v are correlated; negative counts from the end (-2 = block 11 of 12)");
   }
   explicit CliptraseCorrelation(const StageInit& init) : block_(init.params.get_int("block")) {}
 
@@ -35,8 +36,8 @@ class CliptraseCorrelation : public Stage {
     const int64_t L = model->geometry().vision_layers;
     const int64_t b = block_ < 0 ? L + block_ : block_;
     if (b < 0 || b >= L)
-      throw std::invalid_argument("block " + std::to_string(block_) + " is outside the model's " +
-                                  std::to_string(L) + " vision blocks");
+      throw std::invalid_argument("block " + std::to_string(block_) + " is outside the model's " + std::to_string(L) +
+                                  " vision blocks");
     const models::ResidualBlockWeights& blk = model->vision_block(b);
     models::QKV qkv = models::block_qkv(blk, models::layer_norm(tokens.tokens, blk.ln1_w, blk.ln1_b));
     // torch.cosine_similarity(x1, x2) = x1.x2 / max(|x1||x2|, 1e-8): unit

@@ -11,10 +11,11 @@ using namespace ovseg::clip;
 class MaskClip : public RefinementStage {
  public:
   static PluginDescriptor describe() {
-    return describe_refinement({"maskclip",
-                                "MaskCLIP (Zhou et al. 2022): last block's attention is the identity on v; v -> out_proj -> ln_post -> proj",
-                                "v", /*residual=*/false, /*ffn=*/false,
-                                /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
+    return describe_refinement(
+        {"maskclip",
+         "MaskCLIP (Zhou et al. 2022): last block's attention is the identity on v; v -> out_proj -> ln_post -> proj",
+         "v", /*residual=*/false, /*ffn=*/false,
+         /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
   }
   using RefinementStage::RefinementStage;
 };

@@ -11,7 +11,8 @@ class Naclip : public RefinementStage {
  public:
   static PluginDescriptor describe() {
     return describe_refinement({"naclip",
-                                "NACLIP (Hajimiri et al. 2025): softmax(k k^T s + Gaussian neighbourhood prior), reduced block: no residual, no FFN",
+                                "NACLIP (Hajimiri et al. 2025): softmax(k k^T s + Gaussian neighbourhood prior), "
+                                "reduced block: no residual, no FFN",
                                 "kk", /*residual=*/false, /*ffn=*/false,
                                 /*expose_gaussian=*/true, /*gaussian_std=*/5.0});
   }

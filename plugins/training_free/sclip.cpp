@@ -11,7 +11,8 @@ class Sclip : public RefinementStage {
  public:
   static PluginDescriptor describe() {
     return describe_refinement({"sclip",
-                                "SCLIP (Wang et al. 2024): correlative self-attention softmax(q q^T s) + softmax(k k^T s), residual and FFN kept",
+                                "SCLIP (Wang et al. 2024): correlative self-attention softmax(q q^T s) + softmax(k k^T "
+                                "s), residual and FFN kept",
                                 "qq+kk", /*residual=*/true, /*ffn=*/true,
                                 /*expose_gaussian=*/false, /*gaussian_std=*/0.0});
   }

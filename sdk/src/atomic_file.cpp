@@ -31,8 +31,8 @@ bool sync_path(const std::string& path, int flags) {
 void write_atomically(const std::string& path, const std::function<void(const std::string& tmp)>& write,
                       AtomicWrite how) {
   const fs::path target(path);
-  const std::string tmp =
-      path + ".tmp." + std::to_string(::getpid()) + (how.keep_extension ? target.extension().string() : "");
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) +
+                          (how.keep_extension ? target.extension().string() : "");
   const auto remove_tmp = [&] {
     std::error_code ec;
     fs::remove(tmp, ec);
@@ -59,25 +59,28 @@ void write_atomically(const std::string& path, const std::function<void(const st
 }
 
 void write_text_atomically(const std::string& path, const std::string& text, AtomicWrite how) {
-  write_atomically(path, [&](const std::string& tmp) {
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-      throw Error({path, 0, 0}, "", std::string("cannot write: ") + std::strerror(errno),
-                  "check that the folder exists and is writable");
-    size_t done = 0;
-    while (done < text.size()) {
-      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const std::string err = std::strerror(errno);
-        ::close(fd);
-        throw Error({path, 0, 0}, "", "cannot write: " + err, "free space and retry");
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::close(fd) != 0)
-      throw Error({path, 0, 0}, "", std::string("cannot write: ") + std::strerror(errno), "free space and retry");
-  }, how);
+  write_atomically(
+      path,
+      [&](const std::string& tmp) {
+        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+          throw Error({path, 0, 0}, "", std::string("cannot write: ") + std::strerror(errno),
+                      "check that the folder exists and is writable");
+        size_t done = 0;
+        while (done < text.size()) {
+          const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) {
+            const std::string err = std::strerror(errno);
+            ::close(fd);
+            throw Error({path, 0, 0}, "", "cannot write: " + err, "free space and retry");
+          }
+          done += static_cast<size_t>(n);
+        }
+        if (::close(fd) != 0)
+          throw Error({path, 0, 0}, "", std::string("cannot write: ") + std::strerror(errno), "free space and retry");
+      },
+      how);
 }
 
 }  // namespace ovseg

@@ -12,8 +12,8 @@ std::string SourceLocation::str() const {
 }
 
 namespace {
-std::string compose(const SourceLocation& where, const std::string& node,
-                    const std::string& problem, const std::string& fix) {
+std::string compose(const SourceLocation& where, const std::string& node, const std::string& problem,
+                    const std::string& fix) {
   std::string msg;
   std::string loc = where.str();
   if (!loc.empty()) msg += loc + ": ";
@@ -46,8 +46,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::vector<std::string> nearest_names(const std::string& name,
-                                       const std::vector<std::string>& candidates,
+std::vector<std::string> nearest_names(const std::string& name, const std::vector<std::string>& candidates,
                                        size_t max_results) {
   // Close enough to be a typo: at most a third of the longer name differs,
   // or one is a prefix of the other ("pam" -> "pamr").
@@ -58,8 +57,7 @@ std::vector<std::string> nearest_names(const std::string& name,
     bool prefix = !name.empty() && (c.rfind(name, 0) == 0 || name.rfind(c, 0) == 0);
     if (d <= limit || prefix) scored.emplace_back(d, c);
   }
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<std::string> out;
   for (size_t i = 0; i < scored.size() && i < max_results; ++i) out.push_back(scored[i].second);
   return out;

@@ -18,8 +18,8 @@ using AllocatorTotal = int64_t;
 
 struct TensorMemoryMeter::State : public c10::MemoryReportingInfoBase {
   std::atomic<int64_t> current{0}, peak{0};
-  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, AllocatorTotal /*total_allocated*/, AllocatorTotal /*total_reserved*/,
-                         c10::Device /*device*/) override {
+  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, AllocatorTotal /*total_allocated*/,
+                         AllocatorTotal /*total_reserved*/, c10::Device /*device*/) override {
     const int64_t now = current += alloc_size;
     int64_t p = peak.load();
     while (now > p && !peak.compare_exchange_weak(p, now)) {

@@ -50,7 +50,8 @@ namespace {
 // on a 64-byte boundary.
 std::string npy_preamble(const char* descr, at::IntArrayRef sizes) {
   std::string shape = "(";
-  for (size_t i = 0; i < sizes.size(); ++i) shape += std::to_string(sizes[i]) + (sizes.size() == 1 || i + 1 < sizes.size() ? "," : "");
+  for (size_t i = 0; i < sizes.size(); ++i)
+    shape += std::to_string(sizes[i]) + (sizes.size() == 1 || i + 1 < sizes.size() ? "," : "");
   shape += ")";
   std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   const size_t preamble = 10;
@@ -108,7 +109,8 @@ void NpyFloatWriter::commit() {
   const int64_t size = static_cast<int64_t>(out_->tellp());
   out_->close();
   if (!*out_ || size != data_offset_ + numel_ * static_cast<int64_t>(sizeof(float)))
-    throw Error({path_, 0, 0}, "", "incomplete .npy (" + std::to_string(size) + " bytes written)", "free space and retry");
+    throw Error({path_, 0, 0}, "", "incomplete .npy (" + std::to_string(size) + " bytes written)",
+                "free space and retry");
   std::filesystem::rename(tmp_, path_);
   committed_ = true;
 }

@@ -47,8 +47,7 @@ const char* to_string(ParamType type) {
 }
 
 std::optional<StageKind> stage_kind_from_string(const std::string& s) {
-  for (StageKind k : {StageKind::Encoder, StageKind::Refinement, StageKind::Fusion,
-                      StageKind::Postprocess})
+  for (StageKind k : {StageKind::Encoder, StageKind::Refinement, StageKind::Fusion, StageKind::Postprocess})
     if (s == to_string(k)) return k;
   return std::nullopt;
 }
@@ -93,12 +92,8 @@ std::string format_param_value(const ParamValue& v) {
     std::string operator()(const std::vector<int64_t>& xs) const {
       return format_list(xs, [](int64_t i) { return std::to_string(i); });
     }
-    std::string operator()(const std::vector<double>& xs) const {
-      return format_list(xs, format_double);
-    }
-    std::string operator()(const std::vector<std::string>& xs) const {
-      return format_list(xs, quote);
-    }
+    std::string operator()(const std::vector<double>& xs) const { return format_list(xs, format_double); }
+    std::string operator()(const std::vector<std::string>& xs) const { return format_list(xs, quote); }
   };
   return std::visit(Visitor{}, v);
 }
@@ -148,16 +143,13 @@ PluginDescriptor& PluginDescriptor::param(std::string n, const char* def, std::s
 PluginDescriptor& PluginDescriptor::param(std::string n, std::string def, std::string doc) {
   return add_param(*this, std::move(n), std::move(def), std::move(doc));
 }
-PluginDescriptor& PluginDescriptor::param(std::string n, std::vector<int64_t> def,
-                                          std::string doc) {
+PluginDescriptor& PluginDescriptor::param(std::string n, std::vector<int64_t> def, std::string doc) {
   return add_param(*this, std::move(n), std::move(def), std::move(doc));
 }
-PluginDescriptor& PluginDescriptor::param(std::string n, std::vector<double> def,
-                                          std::string doc) {
+PluginDescriptor& PluginDescriptor::param(std::string n, std::vector<double> def, std::string doc) {
   return add_param(*this, std::move(n), std::move(def), std::move(doc));
 }
-PluginDescriptor& PluginDescriptor::param(std::string n, std::vector<std::string> def,
-                                          std::string doc) {
+PluginDescriptor& PluginDescriptor::param(std::string n, std::vector<std::string> def, std::string doc) {
   return add_param(*this, std::move(n), std::move(def), std::move(doc));
 }
 

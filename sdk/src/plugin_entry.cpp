@@ -29,7 +29,6 @@ extern "C" BOOST_SYMBOL_EXPORT int ovseg_sdk_abi_version() { return ovseg::kSdkA
 extern "C" BOOST_SYMBOL_EXPORT const char* ovseg_build_fingerprint() { return OVSEG_BUILD_FINGERPRINT; }
 
 // Only called after the ABI version and the fingerprint matched.
-extern "C" BOOST_SYMBOL_EXPORT const std::vector<ovseg::PluginDescriptor>*
-ovseg_plugin_descriptors() {
+extern "C" BOOST_SYMBOL_EXPORT const std::vector<ovseg::PluginDescriptor>* ovseg_plugin_descriptors() {
   return &ovseg::detail::plugin_registry();
 }

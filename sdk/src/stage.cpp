@@ -20,9 +20,7 @@ void expect_shape(const at::Tensor& t, std::vector<int64_t> dims, const std::str
   bool ok = t.defined() && t.dim() == static_cast<int64_t>(dims.size());
   for (size_t i = 0; ok && i < dims.size(); ++i)
     if (dims[i] >= 0 && t.size(static_cast<int64_t>(i)) != dims[i]) ok = false;
-  if (!ok)
-    throw std::invalid_argument(what + " has shape " + shape_string(t) + ", expected " +
-                                expected());
+  if (!ok) throw std::invalid_argument(what + " has shape " + shape_string(t) + ", expected " + expected());
 }
 
 int64_t Prompts::num_prompts() const {

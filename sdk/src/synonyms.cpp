@@ -29,8 +29,10 @@ at::Tensor max_over_synonyms(const at::Tensor& scores, const SynonymGroups& grou
     // Synonyms from a names file are adjacent: a view, no gather; a lone
     // query is its own class's score.
     const bool adjacent = m.back() - m.front() + 1 == static_cast<int64_t>(m.size());
-    at::Tensor mine = adjacent ? scores.narrow(dim, m.front(), static_cast<int64_t>(m.size()))
-                               : scores.index_select(dim, at::tensor(m, at::TensorOptions(at::kLong).device(scores.device())));
+    at::Tensor mine = adjacent
+                          ? scores.narrow(dim, m.front(), static_cast<int64_t>(m.size()))
+                          : scores.index_select(dim,
+                                                at::tensor(m, at::TensorOptions(at::kLong).device(scores.device())));
     per_class.push_back(m.size() == 1 ? mine : mine.amax(dim, /*keepdim=*/true));
   }
   return at::cat(per_class, dim);

@@ -119,10 +119,11 @@ inline StateDict random_catseg_state_dict(const Variant& v, const std::string& c
     at::Tensor x;
     if (t.name.rfind("clip_model.", 0) == 0) {
       x = t.tensor.detach().clone();  // the random CLIP's own values (q/k/v split)
-    } else if (t.tensor.dim() == 1 && (t.name.find("norm") != std::string::npos ||
-                                       t.name.find("double_conv.1.") != std::string::npos ||
-                                       t.name.find("double_conv.4.") != std::string::npos)) {
-      x = (t.name.find(".weight") != std::string::npos ? 1.0 : 0.0) + 0.1 * at::empty(t.tensor.sizes()).normal_(0, 1, gen);
+    } else if (t.tensor.dim() == 1 &&
+               (t.name.find("norm") != std::string::npos || t.name.find("double_conv.1.") != std::string::npos ||
+                t.name.find("double_conv.4.") != std::string::npos)) {
+      x = (t.name.find(".weight") != std::string::npos ? 1.0 : 0.0) +
+          0.1 * at::empty(t.tensor.sizes()).normal_(0, 1, gen);
     } else if (t.name.find("padding") != std::string::npos) {
       x = 0.5 * at::empty(t.tensor.sizes()).normal_(0, 1, gen);
     } else {
@@ -143,8 +144,8 @@ inline StateDict random_catseg_state_dict(const Variant& v, const std::string& c
       for (int w = 0; w < 3; ++w, ++cnt) img.slice(0, b[h], b[h + 1]).slice(1, b[w], b[w + 1]).fill_(cnt);
     at::Tensor mw = img.view({2, 12, 2, 12}).permute({0, 2, 1, 3}).reshape({4, 144});
     at::Tensor m = mw.unsqueeze(1) - mw.unsqueeze(2);
-    sd["sem_seg_head.predictor.transformer.layers." + std::to_string(i) + ".swin_block.block_2.attn_mask"] =
-        at::where(m != 0, at::full({}, -100.0f), at::zeros({}));
+    sd["sem_seg_head.predictor.transformer.layers." + std::to_string(i) + ".swin_block.block_2.attn_mask"] = at::where(
+        m != 0, at::full({}, -100.0f), at::zeros({}));
   }
   return sd;
 }

@@ -93,13 +93,17 @@ TEST_CASE("CAT-Seg loader: a released-layout checkpoint loads; missing, mis-shap
     return f.path("edited.pth");
   };
   const std::string missing = "sem_seg_head.predictor.transformer.layers.1.attention.attention.q.weight";
-  CHECK(contains(error_of([&] { ovseg::create_stage(catalog(), "catseg", stage_params(padded_variant(), clip, write_without(missing))); }),
+  CHECK(contains(error_of([&] {
+                   ovseg::create_stage(catalog(), "catseg",
+                                       stage_params(padded_variant(), clip, write_without(missing)));
+                 }),
                  "has no tensor '" + missing + "'"));
   {
     StateDict s = sd;
     s["upsample1.weight"] = at::zeros({128, 99, 2, 2});
     save_detectron2_checkpoint(f.path("shape.pth"), s);
-    const std::string e = error_of([&] { ovseg::create_stage(catalog(), "catseg", stage_params(padded_variant(), clip, f.path("shape.pth"))); });
+    const std::string e = error_of(
+        [&] { ovseg::create_stage(catalog(), "catseg", stage_params(padded_variant(), clip, f.path("shape.pth"))); });
     CHECK(contains(e, "'upsample1.weight' is (128, 99, 2, 2)"));
     CHECK(contains(e, "(128, 32, 2, 2)"));
   }
@@ -107,7 +111,10 @@ TEST_CASE("CAT-Seg loader: a released-layout checkpoint loads; missing, mis-shap
     StateDict s = sd;
     s["sem_seg_head.predictor.transformer.layers.2.swin_block.block_1.norm1.weight"] = at::ones({32});
     save_detectron2_checkpoint(f.path("extra.pth"), s);
-    CHECK(contains(error_of([&] { ovseg::create_stage(catalog(), "catseg", stage_params(padded_variant(), clip, f.path("extra.pth"))); }),
+    CHECK(contains(error_of([&] {
+                     ovseg::create_stage(catalog(), "catseg",
+                                         stage_params(padded_variant(), clip, f.path("extra.pth")));
+                   }),
                    "unexpected tensor 'sem_seg_head.predictor.transformer.layers.2.swin_block.block_1.norm1.weight'"));
   }
   // A checkpoint made for another grid: its Swin masks say so.
@@ -115,7 +122,8 @@ TEST_CASE("CAT-Seg loader: a released-layout checkpoint loads; missing, mis-shap
                  "block_2.attn_mask"));
 }
 
-TEST_CASE("CAT-Seg: CLIP's q / v (image and text towers), the aggregator and the upsamplers train; the rest is frozen") {
+TEST_CASE(
+    "CAT-Seg: CLIP's q / v (image and text towers), the aggregator and the upsamplers train; the rest is frozen") {
   Files f;
   const std::string clip = f.path("clip.pth");
   ovseg::models::save_state_dict_zip(clip, random_clip());
@@ -128,13 +136,14 @@ TEST_CASE("CAT-Seg: CLIP's q / v (image and text towers), the aggregator and the
                         "clip_model.transformer.resblocks.0.attn.v_proj_weight", "transformer.conv1.weight",
                         "transformer.layers.0.attention.padding_tokens", "transformer.head.bias", "upsample2.weight"})
     CHECK_MESSAGE(trainable.count(n) == 1, n);
-  for (const char* n : {"clip_model.visual.transformer.resblocks.0.attn.k_proj_weight",
-                        "clip_model.visual.transformer.resblocks.0.attn.in_proj_bias",
-                        "clip_model.visual.positional_embedding", "clip_model.positional_embedding",
-                        "clip_model.token_embedding.weight", "clip_model.visual.proj"})
+  for (const char* n :
+       {"clip_model.visual.transformer.resblocks.0.attn.k_proj_weight",
+        "clip_model.visual.transformer.resblocks.0.attn.in_proj_bias", "clip_model.visual.positional_embedding",
+        "clip_model.positional_embedding", "clip_model.token_embedding.weight", "clip_model.visual.proj"})
     CHECK_MESSAGE(frozen.count(n) == 1, n);
   for (const auto& n : trainable)
-    if (n.rfind("clip_model.", 0) == 0) CHECK_MESSAGE((contains(n, "q_proj_weight") || contains(n, "v_proj_weight")), n);
+    if (n.rfind("clip_model.", 0) == 0)
+      CHECK_MESSAGE((contains(n, "q_proj_weight") || contains(n, "v_proj_weight")), n);
 
   // Inference: sigmoid scores in (0, 1); training: logits with a gradient
   // path to CLIP's q projection and to the text tower.

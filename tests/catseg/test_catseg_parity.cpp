@@ -97,7 +97,8 @@ TEST_CASE("CAT-Seg: inference scores, training logits and the BCE loss equal the
   for (const Variant& v : variants) {
     INFO("variant " << v.name);
     const std::string ckpt = files.path("parity_" + v.name + ".pth");
-    REQUIRE_MESSAGE(fs::exists(kData + "parity_" + v.name + "_scores.npy"), "fixtures missing: see the header of this file");
+    REQUIRE_MESSAGE(fs::exists(kData + "parity_" + v.name + "_scores.npy"),
+                    "fixtures missing: see the header of this file");
     auto stage = ovseg::create_stage(catalog(), "catseg", stage_params(v, clip, ckpt));
 
     // Inference: sigmoid scores at the image size (sem_seg_postprocess: bilinear).

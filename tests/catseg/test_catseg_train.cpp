@@ -22,8 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-
-
 std::string pipeline() {
   return R"([pipeline]
 name = "catseg-test"
@@ -34,7 +32,8 @@ stride = 32
 [nodes.catseg]
 plugin = "catseg"
 inputs = { image = "input.image" }
-model = ")" + kEmbeddedClip + R"("
+model = ")" +
+         kEmbeddedClip + R"("
 clip_resolution = 32
 guidance_layers = [0, 1]
 hidden_dim = 16

@@ -85,7 +85,8 @@ TEST_CASE("ESC-Net pseudo prompts: softmax over classes, threshold, k-means regi
   CHECK(pr.masks[2].sum().item<double>() == 0.0);
 }
 
-TEST_CASE("ESC-Net stage: none is CAT-Seg; pretrained SAM blocks carry the SAM file's weights; each prompt kind matters") {
+TEST_CASE(
+    "ESC-Net stage: none is CAT-Seg; pretrained SAM blocks carry the SAM file's weights; each prompt kind matters") {
   const fs::path dir = fs::temp_directory_path() / ("ovseg_escnet_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string clip = (dir / "clip.pth").string();
@@ -130,7 +131,9 @@ TEST_CASE("ESC-Net stage: none is CAT-Seg; pretrained SAM blocks carry the SAM f
   fs::remove_all(dir, ec);
 }
 
-TEST_CASE("ESC-Net stage: class_chunk (SAM blocks, Swin blocks and decoder in chunks of classes) gives the unchunked output") {
+TEST_CASE(
+    "ESC-Net stage: class_chunk (SAM blocks, Swin blocks and decoder in chunks of classes) gives the unchunked "
+    "output") {
   const fs::path dir = fs::temp_directory_path() / ("ovseg_escnet_chunk_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string clip = (dir / "clip.pth").string();

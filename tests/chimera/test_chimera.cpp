@@ -21,8 +21,8 @@
 #include "ovseg/models/random_clip.hpp"
 #include "ovseg/models/shared_clip.hpp"
 
-using eval_test::contains;
 using eval_test::catalog;
+using eval_test::contains;
 using eval_test::TempDir;
 using ovseg::FeatureMap;
 using ovseg::Image;
@@ -48,7 +48,6 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-
 // ViT width 128 (2 heads) x 3 blocks, patch 4 at 32 px (8x8 grid), embed 32.
 ovseg::models::ClipGeometry geometry() {
   auto g = ovseg::models::clip_geometry_preset("tiny");
@@ -73,7 +72,9 @@ const std::string& checkpoint() {
   return path;
 }
 
-const at::Tensor& features_of(const MapStageContext& ctx) { return std::get<FeatureMap>(ctx.outputs.at("features")).features; }
+const at::Tensor& features_of(const MapStageContext& ctx) {
+  return std::get<FeatureMap>(ctx.outputs.at("features")).features;
+}
 
 std::map<std::string, at::Tensor> params_by_name(ovseg::Stage& s) {
   std::map<std::string, at::Tensor> out;
@@ -113,7 +114,8 @@ TEST_CASE("CSH: its frozen blocks, ln_post and proj reproduce the CLIP tower for
     CHECK(p.count("cls_token") == (N > 0 ? 1u : 0u));
     // Frozen CLIP tensors: exactly the last N blocks, ln_post and proj.
     for (int64_t i = 0; i < L; ++i)
-      CHECK(p.count("visual.transformer.resblocks." + std::to_string(i) + ".attn.in_proj_weight") == (i >= L - N ? 1u : 0u));
+      CHECK(p.count("visual.transformer.resblocks." + std::to_string(i) + ".attn.in_proj_weight") ==
+            (i >= L - N ? 1u : 0u));
     CHECK(p.count("visual.proj") == 1);
     CHECK(p.count("visual.ln_post.weight") == 1);
     CHECK(p.count("visual.conv1.weight") == 0);
@@ -133,7 +135,9 @@ TEST_CASE("CSH: the CLS token starts as CLIP's CLS token alone through the block
   const auto model = ovseg::models::ClipModel::load(checkpoint());
   const int64_t L = model->geometry().vision_layers;
   auto csh = ovseg::create_stage(catalog(), "chimera_head",
-                                 {{"model", checkpoint()}, {"partial_blocks", int64_t{1}}, {"body_channels", int64_t{8}}});
+                                 {{"model", checkpoint()},
+                                  {"partial_blocks", int64_t{1}},
+                                  {"body_channels", int64_t{8}}});
   at::Tensor c = (model->class_embedding + model->vision_positional_embedding[0]).view({1, 1, -1});
   c = model->run_vision_blocks(ovseg::models::layer_norm(c, model->ln_pre_w, model->ln_pre_b), 0, L - 1);
   CHECK(at::equal(params_by_name(*csh).at("cls_token"), c));
@@ -142,13 +146,18 @@ TEST_CASE("CSH: the CLS token starts as CLIP's CLS token alone through the block
   CHECK(params_by_name(*none).count("cls_token") == 0);
 }
 
-TEST_CASE("Training steps: body and adapter learn, the CSH's CLIP tensors and the shared tower stay bit-identical, "
-          "every loss is finite and falls") {
+TEST_CASE(
+    "Training steps: body and adapter learn, the CSH's CLIP tensors and the shared tower stay bit-identical, "
+    "every loss is finite and falls") {
   const std::string ckpt = checkpoint();
-  auto body = ovseg::create_stage(catalog(), "chimera_body", {{"widths", std::vector<int64_t>{16, 32}}, {"blocks", int64_t{1}}});
+  auto body = ovseg::create_stage(catalog(), "chimera_body",
+                                  {{"widths", std::vector<int64_t>{16, 32}}, {"blocks", int64_t{1}}});
   auto csh = ovseg::create_stage(catalog(), "chimera_head",
-                                 {{"model", ckpt}, {"partial_blocks", int64_t{2}}, {"body_channels", int64_t{32}},
-                                  {"sgd_schedule", "constant"}, {"sgd_start_ratio", 0.5}});
+                                 {{"model", ckpt},
+                                  {"partial_blocks", int64_t{2}},
+                                  {"body_channels", int64_t{32}},
+                                  {"sgd_schedule", "constant"},
+                                  {"sgd_start_ratio", 0.5}});
   std::vector<at::Tensor> trainable;
   std::map<std::string, at::Tensor> frozen_before;
   for (auto* s : {body.get(), csh.get()})
@@ -168,7 +177,8 @@ TEST_CASE("Training steps: body and adapter learn, the CSH's CLIP tensors and th
   // Four different-looking crops (a colour each, some noise), so CLIP's
   // image embeddings differ and InfoNCE over the batch has something to learn.
   at::manual_seed(5);
-  const at::Tensor colours = at::tensor({0.9f, 0.1f, 0.1f, 0.1f, 0.8f, 0.2f, 0.1f, 0.2f, 0.9f, 0.9f, 0.9f, 0.1f}).view({4, 3, 1, 1});
+  const at::Tensor colours = at::tensor({0.9f, 0.1f, 0.1f, 0.1f, 0.8f, 0.2f, 0.1f, 0.2f, 0.9f, 0.9f, 0.9f, 0.1f})
+                                 .view({4, 3, 1, 1});
   const at::Tensor images = (colours + 0.1 * at::randn({4, 3, 32, 32})).clamp(0, 1);
   at::Tensor labels = at::zeros({4, 32, 32}, at::kLong);  // quadrants of 3 classes, a void corner
   labels.narrow(1, 0, 16).narrow(2, 16, 16).fill_(1);
@@ -228,7 +238,8 @@ TEST_CASE("SGD schedule: the kept count shrinks as configured, through the stage
   CHECK(chimera::sgd_keep_ratio("linear", 1.0, 0.25, 2, 4) == doctest::Approx(0.625));
   CHECK(chimera::sgd_keep_ratio("linear", 1.0, 0.25, 9, 4) == doctest::Approx(0.25));
   CHECK(chimera::sgd_keep_ratio("cosine", 1.0, 0.25, 2, 4) == doctest::Approx(0.625));
-  CHECK(chimera::sgd_keep_ratio("cosine", 1.0, 0.25, 1, 4) == doctest::Approx(0.25 + 0.75 * 0.5 * (1 + std::cos(M_PI / 4))));
+  CHECK(chimera::sgd_keep_ratio("cosine", 1.0, 0.25, 1, 4) ==
+        doctest::Approx(0.25 + 0.75 * 0.5 * (1 + std::cos(M_PI / 4))));
   CHECK(chimera::sgd_keep_ratio("step", 1.0, 0.25, 1, 4) == doctest::Approx(1.0));
   CHECK(chimera::sgd_keep_ratio("step", 1.0, 0.25, 2, 4) == doctest::Approx(0.25));
   CHECK(chimera::sgd_keep_ratio("constant", 0.5, 0.25, 3, 4) == doctest::Approx(0.5));
@@ -242,9 +253,9 @@ TEST_CASE("SGD schedule: the kept count shrinks as configured, through the stage
   // count the schedule prescribes: 8x8 features, linear 1 -> 0.25 over 4
   // forwards: 64, 52, 40, 28, then 16 from the 4th on.
   const auto model = ovseg::models::ClipModel::load(checkpoint());
-  auto csh = ovseg::create_stage(catalog(), "chimera_head",
-                                 {{"model", checkpoint()}, {"body_channels", int64_t{16}}, {"sgd_steps", int64_t{4}},
-                                  {"sgd_loss", "cosine"}});
+  auto csh = ovseg::create_stage(
+      catalog(), "chimera_head",
+      {{"model", checkpoint()}, {"body_channels", int64_t{16}}, {"sgd_steps", int64_t{4}}, {"sgd_loss", "cosine"}});
   at::manual_seed(9);
   const at::Tensor feats = at::randn({2, 16, 8, 8}), images = at::rand({2, 3, 32, 32});
   const at::Tensor teacher = model->encode_image(ovseg::models::normalize_clip_pixels(images));
@@ -257,10 +268,13 @@ TEST_CASE("SGD schedule: the kept count shrinks as configured, through the stage
     csh->run(ctx);
     const at::Tensor dense = features_of(ctx);
     CHECK(ctx.losses.at("sgd").item<double>() ==
-          doctest::Approx(chimera::selective_global_distillation(dense, teacher, expected[step], "cosine", 0.07).item<double>()).epsilon(1e-6));
+          doctest::Approx(
+              chimera::selective_global_distillation(dense, teacher, expected[step], "cosine", 0.07).item<double>())
+              .epsilon(1e-6));
     if (expected[step] != 64)  // a different count gives a different loss: the check above can fail
       CHECK(ctx.losses.at("sgd").item<double>() !=
-            doctest::Approx(chimera::selective_global_distillation(dense, teacher, 64, "cosine", 0.07).item<double>()).epsilon(1e-6));
+            doctest::Approx(chimera::selective_global_distillation(dense, teacher, 64, "cosine", 0.07).item<double>())
+                .epsilon(1e-6));
   }
   // Outside training nothing counts and no loss is added.
   MapStageContext plain;
@@ -286,11 +300,14 @@ TEST_CASE("SGD loss: selects the features most similar to the teacher; infonce, 
   CHECK(idx[1][0].item<int64_t>() == 0);
   CHECK(idx[1][1].item<int64_t>() == 2);
   // keep 1: g = the single best feature, which equals each teacher: cosine / l1 0.
-  CHECK(chimera::selective_global_distillation(dense, teacher, 1, "cosine", 0.07).item<double>() == doctest::Approx(0.0).epsilon(1e-6));
-  CHECK(chimera::selective_global_distillation(dense, teacher, 1, "l1", 0.07).item<double>() == doctest::Approx(0.0).epsilon(1e-6));
+  CHECK(chimera::selective_global_distillation(dense, teacher, 1, "cosine", 0.07).item<double>() ==
+        doctest::Approx(0.0).epsilon(1e-6));
+  CHECK(chimera::selective_global_distillation(dense, teacher, 1, "l1", 0.07).item<double>() ==
+        doctest::Approx(0.0).epsilon(1e-6));
   // infonce with g_i = t_i: logits diag 1/tau, off-diagonal 0.
   const double tau = 0.5, expect = -std::log(std::exp(2.0) / (std::exp(2.0) + 1.0));
-  CHECK(chimera::selective_global_distillation(dense, teacher, 1, "infonce", tau).item<double>() == doctest::Approx(expect).epsilon(1e-6));
+  CHECK(chimera::selective_global_distillation(dense, teacher, 1, "infonce", tau).item<double>() ==
+        doctest::Approx(expect).epsilon(1e-6));
   // keep 4 (all, image 0): g = mean of the unit vectors.
   const at::Tensor d0 = ovseg::l2_normalize(dense[0].flatten(1), 0).mean(1);
   const double cos0 = (d0[0] / d0.norm()).item<double>();
@@ -312,7 +329,7 @@ TEST_CASE("SAM loss: area-weighted class prototypes classified against the text 
   at::Tensor dense = at::zeros({1, 2, 2, 2});
   dense[0][0][0][0] = 1, dense[0][1][0][1] = 1;  // top: e0, e1
   dense[0][0][1][0] = 1, dense[0][1][1][0] = 1;  // bottom-left: (1,1)/sqrt2
-  dense[0][0][1][1] = -1;                         // bottom-right: void
+  dense[0][0][1][1] = -1;                        // bottom-right: void
   const at::Tensor labels = at::tensor({0, 0, 1, 255}, at::kLong).view({1, 2, 2});
   const at::Tensor text = at::tensor({1.f, 1.f, 0.f, 1.f, -1.f, 0.f}).view({3, 2});
   const double tau = 0.5;
@@ -333,24 +350,30 @@ TEST_CASE("SAM loss: area-weighted class prototypes classified against the text 
 }
 
 TEST_CASE("Errors name the node, the tower and the shapes") {
-  CHECK(contains(error_of([] {
-                   ovseg::create_stage(catalog(), "chimera_head", {{"model", checkpoint()}, {"partial_blocks", int64_t{4}}});
-                 }),
-                 "has 3 blocks"));
+  CHECK(contains(
+      error_of([] {
+        ovseg::create_stage(catalog(), "chimera_head", {{"model", checkpoint()}, {"partial_blocks", int64_t{4}}});
+      }),
+      "has 3 blocks"));
   auto csh = ovseg::create_stage(catalog(), "chimera_head", {{"model", checkpoint()}, {"body_channels", int64_t{16}}});
   MapStageContext ctx;
   ctx.inputs["features"] = FeatureMap{at::zeros({1, 8, 4, 4})};
   const std::string e = error_of([&] { csh->run(ctx); });
   CHECK(contains(e, "body_channels = 16"));
   CHECK(contains(e, "(1, 8, 4, 4)"));
-  CHECK(contains(error_of([] { ovseg::create_stage(catalog(), "chimera_body", {{"widths", std::vector<int64_t>{}}}); }),
+  CHECK(contains(error_of([] {
+                   ovseg::create_stage(catalog(), "chimera_body", {{"widths", std::vector<int64_t>{}}});
+                 }),
                  "widths"));
-  CHECK(contains(error_of([] { chimera::selective_global_distillation(at::zeros({2, 4, 2, 2}), at::zeros({2, 3}), 1, "cosine", 1); }),
+  CHECK(contains(error_of([] {
+                   chimera::selective_global_distillation(at::zeros({2, 4, 2, 2}), at::zeros({2, 3}), 1, "cosine", 1);
+                 }),
                  "teacher"));
 }
 
 TEST_CASE("Body: output stride 2^stages, widths[-1] channels, gradients reach every tensor") {
-  auto body = ovseg::create_stage(catalog(), "chimera_body", {{"widths", std::vector<int64_t>{8, 16, 24}}, {"blocks", int64_t{2}}});
+  auto body = ovseg::create_stage(catalog(), "chimera_body",
+                                  {{"widths", std::vector<int64_t>{8, 16, 24}}, {"blocks", int64_t{2}}});
   auto params = body->parameters();
   CHECK(params.size() == 3 * (3 + 2 * 2 * 3));
   for (auto& p : params) p.tensor.requires_grad_(true);

@@ -23,8 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-
-
 std::string pipeline() {
   return R"([pipeline]
 name = "chimera-test"
@@ -38,13 +36,15 @@ inputs = { image = "input.image" }
 widths = [8, 16, 32]
 [nodes.text]
 plugin = "clip_text"
-model = ")" + kEmbeddedClip + R"("
+model = ")" +
+         kEmbeddedClip + R"("
 templates = "single"
 cache = false
 [nodes.csh]
 plugin = "chimera_head"
 inputs = { features = "body.features", image = "input.image", text = "text.embeddings", labels = "input.labels" }
-model = ")" + kEmbeddedClip + R"("
+model = ")" +
+         kEmbeddedClip + R"("
 body_channels = 32
 partial_blocks = 1
 sgd_steps = 4
@@ -101,8 +101,8 @@ TEST_CASE("ovseg train + eval: Chimera-Seg trains body, adapter and CLS token; t
   CHECK(weights.at("csh.sgd_step").item<int64_t>() == 4);
   for (const auto& [k, t] : weights) CHECK_MESSAGE((trained.count(k) == 1 || k == "csh.sgd_step"), k);
 
-  const auto eval = run_cli("eval '" + dir.file("chimera.toml") + "' --weights '" + dir.file("run/weights.safetensors") +
-                            "' --results '" + dir.file("res") + "'" + data);
+  const auto eval = run_cli("eval '" + dir.file("chimera.toml") + "' --weights '" +
+                            dir.file("run/weights.safetensors") + "' --results '" + dir.file("res") + "'" + data);
   INFO(eval.output);
   REQUIRE(eval.exit_code == 0);
   CHECK(contains(eval.output, "mIoU"));

@@ -112,7 +112,9 @@ TEST_CASE("clip_text: templates from a file are averaged, then synonyms are aver
   const at::Tensor e = std::get<TextEmbeddings>(r.values.at("text.embeddings")).embeddings[0];
   std::vector<at::Tensor> per_synonym;
   for (const char* s : {"person", "man", "woman"}) {
-    at::Tensor m = (text_embedding(std::string("itap of a ") + s + ".") + text_embedding(std::string(s) + " in the wild")) / 2;
+    at::Tensor m = (text_embedding(std::string("itap of a ") + s + ".") +
+                    text_embedding(std::string(s) + " in the wild")) /
+                   2;
     per_synonym.push_back(l2_normalize(m, 0));
   }
   at::Tensor expected = l2_normalize(at::stack(per_synonym).mean(0), 0);
@@ -133,7 +135,9 @@ TEST_CASE("clip_text: synonyms = \"separate\" keeps one query per synonym, named
   for (int64_t q = 0; q < 4; ++q) {
     CAPTURE(q);
     const std::string w = words[q];
-    at::Tensor expected = l2_normalize((text_embedding("itap of a " + w + ".") + text_embedding(w + " in the wild")) / 2, 0);
+    at::Tensor expected = l2_normalize((text_embedding("itap of a " + w + ".") + text_embedding(w + " in the wild")) /
+                                           2,
+                                       0);
     CHECK(max_abs_diff(t.embeddings[q], expected) < 1e-5);
   }
   // The graph's logits carry the queries; its default labels are classes.
@@ -143,15 +147,18 @@ TEST_CASE("clip_text: synonyms = \"separate\" keeps one query per synonym, named
 }
 
 TEST_CASE("clip_text: names_file in SCLIP's format and the imagenet80/best7 sets") {
-  RunResult voc = run(pipeline("names_file = \"" OVSEG_SHARED_DATA "/class-names/cls_voc20.txt\"\ntemplates = \"best7\"\n"),
+  RunResult voc = run(pipeline("names_file = \"" OVSEG_SHARED_DATA
+                               "/class-names/cls_voc20.txt\"\ntemplates = \"best7\"\n"),
                       at::rand({1, 3, 32, 32}));
   const TextEmbeddings& t = std::get<TextEmbeddings>(voc.values.at("text.embeddings"));
   CHECK(t.embeddings.size(0) == 20);
   CHECK(t.class_names.front() == "aeroplane");
   CHECK(at::allclose(t.embeddings.norm(2, {1}), at::ones({20}), 1e-5, 1e-5));
 
-  RunResult a = run(pipeline("class_names = [\"cat\"]\ntemplates = \"imagenet80\"\ncache = false\n"), at::rand({1, 3, 32, 32}));
-  RunResult b = run(pipeline("class_names = [\"cat\"]\ntemplates = \"single\"\ncache = false\n"), at::rand({1, 3, 32, 32}));
+  RunResult a = run(pipeline("class_names = [\"cat\"]\ntemplates = \"imagenet80\"\ncache = false\n"),
+                    at::rand({1, 3, 32, 32}));
+  RunResult b = run(pipeline("class_names = [\"cat\"]\ntemplates = \"single\"\ncache = false\n"),
+                    at::rand({1, 3, 32, 32}));
   CHECK(max_abs_diff(std::get<TextEmbeddings>(a.values.at("text.embeddings")).embeddings,
                      std::get<TextEmbeddings>(b.values.at("text.embeddings")).embeddings) > 1e-4);
 }
@@ -168,7 +175,8 @@ TEST_CASE("clip_text: embeddings are cached on disk and reused") {
   // Overwrite the cache entry: a second run must read it back instead of recomputing.
   write_npy(files[0].string(), at::full({2, 32}, 0.25f));
   RunResult second = run(toml, at::rand({1, 3, 32, 32}));
-  CHECK(std::get<TextEmbeddings>(second.values.at("text.embeddings")).embeddings[1][3].item<float>() == doctest::Approx(0.25));
+  CHECK(std::get<TextEmbeddings>(second.values.at("text.embeddings")).embeddings[1][3].item<float>() ==
+        doctest::Approx(0.25));
   // Different names -> a different key, computed afresh.
   run(pipeline("class_names = [\"zebra\"]\ntemplates = \"single\"\n"), at::rand({1, 3, 32, 32}));
   size_t n = 0;
@@ -178,7 +186,8 @@ TEST_CASE("clip_text: embeddings are cached on disk and reused") {
 
 TEST_CASE("clip_text: bad inputs name the problem") {
   auto build_and_run = [](const std::string& toml) { run(toml, at::rand({1, 3, 32, 32})); };
-  CHECK_THROWS_WITH_AS(build_and_run(pipeline("templates = \"single\"\n")), doctest::Contains("no classes"), std::exception);
+  CHECK_THROWS_WITH_AS(build_and_run(pipeline("templates = \"single\"\n")), doctest::Contains("no classes"),
+                       std::exception);
   CHECK_THROWS_WITH_AS(build_and_run(pipeline("class_names = [\"cat\"]\ntemplates = \"imagenet81\"\n")),
                        doctest::Contains("imagenet81"), std::exception);
   const fs::path bad = clip_test::env().dir / "bad_templates.txt";
@@ -220,28 +229,31 @@ TEST_CASE("model zoo: names, paths and clear errors") {
   CHECK(models::find_zoo_entry("openai:ViT-B/16") != nullptr);
   CHECK(models::find_zoo_entry("openai:ViT-B/16")->sha256.size() == 64);
   CHECK(models::resolve_model_file(clip_test::env().checkpoint) == clip_test::env().checkpoint);
-  CHECK_THROWS_WITH_AS(models::resolve_model_file("openai:ViT-B/166"), doctest::Contains("did you mean 'openai:ViT-B/16'"),
-                       std::runtime_error);
-  CHECK_THROWS_WITH_AS(models::resolve_model_file("openai:ViT-L/14"), doctest::Contains("ovseg fetch-model openai:ViT-L/14"),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(models::resolve_model_file("openai:ViT-B/166"),
+                       doctest::Contains("did you mean 'openai:ViT-B/16'"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(models::resolve_model_file("openai:ViT-L/14"),
+                       doctest::Contains("ovseg fetch-model openai:ViT-L/14"), std::runtime_error);
   CHECK(models::model_dir() == (clip_test::env().dir / "models").string());
   // A file copied into the model folder under the zoo's name is found by name.
   fs::create_directories(models::model_dir());
   fs::copy_file(clip_test::env().checkpoint, fs::path(models::model_dir()) / "ViT-B-32.pt",
                 fs::copy_options::overwrite_existing);
   CHECK(models::resolve_model_file("openai:ViT-B/32") == (fs::path(models::model_dir()) / "ViT-B-32.pt").string());
-  CHECK(models::cached_file_sha256(clip_test::env().checkpoint) == models::cached_file_sha256(clip_test::env().checkpoint));
+  CHECK(models::cached_file_sha256(clip_test::env().checkpoint) ==
+        models::cached_file_sha256(clip_test::env().checkpoint));
   // The shared copy is the published vocabulary: its hash is the zoo's.
   CHECK(models::cached_file_sha256(models::resolve_bpe_vocab()) == models::find_zoo_entry("openai:bpe-vocab")->sha256);
   CHECK(models::resolve_bpe_vocab() == OVSEG_SHARED_DATA "/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz");
-  CHECK_THROWS_WITH_AS(models::resolve_bpe_vocab("/nope/vocab.gz"), doctest::Contains("/nope/vocab.gz"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(models::resolve_bpe_vocab("/nope/vocab.gz"), doctest::Contains("/nope/vocab.gz"),
+                       std::runtime_error);
 }
 
 TEST_CASE("clip_text: per-class synonym overrides replace one class's prompts, keep its name and index") {
   const fs::path file = clip_test::env().dir / "overrides.txt";
   std::ofstream(file) << "# person is weak in CLIP\nperson=man, woman\n";
   RunResult r = run(pipeline("class_names = [\"cat\", \"person\"]\ntemplates = \"single\"\ncache = false\n"
-                             "overrides_file = \"" + file.string() + "\"\n"),
+                             "overrides_file = \"" +
+                             file.string() + "\"\n"),
                     at::rand({1, 3, 32, 32}));
   const TextEmbeddings& t = std::get<TextEmbeddings>(r.values.at("text.embeddings"));
   CHECK(t.class_names == std::vector<std::string>({"cat", "person"}));
@@ -252,14 +264,17 @@ TEST_CASE("clip_text: per-class synonym overrides replace one class's prompts, k
 
   // Inline entries win over the file.
   RunResult inline_wins = run(pipeline("class_names = [\"cat\", \"person\"]\ntemplates = \"single\"\ncache = false\n"
-                                       "overrides_file = \"" + file.string() + "\"\n"
+                                       "overrides_file = \"" +
+                                       file.string() +
+                                       "\"\n"
                                        "synonym_overrides = [\"person=pedestrian\"]\n"),
                               at::rand({1, 3, 32, 32}));
   CHECK(max_abs_diff(std::get<TextEmbeddings>(inline_wins.values.at("text.embeddings")).embeddings[1],
                      text_embedding("a photo of a pedestrian.")) < 1e-5);
 
   auto bad = [](const std::string& entry) {
-    run(pipeline("class_names = [\"cat\", \"person\"]\ntemplates = \"single\"\nsynonym_overrides = [\"" + entry + "\"]\n"),
+    run(pipeline("class_names = [\"cat\", \"person\"]\ntemplates = \"single\"\nsynonym_overrides = [\"" + entry +
+                 "\"]\n"),
         at::rand({1, 3, 32, 32}));
   };
   CHECK_THROWS_WITH_AS(bad("persn=man"), doctest::Contains("did you mean 'person'"), std::exception);

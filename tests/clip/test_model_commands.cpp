@@ -94,7 +94,8 @@ TEST_CASE("ovseg encode writes image, dense and text embeddings") {
   Output o = cli("encode --model " + tmp("enc.pt") + " --image " + image + " --out " + tmp("img.npy"));
   REQUIRE_MESSAGE(o.code == 0, o.text);
   CHECK(ovseg::read_npy(tmp("img.npy")).sizes() == at::IntArrayRef({1, 32}));
-  REQUIRE(cli("encode --model " + tmp("enc.pt") + " --image " + image + " --dense --out " + tmp("dense.npy")).code == 0);
+  REQUIRE(cli("encode --model " + tmp("enc.pt") + " --image " + image + " --dense --out " + tmp("dense.npy")).code ==
+          0);
   CHECK(ovseg::read_npy(tmp("dense.npy")).sizes() == at::IntArrayRef({16, 32}));  // 64 px / patch 16 = 4x4
 
   REQUIRE(cli("encode --model " + tmp("enc.pt") + " --text \"a photo of a cat.\" --out " + tmp("txt.npy")).code == 0);

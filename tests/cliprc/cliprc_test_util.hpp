@@ -119,11 +119,12 @@ inline std::string cliprc_nodes(const Variant& v, const std::string& ckpt, const
   return "[nodes.encoder]\nplugin = \"cliprc_encoder\"\ninputs = { image = \"input.image\" }\nmodel = \"" + ckpt +
          "\"\ncheckpoint = \"" + ckpt + "\"\nprompt_tokens = " + std::to_string(v.prompts) +
          "\ndeep_prompts = " + (v.deep ? "true" : "false") + "\nregion_tokens = " + std::to_string(v.regions) + "\n" +
-         extra_encoder +
-         "[nodes.classes]\nplugin = \"class_embeddings\"\nfile = \"" + text_npy + "\"\nclass_names = [" + names + "]\nnormalize = false\n" +
+         extra_encoder + "[nodes.classes]\nplugin = \"class_embeddings\"\nfile = \"" + text_npy +
+         "\"\nclass_names = [" + names + "]\nnormalize = false\n" +
          "[nodes.head]\nplugin = \"cliprc_head\"\ninputs = { features = \"encoder.features\", global = "
          "\"encoder.global\", regions = \"encoder.regions\", text = \"classes.embeddings\" }\nchannels = 64\n"
-         "checkpoint = \"" + ckpt + "\"\nnum_layers = " + std::to_string(v.head_layers) + "\n" + extra_head +
+         "checkpoint = \"" +
+         ckpt + "\"\nnum_layers = " + std::to_string(v.head_layers) + "\n" + extra_head +
          "[nodes.up]\nplugin = \"resize_logits\"\ninputs = { logits = \"head.logits\", image = \"input.image\" }\n";
 }
 

@@ -36,7 +36,6 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-
 // A released-layout checkpoint as mmcv saves it: {"meta": {...}, "state_dict": {...}}.
 void save_mmcv_checkpoint(const std::string& path, const StateDict& sd) {
   c10::impl::GenericDict weights(c10::StringType::get(), c10::TensorType::get());
@@ -81,11 +80,16 @@ TEST_CASE("CLIP tower hook: a zero mask and an identity hook change nothing; app
   const int64_t N = x.size(1);
   int calls = 0;
   const at::Tensor hooked = model->run_vision_blocks(x, 0, g.vision_layers, at::zeros({N, N}),
-                                                     [&](int64_t, const at::Tensor& t) { ++calls; return t; });
+                                                     [&](int64_t, const at::Tensor& t) {
+                                                       ++calls;
+                                                       return t;
+                                                     });
   CHECK(calls == g.vision_layers);
   CHECK(hooked.allclose(model->run_vision_blocks(x, 0, g.vision_layers), 0, 1e-6));
   // A mask of the wrong size is refused, naming the block.
-  CHECK(contains(error_of([&] { model->run_vision_blocks(x, 0, 1, at::zeros({N + 1, N + 1})); }),
+  CHECK(contains(error_of([&] {
+                   model->run_vision_blocks(x, 0, 1, at::zeros({N + 1, N + 1}));
+                 }),
                  "does not match the " + std::to_string(N) + " tokens entering block 0"));
 
   ovseg::models::ImageEmbedOptions o;
@@ -121,7 +125,8 @@ TEST_CASE("cliprc_encoder: a region token sees only its block of patches; CLS an
   // New region tokens change only the patches of their block; CLS and prompts never see them.
   const at::Tensor global_before = out(ra, "global").clone(), features_before = out(ra, "features").clone();
   for (auto& t : stage->parameters())
-    if (t.name == "region_level_bridge") t.tensor.narrow(0, 0, 1).add_(at::randn({1, t.tensor.size(1)}));  // region (0, 0)
+    if (t.name == "region_level_bridge")
+      t.tensor.narrow(0, 0, 1).add_(at::randn({1, t.tensor.size(1)}));  // region (0, 0)
   const auto rc = run_stage(*stage, a);
   CHECK(out(rc, "global").allclose(global_before, 0, 1e-6));
   const at::Tensor diff = (out(rc, "features") - features_before).abs().amax(1)[0];  // (8, 8)
@@ -135,11 +140,14 @@ TEST_CASE("cliprc_encoder: outputs, ablation settings and errors") {
   const std::string ckpt = dir.file("clip.pth");
   ovseg::models::save_state_dict_zip(ckpt, ovseg::models::make_random_clip_state_dict(geometry(), 5));
   const at::Tensor image = at::rand({2, 3, 32, 48});  // an 8x12 grid
-  for (auto [prompts, deep, regions] : {std::tuple{int64_t{5}, true, int64_t{16}}, {int64_t{5}, false, int64_t{4}},
-                                        {int64_t{0}, true, int64_t{4}}, {int64_t{3}, true, int64_t{0}}}) {
+  for (auto [prompts, deep, regions] : {std::tuple{int64_t{5}, true, int64_t{16}},
+                                        {int64_t{5}, false, int64_t{4}},
+                                        {int64_t{0}, true, int64_t{4}},
+                                        {int64_t{3}, true, int64_t{0}}}) {
     INFO("prompts " << prompts << " deep " << deep << " regions " << regions);
-    auto stage = ovseg::create_stage(catalog(), "cliprc_encoder",
-                                     {{"model", ckpt}, {"prompt_tokens", prompts}, {"deep_prompts", deep}, {"region_tokens", regions}});
+    auto stage = ovseg::create_stage(
+        catalog(), "cliprc_encoder",
+        {{"model", ckpt}, {"prompt_tokens", prompts}, {"deep_prompts", deep}, {"region_tokens", regions}});
     const auto r = run_stage(*stage, image);
     CHECK(out(r, "features").sizes() == at::IntArrayRef({2, 64, 8, 12}));
     CHECK(out(r, "features").norm(2, 1).allclose(at::ones({2, 8, 12}), 0, 1e-5));
@@ -156,7 +164,9 @@ TEST_CASE("cliprc_encoder: outputs, ablation settings and errors") {
     CHECK(trainable.count("deep_prompt_embeddings") == (prompts > 0 && deep ? 1u : 0u));
     CHECK(trainable.count("prompt_norm.weight") == (deep ? 1u : 0u));
   }
-  CHECK(contains(error_of([&] { ovseg::create_stage(catalog(), "cliprc_encoder", {{"model", ckpt}, {"region_tokens", int64_t{8}}}); }),
+  CHECK(contains(error_of([&] {
+                   ovseg::create_stage(catalog(), "cliprc_encoder", {{"model", ckpt}, {"region_tokens", int64_t{8}}});
+                 }),
                  "region_tokens = 8 is not a square"));
   auto big = ovseg::create_stage(catalog(), "cliprc_encoder", {{"model", ckpt}, {"region_tokens", int64_t{100}}});
   CHECK(contains(error_of([&] { run_stage(*big, image); }), "a 8x12 patch grid cannot hold 10x10 regions"));
@@ -204,11 +214,13 @@ TEST_CASE("released checkpoint layout: an mmseg CLIP-RC checkpoint loads as CLIP
   const std::string wrong = error_of([&] { ovseg::create_stage(catalog(), "cliprc_encoder", params); });
   CHECK(contains(wrong, "'backbone.prompt_embeddings' is (1, 5, 128), this node's 'prompt_embeddings' is (1, 4, 128)"));
   const std::string more = error_of([&] {
-    ovseg::create_stage(catalog(), "cliprc_head", {{"channels", int64_t{64}}, {"checkpoint", ckpt}, {"num_layers", int64_t{4}}});
+    ovseg::create_stage(catalog(), "cliprc_head",
+                        {{"channels", int64_t{64}}, {"checkpoint", ckpt}, {"num_layers", int64_t{4}}});
   });
   CHECK(contains(more, "has no tensor 'decode_head.decoder_q.layers.3."));
   const std::string fewer = error_of([&] {
-    ovseg::create_stage(catalog(), "cliprc_head", {{"channels", int64_t{64}}, {"checkpoint", ckpt}, {"num_layers", int64_t{2}}});
+    ovseg::create_stage(catalog(), "cliprc_head",
+                        {{"channels", int64_t{64}}, {"checkpoint", ckpt}, {"num_layers", int64_t{2}}});
   });
   CHECK(contains(fewer, "unexpected tensor 'decode_head.decoder_q.layers.2."));
   const std::string channels = error_of([&] {
@@ -245,12 +257,15 @@ TEST_CASE("cliprc_head: without region tokens its queries are ZegCLIP's [g*t; t]
   CHECK_FALSE(one.allclose(run(at::randn({1, 64, 2, 2})), 1e-3, 1e-3));
 }
 
-TEST_CASE("seen_calibration: sigmoid, minus the weight on seen classes (the host's split or seen_classes); a no-op in training") {
+TEST_CASE(
+    "seen_calibration: sigmoid, minus the weight on seen classes (the host's split or seen_classes); a no-op in "
+    "training") {
   const std::string toml =
       "[nodes.classes]\nplugin = \"class_embeddings\"\nclass_names = [\"cat\", \"dog\", \"cow\"]\n"
       "embeddings = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.6, 0.0, 0.8]\n"
       "[nodes.pixels]\nplugin = \"pixel_features\"\ninputs = { image = \"input.image\" }\npatch_size = 4\n"
-      "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"pixels.features\", text = \"classes.embeddings\" }\n"
+      "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"pixels.features\", text = "
+      "\"classes.embeddings\" }\n"
       "[nodes.calib]\nplugin = \"seen_calibration\"\ninputs = { logits = \"logits.logits\" }\n";
   const ovseg::Graph g = ovseg::build_graph(ovseg::parse_pipeline_spec(toml, "calib.toml"), catalog());
   const at::Tensor image = at::rand({1, 3, 8, 8});
@@ -264,11 +279,15 @@ TEST_CASE("seen_calibration: sigmoid, minus the weight on seen classes (the host
   CHECK(g.nodes.back().plugin->descriptor.zero_shot_split);
   split.set_training(true);
   const auto t = split.run_nodes(Image{image}, std::vector<bool>(g.nodes.size(), true), {});
-  CHECK(std::get<ovseg::Logits>(t.at("calib.logits")).logits.equal(std::get<ovseg::Logits>(t.at("logits.logits")).logits));
+  CHECK(std::get<ovseg::Logits>(t.at("calib.logits"))
+            .logits.equal(std::get<ovseg::Logits>(t.at("logits.logits")).logits));
 
-  auto named = ovseg::build_graph(ovseg::parse_pipeline_spec(toml + "seen_classes = [\"cat\", \"cattle\"]\n", "calib.toml"), catalog());
+  auto named = ovseg::build_graph(ovseg::parse_pipeline_spec(toml + "seen_classes = [\"cat\", \"cattle\"]\n",
+                                                             "calib.toml"),
+                                  catalog());
   ovseg::Executor ex(named, "cpu");
-  CHECK(contains(error_of([&] { ex.run(Image{image}); }), "seen_classes names 'cattle', which is not a class of the logits"));
+  CHECK(contains(error_of([&] { ex.run(Image{image}); }),
+                 "seen_classes names 'cattle', which is not a class of the logits"));
 }
 
 TEST_CASE("mask_focal / mask_dice: the authors' criterion (per-class masks, normalised by the masks present)") {
@@ -296,9 +315,12 @@ TEST_CASE("mask_focal / mask_dice: the authors' criterion (per-class masks, norm
       }
     }
   CHECK(present == 5);
-  CHECK(ovseg::train::mask_focal_loss(logits, target, 255).item<double>() == doctest::Approx(focal / present).epsilon(1e-6));
-  CHECK(ovseg::train::mask_dice_loss(logits, target, 255).item<double>() == doctest::Approx(dice / present).epsilon(1e-6));
-  CHECK(ovseg::train::pixel_loss("mask_dice", logits, target, 255).item<double>() == doctest::Approx(dice / present).epsilon(1e-6));
+  CHECK(ovseg::train::mask_focal_loss(logits, target, 255).item<double>() ==
+        doctest::Approx(focal / present).epsilon(1e-6));
+  CHECK(ovseg::train::mask_dice_loss(logits, target, 255).item<double>() ==
+        doctest::Approx(dice / present).epsilon(1e-6));
+  CHECK(ovseg::train::pixel_loss("mask_dice", logits, target, 255).item<double>() ==
+        doctest::Approx(dice / present).epsilon(1e-6));
   // Nothing labelled: focal on all-negative masks over 1, dice 0.
   const at::Tensor none = at::full({2, 5, 6}, 255, at::kLong);
   CHECK(ovseg::train::mask_dice_loss(logits, none, 255).item<double>() == 0.0);

@@ -52,7 +52,8 @@ struct ParityCheckpoint {
     const char* dir = std::getenv("OVSEG_CLIPRC_PARITY_DIR");
     keep = dir && *dir;
     path = keep ? (fs::path(dir) / ("parity_" + v.name + ".pth")).string()
-                : (fs::temp_directory_path() / ("ovseg_cliprc_" + v.name + "_" + std::to_string(::getpid()) + ".pth")).string();
+                : (fs::temp_directory_path() / ("ovseg_cliprc_" + v.name + "_" + std::to_string(::getpid()) + ".pth"))
+                      .string();
     ovseg::models::save_state_dict_zip(path, random_cliprc_state_dict(v));
   }
   ~ParityCheckpoint() {
@@ -81,10 +82,9 @@ TEST_CASE("CLIP-RC: calibrated scores, mask logits and losses equal the authors'
 
     // Inference: all five classes, a, b, c seen.
     {
-      const std::string toml =
-          cliprc_nodes(v, ckpt.path, kData + "parity_text.npy", {"a", "b", "c", "d", "e"}) +
-          "[nodes.calib]\nplugin = \"seen_calibration\"\ninputs = { logits = \"up.logits\" }\n"
-          "seen_classes = [\"a\", \"b\", \"c\"]\n[outputs]\nlogits = \"calib.logits\"\n";
+      const std::string toml = cliprc_nodes(v, ckpt.path, kData + "parity_text.npy", {"a", "b", "c", "d", "e"}) +
+                               "[nodes.calib]\nplugin = \"seen_calibration\"\ninputs = { logits = \"up.logits\" }\n"
+                               "seen_classes = [\"a\", \"b\", \"c\"]\n[outputs]\nlogits = \"calib.logits\"\n";
       const ovseg::Graph g = graph(toml);
       ovseg::Executor ex(g, "cpu");
       const at::Tensor ours = ex.run(ovseg::Image{image}).logits.logits;

@@ -22,8 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-
-
 std::string pipeline() {
   return R"([pipeline]
 name = "cliprc-test"
@@ -34,12 +32,14 @@ stride = 32
 [nodes.encoder]
 plugin = "cliprc_encoder"
 inputs = { image = "input.image" }
-model = ")" + kEmbeddedClip + R"("
+model = ")" +
+         kEmbeddedClip + R"("
 prompt_tokens = 2
 region_tokens = 4
 [nodes.text]
 plugin = "clip_text"
-model = ")" + kEmbeddedClip + R"("
+model = ")" +
+         kEmbeddedClip + R"("
 templates = "single"
 cache = false
 [nodes.head]

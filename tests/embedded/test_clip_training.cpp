@@ -18,8 +18,9 @@ using eval_test::TempDir;
 namespace {
 
 std::shared_ptr<models::ClipModel> fresh_world_clip(uint64_t seed) {
-  return models::ClipModel::from_state_dict(
-      models::make_random_clip_state_dict(models::clip_geometry_preset("world"), seed), "random");
+  return models::ClipModel::from_state_dict(models::make_random_clip_state_dict(models::clip_geometry_preset("world"),
+                                                                                seed),
+                                            "random");
 }
 
 const models::ClipTokenizer& tokenizer() {
@@ -37,8 +38,8 @@ TEST_CASE("image-caption folder: loads the world's train split, errors name the 
   CHECK(set.images.sizes() == at::IntArrayRef({6, 3, 64, 64}));
   CHECK(set.captions[2] == world::render_scene(world::scene_seed(4, "train", 2)).caption);
   eval_test::write_file(tmp.file("w/train/captions.tsv"), "00000\tfine\nbroken line\n");
-  CHECK_THROWS_WITH_AS(train::load_image_caption_folder(tmp.file("w"), "train"),
-                       doctest::Contains("captions.tsv:2"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(train::load_image_caption_folder(tmp.file("w"), "train"), doctest::Contains("captions.tsv:2"),
+                       std::runtime_error);
 }
 
 TEST_CASE("a short contrastive run on the world: the loss falls; batches are reproducible") {

@@ -88,7 +88,8 @@ TEST_CASE("ovseg demo: every run stored, the table printed, the quality bar hold
   CHECK(std::filesystem::file_size(tmp.file("demo/report.html")) > 10000);
   CHECK(r.output.find("| world SAM, single-mask output |") != std::string::npos);  // demo_sam.cpp
   // A second run reuses the stored records.
-  const auto again = eval_test::run_cli("demo --out '" + tmp.file("demo") + "' --plugin-dir '" OVSEG_TEST_PLUGIN_DIR "'",
+  const auto again = eval_test::run_cli("demo --out '" + tmp.file("demo") +
+                                            "' --plugin-dir '" OVSEG_TEST_PLUGIN_DIR "'",
                                         "OVSEG_PLUGIN_PATH=");
   CHECK(again.exit_code == 0);
   CHECK(again.output.find("(stored)") != std::string::npos);

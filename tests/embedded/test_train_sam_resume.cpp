@@ -16,8 +16,10 @@ TEST_CASE("train-sam: a checkpoint of other settings is refused, listing what di
   world::SceneOptions so;
   so.width = so.height = 128;  // the world SAM's input size
   world::write_world_split(tmp.file("w"), "train", 3, 4, so);
-  const std::string base = "train-sam --data '" + tmp.file("w") + "' --eval-split none --steps 2 --batch 2 --points 1 "
-                           "--quiet --checkpoint-every 1 --checkpoint-dir '" + tmp.file("ck") + "'";
+  const std::string base = "train-sam --data '" + tmp.file("w") +
+                           "' --eval-split none --steps 2 --batch 2 --points 1 "
+                           "--quiet --checkpoint-every 1 --checkpoint-dir '" +
+                           tmp.file("ck") + "'";
   auto r = eval_test::run_cli(base + " --out '" + tmp.file("a.safetensors") + "' --lr 1e-3");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -31,10 +33,13 @@ TEST_CASE("train-sam: a checkpoint of other settings is refused, listing what di
   // --force: trained from scratch, the same weights as without a checkpoint folder.
   r = eval_test::run_cli(base + " --out '" + tmp.file("b.safetensors") + "' --lr 2e-3 --seed 3 --force");
   REQUIRE(r.exit_code == 0);
-  r = eval_test::run_cli("train-sam --data '" + tmp.file("w") + "' --eval-split none --steps 2 --batch 2 --points 1 "
-                         "--quiet --out '" + tmp.file("c.safetensors") + "' --lr 2e-3 --seed 3");
+  r = eval_test::run_cli("train-sam --data '" + tmp.file("w") +
+                         "' --eval-split none --steps 2 --batch 2 --points 1 "
+                         "--quiet --out '" +
+                         tmp.file("c.safetensors") + "' --lr 2e-3 --seed 3");
   REQUIRE(r.exit_code == 0);
-  const auto b = models::load_safetensors(tmp.file("b.safetensors")), c = models::load_safetensors(tmp.file("c.safetensors"));
+  const auto b = models::load_safetensors(tmp.file("b.safetensors")),
+             c = models::load_safetensors(tmp.file("c.safetensors"));
   REQUIRE(b.size() == c.size());
   for (const auto& [k, v] : b) CHECK_MESSAGE(at::equal(v, c.at(k)), k);
 }

@@ -103,6 +103,6 @@ TEST_CASE("an interrupted run resumes from its checkpoint to the same weights") 
   train::TrainOptions other = o;
   other.steps = 50;
   LinearTask again;
-  CHECK_THROWS_WITH_AS(train::train(again, other), doctest::Contains("trainer.steps: checkpoint has 40, this run has 50"),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(train::train(again, other),
+                       doctest::Contains("trainer.steps: checkpoint has 40, this run has 50"), std::runtime_error);
 }

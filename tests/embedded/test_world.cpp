@@ -161,7 +161,8 @@ TEST_CASE("instance and part maps: exact, consistent with the classes, parts ins
     // Ids are 1..n without gaps.
     int n = static_cast<int>(labels_of_instance.size());
     CHECK((n == 0 || labels_of_instance.rbegin()->first == n));
-    CHECK((instances_of_part.empty() || instances_of_part.rbegin()->first == static_cast<int>(instances_of_part.size())));
+    CHECK(
+        (instances_of_part.empty() || instances_of_part.rbegin()->first == static_cast<int>(instances_of_part.size())));
     max_instances = std::max(max_instances, n);
     scenes_with_parts += !instances_of_part.empty();
     // An object shows one object class plus parts of that class only. (Had a
@@ -271,8 +272,8 @@ TEST_CASE("world v1 splits: v1's classes, instances, no parts or zero-shot file;
       for (int x = 0; x < s.label.cols; ++x)
         REQUIRE((s.label.at<int32_t>(y, x) >= 3) == (s.instances.at<int32_t>(y, x) > 0));
   }
-  CHECK_THROWS_WITH_AS(world::write_world_split(root, "train", 2, 0, {}), doctest::Contains((root + "/val/world.json").c_str()),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(world::write_world_split(root, "train", 2, 0, {}),
+                       doctest::Contains((root + "/val/world.json").c_str()), std::runtime_error);
 }
 
 TEST_CASE("the folder data set names what is missing") {
@@ -280,8 +281,8 @@ TEST_CASE("the folder data set names what is missing") {
   const std::string root = tmp.file("w");
   world::write_world_split(root, "val", 2, 0, {});
   std::filesystem::remove(root + "/class_names.txt");
-  CHECK_THROWS_WITH_AS(harness::make_dataset("folder", root, "val"),
-                       doctest::Contains("class_names.txt"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(harness::make_dataset("folder", root, "val"), doctest::Contains("class_names.txt"),
+                       std::runtime_error);
   CHECK_THROWS_WITH_AS(world::write_world_split(root, "val", 0, 0, {}), doctest::Contains("count"),
                        std::invalid_argument);
 }

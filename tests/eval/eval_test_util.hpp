@@ -34,10 +34,9 @@ class TempDir {
  public:
   TempDir() {
     static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("ovseg_eval_" + std::to_string(::getpid()) + "_" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "_" +
-             std::to_string(counter++));
+    path_ = fs::temp_directory_path() / ("ovseg_eval_" + std::to_string(::getpid()) + "_" +
+                                         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+                                         "_" + std::to_string(counter++));
     fs::create_directories(path_);
   }
   ~TempDir() {

@@ -47,8 +47,14 @@ inline json make_record(const RecordSpec& s) {
           {"pipeline", {{"name", s.pipeline}, {"sha256", s.sha}, {"resolved_toml", s.resolved_toml}}},
           {"dataset", {{"name", s.dataset}, {"split", "val"}, {"class_names", names}, {"num_classes", names.size()}}},
           {"protocol", protocol(s.short_side)},
-          {"selection", {{"limit", nullptr}, {"shard", {{"index", 0}, {"count", 1}}}, {"num_images", 10}, {"ids", json::array()}}},
-          {"metrics", {{"mIoU", s.miou}, {"mAcc", s.miou + 5}, {"aAcc", s.miou + 20}, {"fwIoU", s.miou + 10}, {"per_class", per_class}}},
+          {"selection",
+           {{"limit", nullptr}, {"shard", {{"index", 0}, {"count", 1}}}, {"num_images", 10}, {"ids", json::array()}}},
+          {"metrics",
+           {{"mIoU", s.miou},
+            {"mAcc", s.miou + 5},
+            {"aAcc", s.miou + 20},
+            {"fwIoU", s.miou + 10},
+            {"per_class", per_class}}},
           {"models", json::array()}};
 }
 

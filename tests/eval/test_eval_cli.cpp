@@ -19,8 +19,8 @@ using nlohmann::json;
 namespace {
 
 std::string eval_args(const std::string& results, const std::string& extra) {
-  return "eval '" + kColourPipeline + "' --dataset coco_object --data-root '" + kCocoRoot +
-         "' --results '" + results + "' --quiet " + extra;
+  return "eval '" + kColourPipeline + "' --dataset coco_object --data-root '" + kCocoRoot + "' --results '" + results +
+         "' --quiet " + extra;
 }
 
 json only_record(const std::string& dir) {
@@ -51,8 +51,13 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(rec["dataset"]["name"] == "coco_object");
   CHECK(rec["dataset"]["split"] == "val");
   CHECK(rec["dataset"]["num_classes"] == 81);
-  CHECK(rec["protocol"] == json{{"mode", "slide"}, {"short_side", 336}, {"max_long_side", 2048},
-                                {"window", 224}, {"stride", 112}, {"prob_thd", 0.0}, {"area_thd", 0.0}});
+  CHECK(rec["protocol"] == json{{"mode", "slide"},
+                                {"short_side", 336},
+                                {"max_long_side", 2048},
+                                {"window", 224},
+                                {"stride", 112},
+                                {"prob_thd", 0.0},
+                                {"area_thd", 0.0}});
   CHECK(rec["selection"]["limit"] == 4);
   CHECK(rec["selection"]["num_images"] == 4);
   CHECK(rec["selection"]["shard"]["count"] == 1);
@@ -119,7 +124,7 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(resumed["selection"]["ids"] == rec["selection"]["ids"]);
   CHECK(cm_of(resumed) == full_cm);
   CHECK(resumed["qualitative"]["images"] == rec["qualitative"]["images"]);  // resume keeps the pool
-  CHECK(json_files(killed).size() == 1);  // the checkpoint is gone
+  CHECK(json_files(killed).size() == 1);                                    // the checkpoint is gone
 
   // 3. Two shards, merged, equal the unsharded run exactly.
   REQUIRE(run_cli(eval_args(shards, "--limit 4 --shard 0/2")).exit_code == 0);
@@ -146,8 +151,8 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   other["protocol"]["short_side"] = 448;
   other.erase("_file");
   ovseg::write_json_atomic(tmp.file("other.json"), other);
-  r = run_cli("merge '" + shard_records[0]["_file"].get<std::string>() + "' '" + tmp.file("other.json") +
-              "' --out '" + tmp.file("bad.json") + "'");
+  r = run_cli("merge '" + shard_records[0]["_file"].get<std::string>() + "' '" + tmp.file("other.json") + "' --out '" +
+              tmp.file("bad.json") + "'");
   CHECK(r.exit_code == 1);
   CHECK(r.output.find("protocol differs") != std::string::npos);
   r = run_cli("merge '" + shard_records[0]["_file"].get<std::string>() + "' --out '" + tmp.file("bad.json") + "'");
@@ -193,7 +198,8 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(r.output.find("| Method | Object | ADE | Avg |") != std::string::npos);
-  CHECK(r.output.find("| NACLIP (ViT-B/16)† | _36.2_ | 19.1 | _27.6_ |") != std::string::npos);  // CLIPtrase leads Object and Avg
+  CHECK(r.output.find("| NACLIP (ViT-B/16)† | _36.2_ | 19.1 | _27.6_ |") !=
+        std::string::npos);  // CLIPtrase leads Object and Avg
   CHECK(r.output.find("| *Reproduced (ovseg)* |") != std::string::npos);
   r = run_cli("table --results '" + full + "' --metric mIoUU");
   CHECK(r.exit_code == 2);
@@ -210,7 +216,8 @@ TEST_CASE("ovseg eval stores a complete record; resume after SIGKILL; shards mer
   CHECK(html.find("src='data:image/jpeg;base64,/9j/") != std::string::npos);
   CHECK(html.find("src='data:image/png;base64,") != std::string::npos);
   size_t grid_rows = 0;
-  for (size_t p = html.find("<td class='id'>"); p != std::string::npos; p = html.find("<td class='id'>", p + 1)) ++grid_rows;
+  for (size_t p = html.find("<td class='id'>"); p != std::string::npos; p = html.find("<td class='id'>", p + 1))
+    ++grid_rows;
   CHECK(grid_rows == 3);
 }
 
@@ -239,10 +246,13 @@ TEST_CASE("ovseg eval: an unusable resume checkpoint says what to do; --force di
   const std::string record = stored["_file"];
   const std::string partial = record.substr(0, record.size() - 5) + ".partial.json";
   // The right run's checkpoint with a field of the wrong type.
-  const json wrong_field = {{"kind", ovseg::kPartialKind}, {"key", stored["key"]},
+  const json wrong_field = {{"kind", ovseg::kPartialKind},
+                            {"key", stored["key"]},
                             {"pipeline_sha256", stored["pipeline"]["sha256"]},
-                            {"confusion_matrix", stored["confusion_matrix"]}, {"done_ids", "x"},
-                            {"per_node_ms", json::object()}, {"elapsed_s", 1.0}};
+                            {"confusion_matrix", stored["confusion_matrix"]},
+                            {"done_ids", "x"},
+                            {"per_node_ms", json::object()},
+                            {"elapsed_s", 1.0}};
   for (const std::string& bad : {std::string("{\"kind\": \"ovseg-eval-"), std::string(), wrong_field.dump()}) {
     CAPTURE(bad);
     fs::remove(record);

@@ -20,7 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-
 // A tiny random CLIP at `path` (seed picks the weights), optionally poisoned.
 void write_clip(const std::string& path, uint64_t seed, bool nan_projection = false) {
   auto sd = ovseg::models::make_random_clip_state_dict(ovseg::models::clip_geometry_preset("tiny"), seed);
@@ -30,10 +29,16 @@ void write_clip(const std::string& path, uint64_t seed, bool nan_projection = fa
 
 std::string clip_pipeline(const std::string& model) {
   return "[protocol]\nshort_side = 64\nwindow = 64\nstride = 64\n"
-         "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = \"" + model + "\"\n"
-         "[nodes.text]\nplugin = \"clip_text\"\nmodel = \"" + model + "\"\ntemplates = \"single\"\ncache = false\n"
-         "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text = \"text.embeddings\" }\n"
-         "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" }\n";
+         "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = \"" +
+         model +
+         "\"\n"
+         "[nodes.text]\nplugin = \"clip_text\"\nmodel = \"" +
+         model +
+         "\"\ntemplates = \"single\"\ncache = false\n"
+         "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text = "
+         "\"text.embeddings\" }\n"
+         "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" "
+         "}\n";
 }
 
 const std::string& world_root() {
@@ -106,7 +111,8 @@ TEST_CASE("a truncated image fails with its file named, in eval and in run") {
   CHECK(r.exit_code == 1);
   CHECK(contains(r.output, image.filename().string()));
   CHECK(contains(r.output, "truncated"));
-  const auto run = run_cli("run '" + kColourPipeline + "' --image '" + image.string() + "' --out '" + tmp.file("out") + "'");
+  const auto run = run_cli("run '" + kColourPipeline + "' --image '" + image.string() + "' --out '" + tmp.file("out") +
+                           "'");
   CHECK(run.exit_code == 1);
   CHECK(contains(run.output, "truncated"));
 }

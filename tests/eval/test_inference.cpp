@@ -26,8 +26,7 @@ TEST_CASE("the graph splits at [outputs] logits: window phase = its ancestors") 
   Graph g = colour_graph();
   ProtocolRunner runner(g, parse_protocol(g.spec), "cpu");
   std::vector<std::string> window, image;
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    (runner.window_phase()[i] ? window : image).push_back(g.nodes[i].id);
+  for (size_t i = 0; i < g.nodes.size(); ++i) (runner.window_phase()[i] ? window : image).push_back(g.nodes[i].id);
   std::sort(window.begin(), window.end());
   CHECK((window == std::vector<std::string>{"classes", "encoder", "logits", "refine", "upsample"}));
   CHECK((image == std::vector<std::string>{"labels"}));
@@ -83,8 +82,8 @@ TEST_CASE("predict: labels at the label size, small images, one batch of windows
 
 TEST_CASE("logits not at window resolution are rejected naming the node and shapes") {
   // Without the upsample node the cosine logits are at patch resolution.
-  Graph g = colour_graph({parse_override("outputs.logits=logits.logits"),
-                          parse_override("nodes.labels.inputs.logits=logits.logits")});
+  Graph g = colour_graph(
+      {parse_override("outputs.logits=logits.logits"), parse_override("nodes.labels.inputs.logits=logits.logits")});
   ProtocolRunner runner(g, Protocol{}, "cpu");
   try {
     runner.stitched_logits(at::rand({1, 3, 224, 300}));

@@ -63,7 +63,7 @@ TEST_CASE("rescale_size matches mmcv.rescale_size(scale=(2048, short), keep_rati
   CHECK((rescale_size(333, 500, p) == WH{336, 505}));
   CHECK((rescale_size(427, 640, p) == WH{336, 504}));
   CHECK((rescale_size(641, 359, p) == WH{600, 336}));
-  CHECK((rescale_size(100, 50, p) == WH{672, 336}));       // upscaling too
+  CHECK((rescale_size(100, 50, p) == WH{672, 336}));  // upscaling too
   CHECK((rescale_size(4000, 1000, p) == WH{1344, 336}));
   CHECK((rescale_size(10000, 1000, p) == WH{2048, 205}));  // the long-side cap wins
   p.short_side = 448;
@@ -84,11 +84,11 @@ TEST_CASE("slide windows: 448x336 image, window 224, stride 112 -> 3x2 windows")
   at::Tensor count = window_count_map(w, 336, 448);
   CHECK(count.sum().item<double>() == doctest::Approx(6.0 * 224 * 224));
   CHECK(count[0][0].item<float>() == 1.0f);
-  CHECK(count[0][150].item<float>() == 2.0f);      // columns 112..223: windows 0 and 1
-  CHECK(count[150][150].item<float>() == 4.0f);    // rows 112..223 x columns 112..223
+  CHECK(count[0][150].item<float>() == 2.0f);    // columns 112..223: windows 0 and 1
+  CHECK(count[150][150].item<float>() == 4.0f);  // rows 112..223 x columns 112..223
   CHECK(count[300][447].item<float>() == 1.0f);
   CHECK(count[200][300].item<float>() == 4.0f);
-  CHECK(count.min().item<float>() == 1.0f);         // every pixel covered
+  CHECK(count.min().item<float>() == 1.0f);  // every pixel covered
 
   // The last window is pushed back inside the image: y1 = max(y2 - win, 0).
   const auto v = slide_windows(300, 224, 224, 112);
@@ -116,20 +116,20 @@ TEST_CASE("stitch_windows averages overlapping crops") {
   crops.select(1, 1).mul_(-1);
   at::Tensor s = stitch_windows(crops, w, 336, 448);
   REQUIRE(s.sizes() == at::IntArrayRef({1, 2, 336, 448}));
-  CHECK(s[0][0][0][0].item<float>() == 1.0f);                       // window 0 only
-  CHECK(s[0][0][0][150].item<float>() == doctest::Approx(1.5));     // windows 0, 1
-  CHECK(s[0][0][150][150].item<float>() == doctest::Approx(3.0));   // (1 + 2 + 4 + 5) / 4
-  CHECK(s[0][0][300][400].item<float>() == 6.0f);                   // window 5 only
+  CHECK(s[0][0][0][0].item<float>() == 1.0f);                      // window 0 only
+  CHECK(s[0][0][0][150].item<float>() == doctest::Approx(1.5));    // windows 0, 1
+  CHECK(s[0][0][150][150].item<float>() == doctest::Approx(3.0));  // (1 + 2 + 4 + 5) / 4
+  CHECK(s[0][0][300][400].item<float>() == 6.0f);                  // window 5 only
   CHECK(s[0][1][150][150].item<float>() == doctest::Approx(-3.0));
   CHECK_THROWS(stitch_windows(crops.slice(0, 0, 5), w, 336, 448));
 }
 
 TEST_CASE("background handling follows SCLIP's postprocess_result") {
   // 3 classes on 4 pixels; logits = log(p), so softmax gives p back.
-  const float p[4][3] = {{0.2f, 0.7f, 0.1f},     // argmax 1, top 0.7
-                         {0.3f, 0.25f, 0.45f},   // argmax 2, top 0.45
-                         {0.1f, 0.8f, 0.1f},     // argmax 1, top 0.8
-                         {0.5f, 0.2f, 0.3f}};    // argmax 0
+  const float p[4][3] = {{0.2f, 0.7f, 0.1f},    // argmax 1, top 0.7
+                         {0.3f, 0.25f, 0.45f},  // argmax 2, top 0.45
+                         {0.1f, 0.8f, 0.1f},    // argmax 1, top 0.8
+                         {0.5f, 0.2f, 0.3f}};   // argmax 0
   at::Tensor probs = at::empty({3, 2, 2});
   for (int i = 0; i < 4; ++i)
     for (int c = 0; c < 3; ++c) probs[c][i / 2][i % 2] = p[i][c];
@@ -139,7 +139,7 @@ TEST_CASE("background handling follows SCLIP's postprocess_result") {
     return std::vector<int64_t>(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + 4);
   };
   CHECK((labels(0, 0) == std::vector<int64_t>{1, 2, 1, 0}));
-  CHECK((labels(0.5, 0) == std::vector<int64_t>{1, 0, 1, 0}));   // 0.45 < 0.5
+  CHECK((labels(0.5, 0) == std::vector<int64_t>{1, 0, 1, 0}));  // 0.45 < 0.5
   CHECK((labels(0.44, 0) == std::vector<int64_t>{1, 2, 1, 0}));
   // Class 2 holds 1 of the 3 non-background pixels: kept at 0.3, dropped at 0.34
   // (its probability zeroed, so pixel 1 falls to class 0 with p = 0.3).

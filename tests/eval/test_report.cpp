@@ -140,7 +140,7 @@ TEST_CASE("the report: self-contained, heat map with a baseline, plots, a grid c
   CHECK(html.find("px'>method-a</th><th style='max-width:") != std::string::npos);
   CHECK(grid_ids(html).size() == 4);
   CHECK(html.find("<i style='background:#008000'></i>star") != std::string::npos);  // VOC palette colour 2
-  CHECK(html.find("</i>tree</span>") == std::string::npos);  // not in any shown map
+  CHECK(html.find("</i>tree</span>") == std::string::npos);                         // not in any shown map
   // The same seed gives the same page; the grid keeps to --num-images.
   CHECK(report(records, "random:0") == html);
   CHECK(grid_ids(report(records, "random:5", 2)).size() == 2);
@@ -170,7 +170,8 @@ TEST_CASE("the report names records stored before pools instead of dropping them
   auto records = two_methods_with_pools();
   records[1]["qualitative"] = json::array({{{"id", "img0"}, {"jpeg_base64", "/9j/"}}});
   const std::string html = report(records, "random:0");
-  CHECK(html.find("stored before per-image predictions were recorded; rerun with --force): method-b") != std::string::npos);
+  CHECK(html.find("stored before per-image predictions were recorded; rerun with --force): method-b") !=
+        std::string::npos);
   CHECK(html.find("px'>method-a</th></tr>") != std::string::npos);  // the grid keeps the other method
 }
 
@@ -180,8 +181,7 @@ TEST_CASE("an ablation over a numeric parameter gets a metric-vs-parameter plot"
   in.axes = {"nodes.refine.gaussian_std", "nodes.refine.attention"};
   for (double s : {0.0, 3.0, 5.0})
     for (const char* att : {"\"kk\"", "\"qq\""})
-      in.points.push_back({{std::to_string(s).substr(0, 3), att},
-                           {make_record("naclip", "coco_object", 20 + s)}});
+      in.points.push_back({{std::to_string(s).substr(0, 3), att}, {make_record("naclip", "coco_object", 20 + s)}});
   const std::string html = ovseg::render_report(ovseg::build_ablation_table(in, {}), {});
   CHECK(html.find("mIoU against gaussian_std (nodes.refine.gaussian_std)") != std::string::npos);
   CHECK(html.find("against attention") == std::string::npos);  // not numeric

@@ -24,9 +24,11 @@ TEST_CASE("sweep files: axes in file order, cartesian product, fixed overrides f
   TempDir dir;
   const std::string path = sweep_file(dir,
                                       "set = [\"nodes.labels.background_index=0\"]\n"
-                                      "[data_roots]\ncoco_object = \"" + kCocoRoot + "\"\n"
-                                      "[axes]\n\"nodes.refine.temperature\" = [0.05, 0.5]\n"
-                                      "\"nodes.encoder.patch_size\" = [8, 16, 32]\n");
+                                      "[data_roots]\ncoco_object = \"" +
+                                          kCocoRoot +
+                                          "\"\n"
+                                          "[axes]\n\"nodes.refine.temperature\" = [0.05, 0.5]\n"
+                                          "\"nodes.encoder.patch_size\" = [8, 16, 32]\n");
   ovseg::SweepSpec spec = ovseg::load_sweep(path);
   CHECK(spec.name == "smoothing");
   CHECK(spec.limit == 2);
@@ -86,7 +88,8 @@ TEST_CASE("ovseg sweep runs every point once, skips stored points, prints the ab
 
   // A bad value on any point fails before anything runs.
   const std::string bad = sweep_file(dir, "[axes]\n\"nodes.refine.temperature\" = [0.05, \"hot\"]\n");
-  CliResult invalid = run_cli("sweep " + bad + " --data-root coco_object=" + kCocoRoot + " --results " + dir.file("runs2"));
+  CliResult invalid = run_cli("sweep " + bad + " --data-root coco_object=" + kCocoRoot + " --results " +
+                              dir.file("runs2"));
   CHECK(invalid.exit_code == 1);
   CHECK(invalid.output.find("temperature") != std::string::npos);
   CHECK(json_files(dir.file("runs2")).empty());

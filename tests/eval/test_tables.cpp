@@ -85,8 +85,8 @@ TEST_CASE("short column names and the papers' column order") {
   CHECK(ovseg::dataset_from_column_name("world") == "folder");
   CHECK(ovseg::dataset_from_column_name("ade20k") == "ade20k");
   CHECK_THROWS_AS(ovseg::dataset_from_column_name("VOC22"), std::invalid_argument);
-  const std::vector<std::string> paper = {"voc21", "context60", "coco_object", "voc20",
-                                          "context59", "coco_stuff171", "cityscapes", "ade20k"};
+  const std::vector<std::string> paper = {"voc21",     "context60",     "coco_object", "voc20",
+                                          "context59", "coco_stuff171", "cityscapes",  "ade20k"};
   for (size_t i = 1; i < paper.size(); ++i)
     CHECK(ovseg::dataset_column_rank(paper[i - 1]) < ovseg::dataset_column_rank(paper[i]));
 }
@@ -157,8 +157,7 @@ TEST_CASE("data-set table: Avg options, chosen columns, metric and decimals") {
 
 TEST_CASE("row layouts: order, groups, labels, missing and unplaced pipelines") {
   TableOptions o;
-  o.groups = {{"Baselines", {{"method-c", "", ""}, {"method-a", "", "A (ours)"}}},
-              {"Other", {{"method-z", "", ""}}}};
+  o.groups = {{"Baselines", {{"method-c", "", ""}, {"method-a", "", "A (ours)"}}}, {"Other", {{"method-z", "", ""}}}};
   const ComparisonTable t = ovseg::build_table(three_methods(), o);
   CHECK(labels(t) == std::vector<std::string>{"method-c", "A (ours)"});
   CHECK(t.rows[0].group == "Baselines");
@@ -168,14 +167,16 @@ TEST_CASE("row layouts: order, groups, labels, missing and unplaced pipelines") 
   CHECK(notes.find("stored but not in the row layout (not shown): method-b") != std::string::npos);
   // Group headers in every format.
   CHECK(ovseg::render_table(t, TableFormat::Markdown).find("| *Baselines* |") != std::string::npos);
-  CHECK(ovseg::render_table(t, TableFormat::Latex).find("\\multicolumn{5}{l}{\\textit{Baselines}} \\\\") != std::string::npos);
+  CHECK(ovseg::render_table(t, TableFormat::Latex).find("\\multicolumn{5}{l}{\\textit{Baselines}} \\\\") !=
+        std::string::npos);
   CHECK(ovseg::render_table(t, TableFormat::Csv).find(",group\n") != std::string::npos);
 }
 
 TEST_CASE("row layout files: TOML layout, name list with groups, demo file, sweep file") {
   const fs::path dir = fs::temp_directory_path() / ("ovseg_layout_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::ofstream(dir / "rows.txt") << "# my table\n[Training-free]\nmethod-c\npublished:sclip-b16\n\n[Ours]\nmethod-a  # best\n";
+  std::ofstream(dir / "rows.txt")
+      << "# my table\n[Training-free]\nmethod-c\npublished:sclip-b16\n\n[Ours]\nmethod-a  # best\n";
   ovseg::TableLayout l = ovseg::load_table_layout((dir / "rows.txt").string());
   REQUIRE(l.groups.size() == 2);
   CHECK(l.groups[0].name == "Training-free");
@@ -214,8 +215,8 @@ TEST_CASE("the shipped published rows load, cite their source, and match DESIGN.
     CHECK_MESSAGE(!r.backbone.empty(), r.id);
   }
   // DESIGN.md section 6 (VOC21/PC60/Object/VOC20/PC59/Stuff/City/ADE).
-  const std::vector<std::string> order = {"voc21", "context60", "coco_object", "voc20",
-                                          "context59", "coco_stuff171", "cityscapes", "ade20k"};
+  const std::vector<std::string> order = {"voc21",     "context60",     "coco_object", "voc20",
+                                          "context59", "coco_stuff171", "cityscapes",  "ade20k"};
   const std::vector<std::pair<std::string, std::vector<double>>> design = {
       {"clip-b16", {18.8, 9.9, 8.1, 49.4, 11.1, 5.7, 6.5, 3.1}},
       {"maskclip-b16", {43.4, 23.2, 20.6, 74.9, 26.4, 16.7, 24.9, 11.9}},
@@ -227,7 +228,8 @@ TEST_CASE("the shipped published rows load, cite their source, and match DESIGN.
     for (size_t i = 0; i < order.size(); ++i) {
       REQUIRE_MESSAGE(r.value("mIoU", order[i]).has_value(), id << " " << order[i]);
       // As printed with one decimal (NACLIP's README has two).
-      CHECK_MESSAGE(std::round(*r.value("mIoU", order[i]) * 10) / 10 == doctest::Approx(values[i]), id << " " << order[i]);
+      CHECK_MESSAGE(std::round(*r.value("mIoU", order[i]) * 10) / 10 == doctest::Approx(values[i]),
+                    id << " " << order[i]);
     }
   }
   const auto& cliprc = ovseg::find_published(rows, "cliprc-b16");
@@ -248,7 +250,7 @@ TEST_CASE("published rows beside reproduced ones, with Δ for a named counterpar
                                      make_record("my-method", "voc21", 70.0)};
   const ComparisonTable t = ovseg::build_table(records, o);
   CHECK(t.header() == std::vector<std::string>{"Method", "VOC21", "PC60", "Object", "VOC20", "PC59", "Stuff", "City",
-                                                "ADE", "Avg", "Δ"});
+                                               "ADE", "Avg", "Δ"});
   // Published groups first, in the files' order; reproduced rows last.
   REQUIRE(t.rows.size() >= 7);
   CHECK(t.rows[0].group == "Training-free");
@@ -263,7 +265,8 @@ TEST_CASE("published rows beside reproduced ones, with Δ for a named counterpar
   CHECK(names[0] == "CLIP (ViT-B/16)");
   CHECK(names[1] == "MaskCLIP (ViT-B/16)");
   CHECK(std::find(names.begin(), names.end(), "CLIP-RC (ViT-B/16)") == names.end());  // no mIoU printed
-  const auto naclip = std::find_if(t.rows.begin(), t.rows.end(), [](const auto& r) { return r.label == "NACLIP (ViT-B/16)"; });
+  const auto naclip = std::find_if(t.rows.begin(), t.rows.end(),
+                                   [](const auto& r) { return r.label == "NACLIP (ViT-B/16)"; });
   REQUIRE(naclip != t.rows.end());
   CHECK(naclip->cite == "hajimiri2025naclip");
   CHECK(cell(t, "NACLIP (ViT-B/16)", "Avg") == "42.5");  // the paper's 42.46
@@ -276,11 +279,12 @@ TEST_CASE("published rows beside reproduced ones, with Δ for a named counterpar
   TableOptions only_ade = o;
   only_ade.datasets = {"ADE"};
   CHECK(ovseg::build_table(records, only_ade).column("Δ") == -1);
-  CHECK(rank(t, "my-method", "VOC21") == 1);    // published rows compete for the marks
+  CHECK(rank(t, "my-method", "VOC21") == 1);  // published rows compete for the marks
   CHECK(rank(t, "NACLIP (ViT-B/16)", "VOC21") == 2);
   const int delta = t.column("Δ");
   for (const auto& r : t.rows)
-    if (r.label == "naclip+pamr") CHECK(r.cells[static_cast<size_t>(delta)].note.find("VOC21 -4.1") != std::string::npos);
+    if (r.label == "naclip+pamr")
+      CHECK(r.cells[static_cast<size_t>(delta)].note.find("VOC21 -4.1") != std::string::npos);
   std::string notes;
   for (const auto& f : t.footer) notes += f + "\n";
   CHECK(notes.find("† NACLIP (ViT-B/16): hajimiri2025naclip") != std::string::npos);
@@ -300,8 +304,8 @@ TEST_CASE("published rows beside reproduced ones, with Δ for a named counterpar
 
 TEST_CASE("zero-shot columns: seen / unseen / hIoU beside mIoU, and --metric hIoU") {
   json rec = make_record("zs", "voc20", 70.0);
-  rec["zero_shot"] = {{"unseen", {"tree"}}, {"source", "test split"}, {"mIoU_seen", 80.0}, {"mIoU_unseen", 40.0},
-                      {"hIoU", 53.3}, {"seen_classes", 1}, {"unseen_classes", 1}};
+  rec["zero_shot"] = {{"unseen", {"tree"}}, {"source", "test split"}, {"mIoU_seen", 80.0},  {"mIoU_unseen", 40.0},
+                      {"hIoU", 53.3},       {"seen_classes", 1},      {"unseen_classes", 1}};
   TableOptions o;
   o.published = ovseg::load_published(kSource + "/results/published/cliprc.toml");
   o.with_published = true;
@@ -325,8 +329,8 @@ TEST_CASE("per-class table: classes as columns, --classes, unseen marked") {
   json b = make_record("b", "folder", 0, "2026-01-01T00:00:02Z", {{"grass", 70}, {"star", 9}, {"circle", 35}});
   a["metrics"]["mIoU"] = 38.3;
   b["metrics"]["mIoU"] = 38.0;
-  b["zero_shot"] = {{"unseen", {"star"}}, {"source", "world"}, {"mIoU_seen", 52.5}, {"mIoU_unseen", 9.0},
-                    {"hIoU", 15.4}, {"seen_classes", 2}, {"unseen_classes", 1}};
+  b["zero_shot"] = {{"unseen", {"star"}}, {"source", "world"}, {"mIoU_seen", 52.5},  {"mIoU_unseen", 9.0},
+                    {"hIoU", 15.4},       {"seen_classes", 2}, {"unseen_classes", 1}};
   TableOptions o;
   o.per_class_dataset = "world";
   ComparisonTable t = ovseg::build_table({a, b}, o);
@@ -347,11 +351,13 @@ TEST_CASE("ablation table: one column per axis, ✓/✗ for booleans, metric col
   in.name = "attention";
   in.axes = {"nodes.refine.attention", "nodes.refine.residual"};
   const std::vector<std::pair<std::vector<std::string>, std::pair<double, double>>> points = {
-      {{"\"qq\"", "true"}, {30, 10}}, {{"\"qq\"", "false"}, {40, 14}}, {{"\"kk\"", "true"}, {28, 12}},
+      {{"\"qq\"", "true"}, {30, 10}},
+      {{"\"qq\"", "false"}, {40, 14}},
+      {{"\"kk\"", "true"}, {28, 12}},
       {{"\"kk\"", "false"}, {38, 15}}};
   for (const auto& [values, miou] : points)
-    in.points.push_back({values, {make_record("vanilla", "coco_object", miou.first),
-                                  make_record("vanilla", "ade20k", miou.second)}});
+    in.points.push_back(
+        {values, {make_record("vanilla", "coco_object", miou.first), make_record("vanilla", "ade20k", miou.second)}});
   const ComparisonTable t = ovseg::build_ablation_table(in, {});
   CHECK(t.kind == "ablation");
   CHECK(t.header() == std::vector<std::string>{"attention", "residual", "Object", "ADE", "Avg"});
@@ -362,7 +368,8 @@ TEST_CASE("ablation table: one column per axis, ✓/✗ for booleans, metric col
   CHECK(t.rows[3].cells[3].rank == 1);  // ADE best
   CHECK(t.rows[0].cells[0].rank == 0);  // axes are not ranked
   const std::string md = ovseg::render_table(t, TableFormat::Markdown);
-  CHECK(md.find("| attention | residual | Object | ADE | Avg |\n| :---: | :---: | ---: | ---: | ---: |") != std::string::npos);
+  CHECK(md.find("| attention | residual | Object | ADE | Avg |\n| :---: | :---: | ---: | ---: | ---: |") !=
+        std::string::npos);
   CHECK(md.find("| qq | ✗ | **40.0** | _14.0_ | **27.0** |") != std::string::npos);
   const std::string tex = ovseg::render_table(t, TableFormat::Latex);
   CHECK(tex.find("qq & $\\times$ & \\textbf{40.0}") != std::string::npos);
@@ -436,8 +443,10 @@ TEST_CASE("LaTeX: a complete table environment with booktabs and a caption stati
   CHECK(rows == 1 + 4);
   long depth = 0;
   for (size_t i = 0; i < tex.size(); ++i)
-    if (tex[i] == '{' && (i == 0 || tex[i - 1] != '\\')) ++depth;
-    else if (tex[i] == '}' && (i == 0 || tex[i - 1] != '\\')) --depth;
+    if (tex[i] == '{' && (i == 0 || tex[i - 1] != '\\'))
+      ++depth;
+    else if (tex[i] == '}' && (i == 0 || tex[i - 1] != '\\'))
+      --depth;
   CHECK(depth == 0);
 
   // When a LaTeX engine is installed, the table must compile.
@@ -448,17 +457,20 @@ TEST_CASE("LaTeX: a complete table environment with booktabs and a caption stati
     o.published = ovseg::load_published(kSource + "/results/published");
     o.with_published = true;
     json zs = make_record("zs", "voc20", 70.0);
-    zs["zero_shot"] = {{"unseen", {"tree"}}, {"source", "t"}, {"mIoU_seen", 80.0}, {"mIoU_unseen", 40.0}, {"hIoU", 53.3},
-                       {"seen_classes", 1}, {"unseen_classes", 1}};
+    zs["zero_shot"] = {{"unseen", {"tree"}}, {"source", "t"},     {"mIoU_seen", 80.0},  {"mIoU_unseen", 40.0},
+                       {"hIoU", 53.3},       {"seen_classes", 1}, {"unseen_classes", 1}};
     records.push_back(zs);
     records.push_back(make_record("naclip+pamr", "voc21", 60.0));
-    ovseg::AblationInput in{"ablation", {"nodes.refine.residual"}, {{{"true"}, {records[0]}}, {{"false"}, {records[1]}}}};
+    ovseg::AblationInput in{"ablation",
+                            {"nodes.refine.residual"},
+                            {{{"true"}, {records[0]}}, {{"false"}, {records[1]}}}};
     std::ofstream(dir / "t.tex") << "\\documentclass{article}\\usepackage{booktabs}\\usepackage{amssymb}"
                                     "\\usepackage[utf8]{inputenc}\\begin{document}\n"
                                  << ovseg::render_table(ovseg::build_table(records, o), TableFormat::Latex)
                                  << ovseg::render_table(ovseg::build_ablation_table(in, {}), TableFormat::Latex)
                                  << "\\end{document}\n";
-    const std::string cmd = "cd '" + dir.string() + "' && pdflatex -interaction=nonstopmode -halt-on-error t.tex > log.txt 2>&1";
+    const std::string cmd = "cd '" + dir.string() +
+                            "' && pdflatex -interaction=nonstopmode -halt-on-error t.tex > log.txt 2>&1";
     const int rc = std::system(cmd.c_str());
     std::ifstream log(dir / "log.txt");
     std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
@@ -495,14 +507,14 @@ TEST_CASE("NACLIP's Table 1 from the shipped layout: eight benchmarks, Avg, publ
   o.avg_over = l.avg_over;
   o.published = ovseg::load_published(kSource + "/results/published");
   std::vector<json> records;
-  const std::vector<std::string> eight = {"voc21", "context60", "coco_object", "voc20",
-                                          "context59", "coco_stuff171", "cityscapes", "ade20k"};
+  const std::vector<std::string> eight = {"voc21",     "context60",     "coco_object", "voc20",
+                                          "context59", "coco_stuff171", "cityscapes",  "ade20k"};
   for (size_t i = 0; i < eight.size(); ++i) records.push_back(make_record("naclip+pamr", eight[i], 30.0 + i));
   records.push_back(make_record("vanilla", "coco_object", 9.0));
   records.push_back(make_record("unrelated", "coco_object", 1.0));
   const ComparisonTable t = ovseg::build_table(records, o);
   CHECK(t.header() == std::vector<std::string>{"Method", "VOC21", "PC60", "Object", "VOC20", "PC59", "Stuff", "City",
-                                                "ADE", "Avg", "Δ"});
+                                               "ADE", "Avg", "Δ"});
   CHECK(labels(t) == std::vector<std::string>{"CLIP", "MaskCLIP", "SCLIP", "ClearCLIP", "CLIPtrase", "NACLIP + PAMR",
                                               "CLIP", "NACLIP + PAMR"});
   CHECK(t.rows[0].group == "Training-free (published)");
@@ -515,12 +527,13 @@ TEST_CASE("NACLIP's Table 1 from the shipped layout: eight benchmarks, Avg, publ
   CHECK(t.rows[4].cells[9].text == "-");      // so no Avg over the eight
   std::string notes;
   for (const auto& f : t.footer) notes += f + "\n";
-  CHECK(notes.find("named by the row layout but not stored: maskclip, sclip, clearclip, cliptrase, naclip") != std::string::npos);
+  CHECK(notes.find("named by the row layout but not stored: maskclip, sclip, clearclip, cliptrase, naclip") !=
+        std::string::npos);
   CHECK(notes.find("stored but not in the row layout (not shown): unrelated") != std::string::npos);
   const std::string tex = ovseg::render_table(t, TableFormat::Latex);
   CHECK(tex.find("\\multicolumn{11}{l}{\\textit{Training-free (published)}} \\\\") != std::string::npos);
-  CHECK(tex.find("CLIP~\\cite{radford2021learning}$^\\dagger$ & 18.8 & 9.9 & 8.1 & 49.4 & 11.1 & 5.7 & 6.5 & 3.1 & 14.1 & - \\\\") !=
-        std::string::npos);
+  CHECK(tex.find("CLIP~\\cite{radford2021learning}$^\\dagger$ & 18.8 & 9.9 & 8.1 & 49.4 & 11.1 & 5.7 & 6.5 & 3.1 & "
+                 "14.1 & - \\\\") != std::string::npos);
   // Avg as the papers print it (from unrounded numbers): MaskCLIP 30.3, not 30.25 from the printed ones.
   CHECK(t.rows[1].cells[9].text == "30.3");
 }
@@ -542,7 +555,8 @@ TEST_CASE("published files: mistakes name the file and line") {
   CHECK(error_of("mIoU = { voc21 = 50.0 }\n") == "no error");
   CHECK(error_of("mIoU = { VOC22 = 50.0 }\n").find("p.toml:11:") != std::string::npos);
   CHECK(error_of("mIoU = { voc21 = 150.0 }\n").find("percentage") != std::string::npos);
-  CHECK(error_of("mIoU = { voc21 = 50.0 }\navg = { mAcc = 3.0 }\n").find("avg.mAcc without mAcc numbers") != std::string::npos);
+  CHECK(error_of("mIoU = { voc21 = 50.0 }\navg = { mAcc = 3.0 }\n").find("avg.mAcc without mAcc numbers") !=
+        std::string::npos);
   CHECK(error_of("miou = { voc21 = 50.0 }\n").find("did you mean 'mIoU'") != std::string::npos);
   CHECK(error_of("").find("has no numbers") != std::string::npos);
   fs::remove_all(dir);

@@ -84,8 +84,8 @@ TEST_CASE("hybrid_attention: a wrong model handle or a mix outside [0, 1] is a c
                        "node 'refine' input 'model': expected a model of type ovseg::models::ClipModel, got int -- "
                        "fix: wire clip_image's 'model' output",
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(create_stage(catalog(), "hybrid_attention", {{"mix", 1.5}}, "refine"),
-                       doctest::Contains("mix"), std::exception);
+  CHECK_THROWS_WITH_AS(create_stage(catalog(), "hybrid_attention", {{"mix", 1.5}}, "refine"), doctest::Contains("mix"),
+                       std::exception);
 }
 
 TEST_CASE("hybrid_attention.toml runs end to end through the host on a random CLIP") {
@@ -94,12 +94,12 @@ TEST_CASE("hybrid_attention.toml runs end to end through the host on a random CL
   const std::string ckpt = (dir / "clip.pt").string();
   models::save_torchscript_state_dict(ckpt, model()->state_dict());
   setenv("OVSEG_CLIP_BPE", OVSEG_SHARED_DATA "/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz", 1);
-  const std::vector<Override> overrides = {
-      parse_override("nodes.clip.model=\"" + ckpt + "\""), parse_override("nodes.text.model=\"" + ckpt + "\""),
-      parse_override("nodes.text.class_names=[\"sky\", \"sea\", \"sand\"]")};
-  Graph g = build_graph(
-      load_pipeline_spec(OVSEG_SOURCE_DIR "/plugins/examples/hybrid_attention/hybrid_attention.toml", overrides),
-      catalog());
+  const std::vector<Override> overrides = {parse_override("nodes.clip.model=\"" + ckpt + "\""),
+                                           parse_override("nodes.text.model=\"" + ckpt + "\""),
+                                           parse_override("nodes.text.class_names=[\"sky\", \"sea\", \"sand\"]")};
+  Graph g = build_graph(load_pipeline_spec(OVSEG_SOURCE_DIR "/plugins/examples/hybrid_attention/hybrid_attention.toml",
+                                           overrides),
+                        catalog());
   Executor ex(g, "cpu");
   at::manual_seed(1);
   const RunResult r = ex.run(Image{at::rand({1, 3, 48, 64})});

@@ -27,14 +27,12 @@ namespace ovseg_test {
 
 namespace fs = std::filesystem;
 
-inline const std::string kPluginDir = OVSEG_TEST_PLUGIN_DIR;          // the real plugins
+inline const std::string kPluginDir = OVSEG_TEST_PLUGIN_DIR;            // the real plugins
 inline const std::string kTestPluginDir = OVSEG_TEST_EXTRA_PLUGIN_DIR;  // built by this suite
 inline const std::string kSourceDir = OVSEG_SOURCE_DIR;
 inline const std::string kCli = OVSEG_CLI;
 
-inline std::string test_plugin(const std::string& name) {
-  return kTestPluginDir + "/libovseg_plugin_" + name + ".so";
-}
+inline std::string test_plugin(const std::string& name) { return kTestPluginDir + "/libovseg_plugin_" + name + ".so"; }
 
 // A fresh folder under the system temp dir, removed with everything in it.
 class TempDir {
@@ -42,9 +40,8 @@ class TempDir {
   TempDir() {
     static std::atomic<int> counter{0};
     const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("ovseg_foundation_" + std::to_string(::getpid()) + "_" + std::to_string(stamp) + "_" +
-             std::to_string(counter++));
+    path_ = fs::temp_directory_path() / ("ovseg_foundation_" + std::to_string(::getpid()) + "_" +
+                                         std::to_string(stamp) + "_" + std::to_string(counter++));
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -73,9 +70,7 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-inline bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // 1-based number of the first line of `text` containing `marker`.
 inline int line_of(const std::string& text, const std::string& marker) {
@@ -126,14 +121,13 @@ inline ovseg::Graph build(const std::string& toml, const std::vector<ovseg::Over
   return ovseg::build_graph(ovseg::parse_pipeline_spec(toml, file, overrides), catalog());
 }
 
-inline ovseg::Error build_error(const std::string& toml,
-                                const std::vector<ovseg::Override>& overrides = {}) {
+inline ovseg::Error build_error(const std::string& toml, const std::vector<ovseg::Override>& overrides = {}) {
   return catch_error([&] { build(toml, overrides); });
 }
 
 // Checks an error's location, node and message parts in one go.
-inline void check_error(const ovseg::Error& e, const std::string& file, int line,
-                        const std::string& node, std::initializer_list<std::string> parts) {
+inline void check_error(const ovseg::Error& e, const std::string& file, int line, const std::string& node,
+                        std::initializer_list<std::string> parts) {
   const std::string what = e.what();
   INFO("message: " << what);
   CHECK(e.where().file == file);

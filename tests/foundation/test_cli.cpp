@@ -61,7 +61,8 @@ void expect_bad_pipelines(const TempDir& dir, const std::vector<BadPipeline>& ca
 TEST_CASE("ovseg run on the bundled example writes the three outputs") {
   TempDir dir;
   const std::string out = dir.file("beach");
-  const CliResult r = run_cli("run " + quoted(kColourPipeline) + " --image " + quoted(kBeach) + " --out " + quoted(out));
+  const CliResult r = run_cli("run " + quoted(kColourPipeline) + " --image " + quoted(kBeach) + " --out " +
+                              quoted(out));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(contains(r.output, "pipeline 'colour-prototypes'"));
@@ -88,8 +89,7 @@ TEST_CASE("ovseg run on the bundled example writes the three outputs") {
   // logits.npy is the stitched logits resized bilinearly, so the two differ
   // along class borders only (measured: 98.9 % equal).
   const at::Tensor argmax = logits.argmax(0).to(at::kByte).contiguous();
-  const at::Tensor from_png =
-      at::from_blob(labels.data, {labels.rows, labels.cols}, at::kByte).clone();
+  const at::Tensor from_png = at::from_blob(labels.data, {labels.rows, labels.cols}, at::kByte).clone();
   CHECK(from_png.eq(argmax).to(at::kFloat).mean().item<float>() > 0.98f);
 
   // Semantic sanity: sky at the top-left, several classes present.
@@ -120,15 +120,16 @@ TEST_CASE("ovseg run honours --set") {
 }
 
 TEST_CASE("ovseg exit code 0: plugins, check, --help everywhere") {
-  const std::vector<std::string> args = {"plugins", "plugins argmax", "plugins argmx",
-                                         "check " + quoted(kColourPipeline),
-                                         "--help", "plugins --help", "check --help", "run -h"};
+  const std::vector<std::string> args = {"plugins",       "plugins argmax",
+                                         "plugins argmx", "check " + quoted(kColourPipeline),
+                                         "--help",        "plugins --help",
+                                         "check --help",  "run -h"};
   const std::vector<CliResult> r = run_cli_batch(args);
   {
     INFO(r[0].output);
     CHECK(r[0].exit_code == 0);
-    for (const char* name : {"pixel_features", "similarity_smoothing", "class_embeddings", "cosine_logits",
-                             "resize_logits", "argmax"})
+    for (const char* name :
+         {"pixel_features", "similarity_smoothing", "class_embeddings", "cosine_logits", "resize_logits", "argmax"})
       CHECK(contains(r[0].output, name));
     CHECK(contains(r[0].output, " plugins\n"));  // the count line
     CHECK(contains(r[0].output, "param patch_size: int = 8"));
@@ -162,9 +163,9 @@ TEST_CASE("ovseg exit code 0: plugins, check, --help everywhere") {
 TEST_CASE("ovseg check --dot FILE writes a digraph") {
   TempDir dir;
   const std::string dot = dir.file("g.dot");
-  const std::vector<CliResult> both =
-      run_cli_batch({"check " + quoted(kColourPipeline) + " --dot " + quoted(dot),
-                     "check " + quoted(kColourPipeline) + " --dot " + quoted(dir.file("no/dir/g.dot"))});
+  const std::vector<CliResult> both = run_cli_batch(
+      {"check " + quoted(kColourPipeline) + " --dot " + quoted(dot),
+       "check " + quoted(kColourPipeline) + " --dot " + quoted(dir.file("no/dir/g.dot"))});
   const CliResult& r = both[0];
   INFO(r.output);
   CHECK(r.exit_code == 0);
@@ -220,16 +221,15 @@ TEST_CASE("ovseg exit code 1 with a one-line file:line message on each bad pipel
        "required input 'text'"},
       {"dangling.toml", replace_once(base, "\"encoder.features\"", "\"encodr.features\""), "encodr", "logits",
        "did you mean 'encoder'?"},
-      {"porttype.toml", replace_once(base, "\"encoder.features\"", "\"encoder.tokens\""), "encoder.tokens",
-       "logits", "expects FeatureMap but encoder.tokens is Tokens"},
+      {"porttype.toml", replace_once(base, "\"encoder.features\"", "\"encoder.tokens\""), "encoder.tokens", "logits",
+       "expects FeatureMap but encoder.tokens is Tokens"},
       {"cycle.toml",
        base + "\n[nodes.a]\nplugin = \"resize_logits\"\ninputs = { logits = \"b.logits\" }\n"
               "\n[nodes.b]\nplugin = \"resize_logits\"\ninputs = { logits = \"a.logits\" }\n",
        "[nodes.a]", "a", "the graph has a cycle: b -> a -> b"},
       // The repeated header is the one reported.
       {"dup.toml", dup, "[nodes.encoder]\nplugin = \"argmax\"", "encoder", "duplicate node id 'encoder'"},
-      {"reserved.toml", replace_once(base, "[nodes.classes]", "[nodes.input]"), "[nodes.input]", "input",
-       "reserved"},
+      {"reserved.toml", replace_once(base, "[nodes.classes]", "[nodes.input]"), "[nodes.input]", "input", "reserved"},
       {"portsyntax.toml", replace_once(base, "\"input.image\"", "\"inputimage\""), "inputimage", "encoder",
        "is not of the form node.port"},
       {"toplevel.toml", base + "\n[node.x]\nplugin = \"argmax\"\n", "[node.x]", "", "did you mean 'nodes'?"},
@@ -247,9 +247,9 @@ TEST_CASE("ovseg exit code 1 on a bad --set, a missing pipeline, a missing image
   const std::string missing_png = dir.file("missing.png");
   // A PNG whose header claims 60000x60000 px (signature, IHDR, IEND).
   const std::string huge_png = dir.file("huge.png");
-  const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                               0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 2, 0, 0, 0, 0, 0, 0, 0,
-                               0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  const unsigned char png[] = {0x89, 'P', 'N', 'G',  '\r', '\n', 0x1A, '\n', 0,    0,   0,   13,   'I',  'H',  'D',
+                               'R',  0,   0,   0xEA, 0x60, 0,    0,    0xEA, 0x60, 8,   2,   0,    0,    0,    0,
+                               0,    0,   0,   0,    0,    0,    0,    'I',  'E',  'N', 'D', 0xAE, 0x42, 0x60, 0x82};
   write_file(huge_png, std::string(reinterpret_cast<const char*>(png), sizeof png));
   const std::string run = "run " + quoted(kColourPipeline) + " --out " + quoted(dir.file("o")) + " --image ";
   const std::vector<std::pair<std::string, std::string>> cases = {

@@ -100,8 +100,7 @@ TEST_CASE("bad choice lists the allowed values and the near one") {
                            "inputs = { logits = \"logits.logits\", image = \"input.image\" }\n"
                            "mode = \"bilinera\"\n";
   check_error(build_error(text), kFile, line_of(text, "mode = \"bilinera\""), "up",
-              {"parameter 'mode' is \"bilinera\", not one of bilinear, bicubic, nearest",
-               "did you mean 'bilinear'?"});
+              {"parameter 'mode' is \"bilinera\", not one of bilinear, bicubic, nearest", "did you mean 'bilinear'?"});
 }
 
 TEST_CASE("missing required input points at the node header") {
@@ -117,8 +116,7 @@ TEST_CASE("dangling inputs: unknown node, unknown port, unknown input port") {
     const std::string text = replace_once(kMiniPipeline, "\"encoder.features\"", "\"encodr.features\"");
     const Error e = build_error(text);
     check_error(e, kFile, line_of(text, "encodr.features"), "logits",
-                {"input 'features' refers to node 'encodr', which does not exist",
-                 "did you mean 'encoder'?"});
+                {"input 'features' refers to node 'encodr', which does not exist", "did you mean 'encoder'?"});
     CHECK(e.where().column == 23);  // the "encodr.features" string
   }
   SUBCASE("unknown output port of an existing node") {
@@ -191,14 +189,12 @@ TEST_CASE("duplicate node id (a repeated [nodes.x] header)") {
 
 TEST_CASE("reserved node id 'input'") {
   const std::string text = replace_once(kMiniPipeline, "[nodes.classes]", "[nodes.input]");
-  check_error(build_error(text), kFile, line_of(text, "[nodes.input]"), "input",
-              {"node id 'input' is reserved"});
+  check_error(build_error(text), kFile, line_of(text, "[nodes.input]"), "input", {"node id 'input' is reserved"});
 }
 
 TEST_CASE("invalid node id") {
   const std::string text = replace_once(kMiniPipeline, "[nodes.classes]", "[nodes.\"9 lives\"]");
-  check_error(build_error(text), kFile, line_of(text, "[nodes.\"9 lives\"]"), "9 lives",
-              {"is not a valid identifier"});
+  check_error(build_error(text), kFile, line_of(text, "[nodes.\"9 lives\"]"), "9 lives", {"is not a valid identifier"});
 }
 
 TEST_CASE("node without a plugin") {
@@ -223,8 +219,7 @@ TEST_CASE("bad node.port syntax") {
   }
   SUBCASE("input not a string") {
     const std::string text = replace_once(kMiniPipeline, "\"input.image\"", "42");
-    check_error(build_error(text), kFile, line_of(text, "image = 42"), "encoder",
-                {"input 'image' must be a string"});
+    check_error(build_error(text), kFile, line_of(text, "image = 42"), "encoder", {"input 'image' must be a string"});
   }
 }
 
@@ -255,8 +250,7 @@ TEST_CASE("[outputs] pointing at a non-Logits port or a missing node") {
   }
   SUBCASE("port that does not exist") {
     const std::string text = replace_once(kMiniPipeline, "logits = \"logits.logits\"", "logits = \"logits.scores\"");
-    check_error(build_error(text), kFile, line_of(text, "logits.scores"), "logits",
-                {"logits.scores does not exist"});
+    check_error(build_error(text), kFile, line_of(text, "logits.scores"), "logits", {"logits.scores does not exist"});
   }
   SUBCASE("node that does not exist") {
     const std::string text = replace_once(kMiniPipeline, "logits = \"logits.logits\"", "logits = \"logit.logits\"");

@@ -54,10 +54,11 @@ TEST_CASE("one atomic-write helper: complete files only, temporaries removed") {
   write_text_atomically(path, "old");
   CHECK(read_file(path) == "old");
   // A writer that fails half-way leaves the old file and no temporary.
-  CHECK_THROWS_AS(write_atomically(path, [](const std::string& tmp) {
-                    std::ofstream(tmp) << "half";
-                    throw std::runtime_error("disk full");
-                  }),
+  CHECK_THROWS_AS(write_atomically(path,
+                                   [](const std::string& tmp) {
+                                     std::ofstream(tmp) << "half";
+                                     throw std::runtime_error("disk full");
+                                   }),
                   std::runtime_error);
   CHECK(read_file(path) == "old");
   for (const auto& f : fs::directory_iterator(dir.path())) CHECK(f.path().filename() == "record.json");
@@ -83,7 +84,9 @@ TEST_CASE("create_stage validates parameters exactly as a pipeline node does") {
   CHECK(contains(range.what(), "node 'under_test'"));
   const Error choice = catch_error([] { create_stage(catalog(), "resize_logits", {{"mode", std::string("cubic")}}); });
   CHECK(contains(choice.what(), "not one of bilinear, bicubic, nearest"));
-  const Error unknown = catch_error([] { create_stage(catalog(), "resize_logits", {{"mdoe", std::string("nearest")}}); });
+  const Error unknown = catch_error([] {
+    create_stage(catalog(), "resize_logits", {{"mdoe", std::string("nearest")}});
+  });
   CHECK(contains(unknown.what(), "unknown parameter 'mdoe'"));
   CHECK(contains(unknown.what(), "did you mean 'mode'"));
   // Lossless coercions still apply (an int for a float).

@@ -100,9 +100,7 @@ TEST_CASE("npy errors name the file") {
     CHECK(contains(e.what(), "cannot write dtype"));
     CHECK_FALSE(fs::exists(dir.file("b.npy")));
   }
-  SUBCASE("folder missing") {
-    CHECK_THROWS_AS(write_npy(dir.file("no/such/dir/x.npy"), at::zeros({2})), Error);
-  }
+  SUBCASE("folder missing") { CHECK_THROWS_AS(write_npy(dir.file("no/such/dir/x.npy"), at::zeros({2})), Error); }
 }
 
 TEST_CASE("write_label_png: 8-bit when every index < 256, else 16-bit") {
@@ -158,9 +156,9 @@ TEST_CASE("palette: class 0 is black, classes 1..20 are distinct colours (VOC)")
 TEST_CASE("load_image gives (1,3,H,W) RGB in [0,1]; overlay and colour labels are written") {
   TempDir dir;
   cv::Mat bgr(2, 3, CV_8UC3, cv::Scalar(0, 0, 0));
-  bgr.at<cv::Vec3b>(0, 0) = cv::Vec3b(0, 0, 255);   // red
-  bgr.at<cv::Vec3b>(1, 2) = cv::Vec3b(255, 0, 0);   // blue
-  bgr.at<cv::Vec3b>(0, 1) = cv::Vec3b(0, 51, 0);    // green 0.2
+  bgr.at<cv::Vec3b>(0, 0) = cv::Vec3b(0, 0, 255);  // red
+  bgr.at<cv::Vec3b>(1, 2) = cv::Vec3b(255, 0, 0);  // blue
+  bgr.at<cv::Vec3b>(0, 1) = cv::Vec3b(0, 51, 0);   // green 0.2
   REQUIRE(cv::imwrite(dir.file("img.png"), bgr));
 
   const at::Tensor img = load_image(dir.file("img.png"));

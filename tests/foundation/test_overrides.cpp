@@ -76,8 +76,8 @@ TEST_CASE("--set changes parameters before validation") {
                                         parse_override("nodes.encoder.histogram_bins=4"),
                                         parse_override("nodes.logits.logit_scale=3")});
   const Params& enc = g.nodes[g.index_of("encoder")].params;
-  CHECK(enc.get_int("patch_size") == 16);      // replaced
-  CHECK(enc.get_int("histogram_bins") == 4);   // added
+  CHECK(enc.get_int("patch_size") == 16);                                       // replaced
+  CHECK(enc.get_int("histogram_bins") == 4);                                    // added
   CHECK(g.nodes[g.index_of("logits")].params.get_float("logit_scale") == 3.0);  // int -> float
   CHECK(contains(g.spec.resolved_toml, "patch_size = 16"));
   CHECK(contains(g.spec.resolved_toml, "histogram_bins = 4"));
@@ -86,8 +86,8 @@ TEST_CASE("--set changes parameters before validation") {
 }
 
 TEST_CASE("later overrides win") {
-  const Graph g = build(kMiniPipeline, {parse_override("nodes.encoder.patch_size=8"),
-                                        parse_override("nodes.encoder.patch_size=2")});
+  const Graph g = build(kMiniPipeline,
+                        {parse_override("nodes.encoder.patch_size=8"), parse_override("nodes.encoder.patch_size=2")});
   CHECK(g.nodes[g.index_of("encoder")].params.get_int("patch_size") == 2);
 }
 
@@ -154,8 +154,9 @@ TEST_CASE("an overridden value out of range or unknown names the --set") {
 }
 
 TEST_CASE("--set protocol.x=1 creates the protocol table") {
-  const PipelineSpec spec =
-      parse_pipeline_spec(kMiniPipeline, "mem.toml", {parse_override("protocol.x=1"), parse_override("protocol.mode=slide")});
+  const PipelineSpec spec = parse_pipeline_spec(kMiniPipeline, "mem.toml",
+                                                {parse_override("protocol.x=1"),
+                                                 parse_override("protocol.mode=slide")});
   REQUIRE(spec.protocol.size() == 2);
   CHECK(std::get<int64_t>(spec.protocol.at("x").value) == 1);
   CHECK(spec.protocol.at("x").where.file == "--set protocol.x=1");

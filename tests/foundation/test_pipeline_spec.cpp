@@ -34,8 +34,7 @@ TEST_CASE("parse_pipeline_spec reads nodes, inputs, params and outputs with loca
   const NodeSpec& cls = spec.nodes[1];
   CHECK(std::get<std::vector<std::string>>(cls.params.at("class_names").value) ==
         std::vector<std::string>{"dark", "light"});
-  CHECK(std::get<std::vector<int64_t>>(cls.params.at("embeddings").value) ==
-        std::vector<int64_t>{-1, -1, -1, 1, 1, 1});
+  CHECK(std::get<std::vector<int64_t>>(cls.params.at("embeddings").value) == std::vector<int64_t>{-1, -1, -1, 1, 1, 1});
 
   REQUIRE(spec.outputs.count("logits") == 1);
   CHECK(spec.outputs.at("logits").source_node == "logits");
@@ -107,8 +106,7 @@ TEST_CASE("without [outputs], the last Logits and LabelMap produced are the outp
 }
 
 TEST_CASE("the bundled colour_prototypes pipeline builds in dependency order") {
-  const Graph g = build_graph(load_pipeline_spec(kSourceDir + "/pipelines/colour_prototypes.toml"),
-                              catalog());
+  const Graph g = build_graph(load_pipeline_spec(kSourceDir + "/pipelines/colour_prototypes.toml"), catalog());
   std::vector<std::string> ids;
   for (const auto& n : g.nodes) ids.push_back(n.id);
   CHECK(ids == std::vector<std::string>{"encoder", "refine", "classes", "logits", "upsample", "labels"});

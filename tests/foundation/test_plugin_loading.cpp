@@ -21,12 +21,16 @@ class ScopedEnv {
  public:
   ScopedEnv(const char* name, const char* value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value) ::setenv(name, value, 1);
-    else ::unsetenv(name);
+    if (value)
+      ::setenv(name, value, 1);
+    else
+      ::unsetenv(name);
   }
   ~ScopedEnv() {
-    if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
-    else ::unsetenv(name_.c_str());
+    if (old_)
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    else
+      ::unsetenv(name_.c_str());
   }
 
  private:
@@ -162,10 +166,9 @@ TEST_CASE("the suite's test plugin folder: broken libraries do not hide good one
   for (const auto& p : cat.problems()) problem_files.push_back(fs::path(p.library_path).filename().string());
   // Sorted load order: abi_mismatch, fingerprint_mismatch, not_a_plugin,
   // test_stages, test_stages_dup.
-  CHECK(problem_files == std::vector<std::string>{"libovseg_plugin_abi_mismatch.so",
-                                                  "libovseg_plugin_fingerprint_mismatch.so",
-                                                  "libovseg_plugin_not_a_plugin.so",
-                                                  "libovseg_plugin_test_stages_dup.so"});
+  CHECK(problem_files ==
+        std::vector<std::string>{"libovseg_plugin_abi_mismatch.so", "libovseg_plugin_fingerprint_mismatch.so",
+                                 "libovseg_plugin_not_a_plugin.so", "libovseg_plugin_test_stages_dup.so"});
   CHECK(cat.names() == std::vector<std::string>{"misbehave", "record_order"});
   CHECK(cat.find("record_order")->library_path == test_plugin("test_stages"));
 }

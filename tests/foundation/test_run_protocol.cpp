@@ -57,12 +57,13 @@ TEST_CASE("ovseg run on an image far beyond the pipeline's resolution: the proto
   // 750x750 patch tokens needs a 562500^2 matrix when run whole; through the
   // protocol it works at 336x336. Flat colour blocks keep the PNG quick.
   TempDir dir;
-  cv::Mat big(6000, 6000, CV_8UC3, cv::Scalar(240, 190, 135));        // sky (BGR)
-  big.rowRange(3000, 6000).setTo(cv::Scalar(140, 204, 230));          // sand
+  cv::Mat big(6000, 6000, CV_8UC3, cv::Scalar(240, 190, 135));  // sky (BGR)
+  big.rowRange(3000, 6000).setTo(cv::Scalar(140, 204, 230));    // sand
   REQUIRE(cv::imwrite(dir.file("big.png"), big, {cv::IMWRITE_PNG_COMPRESSION, 1}));
-  const std::string base = "run " + quoted(kColourPipeline) + " --image " + quoted(dir.file("big.png")) + " --no-logits";
-  const std::vector<CliResult> r = run_cli_batch({base + " --out " + quoted(dir.file("o")),
-                                                  base + " --whole --out " + quoted(dir.file("w"))});
+  const std::string base = "run " + quoted(kColourPipeline) + " --image " + quoted(dir.file("big.png")) +
+                           " --no-logits";
+  const std::vector<CliResult> r = run_cli_batch(
+      {base + " --out " + quoted(dir.file("o")), base + " --whole --out " + quoted(dir.file("w"))});
   {
     INFO(r[0].output);
     REQUIRE(r[0].exit_code == 0);
@@ -90,10 +91,13 @@ TEST_CASE("labels and logits at a large size are made strip by strip, equal to t
   int strips = 0;
   // A budget of 3 output rows per strip.
   const int64_t budget = 3 * 5 * W * static_cast<int64_t>(sizeof(float));
-  for_each_resized_strip(logits, H, W, [&](int64_t y0, const at::Tensor& s) {
-    stitched.slice(2, y0, y0 + s.size(2)).copy_(s);
-    ++strips;
-  }, budget);
+  for_each_resized_strip(
+      logits, H, W,
+      [&](int64_t y0, const at::Tensor& s) {
+        stitched.slice(2, y0, y0 + s.size(2)).copy_(s);
+        ++strips;
+      },
+      budget);
   CHECK(strips == 21);
   CHECK((stitched - direct).abs().max().item<float>() < 1e-5f);
   int whole = 0;
@@ -105,12 +109,12 @@ TEST_CASE("labels and logits at a large size are made strip by strip, equal to t
 
   // Labels: plain argmax, and SCLIP's background knobs (the class areas of
   // area_thd summed over every strip before any is labelled).
-  for (const auto& [prob_thd, area_thd] : std::vector<std::pair<double, double>>{{0, 0}, {0.45, 0}, {0, 0.2}, {0.4, 0.2}}) {
+  for (const auto& [prob_thd, area_thd] :
+       std::vector<std::pair<double, double>>{{0, 0}, {0.45, 0}, {0, 0.2}, {0.4, 0.2}}) {
     CAPTURE(prob_thd);
     CAPTURE(area_thd);
-    const at::Tensor expected = (prob_thd > 0 || area_thd > 0)
-                                    ? background_labels(direct[0], prob_thd, area_thd, names)
-                                    : argmax_labels(direct, names).labels[0];
+    const at::Tensor expected = (prob_thd > 0 || area_thd > 0) ? background_labels(direct[0], prob_thd, area_thd, names)
+                                                               : argmax_labels(direct, names).labels[0];
     const at::Tensor strip_labels = labels_at_size(logits, names, H, W, prob_thd, area_thd, budget);
     CHECK(strip_labels.sizes() == at::IntArrayRef({H, W}));
     CHECK(strip_labels.eq(expected).to(at::kFloat).mean().item<float>() > 0.995f);

@@ -15,7 +15,7 @@
 #include <doctest/doctest.h>  // glog's CHECK is handled by tests/doctest_prelude.hpp
 
 TEST_CASE("runtime: freed blocks of 32 MiB and more are reused, smaller ones go to the default allocator") {
-  ovseg::init_process();  // the test main applied it already; calling again is harmless
+  ovseg::init_process();               // the test main applied it already; calling again is harmless
   const int64_t big = (40 << 20) / 4;  // 40 MiB of floats
   void* first = nullptr;
   {
@@ -65,8 +65,8 @@ TEST_CASE("runtime: loading libovseg_sdk changes nothing; init_process() is expl
   // A malformed OVSEG_CPU_CACHE_MB is what a static initialiser would warn
   // about at load time: the probe, which never calls init_process(), must
   // print no warning and keep LibTorch's own thread count.
-  const std::string out =
-      shell_output("env -u OMP_NUM_THREADS OVSEG_CPU_CACHE_MB=abc OVSEG_THREADS=1 '" OVSEG_SDK_LOAD_PROBE "'");
+  const std::string out = shell_output(
+      "env -u OMP_NUM_THREADS OVSEG_CPU_CACHE_MB=abc OVSEG_THREADS=1 '" OVSEG_SDK_LOAD_PROBE "'");
   CHECK(out.rfind("initialised=0 threads=", 0) == 0);
   CHECK(out.find("ovseg:") == std::string::npos);
   // LibTorch's own choice, not ours: with OMP_NUM_THREADS=3 (which only
@@ -79,8 +79,8 @@ TEST_CASE("runtime: loading libovseg_sdk changes nothing; init_process() is expl
 TEST_CASE("runtime: the thread policy (OVSEG_THREADS, OMP_NUM_THREADS, core count)") {
   using ovseg::choose_thread_policy;
   CHECK(choose_thread_policy("4", nullptr, 2).threads == 4);
-  CHECK(choose_thread_policy("4", "8", 16).threads == 4);  // ours wins
-  CHECK(choose_thread_policy(nullptr, "3", 2).threads == 0);  // LibTorch honours OMP_NUM_THREADS itself
+  CHECK(choose_thread_policy("4", "8", 16).threads == 4);         // ours wins
+  CHECK(choose_thread_policy(nullptr, "3", 2).threads == 0);      // LibTorch honours OMP_NUM_THREADS itself
   CHECK(choose_thread_policy(nullptr, nullptr, 2).threads == 1);  // measured on 2 cores
   CHECK(choose_thread_policy(nullptr, nullptr, 1).threads == 1);
   CHECK(choose_thread_policy(nullptr, nullptr, 16).threads == 0);  // a 16-core box keeps its cores
@@ -92,8 +92,9 @@ TEST_CASE("runtime: the thread policy (OVSEG_THREADS, OMP_NUM_THREADS, core coun
   }
   // The CLI applies it: OVSEG_THREADS reaches LibTorch (device line of `ovseg run`).
   const std::string cli = OVSEG_CLI;
-  const std::string run = " '" + cli + "' run '" OVSEG_SOURCE_DIR "/pipelines/colour_prototypes.toml' --image '"
-                          OVSEG_SOURCE_DIR "/pipelines/examples/beach.png' --whole --no-logits --out ";
+  const std::string run = " '" + cli +
+                          "' run '" OVSEG_SOURCE_DIR "/pipelines/colour_prototypes.toml' --image '" OVSEG_SOURCE_DIR
+                          "/pipelines/examples/beach.png' --whole --no-logits --out ";
   const auto tmp = std::filesystem::temp_directory_path() / ("ovseg_threads_" + std::to_string(::getpid()));
   const std::string three = shell_output("env -u OVSEG_PLUGIN_PATH OVSEG_THREADS=3" + run + "'" + tmp.string() + "'");
   CHECK(three.find(", 3 threads)") != std::string::npos);

@@ -49,8 +49,8 @@ TEST_CASE("add_boundary counts the band's pixels only; void stays void") {
   CHECK(boundary_radius(50, 50) == 1);
   // Band: columns 23..26 on every row (edge 24|25 dilated by 1), plus the
   // void pixel's own neighbourhood; void never counts.
-  CHECK(band.at(0, 0) == 49 * 2 + 2);   // columns 23, 24 (row 0: 23 and the void's left neighbour 22)
-  CHECK(band.at(1, 0) == 50 * 2);       // columns 25, 26 predicted 0
+  CHECK(band.at(0, 0) == 49 * 2 + 2);  // columns 23, 24 (row 0: 23 and the void's left neighbour 22)
+  CHECK(band.at(1, 0) == 50 * 2);      // columns 25, 26 predicted 0
   CHECK(band.at(1, 1) == 0);
   CHECK(band.at(0, 1) == 0);
   // Far from the edge the error does not count: whole-image IoU of class 1

@@ -96,9 +96,10 @@ TEST_CASE("RLE codec: decode/encode and the compressed string round trip") {
   CHECK(bm.at<std::uint8_t>(3, 3) == 0);
 
   const auto u = coco::rle_merge({coco::rle_from_bbox(bb, 5, 5), coco::rle_encode(m(cv::Rect(0, 0, 5, 5)).clone())});
-  CHECK(coco::rle_area(u) == 4 + cv::countNonZero(m(cv::Rect(0, 0, 5, 5))) -
-                                 cv::countNonZero(bm & m(cv::Rect(0, 0, 5, 5))));
-  const auto in = coco::rle_merge({coco::rle_from_bbox(bb, 5, 5), coco::rle_encode(m(cv::Rect(0, 0, 5, 5)).clone())}, true);
+  CHECK(coco::rle_area(u) ==
+        4 + cv::countNonZero(m(cv::Rect(0, 0, 5, 5))) - cv::countNonZero(bm & m(cv::Rect(0, 0, 5, 5))));
+  const auto in = coco::rle_merge({coco::rle_from_bbox(bb, 5, 5), coco::rle_encode(m(cv::Rect(0, 0, 5, 5)).clone())},
+                                  true);
   CHECK(coco::rle_area(in) == static_cast<std::uint64_t>(cv::countNonZero(bm & m(cv::Rect(0, 0, 5, 5)))));
   CHECK(cv::countNonZero(coco::rle_decode(in) != (bm & m(cv::Rect(0, 0, 5, 5)))) == 0);
   CHECK(cv::countNonZero(coco::rle_decode(u) != (bm | m(cv::Rect(0, 0, 5, 5)))) == 0);
@@ -215,13 +216,13 @@ TEST_CASE("COCO JSON with a compressed RLE and a box-shaped segmentation") {
     if (c == '\\' || c == '"') escaped.push_back('\\');
     escaped.push_back(c);
   }
-  std::ofstream(dir / "instances_val2017.json")
-      << R"({"images":[{"id":5,"file_name":"x.jpg","height":4,"width":6}],
+  std::ofstream(dir / "instances_val2017.json") << R"({"images":[{"id":5,"file_name":"x.jpg","height":4,"width":6}],
              "categories":[{"id":3,"name":"car"},{"id":1,"name":"person"}],
              "annotations":[
                {"id":1,"image_id":5,"category_id":1,"iscrowd":0,"segmentation":[[0,0,2,2]]},
                {"id":2,"image_id":5,"category_id":3,"iscrowd":0,
-                "segmentation":{"size":[4,6],"counts":")" << escaped << R"("}}]})";
+                "segmentation":{"size":[4,6],"counts":")"
+                                                << escaped << R"("}}]})";
   const auto coco = CocoInstances::load((dir / "instances_val2017.json").string());
   CHECK(coco.contiguous_label(1) == 1);
   CHECK(coco.contiguous_label(3) == 2);
@@ -238,9 +239,7 @@ TEST_CASE("COCO-Object errors name the file") {
   const fs::path dir = fs::temp_directory_path() / "ovseg_harness_coco_err";
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const auto write = [&](const std::string& text) {
-    std::ofstream(dir / "instances_val2017.json") << text;
-  };
+  const auto write = [&](const std::string& text) { std::ofstream(dir / "instances_val2017.json") << text; };
   write(R"({"images":[{"id":1,"file_name":"a.jpg","height":4,"width":4}],
             "categories":[{"id":1,"name":"person"}],
             "annotations":[{"id":7,"image_id":1,"category_id":3,"iscrowd":0,
@@ -250,10 +249,8 @@ TEST_CASE("COCO-Object errors name the file") {
   CHECK_THROWS_WITH(CocoInstances::load((dir / "instances_val2017.json").string()),
                     doctest::Contains("instances_val2017.json"));
   write("{not json");
-  CHECK_THROWS_WITH(CocoInstances::load((dir / "instances_val2017.json").string()),
-                    doctest::Contains("invalid JSON"));
+  CHECK_THROWS_WITH(CocoInstances::load((dir / "instances_val2017.json").string()), doctest::Contains("invalid JSON"));
   fs::remove(dir / "instances_val2017.json");
-  CHECK_THROWS_WITH(make_dataset("coco_object", dir.string()),
-                    doctest::Contains("instances_val2017.json"));
+  CHECK_THROWS_WITH(make_dataset("coco_object", dir.string()), doctest::Contains("instances_val2017.json"));
   fs::remove_all(dir);
 }

@@ -56,9 +56,9 @@ void write_label(const fs::path& p, const cv::Mat& m) {
 
 TEST_CASE("class-name files: counts of every built-in list") {
   const std::map<std::string, std::size_t> expected = {
-      {"voc21", 21},  {"voc20", 20},       {"context59", 59}, {"context60", 60},
-      {"coco_object", 81}, {"coco_stuff", 171}, {"ade20k", 150}, {"cityscapes", 19},
-      {"lip", 20},    {"cihp", 20},        {"pascal_person_part", 7}};
+      {"voc21", 21},       {"voc20", 20},       {"context59", 59},        {"context60", 60},
+      {"coco_object", 81}, {"coco_stuff", 171}, {"ade20k", 150},          {"cityscapes", 19},
+      {"lip", 20},         {"cihp", 20},        {"pascal_person_part", 7}};
   for (const auto& [key, n] : expected) {
     INFO(key);
     CHECK(builtin_class_names(key).size() == n);
@@ -72,8 +72,9 @@ TEST_CASE("class-name files: counts of every built-in list") {
   CHECK(builtin_class_names("coco_object")[1].front() == "person");
   CHECK(builtin_class_names("lip")[5].front() == "upper clothes");
   // The compiled-in text is exactly the shared file.
-  for (const auto& [key, file] : std::map<std::string, std::string>{
-           {"voc21", "cls_voc21.txt"}, {"ade20k", "cls_ade20k.txt"}, {"cityscapes", "cls_city_scapes.txt"}}) {
+  for (const auto& [key, file] : std::map<std::string, std::string>{{"voc21", "cls_voc21.txt"},
+                                                                    {"ade20k", "cls_ade20k.txt"},
+                                                                    {"cityscapes", "cls_city_scapes.txt"}}) {
     const std::string path = kData + "/class-names/" + file;
     if (!fs::exists(path)) continue;
     CHECK(load_class_names(path) == builtin_class_names(key));

@@ -26,8 +26,8 @@ TEST_CASE("metrics on a hand-made confusion matrix") {
   const auto m = compute_metrics(cm);
   CHECK(m.iou[0] == doctest::Approx(100.0 * 5 / 8));
   CHECK(m.iou[1] == doctest::Approx(100.0 * 3 / 7));
-  CHECK(m.iou[2] == doctest::Approx(0.0));   // predicted only: union 1, IoU 0 (counts)
-  CHECK(std::isnan(m.iou[3]));               // absent from gt and pred: NaN, excluded
+  CHECK(m.iou[2] == doctest::Approx(0.0));  // predicted only: union 1, IoU 0 (counts)
+  CHECK(std::isnan(m.iou[3]));              // absent from gt and pred: NaN, excluded
   CHECK(m.num_valid_classes == 3);
   CHECK(m.miou == doctest::Approx((62.5 + 300.0 / 7 + 0.0) / 3));
   CHECK(m.accuracy[0] == doctest::Approx(100.0 * 5 / 6));
@@ -126,7 +126,7 @@ TEST_CASE("confusion matrices are exactly additive and JSON round-trips") {
     }
   ConfusionMatrix whole(k), top(k), bottom(k);
   whole.add(gt, pred);
-  top.add(gt.rowRange(0, 50), pred.rowRange(0, 50));        // strided views
+  top.add(gt.rowRange(0, 50), pred.rowRange(0, 50));  // strided views
   bottom.add(gt.rowRange(50, 120), pred.rowRange(50, 120));
   ConfusionMatrix merged(k);
   merged.merge(top);

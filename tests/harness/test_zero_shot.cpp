@@ -33,7 +33,7 @@ TEST_CASE("zero-shot metrics: nan-means over seen and unseen classes, hIoU their
   const auto z = zero_shot_metrics(with_iou({80, 60, nan, 30, 10}), {false, false, false, true, true});
   CHECK(z.seen_classes == 3);
   CHECK(z.unseen_classes == 2);
-  CHECK(z.seen_miou == doctest::Approx(70));    // class 2 absent: not counted
+  CHECK(z.seen_miou == doctest::Approx(70));  // class 2 absent: not counted
   CHECK(z.unseen_miou == doctest::Approx(20));
   CHECK(z.hiou == doctest::Approx(2 * 70 * 20 / 90.0));
   CHECK(zero_shot_metrics(with_iou({50, 0}), {false, true}).hiou == 0.0);
@@ -84,7 +84,8 @@ TEST_CASE("splits: --unseen arguments; unknown classes and all-unseen splits are
   CHECK(parse_unseen_argument("cow, sheep").unseen == std::vector<std::string>{"cow", "sheep"});
   const std::vector<std::string> classes = {"grass", "water", "sand"};
   CHECK_THROWS_WITH(unseen_mask({{"watr"}, "--unseen watr"}, classes),
-                    doctest::Contains("unseen class 'watr' (--unseen watr) is not a class of the data set (near: water)"));
+                    doctest::Contains(
+                        "unseen class 'watr' (--unseen watr) is not a class of the data set (near: water)"));
   CHECK_THROWS_WITH(unseen_mask({classes, "x"}, classes), doctest::Contains("leaves no seen class"));
   CHECK_THROWS_WITH(read_unseen_file("/nonexistent/unseen.txt"), doctest::Contains("/nonexistent/unseen.txt"));
 }

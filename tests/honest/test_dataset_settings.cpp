@@ -28,8 +28,8 @@ Setting resolve(const std::string& pipeline, const std::string& dataset) {
   return {p.mode, p.short_side, p.window, p.stride, p.prob_thd, p.area_thd, scale};
 }
 
-const std::vector<std::string> kBenchmarks = {"voc21",      "voc20",         "context60",  "context59",
-                                              "coco_object", "coco_stuff171", "cityscapes", "ade20k",
+const std::vector<std::string> kBenchmarks = {"voc21",       "voc20",         "context60",         "context59",
+                                              "coco_object", "coco_stuff171", "cityscapes",        "ade20k",
                                               "lip",         "cihp",          "pascal_person_part"};
 
 // SCLIP's and NACLIP's shared settings (training_free_base.toml).
@@ -85,8 +85,8 @@ TEST_CASE("each method pipeline resolves to its authors' per-dataset settings") 
 }
 
 TEST_CASE("no method pipeline names its classes: the data set's vocabulary is used") {
-  for (const char* p : {"vanilla", "maskclip", "clip_baseline", "sclip", "naclip", "naclip_pamr", "clearclip",
-                        "cliptrase"}) {
+  for (const char* p :
+       {"vanilla", "maskclip", "clip_baseline", "sclip", "naclip", "naclip_pamr", "clearclip", "cliptrase"}) {
     for (const auto& ds : kBenchmarks) {
       const PipelineSpec s = load_pipeline_spec(OVSEG_SOURCE_DIR "/pipelines/" + std::string(p) + ".toml", {}, ds);
       for (const auto& n : s.nodes) {
@@ -115,5 +115,6 @@ TEST_CASE("CLIPtrase on VOC20 gets its CLS-logit weighting from [datasets.voc20]
   CHECK(p.short_side == 128);
   CHECK(p.window == 64);
   for (const auto& n : world.nodes)
-    if (n.id == "clip") CHECK(std::get<std::string>(n.params.at("model").value).find("world-clip") != std::string::npos);
+    if (n.id == "clip")
+      CHECK(std::get<std::string>(n.params.at("model").value).find("world-clip") != std::string::npos);
 }

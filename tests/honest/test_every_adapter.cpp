@@ -101,16 +101,17 @@ struct Setup {
 
 TEST_CASE("every method pipeline on every adapter: the data set's vocabulary and settings, no --set") {
   Setup s;
-  const std::vector<std::string> pipelines = {"vanilla", "maskclip", "clip_baseline", "sclip",
-                                              "clearclip", "naclip", "naclip_pamr", "cliptrase"};
+  const std::vector<std::string> pipelines = {"vanilla",   "maskclip", "clip_baseline", "sclip",
+                                              "clearclip", "naclip",   "naclip_pamr",   "cliptrase"};
   int runs = 0;
   for (const auto& [dataset, root] : s.roots) {
     const auto ds = ovseg::harness::make_dataset(dataset, root);
     for (const auto& p : pipelines) {
       CAPTURE(dataset);
       CAPTURE(p);
-      const ovseg::Graph g = ovseg::build_graph(
-          ovseg::load_pipeline_spec(kSourceDir + "/pipelines/" + p + ".toml", {}, dataset), catalog());
+      const ovseg::Graph g = ovseg::build_graph(ovseg::load_pipeline_spec(kSourceDir + "/pipelines/" + p + ".toml", {},
+                                                                          dataset),
+                                                catalog());
       ovseg::EvalOptions o;
       o.dataset = dataset;
       o.data_root = root;

@@ -111,11 +111,13 @@ TEST_CASE("--unset replaces a node's plugin cleanly; a missing key is an error n
   TempDir d;
   write_file(d.file("p.toml"), kBase);
   // Without --unset the old plugin's parameters would stay behind.
-  const PipelineSpec s = load_pipeline_spec(
-      d.file("p.toml"), {parse_unset("nodes.refine"), parse_override("nodes.refine.plugin=similarity_smoothing"),
-                         parse_override("nodes.refine.inputs={ tokens = \"enc.tokens\" }")});
+  const PipelineSpec s = load_pipeline_spec(d.file("p.toml"),
+                                            {parse_unset("nodes.refine"),
+                                             parse_override("nodes.refine.plugin=similarity_smoothing"),
+                                             parse_override("nodes.refine.inputs={ tokens = \"enc.tokens\" }")});
   CHECK(param(s, "refine", "temperature") == nullptr);
-  const std::string e = error_of([&] { load_pipeline_spec(d.file("p.toml"), {parse_unset("nodes.refine.temprature")}); });
+  const std::string e = error_of(
+      [&] { load_pipeline_spec(d.file("p.toml"), {parse_unset("nodes.refine.temprature")}); });
   CHECK(e.find("temprature") != std::string::npos);
   CHECK(e.find("temperature") != std::string::npos);  // did you mean
   CHECK(error_of([] { parse_unset("nodes.a.b=1"); }).find("not key=value") != std::string::npos);

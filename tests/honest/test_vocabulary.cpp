@@ -23,7 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-
 struct World {
   TempDir dir;
   std::string root, model;
@@ -46,11 +45,15 @@ World& world() {
 std::string pipeline(const std::string& text_extra, const std::string& tail = "") {
   const std::string& m = world().model;
   return "[protocol]\nshort_side = 64\nwindow = 64\nstride = 64\n"
-         "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = \"" + m + "\"\n"
-         "[nodes.text]\nplugin = \"clip_text\"\nmodel = \"" + m + "\"\ntemplates = \"single\"\ncache = false\n" +
-         text_extra +
-         "\n[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text = \"text.embeddings\" }\n"
-         "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" }\n" +
+         "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = \"" +
+         m +
+         "\"\n"
+         "[nodes.text]\nplugin = \"clip_text\"\nmodel = \"" +
+         m + "\"\ntemplates = \"single\"\ncache = false\n" + text_extra +
+         "\n[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text = "
+         "\"text.embeddings\" }\n"
+         "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" "
+         "}\n" +
          tail;
 }
 
@@ -91,7 +94,8 @@ TEST_CASE("without class names the text node takes the data set's; the record st
 TEST_CASE("[vocabulary] map: the pipeline's classes are scored as the data-set classes it names") {
   TempDir tmp;
   // Two classes: "zebra" is declared to be the world's water, "grass" is grass.
-  const auto r = eval(tmp, pipeline("class_names = [\"zebra\", \"grass\"]\n", "[vocabulary]\nmap = { zebra = \"water\" }\n"));
+  const auto r = eval(tmp, pipeline("class_names = [\"zebra\", \"grass\"]\n",
+                                    "[vocabulary]\nmap = { zebra = \"water\" }\n"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const json rec = ovseg::load_records(tmp.file("res")).at(0);
@@ -105,7 +109,8 @@ TEST_CASE("[vocabulary] map: the pipeline's classes are scored as the data-set c
   CHECK(predicted > 0);
   // A map key that is not one of the pipeline's classes is a typo.
   TempDir tmp2;
-  const auto bad = eval(tmp2, pipeline("class_names = [\"zebra\", \"grass\"]\n", "[vocabulary]\nmap = { zebar = \"water\" }\n"));
+  const auto bad = eval(tmp2, pipeline("class_names = [\"zebra\", \"grass\"]\n",
+                                       "[vocabulary]\nmap = { zebar = \"water\" }\n"));
   CHECK(bad.exit_code == 1);
   CHECK(contains(bad.output, "'zebar'"));
   // A class that is no data-set class, unmapped.
@@ -148,7 +153,8 @@ TEST_CASE("tables: one row per pipeline across its per-dataset settings; one col
   t = ovseg::build_table({a, c}, {});
   std::vector<std::string> headers;
   for (const auto& col : t.columns) headers.push_back(col.flat_header());
-  CHECK(std::count_if(headers.begin(), headers.end(), [](const std::string& h) { return contains(h, "VOC21 [vocabulary"); }) == 2);
+  CHECK(std::count_if(headers.begin(), headers.end(),
+                      [](const std::string& h) { return contains(h, "VOC21 [vocabulary"); }) == 2);
 }
 
 TEST_CASE("tables: rows of one pipeline that differ in a node parameter are labelled by it") {

@@ -47,7 +47,8 @@ struct CheckpointFile {
     const char* dir = std::getenv("OVSEG_PARITY_CHECKPOINT_DIR");
     keep = dir && *dir;
     path = keep ? (fs::path(dir) / ("parity_loftup_" + name + ".pth")).string()
-                : (fs::temp_directory_path() / ("ovseg_loftup_" + name + "_" + std::to_string(::getpid()) + ".pth")).string();
+                : (fs::temp_directory_path() / ("ovseg_loftup_" + name + "_" + std::to_string(::getpid()) + ".pth"))
+                      .string();
     save_state_dict_zip(path, sd);
   }
   ~CheckpointFile() {
@@ -92,7 +93,8 @@ TEST_CASE("a random checkpoint in the released layout loads from disk; geometry 
   CheckpointFile file("layout", sd);  // torch.save(model.state_dict()) as hubconf.py's pytorch_model.bin
   auto model = LoftUp::load(file.path);
   CHECK(model->geometry() == g);
-  CHECK(model->geometry().describe() == "dim 512, width 532, 2 layers x 4 heads, 20 image frequencies, 5 low-res frequencies");
+  CHECK(model->geometry().describe() ==
+        "dim 512, width 532, 2 layers x 4 heads, 20 image frequencies, 5 low-res frequencies");
   const StateDict back = model->state_dict();
   REQUIRE(back.size() == sd.size());
   for (const auto& [k, v] : sd) {
@@ -125,7 +127,8 @@ TEST_CASE("loader errors name the file and the tensor") {
   StateDict sd = make_loftup_state_dict(g, 3, true);
   SUBCASE("missing") {
     sd.erase("upsampler.first_conv.4.bias");
-    CHECK_THROWS_WITH_AS(LoftUp(sd, "x.bin"), doctest::Contains("LoftUp checkpoint 'x.bin': missing tensor 'upsampler.first_conv.4.bias'"),
+    CHECK_THROWS_WITH_AS(LoftUp(sd, "x.bin"),
+                         doctest::Contains("LoftUp checkpoint 'x.bin': missing tensor 'upsampler.first_conv.4.bias'"),
                          CheckpointError);
   }
   SUBCASE("misshaped") {
@@ -135,7 +138,8 @@ TEST_CASE("loader errors name the file and the tensor") {
   }
   SUBCASE("unexpected") {
     sd["upsampler.extra"] = at::zeros({1});
-    CHECK_THROWS_WITH_AS(LoftUp(sd, "x.bin"), doctest::Contains("unexpected tensor 'upsampler.extra'"), CheckpointError);
+    CHECK_THROWS_WITH_AS(LoftUp(sd, "x.bin"), doctest::Contains("unexpected tensor 'upsampler.extra'"),
+                         CheckpointError);
   }
   SUBCASE("learnable positional encoding") {
     sd.erase("upsampler.lr_pe.biases");
@@ -193,7 +197,8 @@ TEST_CASE("parity with the authors' LoftUp on random checkpoints (<= 2e-6 relati
 
   SUBCASE("CLIP ViT-B/16 geometry, eval") {
     auto m = LoftUp::load(clip.path);
-    const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_clip_lr.npy"), ovseg::read_npy(kData + "parity_clip_image.npy"));
+    const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_clip_lr.npy"),
+                                    ovseg::read_npy(kData + "parity_clip_image.npy"));
     const at::Tensor want = ovseg::read_npy(kData + "parity_clip_out.npy");
     REQUIRE(y.sizes() == want.sizes());
     CHECK(max_rel(y, want) <= 2e-6);
@@ -202,21 +207,27 @@ TEST_CASE("parity with the authors' LoftUp on random checkpoints (<= 2e-6 relati
     auto m = LoftUp::load(small.path);
     LoftUp::Options o;
     o.max_tile_bytes = 1;  // one row per tile
-    const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_small_lr.npy"), ovseg::read_npy(kData + "parity_small_image.npy"), o);
+    const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_small_lr.npy"),
+                                    ovseg::read_npy(kData + "parity_small_image.npy"), o);
     CHECK(max_rel(y, ovseg::read_npy(kData + "parity_small_out.npy")) <= 2e-6);
   }
   SUBCASE("small geometry, train mode: BatchNorm on batch statistics, running statistics updated") {
     auto m = LoftUp::load(small.path);
     LoftUp::Options o;
     o.training = true;
-    const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_small_lr.npy"), ovseg::read_npy(kData + "parity_small_image.npy"), o);
+    const at::Tensor y = m->forward(ovseg::read_npy(kData + "parity_small_lr.npy"),
+                                    ovseg::read_npy(kData + "parity_small_image.npy"), o);
     CHECK(max_rel(y, ovseg::read_npy(kData + "parity_small_out_train.npy")) <= 2e-6);
     const at::Tensor running = ovseg::read_npy(kData + "parity_small_running.npy");
     const StateDict sd = m->state_dict();
-    const at::Tensor mine = at::stack({sd.at("upsampler.first_conv.2.running_mean"), sd.at("upsampler.first_conv.2.running_var"),
-                                       sd.at("upsampler.first_conv.5.running_mean"), sd.at("upsampler.first_conv.5.running_var")});
+    const at::Tensor mine = at::stack(
+        {sd.at("upsampler.first_conv.2.running_mean"), sd.at("upsampler.first_conv.2.running_var"),
+         sd.at("upsampler.first_conv.5.running_mean"), sd.at("upsampler.first_conv.5.running_var")});
     CHECK(max_rel(mine, running) <= 2e-6);
     CHECK(sd.at("upsampler.first_conv.2.num_batches_tracked").item<int64_t>() ==
-          make_loftup_state_dict(small_geometry(), 2026, true).at("upsampler.first_conv.2.num_batches_tracked").item<int64_t>() + 1);
+          make_loftup_state_dict(small_geometry(), 2026, true)
+                  .at("upsampler.first_conv.2.num_batches_tracked")
+                  .item<int64_t>() +
+              1);
   }
 }

@@ -23,13 +23,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace ovseg;
-using eval_test::contains;
 using eval_test::catalog;
+using eval_test::contains;
 using eval_test::read_file;
 using eval_test::run_cli;
 using eval_test::TempDir;
 using eval_test::write_file;
-
 
 double max_rel(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>() / std::max(1e-12, b.abs().max().item<double>());
@@ -140,7 +139,8 @@ TEST_CASE("loftup stage: the model's output, a chosen size, the features space")
     o.out_w = 8;
     const at::Tensor y = m->forward(lr, img, o);
     const models::StateDict sd = m->state_dict();
-    const at::Tensor w = sd.at("channelnorm.norm.weight").view({1, 8, 1, 1}), b = sd.at("channelnorm.norm.bias").view({1, 8, 1, 1});
+    const at::Tensor w = sd.at("channelnorm.norm.weight").view({1, 8, 1, 1}),
+                     b = sd.at("channelnorm.norm.bias").view({1, 8, 1, 1});
     const at::Tensor mu = at::upsample_bilinear2d(lr.mean(1, true), {6, 8}, false);
     const at::Tensor sigma = at::upsample_bilinear2d(at::sqrt(lr.var(1, false, true) + 1e-5), {6, 8}, false);
     CHECK(max_rel(got, (y - b) / w * sigma + mu) < 1e-5);
@@ -164,7 +164,8 @@ TEST_CASE("stage 1: the pseudo ground truth from masks and its loss (smallest ma
   const at::Tensor masks = test_masks(12, 16);
   for (double blend : {1.0, 0.5}) {
     INFO("mask_blend " << blend);
-    auto stage = create_stage(catalog(), "loftup", {{"model", ck.path}, {"mask_blend", blend}, {"output", std::string("normalized")}});
+    auto stage = create_stage(catalog(), "loftup",
+                              {{"model", ck.path}, {"mask_blend", blend}, {"output", std::string("normalized")}});
     stage->set_training(true);
     TrainingContext ctx;
     ctx.inputs["features"] = FeatureMap{lr};
@@ -246,10 +247,12 @@ stride = 32
 [nodes.clip]
 plugin = "clip_image"
 inputs = { image = "input.image" }
-model = ")" + kClip + R"("
+model = ")" +
+         kClip + R"("
 [nodes.text]
 plugin = "clip_text"
-model = ")" + kClip + R"("
+model = ")" +
+         kClip + R"("
 templates = "single"
 cache = false
 [nodes.refine]

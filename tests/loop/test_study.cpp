@@ -27,8 +27,8 @@ std::string colour_variant(const TempDir& dir, const std::string& name, bool wit
 }
 
 std::string eval_args(const std::string& pipelines, const std::string& results, const std::string& extra = "") {
-  return "eval " + pipelines + " --dataset world --data-root " + quoted(tiny_world()) + " --results " + quoted(results) +
-         " --quiet " + extra;
+  return "eval " + pipelines + " --dataset world --data-root " + quoted(tiny_world()) + " --results " +
+         quoted(results) + " --quiet " + extra;
 }
 
 }  // namespace

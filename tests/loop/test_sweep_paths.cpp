@@ -23,10 +23,14 @@ namespace {
 // sweep's `set` (a path relative to the sweep file) names a real one.
 std::string clip_pipeline() {
   return "[protocol]\nshort_side = 64\nwindow = 64\nstride = 64\n"
-         "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = \"no-such.safetensors\"\n"
-         "[nodes.text]\nplugin = \"clip_text\"\nmodel = \"no-such.safetensors\"\ntemplates = \"single\"\ncache = false\n"
-         "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text = \"text.embeddings\" }\n"
-         "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" }\n"
+         "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = "
+         "\"no-such.safetensors\"\n"
+         "[nodes.text]\nplugin = \"clip_text\"\nmodel = \"no-such.safetensors\"\ntemplates = \"single\"\ncache = "
+         "false\n"
+         "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text = "
+         "\"text.embeddings\" }\n"
+         "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" "
+         "}\n"
          "mode = \"bilinear\"\n";
 }
 

@@ -44,8 +44,10 @@ inline StateDict random_released_state_dict(uint64_t seed = 7, bool with_text = 
   const auto g = geometry();
   StateDict sd;
   for (auto& [k, t] : ovseg::models::make_random_clip_state_dict(g, seed)) {
-    if (k.rfind("visual.", 0) == 0) sd["visual_encoder.proxy." + k.substr(7)] = t;
-    else if (with_text && k != "input_resolution" && k != "context_length" && k != "vocab_size") sd["text_encoder." + k] = t;
+    if (k.rfind("visual.", 0) == 0)
+      sd["visual_encoder.proxy." + k.substr(7)] = t;
+    else if (with_text && k != "input_resolution" && k != "context_length" && k != "vocab_size")
+      sd["text_encoder." + k] = t;
   }
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed + 1);
   auto normal = [&](std::vector<int64_t> shape, double std, double mean = 0.0) {

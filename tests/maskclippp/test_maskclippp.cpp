@@ -30,7 +30,6 @@ using ovseg::Masks;
 
 namespace {
 
-
 const ovseg::PluginCatalog& catalog() {
   static ovseg::PluginCatalog c = [] {
     ovseg::PluginCatalog cat;
@@ -39,7 +38,6 @@ const ovseg::PluginCatalog& catalog() {
   }();
   return c;
 }
-
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -65,26 +63,30 @@ Masks binary_masks(const std::vector<at::Tensor>& ms, std::vector<int64_t> class
 }
 
 std::unique_ptr<ovseg::Stage> classifier(std::map<std::string, ovseg::ParamValue> extra = {}) {
-  std::map<std::string, ovseg::ParamValue> p = {
-      {"model", kEmbeddedClip},
-      {"class_names", std::vector<std::string>{"grass", "water", "house, home, cottage"}},
-      {"templates", std::string("t14")},
-      {"corr_width", int64_t{8}}};
+  std::map<std::string, ovseg::ParamValue> p = {{"model", kEmbeddedClip},
+                                                {"class_names",
+                                                 std::vector<std::string>{"grass", "water", "house, home, cottage"}},
+                                                {"templates", std::string("t14")},
+                                                {"corr_width", int64_t{8}}};
   for (auto& [k, v] : extra) p[k] = v;
   return ovseg::create_stage(catalog(), "maskclippp", p, "cls");
 }
 
 }  // namespace
 
-TEST_CASE("gt_segments: panoptic segments per (instance, class) and stuff class; semantic per class; ignored pixels in none") {
+TEST_CASE(
+    "gt_segments: panoptic segments per (instance, class) and stuff class; semantic per class; ignored pixels in "
+    "none") {
   // 1 x 4 x 6: stuff 0 | object 1 (class 2 with a class-3 part) | object 2 (class 2) | ignored corner.
-  at::Tensor labels = at::tensor({0, 0, 2, 2, 2, 2,  //
-                                  0, 0, 3, 2, 2, 2,  //
-                                  1, 1, 2, 2, 2, 2,  //
-                                  1, 1, 255, 255, 2, 2}, at::kLong).view({1, 4, 6});
+  at::Tensor labels = at::tensor({0, 0, 2,   2,   2, 2,  //
+                                  0, 0, 3,   2,   2, 2,  //
+                                  1, 1, 2,   2,   2, 2,  //
+                                  1, 1, 255, 255, 2, 2},
+                                 at::kLong)
+                          .view({1, 4, 6});
   at::Tensor inst = at::zeros({1, 2, 4, 6});
-  inst[0][0].narrow(0, 0, 3).narrow(1, 2, 2).fill_(1);   // object 1: columns 2-3 of rows 0-2
-  inst[0][1].narrow(1, 4, 2).fill_(1);                   // object 2: columns 4-5
+  inst[0][0].narrow(0, 0, 3).narrow(1, 2, 2).fill_(1);  // object 1: columns 2-3 of rows 0-2
+  inst[0][1].narrow(1, 4, 2).fill_(1);                  // object 2: columns 4-5
   Masks instances;
   instances.logits = inst;
   auto run = [&](const std::string& mode) {
@@ -108,7 +110,8 @@ TEST_CASE("gt_segments: panoptic segments per (instance, class) and stuff class;
   CHECK(sem.logits[0][2].sum().item<double>() == 13.0);
 }
 
-TEST_CASE("maskclippp: each covered pixel's class scores sum to one, constant within a mask; padding; uncovered pixels") {
+TEST_CASE(
+    "maskclippp: each covered pixel's class scores sum to one, constant within a mask; padding; uncovered pixels") {
   auto stage = classifier({{"psm", std::string("mean")}});
   const at::Tensor image = at::rand({1, 3, 30, 37});  // not whole 8 px patches: padded inside
   at::Tensor left = at::zeros({30, 37}), right = at::zeros({30, 37});
@@ -137,7 +140,8 @@ TEST_CASE("maskclippp: each covered pixel's class scores sum to one, constant wi
 
   // Or the uncovered part of each cell of a 2x2 grid: still covered once, and
   // the two right cells (different content) may differ.
-  auto grid = classifier({{"psm", std::string("mean")}, {"uncovered", std::string("grid")}, {"uncovered_cells", int64_t{2}}});
+  auto grid = classifier(
+      {{"psm", std::string("mean")}, {"uncovered", std::string("grid")}, {"uncovered_cells", int64_t{2}}});
   grid->run(half);
   CHECK(std::get<Logits>(half.outputs.at("logits")).logits.sum(1).allclose(at::ones({1, 30, 37}), 1e-5, 1e-5));
 
@@ -174,12 +178,9 @@ TEST_CASE("maskclippp: attention in-projections, positions, mask bias scale and 
                                            "visual.transformer.resblocks.0.attn.in_proj_weight",
                                            "visual.transformer.resblocks.0.attn.in_proj_bias",
                                            "visual.transformer.resblocks.1.attn.in_proj_weight",
-                                           "visual.transformer.resblocks.1.attn.in_proj_bias",
-                                           "mask_logit_scale",
-                                           "psm.corr_proj_in.0.weight",
-                                           "psm.corr_proj_in.0.bias",
-                                           "psm.corr_proj_out.0.weight",
-                                           "psm.corr_proj_out.0.bias"});
+                                           "visual.transformer.resblocks.1.attn.in_proj_bias", "mask_logit_scale",
+                                           "psm.corr_proj_in.0.weight", "psm.corr_proj_in.0.bias",
+                                           "psm.corr_proj_out.0.weight", "psm.corr_proj_out.0.bias"});
   CHECK(tensors.at("mask_logit_scale").sizes() == at::IntArrayRef{1, 2});  // the last of 2 blocks, 2 heads
 
   at::Tensor top = at::zeros({32, 32}), bottom = at::zeros({32, 32});

@@ -66,7 +66,8 @@ struct Checkpoint {
     const char* dir = std::getenv("OVSEG_MASKCLIPPP_PARITY_DIR");
     keep = dir && *dir && name == "parity";
     path = keep ? (fs::path(dir) / (name + ".pth")).string()
-                : (fs::temp_directory_path() / ("ovseg_mcpp_" + name + "_" + std::to_string(::getpid()) + ".pth")).string();
+                : (fs::temp_directory_path() / ("ovseg_mcpp_" + name + "_" + std::to_string(::getpid()) + ".pth"))
+                      .string();
     save_released_checkpoint(path, sd);
   }
   ~Checkpoint() {
@@ -83,7 +84,8 @@ struct Loaded {
 // A model of the same geometry but other weights, then the checkpoint over it.
 Loaded load(const std::string& path) {
   Loaded l;
-  l.model = ovseg::models::ClipModel::from_state_dict(ovseg::models::make_random_clip_state_dict(geometry(), 99), "base");
+  l.model = ovseg::models::ClipModel::from_state_dict(ovseg::models::make_random_clip_state_dict(geometry(), 99),
+                                                      "base");
   const auto g = geometry();
   l.scale = at::zeros({g.vision_layers - kMaskPriorBegin + 1, g.vision_heads});
   l.w_in = at::zeros({kCorrWidth, kTemplates}), l.b_in = at::zeros({kCorrWidth});
@@ -132,7 +134,8 @@ TEST_CASE("MaskCLIP++: mask embeddings, PSM scores, merge, loss and ensemble equ
   CHECK(rel_diff(mc::semantic_merge(pred.narrow(0, 4, 2), masks[1]), fixture("parity_sem1")) < 1e-5);
 
   const at::Tensor train_text = text.index_select(0, at::tensor({1, 2, 3}, at::kLong));
-  const at::Tensor train_scores = mc::linear_psm(mc::correlations(m_embs, train_text, 50.0), l.w_in, l.b_in, l.w_out, l.b_out);
+  const at::Tensor train_scores = mc::linear_psm(mc::correlations(m_embs, train_text, 50.0), l.w_in, l.b_in, l.w_out,
+                                                 l.b_out);
   const at::Tensor labels = fixture("parity_labels").to(at::kLong);
   const at::Tensor batch = at::tensor({0, 0, 0, 0, 1, 1}, at::kLong);
   const at::Tensor areas = at::cat(e.areas, 0);

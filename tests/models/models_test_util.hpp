@@ -36,10 +36,17 @@ class TempDir {
 // vocabulary keeps the files small.
 inline ovseg::models::ClipGeometry small_geometry() {
   ovseg::models::ClipGeometry g;
-  g.vision_width = 128; g.vision_layers = 2; g.vision_heads = 2;
-  g.patch_size = 16; g.image_resolution = 64; g.embed_dim = 32;
-  g.context_length = 77; g.vocab_size = 1000;
-  g.text_width = 128; g.text_heads = 2; g.text_layers = 2;
+  g.vision_width = 128;
+  g.vision_layers = 2;
+  g.vision_heads = 2;
+  g.patch_size = 16;
+  g.image_resolution = 64;
+  g.embed_dim = 32;
+  g.context_length = 77;
+  g.vocab_size = 1000;
+  g.text_width = 128;
+  g.text_heads = 2;
+  g.text_layers = 2;
   return g;
 }
 

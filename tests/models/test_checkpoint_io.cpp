@@ -34,7 +34,10 @@ struct PyPickle {
   std::string out;
   uint8_t memo = 0;
   void op(char c) { out += c; }
-  void put() { out += 'q'; out += char(memo++); }
+  void put() {
+    out += 'q';
+    out += char(memo++);
+  }
   void str(const std::string& s) {
     out += 'X';
     for (int i = 0; i < 4; ++i) out += char((s.size() >> (8 * i)) & 0xff);
@@ -58,7 +61,7 @@ struct PyPickle {
 
 struct PyTensor {
   std::string key, storage_key, storage_type;  // storage_type e.g. "FloatStorage"
-  at::Tensor storage;                         // 1-d
+  at::Tensor storage;                          // 1-d
   int64_t offset;
   std::vector<int64_t> size, stride;
 };
@@ -232,10 +235,11 @@ TEST_CASE("Python-style zips: views of shared storages, fp16, nested wrappers") 
   const auto path = dir.file("views.pth");
   auto storage = at::arange(12, at::kFloat);
   auto half = at::arange(6, at::kFloat).to(at::kHalf);
-  write_python_torch_save(path, {{"a", "0", "FloatStorage", storage, 0, {3, 4}, {4, 1}},
-                                 {"a_t", "0", "FloatStorage", storage, 0, {4, 3}, {1, 4}},
-                                 {"tail", "0", "FloatStorage", storage, 8, {4}, {1}},
-                                 {"h", "1", "HalfStorage", half, 0, {2, 3}, {3, 1}}},
+  write_python_torch_save(path,
+                          {{"a", "0", "FloatStorage", storage, 0, {3, 4}, {4, 1}},
+                           {"a_t", "0", "FloatStorage", storage, 0, {4, 3}, {1, 4}},
+                           {"tail", "0", "FloatStorage", storage, 8, {4}, {1}},
+                           {"h", "1", "HalfStorage", half, 0, {2, 3}, {3, 1}}},
                           "model");
   const StateDict sd = load_state_dict(path);
   REQUIRE(sd.size() == 4);
@@ -258,8 +262,9 @@ TEST_CASE("real Python torch.save files from the shared data load" *
   const at::Tensor ade = load_torch_tensor(OVSEG_SHARED_DATA "/clip-vitb16-text-embeddings/ade_ViT16_clip_text.pth");
   CHECK(ade.sizes() == at::IntArrayRef({150, 512}));
   // It is a tensor, not a state dict: the state-dict loader says so.
-  CHECK(error_of([&] { load_state_dict(OVSEG_SHARED_DATA "/clip-vitb16-text-embeddings/voc_ViT16_clip_text.pth"); })
-            .find("not a dict") != std::string::npos);
+  CHECK(error_of([&] {
+          load_state_dict(OVSEG_SHARED_DATA "/clip-vitb16-text-embeddings/voc_ViT16_clip_text.pth");
+        }).find("not a dict") != std::string::npos);
 }
 
 TEST_CASE("safetensors round-trips every dtype, scalars, empties and metadata") {
@@ -461,7 +466,8 @@ TEST_CASE("SHA-256 matches the FIPS 180-4 test vectors") {
   CHECK(sha256_hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   // Streaming in odd-sized pieces gives the same digest.
   Sha256 h;
-  for (size_t i = 0; i < million.size(); i += 997) h.update(million.data() + i, std::min<size_t>(997, million.size() - i));
+  for (size_t i = 0; i < million.size(); i += 997)
+    h.update(million.data() + i, std::min<size_t>(997, million.size() - i));
   CHECK(h.hex_digest() == sha256_hex(million));
 
   TempDir dir;

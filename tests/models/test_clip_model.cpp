@@ -127,9 +127,7 @@ TEST_CASE("positional embedding interpolation") {
   const int64_t g = 4, C = 8;
   auto pos = at::randn({1 + g * g, C}, gen, at::TensorOptions().dtype(at::kFloat));
 
-  SUBCASE("identity when the grid is unchanged") {
-    CHECK(interpolate_positional_embedding(pos, g, g).equal(pos));
-  }
+  SUBCASE("identity when the grid is unchanged") { CHECK(interpolate_positional_embedding(pos, g, g).equal(pos)); }
   SUBCASE("non-square target, CLS row kept, matches upsample_bicubic2d") {
     auto out = interpolate_positional_embedding(pos, 14, 20);
     REQUIRE(out.sizes() == at::IntArrayRef({1 + 14 * 20, C}));

@@ -31,10 +31,17 @@ TEST_CASE("focus table: IoU, precision, recall and confusions of a class from th
   ovseg::harness::ConfusionMatrix a(3), b(3);
   // Method A: 100 person pixels, 60 right, 30 taken for dog, 10 for
   // background; 20 dog and 20 background pixels predicted as person.
-  a.at(1, 1) = 60; a.at(1, 2) = 30; a.at(1, 0) = 10;
-  a.at(2, 1) = 20; a.at(0, 1) = 20; a.at(0, 0) = 500; a.at(2, 2) = 80;
+  a.at(1, 1) = 60;
+  a.at(1, 2) = 30;
+  a.at(1, 0) = 10;
+  a.at(2, 1) = 20;
+  a.at(0, 1) = 20;
+  a.at(0, 0) = 500;
+  a.at(2, 2) = 80;
   // Method B: every person pixel right, nothing else called person.
-  b.at(1, 1) = 100; b.at(0, 0) = 520; b.at(2, 2) = 100;
+  b.at(1, 1) = 100;
+  b.at(0, 0) = 520;
+  b.at(2, 2) = 100;
   const std::vector<json> records = {record("A", "coco_object", names, a), record("B", "coco_object", names, b)};
   ClassFocusOptions o;
   o.classes = {"Person"};
@@ -67,15 +74,21 @@ TEST_CASE("focus table: a class no data set has is an error naming it") {
 TEST_CASE("the HTML report's focus sections: the --focus numbers as bars and chips, then the worst images") {
   const std::vector<std::string> names = {"background", "person", "dog"};
   ovseg::harness::ConfusionMatrix a(3);
-  a.at(1, 1) = 60; a.at(1, 2) = 30; a.at(1, 0) = 10;
-  a.at(2, 1) = 20; a.at(0, 1) = 20; a.at(0, 0) = 500; a.at(2, 2) = 80;
+  a.at(1, 1) = 60;
+  a.at(1, 2) = 30;
+  a.at(1, 0) = 10;
+  a.at(2, 1) = 20;
+  a.at(0, 1) = 20;
+  a.at(0, 0) = 500;
+  a.at(2, 2) = 80;
   ovseg::ComparisonTable t;
   t.title = "mIoU (%)";
   ovseg::TableRow row;
   row.label = "A";
   json rec = record("A", "coco_object", names, a);
   rec["metrics"] = {{"mIoU", 60.0},
-                    {"per_class", json::array({{{"name", "background"}, {"iou", 92.6}}, {{"name", "person"}, {"iou", 42.9}},
+                    {"per_class", json::array({{{"name", "background"}, {"iou", 92.6}},
+                                               {{"name", "person"}, {"iou", 42.9}},
                                                {{"name", "dog"}, {"iou", 61.5}}})}};
   row.records = {rec};
   t.rows.push_back(row);

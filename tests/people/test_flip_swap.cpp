@@ -7,9 +7,10 @@
 using namespace ovseg::train;
 
 TEST_CASE("left/right class pairs come from the class names") {
-  const std::vector<std::string> lip = {"background", "hat", "hair", "glove", "sunglasses", "upper clothes",
-                                        "dress", "coat", "socks", "pants", "jumpsuits", "scarf", "skirt", "face",
-                                        "left arm", "right arm", "left leg", "right leg", "left shoe", "right shoe"};
+  const std::vector<std::string> lip = {"background",    "hat",      "hair",      "glove",     "sunglasses",
+                                        "upper clothes", "dress",    "coat",      "socks",     "pants",
+                                        "jumpsuits",     "scarf",    "skirt",     "face",      "left arm",
+                                        "right arm",     "left leg", "right leg", "left shoe", "right shoe"};
   const auto pairs = left_right_pairs(lip);
   REQUIRE(pairs.size() == 3);
   CHECK(pairs[0] == std::pair<int, int>{14, 15});

@@ -138,8 +138,8 @@ TEST_CASE("the LIP, CIHP and PASCAL-Person-Part adapters read the written people
     CHECK(lip->num_classes() == 20);
     CHECK(ppp->num_classes() == 7);
     for (size_t i = 0; i < n; ++i) {
-      const PeopleScene sc =
-          render_people_scene(scene_seed(7, "people/" + split, i), split == "train" ? 64 : 80, split == "train" ? 64 : 80);
+      const PeopleScene sc = render_people_scene(scene_seed(7, "people/" + split, i), split == "train" ? 64 : 80,
+                                                 split == "train" ? 64 : 80);
       const auto s = lip->sample(i, true);
       CHECK(s.id == split + "_0000" + std::to_string(i));
       cv::Mat want;

@@ -17,7 +17,6 @@ namespace postprocess_test {
 
 using namespace ovseg;
 
-
 inline const PluginCatalog& catalog() {
   static PluginCatalog c = [] {
     PluginCatalog cat;
@@ -34,8 +33,7 @@ inline std::unique_ptr<Stage> make_stage(const std::string& plugin,
 }
 
 // Runs `plugin` on (logits, image) and returns its output logits.
-inline at::Tensor run_logits(const std::string& plugin, const at::Tensor& logits,
-                             const at::Tensor& image,
+inline at::Tensor run_logits(const std::string& plugin, const at::Tensor& logits, const at::Tensor& image,
                              const std::map<std::string, ParamValue>& params = {},
                              std::vector<std::string> class_names = {}) {
   if (class_names.empty())

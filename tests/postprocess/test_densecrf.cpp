@@ -15,8 +15,8 @@ namespace dc = ovseg::densecrf;
 namespace {
 
 // out_i = sum_j exp(-|f_i - f_j|^2 / 2) in_j, exactly (double).
-std::vector<double> brute_filter(const std::vector<float>& f, int64_t n, int dim,
-                                 const std::vector<float>& in, int64_t vs) {
+std::vector<double> brute_filter(const std::vector<float>& f, int64_t n, int dim, const std::vector<float>& in,
+                                 int64_t vs) {
   std::vector<double> out(n * vs, 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -243,9 +243,8 @@ TEST_CASE("densecrf class overrides change only the named class's kernel weights
   CHECK(errors_in_person_region(person) * 10 < errors_in_person_region(plain));
   // The background label got no message: its log-probability gap to the
   // unary is what the person label took, never a reward of its own.
-  CHECK((person.select(1, 1) - person.select(1, 0) >= plain.select(1, 1) - plain.select(1, 0) - 1e-5)
-            .all()
-            .item<bool>());
+  CHECK(
+      (person.select(1, 1) - person.select(1, 0) >= plain.select(1, 1) - plain.select(1, 0) - 1e-5).all().item<bool>());
 }
 
 TEST_CASE("densecrf explains bad parameters and inputs") {

@@ -11,8 +11,8 @@ using namespace postprocess_test;
 namespace {
 
 // pamr.py, pixel by pixel. image (1,3,H,W), mask (1,K,H,W), both CPU float.
-at::Tensor reference_pamr(at::Tensor image, const at::Tensor& mask, const std::vector<int64_t>& dils,
-                          int iterations, bool clip_norm) {
+at::Tensor reference_pamr(at::Tensor image, const at::Tensor& mask, const std::vector<int64_t>& dils, int iterations,
+                          bool clip_norm) {
   const int64_t c_count = 3, k_count = mask.size(1), h = mask.size(2), w = mask.size(3);
   const double mean[3] = {0.48145466, 0.4578275, 0.40821073};
   const double sd[3] = {0.26862954, 0.26130258, 0.27577711};
@@ -46,8 +46,7 @@ at::Tensor reference_pamr(at::Tensor image, const at::Tensor& mask, const std::v
           for (int dy = -1; dy <= 1; ++dy)
             for (int dx = -1; dx <= 1; ++dx) {
               if (dy == 0 && dx == 0) continue;
-              score[p] += -std::abs(x(c, y, xx) - x(c, y + dy * d, xx + dx * d)) /
-                          (1e-8 + 0.1 * std_c) / c_count;
+              score[p] += -std::abs(x(c, y, xx) - x(c, y + dy * d, xx + dx * d)) / (1e-8 + 0.1 * std_c) / c_count;
               const int64_t idx = (y * w + xx) * p_count + p;
               ny[idx] = std::clamp<int64_t>(y + dy * d, 0, h - 1);
               nx[idx] = std::clamp<int64_t>(xx + dx * d, 0, w - 1);
@@ -88,14 +87,14 @@ TEST_CASE("pamr matches a pixel-by-pixel re-statement of pamr.py") {
   const at::Tensor logits = at::randn({1, 4, 11, 13});
   const at::Tensor logits_before = logits.clone();
   for (bool clip_norm : {true, false}) {
-    for (const std::vector<int64_t>& dils : {std::vector<int64_t>{1, 2}, std::vector<int64_t>{8, 16},
-                                             std::vector<int64_t>{3}}) {
+    for (const std::vector<int64_t>& dils :
+         {std::vector<int64_t>{1, 2}, std::vector<int64_t>{8, 16}, std::vector<int64_t>{3}}) {
       CAPTURE(clip_norm);
       CAPTURE(dils.size());
-      const at::Tensor got = run_logits(
-          "pamr", logits, image,
-          {{"iterations", int64_t{3}}, {"dilations", dils},
-           {"image_normalization", std::string(clip_norm ? "clip" : "none")}});
+      const at::Tensor got = run_logits("pamr", logits, image,
+                                        {{"iterations", int64_t{3}},
+                                         {"dilations", dils},
+                                         {"image_normalization", std::string(clip_norm ? "clip" : "none")}});
       const at::Tensor want = reference_pamr(image, logits, dils, 3, clip_norm);
       CHECK(got.sizes() == logits.sizes());
       CHECK(max_abs_diff(got, want) < 1e-5);
@@ -112,8 +111,8 @@ TEST_CASE("pamr resizes the image to the logits (bilinear) and keeps the batch a
   const at::Tensor small = at::upsample_bilinear2d(image, {10, 13}, false);
   const at::Tensor got = run_logits("pamr", logits, image, {{"dilations", std::vector<int64_t>{1, 2}}});
   for (int64_t b = 0; b < 2; ++b) {
-    const at::Tensor want =
-        reference_pamr(small.narrow(0, b, 1).contiguous(), logits.narrow(0, b, 1).contiguous(), {1, 2}, 10, true);
+    const at::Tensor want = reference_pamr(small.narrow(0, b, 1).contiguous(), logits.narrow(0, b, 1).contiguous(),
+                                           {1, 2}, 10, true);
     CHECK(max_abs_diff(got.narrow(0, b, 1), want) < 1e-5);
   }
 }
@@ -133,15 +132,11 @@ TEST_CASE("pamr sharpens a blurred step at an image edge") {
   const at::Tensor ramp = at::linspace(1.0, -1.0, w).view({1, 1, 1, w}).expand({1, 1, h, w});
   const at::Tensor logits = at::cat({ramp, -ramp}, 1).contiguous();
   const at::Tensor out = run_logits("pamr", logits, image, {{"dilations", std::vector<int64_t>{1, 2}}});
-  auto jump = [&](const at::Tensor& t) {
-    return (t[0][0][h / 2][w / 2 - 1] - t[0][0][h / 2][w / 2]).item<double>();
-  };
+  auto jump = [&](const at::Tensor& t) { return (t[0][0][h / 2][w / 2 - 1] - t[0][0][h / 2][w / 2]).item<double>(); };
   auto spread = [&](const at::Tensor& t) {  // within-region variation of class 0
-    return (t[0][0].narrow(1, 0, w / 2).std().item<double>() +
-            t[0][0].narrow(1, w / 2, w / 2).std().item<double>());
+    return (t[0][0].narrow(1, 0, w / 2).std().item<double>() + t[0][0].narrow(1, w / 2, w / 2).std().item<double>());
   };
-  MESSAGE("jump " << jump(logits) << " -> " << jump(out) << ", spread " << spread(logits) << " -> "
-                  << spread(out));
+  MESSAGE("jump " << jump(logits) << " -> " << jump(out) << ", spread " << spread(logits) << " -> " << spread(out));
   // The step across the edge grows (0.043 -> 0.33 here); away from the edge a
   // linear ramp is a fixed point of symmetric averaging, so the within-region
   // spread only shrinks a little.

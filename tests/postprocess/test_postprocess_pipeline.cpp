@@ -66,8 +66,7 @@ TEST_CASE("pamr and densecrf run in a pipeline after resize_logits") {
   const at::Tensor up = std::get<Logits>(r.values.at("upsample.logits")).logits;
   const at::Tensor crf = std::get<Logits>(r.values.at("crf.logits")).logits;
   CHECK(crf.sizes() == at::IntArrayRef({1, 2, h, w}));
-  CHECK(std::get<Logits>(r.values.at("crf.logits")).class_names ==
-        std::vector<std::string>{"dark", "bright"});
+  CHECK(std::get<Logits>(r.values.at("crf.logits")).class_names == std::vector<std::string>{"dark", "bright"});
   const at::Tensor labels = std::get<LabelMap>(r.values.at("labels.labels")).labels[0];
   auto errors = [&](const at::Tensor& l) { return (l != disc.to(at::kLong)).sum().item<int64_t>(); };
   const int64_t coarse = errors(up[0].argmax(0)), refined = errors(labels);

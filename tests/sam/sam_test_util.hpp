@@ -38,7 +38,8 @@ struct ParityModel {
     const char* dir = std::getenv("OVSEG_SAM_PARITY_DIR");
     keep = dir && *dir;
     path = keep ? (fs::path(dir) / ("parity_" + preset + ".pth")).string()
-                : (fs::temp_directory_path() / ("ovseg_sam_parity_" + preset + "_" + std::to_string(::getpid()) + ".pth"))
+                : (fs::temp_directory_path() /
+                   ("ovseg_sam_parity_" + preset + "_" + std::to_string(::getpid()) + ".pth"))
                       .string();
     ovseg::models::save_state_dict_zip(path, sd);
     model = ovseg::models::SamModel::load(path);
@@ -88,12 +89,12 @@ inline std::string error_of(const std::function<void()>& f) {
 }  // namespace sam_test
 
 // Reports both figures and checks the bound (max |diff| / max |ref| <= 1e-5).
-#define SAM_CHECK_CLOSE(ours, ref, what)                                                              \
-  do {                                                                                                \
-    const at::Tensor sam_ours_ = (ours), sam_ref_ = (ref);                                            \
-    REQUIRE(sam_ours_.sizes() == sam_ref_.sizes());                                                   \
-    const auto sam_c_ = sam_test::closeness(sam_ours_, sam_ref_);                                     \
-    const std::string sam_what_ = (what);                                                             \
+#define SAM_CHECK_CLOSE(ours, ref, what)                                                                      \
+  do {                                                                                                        \
+    const at::Tensor sam_ours_ = (ours), sam_ref_ = (ref);                                                    \
+    REQUIRE(sam_ours_.sizes() == sam_ref_.sizes());                                                           \
+    const auto sam_c_ = sam_test::closeness(sam_ours_, sam_ref_);                                             \
+    const std::string sam_what_ = (what);                                                                     \
     MESSAGE(sam_what_ << ": max |diff| " << sam_c_.max_abs << ", max |diff| / max |ref| " << sam_c_.max_rel); \
-    CHECK(sam_c_.max_rel <= 1e-5);                                                                    \
+    CHECK(sam_c_.max_rel <= 1e-5);                                                                            \
   } while (0)

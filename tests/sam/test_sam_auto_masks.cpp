@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 TEST_CASE("calculate_stability_score and batched_mask_to_box as amg.py") {
   const at::Tensor logits = fixture("amg_logits");
   CHECK(at::equal(sam_stability_score(logits, 0.0, 1.0).isnan(), fixture("amg_stability").isnan()));
-  CHECK(at::allclose(sam_stability_score(logits, 0.0, 1.0).nan_to_num(-1), fixture("amg_stability").nan_to_num(-1), 0, 0));
+  CHECK(at::allclose(sam_stability_score(logits, 0.0, 1.0).nan_to_num(-1), fixture("amg_stability").nan_to_num(-1), 0,
+                     0));
   CHECK(at::equal(sam_masks_to_boxes(logits > 0), fixture("amg_boxes")));
   CHECK(at::equal(sam_masks_to_boxes(logits > 0)[3], at::zeros({4}, at::kLong)));  // the empty mask
 }

@@ -33,7 +33,6 @@ int64_t numel(const StateDict& sd) {
   return n;
 }
 
-
 }  // namespace
 
 TEST_CASE("random checkpoints have exactly the official layouts (segment_anything / MobileSAM state_dict())") {
@@ -71,10 +70,10 @@ TEST_CASE("SAM geometry is read off the tensor shapes") {
   CHECK(b.encoder == SamEncoderType::ViT);
   CHECK(b.vit.width == 768);
   CHECK(b.vit.depth == 12);
-  CHECK(b.vit.heads == 12);  // 768 / rel_pos head dim 64
-  CHECK(b.vit.window == 14);  // windowed blocks' rel_pos: 27 rows
+  CHECK(b.vit.heads == 12);                                         // 768 / rel_pos head dim 64
+  CHECK(b.vit.window == 14);                                        // windowed blocks' rel_pos: 27 rows
   CHECK(b.vit.global_blocks == std::vector<int64_t>{2, 5, 8, 11});  // rel_pos: 127 rows
-  CHECK(b.image_size == 1024);  // pos_embed 64 x patch 16
+  CHECK(b.image_size == 1024);                                      // pos_embed 64 x patch 16
   CHECK(b.embedding_grid == 64);
   CHECK(b.embed_dim == 256);
   CHECK(b.decoder_heads == kSamDecoderHeads);
@@ -108,7 +107,8 @@ TEST_CASE("a random checkpoint in the full SAM ViT-B layout loads from a .pth an
   predictor.set_image(image);
   CHECK(predictor.features().sizes() == at::IntArrayRef{1, 256, 64, 64});
   CHECK(predictor.frame().input_h == 768);
-  const auto r = predictor.predict(at::tensor({20.0, 30.0}).view({1, 2}), at::tensor({int64_t(1)}), at::Tensor(), at::Tensor(), true);
+  const auto r = predictor.predict(at::tensor({20.0, 30.0}).view({1, 2}), at::tensor({int64_t(1)}), at::Tensor(),
+                                   at::Tensor(), true);
   CHECK(r.masks.sizes() == at::IntArrayRef{3, 48, 64});
   CHECK(r.low_res_logits.sizes() == at::IntArrayRef{3, 256, 256});
   CHECK(r.iou_predictions.sizes() == at::IntArrayRef{3});
@@ -257,11 +257,13 @@ TEST_CASE("the encoder block hook sees every block's tokens and can add to or re
   std::vector<at::Tensor> bumped_taps;
   const at::Tensor bumped = m.encode_image(pixels, bump, {0, 1}, &bumped_taps);
   CHECK_FALSE(at::allclose(bumped, plain));
-  CHECK(at::equal(bumped_taps[0], taps[0]));  // blocks before the injection are untouched
+  CHECK(at::equal(bumped_taps[0], taps[0]));                                // blocks before the injection are untouched
   CHECK(at::equal(bumped_taps[1], tokens[1].permute({0, 3, 1, 2}) + 0.5));  // taps record the hook's return
 
   const SamBlockHook bad = [](int64_t, const at::Tensor& x) { return x.narrow(1, 0, 8); };
-  CHECK(error_of([&] { m.encode_image(pixels, bad); }).find("returned [2, 8, 16, 64] after block 0, expected the tokens' shape [2, 16, 16, 64]") !=
+  CHECK(error_of([&] {
+          m.encode_image(pixels, bad);
+        }).find("returned [2, 8, 16, 64] after block 0, expected the tokens' shape [2, 16, 16, 64]") !=
         std::string::npos);
 
   // TinyViT: the hook sees MBConv and attention blocks alike, channels-last.
@@ -283,13 +285,17 @@ TEST_CASE("the encoder block hook sees every block's tokens and can add to or re
 
 TEST_CASE("SAM inputs of the wrong shape are refused with the shapes named") {
   const auto& m = *sam_test::vit_test_model().model;
-  CHECK(error_of([&] { m.encode_image(at::zeros({1, 3, 200, 256})); }).find("expected preprocessed pixels (B, 3, 256, 256)") !=
-        std::string::npos);
-  CHECK(error_of([&] { m.encode_prompts(at::zeros({1, 2, 3}), at::ones({1, 2}), {}, {}); })
-            .find("expected points (B,N,2) and labels (B,N), got [1, 2, 3]") != std::string::npos);
-  CHECK(error_of([&] { m.encode_prompts({}, {}, {}, at::zeros({1, 1, 32, 32})); })
-            .find("expected mask inputs (B,1,64,64)") != std::string::npos);
+  CHECK(error_of([&] {
+          m.encode_image(at::zeros({1, 3, 200, 256}));
+        }).find("expected preprocessed pixels (B, 3, 256, 256)") != std::string::npos);
+  CHECK(error_of([&] {
+          m.encode_prompts(at::zeros({1, 2, 3}), at::ones({1, 2}), {}, {});
+        }).find("expected points (B,N,2) and labels (B,N), got [1, 2, 3]") != std::string::npos);
+  CHECK(error_of([&] {
+          m.encode_prompts({}, {}, {}, at::zeros({1, 1, 32, 32}));
+        }).find("expected mask inputs (B,1,64,64)") != std::string::npos);
   SamPredictor p(sam_test::vit_test_model().model);
-  CHECK(error_of([&] { p.predict(at::zeros({1, 2}), at::ones({1}), {}, {}, true); }).find("set an image") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          p.predict(at::zeros({1, 2}), at::ones({1}), {}, {}, true);
+        }).find("set an image") != std::string::npos);
 }

@@ -40,7 +40,9 @@ const PromptCase kCases[] = {
 };
 
 // Every `step`-th row and column of the last two axes.
-at::Tensor every(const at::Tensor& t, int64_t step) { return t.slice(-2, 0, t.size(-2), step).slice(-1, 0, t.size(-1), step); }
+at::Tensor every(const at::Tensor& t, int64_t step) {
+  return t.slice(-2, 0, t.size(-2), step).slice(-1, 0, t.size(-1), step);
+}
 
 // `all_cases` false: the one-click and box cases only, no batch.
 void run_parity(const sam_test::ParityModel& m, const std::string& name, int64_t step, bool all_cases = true) {
@@ -76,13 +78,15 @@ void run_parity(const sam_test::ParityModel& m, const std::string& name, int64_t
   // input frame (what the pipeline stage and the automatic generator run).
   const auto r = predictor.predict_torch(fixture("parity_batch_points").to(at::kFloat),
                                          fixture("parity_batch_labels").to(at::kInt), at::Tensor(), at::Tensor(), true);
-  SAM_CHECK_CLOSE(every(r.low_res_logits, step), fixture(name + "_batch_multi_low_res"), name + " batch low-res mask logits");
+  SAM_CHECK_CLOSE(every(r.low_res_logits, step), fixture(name + "_batch_multi_low_res"),
+                  name + " batch low-res mask logits");
   SAM_CHECK_CLOSE(r.iou_predictions, fixture(name + "_batch_multi_iou"), name + " batch IoU predictions");
 }
 
 }  // namespace
 
-TEST_CASE("parity with segment_anything's SamPredictor: ViT encoder, prompt encoder, mask decoder, pre/post-processing") {
+TEST_CASE(
+    "parity with segment_anything's SamPredictor: ViT encoder, prompt encoder, mask decoder, pre/post-processing") {
   run_parity(sam_test::vit_test_model(), "vit_test", 1);
 }
 
@@ -102,7 +106,8 @@ TEST_CASE("ResizeLongestSide.apply_image: Pillow's bilinear resize of the predic
   const at::Tensor ly = at::arange(257, at::kLong).view({257, 1, 1}), lx = at::arange(385, at::kLong).view({1, 385, 1});
   const at::Tensor lc = at::arange(3, at::kLong).view({1, 1, 3});
   const at::Tensor large = ((lx * lx * 31 + ly * lx * 17 + ly * ly * 7 + lc * 101) % 256).to(at::kByte);
-  for (const auto& [image, ref] : {std::pair{small, "parity_resized_256"}, std::pair{large, "parity_large_resized_256"}}) {
+  for (const auto& [image, ref] :
+       {std::pair{small, "parity_resized_256"}, std::pair{large, "parity_large_resized_256"}}) {
     CAPTURE(std::string(ref));
     const auto [h, w] = sam_preprocess_shape(image.size(0), image.size(1), 256);
     const at::Tensor ours = sam_resize_uint8(image, h, w);

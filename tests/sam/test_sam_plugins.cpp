@@ -39,7 +39,8 @@ const PluginCatalog& catalog() {
 at::Tensor parity_image() { return fixture("parity_image").permute({2, 0, 1}).unsqueeze(0).to(at::kFloat) / 255.0; }
 
 std::string encoder_nodes(const std::string& checkpoint) {
-  return "[nodes.sam]\nplugin = \"sam_image_encoder\"\ninputs = { image = \"input.image\" }\nmodel = \"" + checkpoint + "\"\n";
+  return "[nodes.sam]\nplugin = \"sam_image_encoder\"\ninputs = { image = \"input.image\" }\nmodel = \"" + checkpoint +
+         "\"\n";
 }
 
 RunResult run_toml(const std::string& toml, const at::Tensor& image) {
@@ -47,7 +48,6 @@ RunResult run_toml(const std::string& toml, const at::Tensor& image) {
   Executor ex(g, "cpu");
   return ex.run(Image{image});
 }
-
 
 struct Output {
   int code;
@@ -73,7 +73,8 @@ TEST_CASE("a sam_image_encoder -> sam_prompts -> sam_mask_decoder graph reproduc
                            "[nodes.click]\nplugin = \"sam_prompts\"\ninputs = { image = \"input.image\" }\n"
                            "points = [39.0, 30.0]\n"
                            "[nodes.decoder]\nplugin = \"sam_mask_decoder\"\n"
-                           "inputs = { embeddings = \"sam.embeddings\", prompts = \"click.prompts\", model = \"sam.model\", image = \"input.image\" }\n"
+                           "inputs = { embeddings = \"sam.embeddings\", prompts = \"click.prompts\", model = "
+                           "\"sam.model\", image = \"input.image\" }\n"
                            "[nodes.logits]\nplugin = \"sam_masks_to_logits\"\ninputs = { masks = \"decoder.masks\" }\n";
   const RunResult r = run_toml(toml, parity_image());
   const Masks& m = std::get<Masks>(r.values.at("decoder.masks"));
@@ -101,14 +102,16 @@ TEST_CASE("sam_prompts: 'each' makes one prompt per point (or point + box), 'tog
   CHECK(each.points.sizes() == at::IntArrayRef{2, 2, 1, 2});
   CHECK(each.point_labels[1].flatten().equal(at::tensor({int64_t(1), int64_t(0)})));
   CHECK_FALSE(each.boxes.defined());
-  const Prompts together = prompts({{"points", std::vector<double>{1, 2, 3, 4}}, {"boxes", std::vector<double>{0, 0, 9, 9}},
+  const Prompts together = prompts({{"points", std::vector<double>{1, 2, 3, 4}},
+                                    {"boxes", std::vector<double>{0, 0, 9, 9}},
                                     {"mode", std::string("together")}});
   CHECK(together.points.sizes() == at::IntArrayRef{2, 1, 2, 2});
   CHECK(together.boxes.sizes() == at::IntArrayRef{2, 1, 4});
   CHECK(together.num_prompts() == 1);
   auto err = [&](std::map<std::string, ParamValue> params) { return error_of([&] { prompts(params); }); };
   CHECK(err({{"points", std::vector<double>{1, 2, 3}}}).find("x, y pairs; it has 3 numbers") != std::string::npos);
-  CHECK(err({{"points", std::vector<double>{1, 2}}, {"labels", std::vector<int64_t>{2}}}).find("holds 2") != std::string::npos);
+  CHECK(err({{"points", std::vector<double>{1, 2}}, {"labels", std::vector<int64_t>{2}}}).find("holds 2") !=
+        std::string::npos);
   CHECK(err({{"points", std::vector<double>{1, 2, 3, 4}}, {"boxes", std::vector<double>{0, 0, 9, 9}}})
             .find("pairs point i with box i, but there are 2 points and 1 boxes") != std::string::npos);
   CHECK(err({}).find("no prompt") != std::string::npos);
@@ -165,7 +168,8 @@ TEST_CASE("malformed prompts are refused naming the node, the port and the shape
 TEST_CASE("graphs that wire SAM ports wrongly fail at load, naming the node and both types") {
   const std::string toml = encoder_nodes(sam_test::vit_test_model().path) +
                            "[nodes.decoder]\nplugin = \"sam_mask_decoder\"\n"
-                           "inputs = { embeddings = \"sam.embeddings\", prompts = \"sam.embeddings\", model = \"sam.model\", image = \"input.image\" }\n"
+                           "inputs = { embeddings = \"sam.embeddings\", prompts = \"sam.embeddings\", model = "
+                           "\"sam.model\", image = \"input.image\" }\n"
                            "[nodes.logits]\nplugin = \"sam_masks_to_logits\"\ninputs = { masks = \"decoder.masks\" }\n";
   const std::string e = error_of([&] { build_graph(parse_pipeline_spec(toml, "bad.toml"), catalog()); });
   CHECK(e.find("decoder") != std::string::npos);
@@ -190,14 +194,17 @@ TEST_CASE("sam_image_encoder taps feed FeatureMap outputs; a wired tap needs a l
   auto one = create_stage(catalog(), "sam_image_encoder", {{"model", ckpt}, {"taps", std::vector<int64_t>{1}}});
   CHECK(error_of([&] { one->run(ctx); }).find("output 'tap_1' is wired but parameter 'taps' lists 1 block(s)") !=
         std::string::npos);
-  CHECK(error_of([&] { create_stage(catalog(), "sam_image_encoder", {{"model", ckpt}, {"taps", std::vector<int64_t>{9}}}); })
-            .find("lists block 9, but") != std::string::npos);
+  CHECK(error_of([&] {
+          create_stage(catalog(), "sam_image_encoder", {{"model", ckpt}, {"taps", std::vector<int64_t>{9}}});
+        }).find("lists block 9, but") != std::string::npos);
 }
 
 TEST_CASE("sam_auto_masks is the library's automatic mask generator, proposals padded per batch") {
   const auto model = sam_test::vit_test_model().model;
   auto stage = create_stage(catalog(), "sam_auto_masks",
-                            {{"points_per_side", int64_t(4)}, {"pred_iou_thresh", 0.0}, {"stability_score_thresh", 0.0}});
+                            {{"points_per_side", int64_t(4)},
+                             {"pred_iou_thresh", 0.0},
+                             {"stability_score_thresh", 0.0}});
   MapStageContext ctx;
   const at::Tensor image = parity_image();
   ctx.inputs["image"] = Image{at::cat({image, image.flip(3)})};
@@ -243,7 +250,8 @@ TEST_CASE("ovseg sam writes masks, an overlay and scores; --auto writes proposal
   CHECK(std::filesystem::exists(dir.file("out/overlay.png")));
 
   const Output a = cli("sam --model " + ckpt + " --image " + image +
-                       " --auto --points-per-side 4 --pred-iou-thresh 0 --stability-thresh 0 --out " + dir.file("auto"));
+                       " --auto --points-per-side 4 --pred-iou-thresh 0 --stability-thresh 0 --out " +
+                       dir.file("auto"));
   REQUIRE_MESSAGE(a.code == 0, a.text);
   std::ifstream pin(dir.file("auto/proposals.json"));
   const auto p = nlohmann::json::parse(pin);
@@ -259,7 +267,8 @@ TEST_CASE("ovseg sam writes masks, an overlay and scores; --auto writes proposal
   CHECK(cli("sam --model " + ckpt + " --image " + image + " --out " + dir.file("x")).code == 2);  // no prompt
   CHECK(cli("sam --model " + ckpt + " --image " + image + " --point 1,2,5 --out " + dir.file("x")).code == 2);
   CHECK(cli("sam --model " + ckpt + " --image " + image + " --auto --point 1,2 --out " + dir.file("x")).code == 2);
-  const Output missing = cli("sam --model " + dir.file("none.pth") + " --image " + image + " --point 1,2 --out " + dir.file("x"));
+  const Output missing = cli("sam --model " + dir.file("none.pth") + " --image " + image + " --point 1,2 --out " +
+                             dir.file("x"));
   CHECK(missing.code == 1);
   CHECK(missing.text.find("none.pth") != std::string::npos);
 }

@@ -36,8 +36,10 @@ void write_scenes(const fs::path& root, int n, int s, bool with_instances) {
     char id[16];
     std::snprintf(id, sizeof id, "%04d", i);
     cv::imwrite((root / "train" / "images" / (std::string(id) + ".png")).string(), img);
-    if (with_instances) cv::imwrite((root / "train" / "instances" / (std::string(id) + ".png")).string(), inst);
-    else cv::imwrite((root / "train" / "labels" / (std::string(id) + ".png")).string(), lab);
+    if (with_instances)
+      cv::imwrite((root / "train" / "instances" / (std::string(id) + ".png")).string(), inst);
+    else
+      cv::imwrite((root / "train" / "labels" / (std::string(id) + ".png")).string(), lab);
   }
 }
 
@@ -56,7 +58,8 @@ TEST_CASE("focal and dice losses follow their formulas") {
     inter += p * ti, ps += p, ts += ti;
   }
   CHECK(train::sam_focal_loss(x, t).item<double>() == doctest::Approx(focal).epsilon(1e-6));
-  CHECK(train::sam_dice_loss(x, t).item<double>() == doctest::Approx(1 - (2 * inter + 1) / (ps + ts + 1)).epsilon(1e-6));
+  CHECK(train::sam_dice_loss(x, t).item<double>() ==
+        doctest::Approx(1 - (2 * inter + 1) / (ps + ts + 1)).epsilon(1e-6));
 }
 
 TEST_CASE("instance folders: 16-bit instance maps, or thing components of label maps") {
@@ -106,7 +109,8 @@ TEST_CASE("interactive SAM training: deterministic batches, a falling loss, the 
   CHECK(task.batch_samples(3) == task.batch_samples(3));
   CHECK(task.batch_samples(0) != task.batch_samples(1));
   // Only trained tensors: the random-Fourier matrix is a buffer.
-  for (const auto& [name, t] : task.parameters()) CHECK(name.find("positional_encoding_gaussian_matrix") == std::string::npos);
+  for (const auto& [name, t] : task.parameters())
+    CHECK(name.find("positional_encoding_gaussian_matrix") == std::string::npos);
 
   train::TrainOptions t;
   t.steps = 40;

@@ -30,7 +30,9 @@ const std::string kClip = std::string(OVSEG_SOURCE_DIR) + "/host/models/embedded
 const std::vector<std::string> kParts = {"background", "left arm", "right arm", "face", "left leg", "right leg"};
 
 std::map<std::string, ParamValue> params(std::map<std::string, ParamValue> extra = {}) {
-  std::map<std::string, ParamValue> p = {{"sam_model", kSam}, {"clip_model", kClip}, {"class_names", kParts},
+  std::map<std::string, ParamValue> p = {{"sam_model", kSam},
+                                         {"clip_model", kClip},
+                                         {"class_names", kParts},
                                          {"ftm_tokens", int64_t(4)}};
   for (auto& [k, v] : extra) p[k] = v;
   return p;
@@ -76,7 +78,7 @@ TEST_CASE("schnet: ports, and the weights layout (SAM's official names under sam
                         "decoder.up1.bias", "decoder.classifier.weight"})
     CHECK_MESSAGE(by_name.count(k), k);
   CHECK_FALSE(by_name.count("srm.2.proj.weight"));
-  CHECK_FALSE(by_name.count("sam.mask_decoder.iou_token"));  // only the encoder is SCHNet's
+  CHECK_FALSE(by_name.count("sam.mask_decoder.iou_token"));                            // only the encoder is SCHNet's
   CHECK(by_name.at("srm.0.proj.weight").tensor.sizes() == at::IntArrayRef{128, 128});  // CLIP width -> SAM width
   CHECK(by_name.at("ftm.tokens.2").tensor.sizes() == at::IntArrayRef{4, 128});
   CHECK(by_name.at("decoder.classifier.weight").tensor.sizes() == at::IntArrayRef{6, 32, 1, 1});
@@ -85,11 +87,12 @@ TEST_CASE("schnet: ports, and the weights layout (SAM's official names under sam
   CHECK_FALSE(by_name.at("sam.image_encoder.blocks.0.attn.qkv.weight").trainable);
   CHECK(by_name.at("ftm.tokens.0").trainable);
 
-  auto gated = create_stage(catalog(), "schnet", params({{"srm_fusion", std::string("cross_attention")},
-                                                           {"srm_sam_blocks", std::vector<int64_t>{2}},
-                                                           {"srm_clip_blocks", std::vector<int64_t>{1}},
-                                                           {"ftm", false},
-                                                           {"sam_trainable", std::vector<std::string>{}}}));
+  auto gated = create_stage(catalog(), "schnet",
+                            params({{"srm_fusion", std::string("cross_attention")},
+                                    {"srm_sam_blocks", std::vector<int64_t>{2}},
+                                    {"srm_clip_blocks", std::vector<int64_t>{1}},
+                                    {"ftm", false},
+                                    {"sam_trainable", std::vector<std::string>{}}}));
   std::set<std::string> names;
   for (auto& t : gated->parameters()) {
     names.insert(t.name);
@@ -112,8 +115,10 @@ TEST_CASE("an untrained SRM and FTM add nothing: SCHNet equals the SAM-only pars
     CHECK(at::equal(run_stage(*full, img), plain));
     // Once the injection's output layer is non-zero the features change.
     const std::string out = std::string(fusion) == "cross_attention" ? "srm.1.out.weight" : "srm.1.proj.weight";
-    if (std::string(fusion) == "gated") param(*full, "srm.1.gate").fill_(0.5);
-    else param(*full, out).normal_(0.0, 0.05);
+    if (std::string(fusion) == "gated")
+      param(*full, "srm.1.gate").fill_(0.5);
+    else
+      param(*full, out).normal_(0.0, 0.05);
     CHECK_FALSE(at::allclose(run_stage(*full, img), plain));
   }
   auto ftm = create_stage(catalog(), "schnet", params({{"srm", false}}));
@@ -136,7 +141,8 @@ TEST_CASE("flip TTA averages with the mirrored image's logits, flipped back with
   CHECK(at::allclose(run_stage(*tta, img), 0.5 * (once + back), 1e-5, 1e-6));
 
   // Explicit pairs replace the name rule.
-  auto explicit_pairs = create_stage(catalog(), "schnet", params({{"flip_tta", true}, {"flip_pairs", std::vector<int64_t>{1, 2}}}));
+  auto explicit_pairs = create_stage(catalog(), "schnet",
+                                     params({{"flip_tta", true}, {"flip_pairs", std::vector<int64_t>{1, 2}}}));
   param(*explicit_pairs, "srm.0.proj.weight").copy_(param(*plain, "srm.0.proj.weight"));
   const at::Tensor arms_only = mirrored.flip({3}).index_select(1, at::tensor({0, 2, 1, 3, 4, 5}, at::kLong));
   CHECK(at::allclose(run_stage(*explicit_pairs, img), 0.5 * (once + arms_only), 1e-5, 1e-6));
@@ -154,8 +160,9 @@ TEST_CASE("flip TTA averages with the mirrored image's logits, flipped back with
 }
 
 TEST_CASE("schnet: bad settings and inputs are refused naming the parameter, the node or the shape") {
-  CHECK_THROWS_WITH(create_stage(catalog(), "schnet", params({{"srm_sam_blocks", std::vector<int64_t>{1, 7}},
-                                                               {"srm_clip_blocks", std::vector<int64_t>{0, 1}}})),
+  CHECK_THROWS_WITH(create_stage(catalog(), "schnet",
+                                 params({{"srm_sam_blocks", std::vector<int64_t>{1, 7}},
+                                         {"srm_clip_blocks", std::vector<int64_t>{0, 1}}})),
                     doctest::Contains("srm_sam_blocks lists block 7"));
   CHECK_THROWS_WITH(create_stage(catalog(), "schnet", params({{"srm_clip_blocks", std::vector<int64_t>{0}}})),
                     doctest::Contains("differ in length"));
@@ -220,7 +227,8 @@ flip = true
   CHECK(weights.at("parser.srm.0.proj.weight").abs().sum().item<double>() > 0);  // left its zero start
 
   const auto e = run_cli("eval '" + pipeline + "' --weights '" + dir.file("run/weights.safetensors") +
-                         "' --dataset lip --data-root '" + root + "/lip' --split val --results '" + dir.file("res") + "'");
+                         "' --dataset lip --data-root '" + root + "/lip' --split val --results '" + dir.file("res") +
+                         "'");
   INFO(e.output);
   REQUIRE(e.exit_code == 0);
   nlohmann::json record;
@@ -233,8 +241,9 @@ flip = true
   models::StateDict bad = weights;
   bad["parser.decoder.classifier.weight"] = at::zeros({3, 32, 1, 1});
   models::save_safetensors(dir.file("bad.safetensors"), bad);
-  const auto b = run_cli("eval '" + pipeline + "' --weights '" + dir.file("bad.safetensors") + "' --dataset lip --data-root '" +
-                         root + "/lip' --split val --results '" + dir.file("res2") + "'");
+  const auto b = run_cli("eval '" + pipeline + "' --weights '" + dir.file("bad.safetensors") +
+                         "' --dataset lip --data-root '" + root + "/lip' --split val --results '" + dir.file("res2") +
+                         "'");
   CHECK(b.exit_code != 0);
   CHECK(contains(b.output, "decoder.classifier.weight"));
 }

@@ -36,7 +36,8 @@ SpecValue at_line(ParamValue v, int line) { return SpecValue{std::move(v), {"pip
 }  // namespace
 
 TEST_CASE("Params: typed getters for int, float and string lists") {
-  const Params p = validate_params(listy(), {{"sources", at_line(std::vector<std::string>{"depth", "rgb"}, 4)}}, "post");
+  const Params p = validate_params(listy(), {{"sources", at_line(std::vector<std::string>{"depth", "rgb"}, 4)}},
+                                   "post");
   CHECK(p.get_int_list("layers") == std::vector<int64_t>{1, 2});
   CHECK(p.get_float_list("weights") == std::vector<double>{0.5});
   CHECK(p.get_string_list("sources") == std::vector<std::string>{"depth", "rgb"});
@@ -48,8 +49,9 @@ TEST_CASE("Params: typed getters for int, float and string lists") {
 }
 
 TEST_CASE("Params: choices on a string list check each element, naming file, line and node") {
-  const std::string e =
-      error_of([] { validate_params(listy(), {{"sources", at_line(std::vector<std::string>{"rgb", "dept"}, 7)}}, "post"); });
+  const std::string e = error_of([] {
+    validate_params(listy(), {{"sources", at_line(std::vector<std::string>{"rgb", "dept"}, 7)}}, "post");
+  });
   CHECK(e.find("pipe.toml:7:11") != std::string::npos);
   CHECK(e.find("node 'post'") != std::string::npos);
   CHECK(e.find("parameter 'sources' lists \"dept\", not one of rgb, depth, normals") != std::string::npos);
@@ -59,14 +61,17 @@ TEST_CASE("Params: choices on a string list check each element, naming file, lin
   CHECK(validate_params(listy(), {{"sources", SpecValue{std::vector<std::string>{}, {}, true}}}, "post")
             .get_string_list("sources")
             .empty());
-  CHECK(error_of([] { validate_params(listy(), {{"mode", at_line(std::string("slow"), 9)}}, "post"); })
-            .find("parameter 'mode' is \"slow\", not one of fast, exact") != std::string::npos);
+  CHECK(error_of([] {
+          validate_params(listy(), {{"mode", at_line(std::string("slow"), 9)}}, "post");
+        }).find("parameter 'mode' is \"slow\", not one of fast, exact") != std::string::npos);
   // Ranges on int lists are checked per element too.
-  CHECK(error_of([] { validate_params(listy(), {{"layers", at_line(std::vector<int64_t>{3, 12}, 5)}}, "post"); })
-            .find("pipe.toml:5:11") != std::string::npos);
+  CHECK(error_of([] {
+          validate_params(listy(), {{"layers", at_line(std::vector<int64_t>{3, 12}, 5)}}, "post");
+        }).find("pipe.toml:5:11") != std::string::npos);
 }
 
-TEST_CASE("PluginDescriptor: choices() or range() on a parameter of another type fails when the plugin describes itself") {
+TEST_CASE(
+    "PluginDescriptor: choices() or range() on a parameter of another type fails when the plugin describes itself") {
   CHECK(error_of([] { PluginDescriptor("p", StageKind::Postprocess, "").param("n", 3, "").choices({"a"}); }) ==
         "plugin 'p': choices() on parameter 'n' of type int; choices apply to string and string list");
   CHECK(error_of([] { PluginDescriptor("p", StageKind::Postprocess, "").param("s", "a", "").range(0, 1); }) ==

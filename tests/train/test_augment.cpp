@@ -20,7 +20,8 @@ std::pair<cv::Mat, cv::Mat> coded_pair(int w, int h) {
     for (int x = 0; x < w; ++x) {
       const int c = (x / 7 + 2 * (y / 5)) % 5;
       label.at<int32_t>(y, x) = c;
-      image.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(10 * c), static_cast<uchar>(20 * c), static_cast<uchar>(30 * c));
+      image.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(10 * c), static_cast<uchar>(20 * c),
+                                            static_cast<uchar>(30 * c));
     }
   return {image, label};
 }
@@ -72,8 +73,7 @@ TEST_CASE("augment: geometry keeps image and label aligned; nearest labels only;
         bool interior = y >= 2 && x >= 2 && y < 46 && x < 46;
         for (int dy = -2; interior && dy <= 2; ++dy)
           for (int dx = -2; interior && dx <= 2; ++dx) interior = s.label.at<int32_t>(y + dy, x + dx) == c;
-        if (interior)
-          CHECK(std::abs(px[2] - 30 * c) <= 16);
+        if (interior) CHECK(std::abs(px[2] - 30 * c) <= 16);
       }
   }
   CHECK(padded > 0);

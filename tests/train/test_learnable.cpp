@@ -111,20 +111,25 @@ TEST_CASE("weights files: round trip, and each error names the node and the key"
   CHECK(contains(e.what(), "not found"));
   CHECK(e.where().line == 4);
 
-  e = executor_error(toy_graph("weights = \"" +
-                               write("unknown.safetensors", {{"head.proj.weight", w}, {"head.proj.bais", b}, {"head.calls", calls}}) + "\"\n"));
+  e = executor_error(toy_graph(
+      "weights = \"" +
+      write("unknown.safetensors", {{"head.proj.weight", w}, {"head.proj.bais", b}, {"head.calls", calls}}) + "\"\n"));
   CHECK(e.node() == "head");
   CHECK(contains(e.what(), "'head.proj.bais'"));
   CHECK(contains(e.what(), "proj.bias"));
 
-  e = executor_error(toy_graph("weights = \"" +
-                               write("shape.safetensors", {{"head.proj.weight", at::zeros({3, 3})}, {"head.proj.bias", b}, {"head.calls", calls}}) + "\"\n"));
+  e = executor_error(
+      toy_graph("weights = \"" +
+                write("shape.safetensors",
+                      {{"head.proj.weight", at::zeros({3, 3})}, {"head.proj.bias", b}, {"head.calls", calls}}) +
+                "\"\n"));
   CHECK(contains(e.what(), "'head.proj.weight' has shape (3, 3), the stage's has (2, 3)"));
 
   e = executor_error(toy_graph("weights = \"" + write("other.safetensors", {{"clip.visual.proj", w}}) + "\"\n"));
   CHECK(contains(e.what(), "holds no tensors for node 'head' (it holds nodes clip)"));
 
-  e = executor_error(toy_graph("weights = \"" + write("partial.safetensors", {{"head.proj.weight", w}, {"head.calls", calls}}) + "\"\n"));
+  e = executor_error(toy_graph(
+      "weights = \"" + write("partial.safetensors", {{"head.proj.weight", w}, {"head.calls", calls}}) + "\"\n"));
   CHECK(contains(e.what(), "lacks 'head.proj.bias', a trainable parameter of this node"));
   // With only the weight declared trainable, the same file is complete.
   Graph narrowed = toy_graph("trainable = [\"proj.weight\"]\nweights = \"" + dir.file("partial.safetensors") + "\"\n");
@@ -154,7 +159,8 @@ TEST_CASE("clip_image: a node that loads weights works on its own copy of the sh
   const std::string toml = "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = \"" +
                            kEmbeddedClip + "\"\n[nodes.text]\nplugin = \"clip_text\"\nmodel = \"" + kEmbeddedClip +
                            "\"\nclass_names = [\"grass\", \"water\"]\ntemplates = \"single\"\ncache = false\n"
-                           "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text = \"text.embeddings\" }\n";
+                           "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"clip.features\", text "
+                           "= \"text.embeddings\" }\n";
   Graph plain = build_graph(parse_pipeline_spec(toml, "a.toml"), catalog());
   Executor reference(plain, "cpu");
   const Image img{at::rand({1, 3, 32, 32})};

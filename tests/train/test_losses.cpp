@@ -91,7 +91,8 @@ TEST_CASE("focal and dice: per-class sigmoid on one-hot targets, ignored pixels 
         }
       dice += 1 - (2 * inter + 1) / (psum + tsum + 1);
     }
-  CHECK(train::focal_loss(c.logits, c.target, 255).item<double>() == doctest::Approx(focal / (valid * 3)).epsilon(1e-12));
+  CHECK(train::focal_loss(c.logits, c.target, 255).item<double>() ==
+        doctest::Approx(focal / (valid * 3)).epsilon(1e-12));
   CHECK(train::dice_loss(c.logits, c.target, 255).item<double>() == doctest::Approx(dice / 6).epsilon(1e-12));
 }
 
@@ -120,8 +121,7 @@ TEST_CASE("binary mask losses (SAM's): focal and dice per mask") {
 
 TEST_CASE("losses: shape errors and unknown names are clear") {
   const Case c = make_case();
-  CHECK_THROWS_WITH(train::cross_entropy_loss(c.logits, c.target.slice(1, 0, 2), 255),
-                    doctest::Contains("logits"));
+  CHECK_THROWS_WITH(train::cross_entropy_loss(c.logits, c.target.slice(1, 0, 2), 255), doctest::Contains("logits"));
   CHECK_THROWS_WITH(train::pixel_loss("lovasz", c.logits, c.target, 255), doctest::Contains("ce, bce, focal, dice"));
   const at::Tensor too_big = at::full({2, 4, 5}, 7, at::kLong);
   CHECK_THROWS_WITH(train::focal_loss(c.logits, too_big, 255), doctest::Contains(">= the 3 logit channels"));

@@ -127,7 +127,8 @@ TEST_CASE("q/v fine-tuning: only q_proj and v_proj change; every frozen tensor s
   // vision tensor exactly the checkpoint's.
   const PluginCatalog catalog = discover_plugins({OVSEG_TEST_PLUGIN_DIR});
   Graph g = build_graph(load_pipeline_spec(dir.file("qv.toml"),
-                                           {parse_override("nodes.clip.weights=\"" + dir.file("run/weights.safetensors") + "\"")}),
+                                           {parse_override("nodes.clip.weights=\"" +
+                                                           dir.file("run/weights.safetensors") + "\"")}),
                         catalog);
   Executor ex(g, "cpu");
   auto reference = original->clone();
@@ -169,11 +170,13 @@ TEST_CASE("zero-shot: unseen names never reach the graph, unseen pixels are igno
   CHECK(contains(run["val_skipped"].get<std::string>(), "depend on the class list"));
 
   // Evaluated on all classes, the seen-only head does not fit, and says so.
-  const auto mismatch = run_cli("eval '" + dir.file("toy.toml") + "' --weights '" + dir.file("run/weights.safetensors") +
-                                "' --dataset world --data-root '" + small_world() + "' --results '" + dir.file("res") +
-                                "' --plugin-dir '" + kToyPlugins + "' --quiet");
+  const auto mismatch = run_cli("eval '" + dir.file("toy.toml") + "' --weights '" +
+                                dir.file("run/weights.safetensors") + "' --dataset world --data-root '" +
+                                small_world() + "' --results '" + dir.file("res") + "' --plugin-dir '" + kToyPlugins +
+                                "' --quiet");
   CHECK(mismatch.exit_code == 1);
-  CHECK(contains(mismatch.output, "has shape (" + std::to_string(k - 2) + "), the stage's has (" + std::to_string(k) + ")"));
+  CHECK(contains(mismatch.output,
+                 "has shape (" + std::to_string(k - 2) + "), the stage's has (" + std::to_string(k) + ")"));
 
   // A pipeline that names every class itself cannot train zero-shot.
   std::string named = qv_pipeline();
@@ -241,7 +244,8 @@ TEST_CASE("ovseg train: refuses another recipe in the same folder, an unknown lo
   // Weights of another pipeline's nodes are refused by name.
   write_file(dir.file("qv.toml"), qv_pipeline());
   const auto foreign = run_cli("eval '" + dir.file("qv.toml") + "' --dataset world --data-root '" + small_world() +
-                               "' --weights '" + dir.file("run/weights.safetensors") + "' --results '" + dir.file("res") + "' --quiet");
+                               "' --weights '" + dir.file("run/weights.safetensors") + "' --results '" +
+                               dir.file("res") + "' --quiet");
   CHECK(foreign.exit_code == 1);
   CHECK(contains(foreign.output, "holds node 'head', which pipeline"));
 
@@ -251,7 +255,8 @@ TEST_CASE("ovseg train: refuses another recipe in the same folder, an unknown lo
   CHECK(contains(loss.output, "head.l2"));
 
   write_file(dir.file("frozen.toml"), toy_pipeline());
-  const auto nothing = run_cli(train_args(dir.file("frozen.toml"), dir.file("run3"), "--set 'nodes.head.trainable=[]'"));
+  const auto nothing = run_cli(
+      train_args(dir.file("frozen.toml"), dir.file("run3"), "--set 'nodes.head.trainable=[]'"));
   CHECK(nothing.exit_code == 1);
   CHECK(contains(nothing.output, "nothing to train"));
 }
@@ -262,7 +267,8 @@ TEST_CASE("data-parallel: 2 ranks train the model that accumulate = 2 trains in 
   const auto two = run_cli(train_args(dir.file("toy.toml"), dir.file("ranks"), "--ranks 2 --set train.val_images=0"));
   INFO(two.output);
   REQUIRE(two.exit_code == 0);
-  const auto one = run_cli(train_args(dir.file("toy.toml"), dir.file("accum"), "--set train.accumulate=2 --set train.val_images=0"));
+  const auto one = run_cli(
+      train_args(dir.file("toy.toml"), dir.file("accum"), "--set train.accumulate=2 --set train.val_images=0"));
   REQUIRE(one.exit_code == 0);
   CHECK(read_json(dir.file("ranks/run.json"))["ranks"] == 2);
   const auto a = models::load_safetensors(dir.file("ranks/weights.safetensors"));
@@ -283,11 +289,13 @@ TEST_CASE("data-parallel: 2 ranks train the model that accumulate = 2 trains in 
 TEST_CASE("ground truth as inputs: oracle rows under eval (recorded as such), instances under train, none under run") {
   TempDir dir;
   const std::string common = "[protocol]\nshort_side = 64\nwindow = 32\nstride = 32\n";
-  write_file(dir.file("labels.toml"), common + "[nodes.oracle]\nplugin = \"label_oracle\"\ninputs = { labels = \"input.labels\" }\n");
+  write_file(dir.file("labels.toml"),
+             common + "[nodes.oracle]\nplugin = \"label_oracle\"\ninputs = { labels = \"input.labels\" }\n");
   write_file(dir.file("instances.toml"),
-             common + "[nodes.oracle]\nplugin = \"instance_oracle\"\ninputs = { instances = \"input.instances\" }\n"
-                      "[train]\nsteps = 3\nbatch = 2\nval_images = 0\n[train.losses]\n\"oracle.masks\" = 1.0\n"
-                      "[train.augment]\ncrop = 32\n");
+             common +
+                 "[nodes.oracle]\nplugin = \"instance_oracle\"\ninputs = { instances = \"input.instances\" }\n"
+                 "[train]\nsteps = 3\nbatch = 2\nval_images = 0\n[train.losses]\n\"oracle.masks\" = 1.0\n"
+                 "[train.augment]\ncrop = 32\n");
   const std::string eval = " --dataset world --data-root '" + small_world() + "' --results '" + dir.file("res") +
                            "' --plugin-dir '" + kToyPlugins + "' --quiet";
   const auto labels = run_cli("eval '" + dir.file("labels.toml") + "'" + eval);

@@ -56,11 +56,13 @@ stride = 32
 [nodes.clip]
 plugin = "clip_image"
 inputs = { image = "input.image" }
-model = ")" + kEmbeddedClip + R"("
+model = ")" +
+         kEmbeddedClip + R"("
 trainable = ["visual.transformer.resblocks.*.attn.q_proj_weight", "visual.transformer.resblocks.*.attn.v_proj_weight"]
 [nodes.text]
 plugin = "clip_text"
-model = ")" + kEmbeddedClip + R"("
+model = ")" +
+         kEmbeddedClip + R"("
 templates = "single"
 cache = false
 [nodes.logits]

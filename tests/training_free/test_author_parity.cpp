@@ -91,7 +91,8 @@ const ParityCheckpoint& vit12() {
 std::string clip_and_classes(const std::string& checkpoint, const std::string& text = "parity_text.npy") {
   return "[nodes.clip]\nplugin = \"clip_image\"\ninputs = { image = \"input.image\" }\nmodel = \"" + checkpoint +
          "\"\n[nodes.classes]\nplugin = \"class_embeddings\"\nclass_names = [\"a\", \"b\", \"c\", \"d\", \"e\"]\n"
-         "file = \"" + kData + text + "\"\n";
+         "file = \"" +
+         kData + text + "\"\n";
 }
 
 ovseg::RunResult run_pipeline(const std::string& toml, const at::Tensor& image) {
@@ -101,11 +102,11 @@ ovseg::RunResult run_pipeline(const std::string& toml, const at::Tensor& image) 
 }
 
 at::Tensor pipeline_logits(const std::string& refinement, const std::string& refinement_params) {
-  const std::string toml =
-      clip_and_classes(vit3().path) + "[nodes.refine]\nplugin = \"" + refinement +
-      "\"\ninputs = { tokens = \"clip.tokens\", model = \"clip.model\" }\n" + refinement_params +
-      "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"refine.features\", text = \"classes.embeddings\" }\n"
-      "logit_scale = 40.0\n";
+  const std::string toml = clip_and_classes(vit3().path) + "[nodes.refine]\nplugin = \"" + refinement +
+                           "\"\ninputs = { tokens = \"clip.tokens\", model = \"clip.model\" }\n" + refinement_params +
+                           "[nodes.logits]\nplugin = \"cosine_logits\"\ninputs = { features = \"refine.features\", "
+                           "text = \"classes.embeddings\" }\n"
+                           "logit_scale = 40.0\n";
   return run_pipeline(toml, ovseg::read_npy(kData + "parity_image.npy")).logits.logits;
 }
 
@@ -158,26 +159,38 @@ namespace {
 // token's logits, as self_clip() does on VOC20.
 ovseg::RunResult cliptrase_run(bool voc20, int min_samples, const std::string& text = "parity_text.npy") {
   const std::string scale = std::to_string(vit12().logit_scale);
-  std::string toml = clip_and_classes(vit12().path, text) +
-                     "[nodes.refine]\nplugin = \"cliptrase\"\ninputs = { tokens = \"clip.tokens\", model = \"clip.model\" }\n"
-                     "[nodes.correlation]\nplugin = \"cliptrase_correlation\"\n"
-                     "inputs = { tokens = \"clip.prev_tokens\", model = \"clip.model\" }\n"
-                     "[nodes.logits]\nplugin = \"cosine_logits\"\n"
-                     "inputs = { features = \"refine.features\", text = \"classes.embeddings\" }\nlogit_scale = " + scale + "\n"
-                     "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" }\n";
+  std::string toml =
+      clip_and_classes(vit12().path, text) +
+      "[nodes.refine]\nplugin = \"cliptrase\"\ninputs = { tokens = \"clip.tokens\", model = \"clip.model\" }\n"
+      "[nodes.correlation]\nplugin = \"cliptrase_correlation\"\n"
+      "inputs = { tokens = \"clip.prev_tokens\", model = \"clip.model\" }\n"
+      "[nodes.logits]\nplugin = \"cosine_logits\"\n"
+      "inputs = { features = \"refine.features\", text = \"classes.embeddings\" }\nlogit_scale = " +
+      scale +
+      "\n"
+      "[nodes.upsample]\nplugin = \"resize_logits\"\ninputs = { logits = \"logits.logits\", image = \"input.image\" "
+      "}\n";
   std::string voted = "upsample.logits";
   if (voc20) {
-    toml += "[nodes.cls_logits]\nplugin = \"cosine_logits\"\n"
-            "inputs = { features = \"refine.cls\", text = \"classes.embeddings\" }\nlogit_scale = " + scale + "\n"
-            "[nodes.weighted]\nplugin = \"class_weighting\"\n"
-            "inputs = { logits = \"upsample.logits\", weights = \"cls_logits.logits\" }\n";
+    toml +=
+        "[nodes.cls_logits]\nplugin = \"cosine_logits\"\n"
+        "inputs = { features = \"refine.cls\", text = \"classes.embeddings\" }\nlogit_scale = " +
+        scale +
+        "\n"
+        "[nodes.weighted]\nplugin = \"class_weighting\"\n"
+        "inputs = { logits = \"upsample.logits\", weights = \"cls_logits.logits\" }\n";
     voted = "weighted.logits";
   }
-  toml += "[nodes.vote]\nplugin = \"cliptrase_cluster_vote\"\n"
-          "inputs = { logits = \"" + voted + "\", correlation = \"correlation.correlation\" }\n"
-          "eps = 0.5\nmin_samples = " + std::to_string(min_samples) + "\n"
-          "[nodes.labels]\nplugin = \"argmax\"\ninputs = { logits = \"vote.logits\" }\n"
-          "[outputs]\nlogits = \"vote.logits\"\nlabels = \"labels.labels\"\n";
+  toml +=
+      "[nodes.vote]\nplugin = \"cliptrase_cluster_vote\"\n"
+      "inputs = { logits = \"" +
+      voted +
+      "\", correlation = \"correlation.correlation\" }\n"
+      "eps = 0.5\nmin_samples = " +
+      std::to_string(min_samples) +
+      "\n"
+      "[nodes.labels]\nplugin = \"argmax\"\ninputs = { logits = \"vote.logits\" }\n"
+      "[outputs]\nlogits = \"vote.logits\"\nlabels = \"labels.labels\"\n";
   at::Tensor image = ovseg::read_npy(kData + "parity_cliptrase_image.npy").to(at::kFloat) / 255.0;
   return run_pipeline(toml, image);
 }

@@ -39,8 +39,7 @@ TEST_CASE("cliptrase_correlation: head-averaged (qq+kk+vv)/3 cosine, minus the C
       for (int64_t which = 0; which < 3; ++which) {
         at::Tensor t = all.slice(1, which * C + e * hd, which * C + (e + 1) * hd);
         for (int64_t i = 0; i <= n; ++i)
-          for (int64_t j = 0; j <= n; ++j)
-            corr[i][j] += (t[i] * t[j]).sum() / (t[i].norm() * t[j].norm()) / 3.0 / H;
+          for (int64_t j = 0; j <= n; ++j) corr[i][j] += (t[i] * t[j]).sum() / (t[i].norm() * t[j].norm()) / 3.0 / H;
       }
     at::Tensor expect = (corr.slice(0, 1).slice(1, 1) - corr[0].slice(0, 1).unsqueeze(0)).clamp_min(0.0);
     CAPTURE(b);

@@ -60,13 +60,16 @@ int shell(const std::string& args, std::string* output = nullptr) {
 at::Tensor run_pipeline(const std::string& name, const std::string& extra = "") {
   const fs::path out = env().dir / (name + (extra.empty() ? "" : "_extra"));
   std::string log;
-  const int rc = shell("run " OVSEG_SOURCE_DIR "/pipelines/" + name + ".toml --image " OVSEG_SOURCE_DIR
-                       "/pipelines/examples/beach.png --out " + out.string() + " --plugin-dir " OVSEG_TEST_PLUGIN_DIR
-                       " --set nodes.clip.model=" + env().tiny + " --set nodes.text.model=" + env().tiny +
-                       // `ovseg run` has no data set: the pipelines take their classes
-                       // from it under eval, so name VOC21's here (cliptrase_voc20 names its own).
-                       (name == "cliptrase_voc20" ? "" : " --set nodes.text.names_file=../host/harness/class_names/cls_voc21.txt") +
-                       " " + extra,
+  const int rc = shell("run " OVSEG_SOURCE_DIR "/pipelines/" + name +
+                           ".toml --image " OVSEG_SOURCE_DIR "/pipelines/examples/beach.png --out " + out.string() +
+                           " --plugin-dir " OVSEG_TEST_PLUGIN_DIR " --set nodes.clip.model=" + env().tiny +
+                           " --set nodes.text.model=" + env().tiny +
+                           // `ovseg run` has no data set: the pipelines take their classes
+                           // from it under eval, so name VOC21's here (cliptrase_voc20 names its own).
+                           (name == "cliptrase_voc20"
+                                ? ""
+                                : " --set nodes.text.names_file=../host/harness/class_names/cls_voc21.txt") +
+                           " " + extra,
                        &log);
   INFO(log);
   REQUIRE(rc == 0);
@@ -142,8 +145,7 @@ TEST_CASE("cliptrase_voc20.toml: the vote sees the logits weighted by the CLS to
   CHECK(dense.sizes() == at::IntArrayRef({1, 20, 48, 64}));
   CHECK(image_level.sizes() == at::IntArrayRef({1, 20, 1, 1}));
   // weighted[k] = dense[k] * cls_logit[k], written out per class.
-  for (int64_t k = 0; k < 20; ++k)
-    CHECK(weighted[0][k].equal(dense[0][k] * image_level[0][k][0][0]));
+  for (int64_t k = 0; k < 20; ++k) CHECK(weighted[0][k].equal(dense[0][k] * image_level[0][k][0][0]));
   // The CLS logits are the refinement's CLS output against the text: they
   // vary by class, so the weighting is not a uniform rescale.
   CHECK(image_level.max().item<double>() - image_level.min().item<double>() > 1e-3);
@@ -167,8 +169,8 @@ TEST_CASE("class_weighting names the node and the expected shape on bad input") 
   }
   ctx.inputs["weights"] = Logits{at::full({1, 4, 1, 1}, 2.0), {}};
   stage->run(ctx);
-  CHECK(std::get<Logits>(ctx.outputs.at("logits")).logits.equal(
-      std::get<Logits>(ctx.inputs.at("logits")).logits * 2.0));
+  CHECK(
+      std::get<Logits>(ctx.outputs.at("logits")).logits.equal(std::get<Logits>(ctx.inputs.at("logits")).logits * 2.0));
 }
 
 TEST_CASE("every training-free pipeline completes ovseg eval on COCO-Object and stores a record") {
@@ -179,9 +181,9 @@ TEST_CASE("every training-free pipeline completes ovseg eval on COCO-Object and 
     std::string log;
     const int rc = shell("eval " OVSEG_SOURCE_DIR "/pipelines/" + std::string(name) +
                              ".toml --dataset coco_object --data-root " OVSEG_SHARED_DATA
-                             "/coco-object-val2017-mini --limit 1 --quiet --results " + results.string() +
-                             " --plugin-dir " OVSEG_TEST_PLUGIN_DIR " --set nodes.clip.model=" + env().tiny +
-                             " --set nodes.text.model=" + env().tiny +
+                             "/coco-object-val2017-mini --limit 1 --quiet --results " +
+                             results.string() + " --plugin-dir " OVSEG_TEST_PLUGIN_DIR " --set nodes.clip.model=" +
+                             env().tiny + " --set nodes.text.model=" + env().tiny +
                              " --set nodes.text.names_file=../host/harness/class_names/cls_coco_object.txt",
                          &log);
     INFO(log);

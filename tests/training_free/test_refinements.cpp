@@ -127,12 +127,9 @@ TEST_CASE("every refinement plugin matches its paper's formula (max rel diff < 1
     Spec spec;
   };
   const std::vector<Case> cases{
-      {"vanilla_block", {"vanilla", true, true}},
-      {"maskclip", {"v", false, false}},
-      {"sclip", {"qq+kk", true, true}},
-      {"clearclip", {"qq", false, false}},
-      {"naclip", {"kk", false, false, 5.0}},
-      {"cliptrase", {"qq+kk+vv", true, true}},
+      {"vanilla_block", {"vanilla", true, true}}, {"maskclip", {"v", false, false}},
+      {"sclip", {"qq+kk", true, true}},           {"clearclip", {"qq", false, false}},
+      {"naclip", {"kk", false, false, 5.0}},      {"cliptrase", {"qq+kk+vv", true, true}},
   };
   for (const Case& c : cases) {
     CAPTURE(c.plugin);
@@ -165,17 +162,17 @@ TEST_CASE("plugin defaults are the papers' settings") {
 TEST_CASE("last_block: attention x residual x FFN x prior are independent knobs") {
   at::Tensor x = tokens_in(5);
   const std::vector<Spec> specs{
-      {"qq+kk", false, true},  {"qq", true, false},      {"kk", true, true, 2.0},
-      {"vanilla", false, false, 3.0}, {"v", true, true}, {"vv", false, true},
+      {"qq+kk", false, true},         {"qq", true, false}, {"kk", true, true, 2.0},
+      {"vanilla", false, false, 3.0}, {"v", true, true},   {"vv", false, true},
   };
   for (const Spec& s : specs) {
     CAPTURE(s.attention);
     CAPTURE(s.residual);
     CAPTURE(s.ffn);
     CAPTURE(s.gaussian_std);
-    at::Tensor got = run_plugin("last_block", x,
-                                {{"attention", s.attention}, {"residual", s.residual}, {"ffn", s.ffn},
-                                 {"gaussian_std", s.gaussian_std}});
+    at::Tensor got = run_plugin(
+        "last_block", x,
+        {{"attention", s.attention}, {"residual", s.residual}, {"ffn", s.ffn}, {"gaussian_std", s.gaussian_std}});
     CHECK(rel_diff(got, reference(x, s)) < 1e-5);
   }
 }

@@ -39,7 +39,6 @@ inline std::shared_ptr<models::ClipModel> model() {
   return m;
 }
 
-
 // The plugin's stage built from its descriptor (defaults + overrides).
 inline std::unique_ptr<Stage> make_stage(const std::string& plugin, const std::map<std::string, ParamValue>& set = {}) {
   return create_stage(catalog(), plugin, set);

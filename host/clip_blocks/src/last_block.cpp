@@ -38,8 +38,7 @@ std::vector<AttentionTerm> parse_attention(const std::string& kind) {
   std::string part;
   while (std::getline(ss, part, '+')) {
     if (part.size() != 2)
-      throw std::invalid_argument("attention '" + kind + "': term '" + part +
-                                  "' is not a pair like qq, kk, vv or qk");
+      throw std::invalid_argument("attention '" + kind + "': term '" + part + "' is not a pair like qq, kk, vv or qk");
     terms.push_back({operand_of(part[0], kind), operand_of(part[1], kind)});
   }
   if (terms.empty()) throw std::invalid_argument("attention kind is empty");
@@ -65,12 +64,13 @@ at::Tensor softmax_attention(const at::Tensor& a, const at::Tensor& b, double sc
   return at::softmax(logits, -1);
 }
 
-at::Tensor LastBlock::attention_output(const models::ResidualBlockWeights& blk, const at::Tensor& x_ln1,
-                                       int64_t grid_h, int64_t grid_w) {
+at::Tensor LastBlock::attention_output(const models::ResidualBlockWeights& blk, const at::Tensor& x_ln1, int64_t grid_h,
+                                       int64_t grid_w) {
   const int64_t C = blk.width();
   if (cfg_.custom_attention) {
     const models::QKV qkv = models::block_qkv(blk, x_ln1);
-    const AttentionOperands ops{qkv.q, qkv.k, qkv.v, grid_h, grid_w, 1.0 / std::sqrt(static_cast<double>(blk.head_dim()))};
+    const AttentionOperands ops{qkv.q,  qkv.k,  qkv.v,
+                                grid_h, grid_w, 1.0 / std::sqrt(static_cast<double>(blk.head_dim()))};
     const at::Tensor attn = cfg_.custom_attention(ops);
     expect_shape(attn, {qkv.v.size(0), qkv.v.size(1), qkv.v.size(2), qkv.v.size(2)},
                  "custom attention map (B, heads, 1+h*w, 1+h*w)");
@@ -101,9 +101,7 @@ at::Tensor LastBlock::attention_output(const models::ResidualBlockWeights& blk, 
     qkv.v = project(2);
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(blk.head_dim()));
-  auto pick = [&](Operand o) -> const at::Tensor& {
-    return o == Operand::Q ? qkv.q : o == Operand::K ? qkv.k : qkv.v;
-  };
+  auto pick = [&](Operand o) -> const at::Tensor& { return o == Operand::Q ? qkv.q : o == Operand::K ? qkv.k : qkv.v; };
   at::Tensor prior;
   if (cfg_.gaussian_std > 0) {
     const auto key = std::make_pair(grid_h, grid_w);

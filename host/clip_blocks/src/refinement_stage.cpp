@@ -7,7 +7,9 @@
 namespace ovseg::clip {
 
 PluginDescriptor& add_refinement_ports(PluginDescriptor& p) {
-  return p.input("tokens", PortType::Tokens, "tokens entering the last block (B,1+h*w,width), CLS first: clip_image's 'tokens'")
+  return p
+      .input("tokens", PortType::Tokens,
+             "tokens entering the last block (B,1+h*w,width), CLS first: clip_image's 'tokens'")
       .input("model", PortType::Model, "the CLIP model: clip_image's 'model'")
       .output("features", PortType::FeatureMap, "ln_post(re-run last block)@proj on the patch tokens (B,embed,h,w)")
       .output("cls", PortType::FeatureMap,

@@ -96,8 +96,8 @@ std::vector<std::string> display_names(const ClassNames& names) {
 
 void check_class_count(const ClassNames& names, std::size_t expected, const std::string& source) {
   if (names.size() != expected)
-    throw std::runtime_error(source + ": " + std::to_string(names.size()) +
-                             " classes, expected " + std::to_string(expected));
+    throw std::runtime_error(source + ": " + std::to_string(names.size()) + " classes, expected " +
+                             std::to_string(expected));
 }
 
 }  // namespace ovseg::harness

@@ -76,8 +76,10 @@ Rle rle_from_polygon(const std::vector<double>& xy, std::uint32_t h, std::uint32
     if (std::floor(xd) != xd || xd < 0 || xd > wd - 1) continue;
     double yd = static_cast<double>(v[j] < v[j - 1] ? v[j] : v[j - 1]);
     yd = (yd + .5) / scale - .5;
-    if (yd < 0) yd = 0;
-    else if (yd > hd) yd = hd;
+    if (yd < 0)
+      yd = 0;
+    else if (yd > hd)
+      yd = hd;
     yd = std::ceil(yd);
     const int xi = static_cast<int>(xd), yi = static_cast<int>(yd);
     a.push_back(static_cast<std::uint32_t>(xi * static_cast<int>(h) + yi));
@@ -122,12 +124,11 @@ Rle rle_from_string(const std::string& s, std::uint32_t h, std::uint32_t w) {
     int k = 0;
     bool more = true;
     while (more) {
-      if (p >= s.size())
-        throw std::invalid_argument("COCO RLE string ends inside a count");
+      if (p >= s.size()) throw std::invalid_argument("COCO RLE string ends inside a count");
       const int c = static_cast<int>(static_cast<signed char>(s[p])) - 48;
       if (c < 0 || c > 63)
-        throw std::invalid_argument("COCO RLE string has an invalid character '" +
-                                    std::string(1, s[p]) + "' at offset " + std::to_string(p));
+        throw std::invalid_argument("COCO RLE string has an invalid character '" + std::string(1, s[p]) +
+                                    "' at offset " + std::to_string(p));
       x |= static_cast<long long>(c & 0x1f) << (5 * k);
       more = (c & 0x20) != 0;
       ++p;
@@ -185,9 +186,8 @@ void check_total(const Rle& r) {
   std::uint64_t s = 0;
   for (auto c : r.counts) s += c;
   if (s > static_cast<std::uint64_t>(r.h) * r.w)
-    throw std::invalid_argument("COCO RLE counts sum to " + std::to_string(s) +
-                                " pixels, more than its size " + std::to_string(r.h) + "x" +
-                                std::to_string(r.w));
+    throw std::invalid_argument("COCO RLE counts sum to " + std::to_string(s) + " pixels, more than its size " +
+                                std::to_string(r.h) + "x" + std::to_string(r.w));
 }
 }  // namespace
 
@@ -266,8 +266,10 @@ Rle rle_merge(const std::vector<Rle>& rles, bool intersect) {
         const std::uint64_t lo = std::max(acc[x].first, b[y].first);
         const std::uint64_t hi = std::min(acc[x].second, b[y].second);
         if (lo < hi) out.emplace_back(lo, hi);
-        if (acc[x].second < b[y].second) ++x;
-        else ++y;
+        if (acc[x].second < b[y].second)
+          ++x;
+        else
+          ++y;
       }
     } else {
       std::vector<Interval> all;
@@ -286,10 +288,9 @@ Rle rle_merge(const std::vector<Rle>& rles, bool intersect) {
 }
 
 void rle_paint(const Rle& r, cv::Mat& label, std::int32_t value) {
-  if (label.type() != CV_32SC1 || label.rows != static_cast<int>(r.h) ||
-      label.cols != static_cast<int>(r.w))
-    throw std::invalid_argument("rle_paint: label must be CV_32SC1 of the mask's size " +
-                                std::to_string(r.w) + "x" + std::to_string(r.h));
+  if (label.type() != CV_32SC1 || label.rows != static_cast<int>(r.h) || label.cols != static_cast<int>(r.w))
+    throw std::invalid_argument("rle_paint: label must be CV_32SC1 of the mask's size " + std::to_string(r.w) + "x" +
+                                std::to_string(r.h));
   check_total(r);
   const std::uint64_t h = r.h;
   std::uint64_t p = 0;

@@ -18,11 +18,9 @@ std::vector<int> city_lut() {
 
 std::unique_ptr<Dataset> make_cityscapes(const std::string& root, const std::string& split) {
   std::vector<PairedLayout> ls;
-  ls.push_back({"leftImg8bit/" + split, "gtFine/" + split, "_leftImg8bit.png",
-                "_gtFine_labelIds.png", {}, true, {}});
+  ls.push_back({"leftImg8bit/" + split, "gtFine/" + split, "_leftImg8bit.png", "_gtFine_labelIds.png", {}, true, {}});
   static const std::vector<int> lut = city_lut();
-  PairedSpec s{"cityscapes", "cityscapes", 19, ls,
-               [](cv::Mat& m) { apply_lut(m, lut, 255); }};
+  PairedSpec s{"cityscapes", "cityscapes", 19, ls, [](cv::Mat& m) { apply_lut(m, lut, 255); }};
   return make_paired_dataset(s, root, split);
 }
 

@@ -55,8 +55,7 @@ CocoSegmentation parse_segmentation(const json& s, const std::string& file, std:
   }
   if (s.is_object() && s.contains("counts") && s.contains("size")) {
     const auto& size = s["size"];
-    if (!size.is_array() || size.size() != 2 || !size[0].is_number_integer() ||
-        !size[1].is_number_integer())
+    if (!size.is_array() || size.size() != 2 || !size[0].is_number_integer() || !size[1].is_number_integer())
       throw bad(file, where + ": RLE \"size\" must be [height, width]");
     seg.rle_h = size[0].get<std::uint32_t>();
     seg.rle_w = size[1].get<std::uint32_t>();
@@ -102,8 +101,7 @@ CocoInstances CocoInstances::load(const std::string& json_path) {
     throw bad(json_path, std::string("invalid JSON: ") + e.what());
   }
   for (const char* key : {"images", "annotations", "categories"})
-    if (!j.contains(key) || !j[key].is_array())
-      throw bad(json_path, std::string("missing array \"") + key + "\"");
+    if (!j.contains(key) || !j[key].is_array()) throw bad(json_path, std::string("missing array \"") + key + "\"");
 
   CocoInstances c;
   c.path = json_path;
@@ -154,8 +152,7 @@ CocoInstances CocoInstances::load(const std::string& json_path) {
 int CocoInstances::contiguous_label(std::int64_t category_id) const {
   const auto it = cat_index_.find(category_id);
   if (it == cat_index_.end())
-    throw std::runtime_error("COCO instances " + path + ": unknown category id " +
-                             std::to_string(category_id));
+    throw std::runtime_error("COCO instances " + path + ": unknown category id " + std::to_string(category_id));
   return it->second + 1;
 }
 
@@ -183,8 +180,7 @@ coco::Rle annotation_to_rle(const CocoAnnotation& a, std::uint32_t h, std::uint3
       coco::Rle r{s.rle_h, s.rle_w, s.counts};
       return r;
     }
-    case CocoSegmentation::Kind::CompressedRle:
-      return coco::rle_from_string(s.compressed, s.rle_h, s.rle_w);
+    case CocoSegmentation::Kind::CompressedRle: return coco::rle_from_string(s.compressed, s.rle_h, s.rle_w);
   }
   return {};
 }
@@ -201,15 +197,13 @@ cv::Mat rasterize_coco_object(const CocoInstances& c, std::size_t image_index, C
     const coco::Rle r = annotation_to_rle(a, im.height, im.width);
     if (r.h != im.height || r.w != im.width)
       throw std::runtime_error("COCO instances " + c.path + ": annotation " + std::to_string(a.id) +
-                               " has an RLE of size " + std::to_string(r.h) + "x" +
-                               std::to_string(r.w) + " but its image " + im.file_name + " is " +
-                               std::to_string(im.height) + "x" + std::to_string(im.width) +
-                               " (height x width)");
+                               " has an RLE of size " + std::to_string(r.h) + "x" + std::to_string(r.w) +
+                               " but its image " + im.file_name + " is " + std::to_string(im.height) + "x" +
+                               std::to_string(im.width) + " (height x width)");
     try {
       coco::rle_paint(r, label, value);
     } catch (const std::invalid_argument& e) {
-      throw std::runtime_error("COCO instances " + c.path + ": annotation " +
-                               std::to_string(a.id) + ": " + e.what());
+      throw std::runtime_error("COCO instances " + c.path + ": annotation " + std::to_string(a.id) + ": " + e.what());
     }
   }
   return label;
@@ -219,22 +213,21 @@ namespace {
 
 class CocoObjectDataset final : public Dataset {
  public:
-  CocoObjectDataset(const std::string& json_path, const std::string& image_dir, std::string split,
-                    CrowdPolicy crowd, std::string root)
+  CocoObjectDataset(const std::string& json_path, const std::string& image_dir, std::string split, CrowdPolicy crowd,
+                    std::string root)
       : split_(std::move(split)), root_(std::move(root)), image_dir_(image_dir), crowd_(crowd) {
     names_ = detail::checked_builtin_names("coco_object", 81);
     coco_ = CocoInstances::load(json_path);
     if (coco_.categories.size() != 80)
-      throw std::runtime_error("COCO instances " + json_path + ": " +
-                               std::to_string(coco_.categories.size()) +
+      throw std::runtime_error("COCO instances " + json_path + ": " + std::to_string(coco_.categories.size()) +
                                " categories, COCO-Object expects the 80 thing categories");
     has_images_ = fs::is_directory(image_dir_);
     if (has_images_)
       for (const auto& im : coco_.images)
         if (!fs::is_regular_file(fs::path(image_dir_) / im.file_name))
-          throw std::runtime_error("coco_object: image file missing: " +
-                                   (fs::path(image_dir_) / im.file_name).string() + " (image id " +
-                                   std::to_string(im.id) + " in " + json_path + ")");
+          throw std::runtime_error(
+              "coco_object: image file missing: " + (fs::path(image_dir_) / im.file_name).string() + " (image id " +
+              std::to_string(im.id) + " in " + json_path + ")");
   }
 
   std::string name() const override { return "coco_object"; }
@@ -264,8 +257,8 @@ class CocoObjectDataset final : public Dataset {
   static std::string stem(const std::string& f) { return fs::path(f).stem().string(); }
   void check(std::size_t i) const {
     if (i >= coco_.images.size())
-      throw std::out_of_range("coco_object: sample index " + std::to_string(i) +
-                              " out of range (size " + std::to_string(coco_.images.size()) + ")");
+      throw std::out_of_range("coco_object: sample index " + std::to_string(i) + " out of range (size " +
+                              std::to_string(coco_.images.size()) + ")");
   }
   std::string split_, root_, image_dir_;
   CrowdPolicy crowd_;
@@ -276,8 +269,7 @@ class CocoObjectDataset final : public Dataset {
 
 }  // namespace
 
-std::unique_ptr<Dataset> make_coco_object_dataset(const std::string& json_path,
-                                                  const std::string& image_dir,
+std::unique_ptr<Dataset> make_coco_object_dataset(const std::string& json_path, const std::string& image_dir,
                                                   const std::string& split, CrowdPolicy crowd) {
   return std::make_unique<CocoObjectDataset>(json_path, image_dir, split, crowd,
                                              fs::path(json_path).parent_path().string());
@@ -321,8 +313,8 @@ std::unique_ptr<Dataset> make_coco_object(const std::string& root, const std::st
       break;
     }
   if (image_dir.empty()) image_dir = r / sub;  // labels only; sample(i, true) reports it
-  return std::make_unique<CocoObjectDataset>(json_path.string(), image_dir.string(), split,
-                                             CrowdPolicy::Background, root);
+  return std::make_unique<CocoObjectDataset>(json_path.string(), image_dir.string(), split, CrowdPolicy::Background,
+                                             root);
 }
 
 }  // namespace detail

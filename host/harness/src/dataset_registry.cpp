@@ -72,12 +72,9 @@ std::vector<std::string> dataset_names() {
   return n;
 }
 
-int dataset_num_classes(const std::string& name) {
-  return registry().at(canonical_dataset_name(name)).num_classes;
-}
+int dataset_num_classes(const std::string& name) { return registry().at(canonical_dataset_name(name)).num_classes; }
 
-std::unique_ptr<Dataset> make_dataset(const std::string& name, const std::string& data_root,
-                                      const std::string& split) {
+std::unique_ptr<Dataset> make_dataset(const std::string& name, const std::string& data_root, const std::string& split) {
   return registry().at(canonical_dataset_name(name)).make(data_root, split);
 }
 

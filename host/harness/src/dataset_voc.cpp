@@ -25,30 +25,28 @@ void drop_background(cv::Mat& label) {  // VOC20: 0 -> 255, c -> c-1
 }  // namespace
 
 std::unique_ptr<Dataset> make_voc21(const std::string& root, const std::string& split) {
-  PairedSpec s{"voc21", "voc21", 21,
-               voc_layouts(split, "SegmentationClass", "ImageSets/Segmentation", "VOC2012"), {}};
+  PairedSpec s{"voc21", "voc21", 21, voc_layouts(split, "SegmentationClass", "ImageSets/Segmentation", "VOC2012"), {}};
   return make_paired_dataset(s, root, split);
 }
 
 std::unique_ptr<Dataset> make_voc20(const std::string& root, const std::string& split) {
-  PairedSpec s{"voc20", "voc20", 20,
-               voc_layouts(split, "SegmentationClass", "ImageSets/Segmentation", "VOC2012"),
+  PairedSpec s{"voc20", "voc20", 20, voc_layouts(split, "SegmentationClass", "ImageSets/Segmentation", "VOC2012"),
                drop_background};
   return make_paired_dataset(s, root, split);
 }
 
 std::unique_ptr<Dataset> make_context60(const std::string& root, const std::string& split) {
-  PairedSpec s{"context60", "context60", 60,
-               voc_layouts(split, "SegmentationClassContext", "ImageSets/SegmentationContext",
-                           "VOC2010"),
+  PairedSpec s{"context60",
+               "context60",
+               60,
+               voc_layouts(split, "SegmentationClassContext", "ImageSets/SegmentationContext", "VOC2010"),
                {}};
   return make_paired_dataset(s, root, split);
 }
 
 std::unique_ptr<Dataset> make_context59(const std::string& root, const std::string& split) {
   PairedSpec s{"context59", "context59", 59,
-               voc_layouts(split, "SegmentationClassContext", "ImageSets/SegmentationContext",
-                           "VOC2010"),
+               voc_layouts(split, "SegmentationClassContext", "ImageSets/SegmentationContext", "VOC2010"),
                reduce_zero_label};
   return make_paired_dataset(s, root, split);
 }

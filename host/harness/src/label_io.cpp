@@ -15,7 +15,9 @@ namespace ovseg::harness {
 
 namespace {
 struct FileCloser {
-  void operator()(std::FILE* f) const { if (f) std::fclose(f); }
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
 };
 
 struct PngErr {
@@ -98,8 +100,7 @@ void write_label_png(const std::string& path, const cv::Mat& label) {
   if (m.depth() == CV_32S) {
     double lo, hi;
     cv::minMaxLoc(m, &lo, &hi);
-    if (lo < 0 || hi > 65535)
-      throw std::invalid_argument("write_label_png: values outside 0..65535 for " + path);
+    if (lo < 0 || hi > 65535) throw std::invalid_argument("write_label_png: values outside 0..65535 for " + path);
     m.convertTo(m, hi > 255 ? CV_16U : CV_8U);
   } else if (m.depth() != CV_8U && m.depth() != CV_16U) {
     throw std::invalid_argument("write_label_png: label must be CV_8U, CV_16U or CV_32S");

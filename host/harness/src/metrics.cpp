@@ -41,8 +41,7 @@ SegmentationMetrics compute_metrics(const ConfusionMatrix& cm) {
     correct += tp;
     const std::int64_t uni = m.gt_pixels[c] + m.pred_pixels[c] - tp;
     if (uni > 0) m.iou[c] = 100.0 * static_cast<double>(tp) / static_cast<double>(uni);
-    if (m.gt_pixels[c] > 0)
-      m.accuracy[c] = 100.0 * static_cast<double>(tp) / static_cast<double>(m.gt_pixels[c]);
+    if (m.gt_pixels[c] > 0) m.accuracy[c] = 100.0 * static_cast<double>(tp) / static_cast<double>(m.gt_pixels[c]);
     if (!std::isnan(m.iou[c])) ++m.num_valid_classes;
   }
   m.miou = nanmean(m.iou);
@@ -51,8 +50,7 @@ SegmentationMetrics compute_metrics(const ConfusionMatrix& cm) {
     m.aacc = 100.0 * static_cast<double>(correct) / static_cast<double>(total);
     double fw = 0;
     for (int c = 0; c < k; ++c)
-      if (m.gt_pixels[c] > 0)
-        fw += static_cast<double>(m.gt_pixels[c]) / static_cast<double>(total) * m.iou[c];
+      if (m.gt_pixels[c] > 0) fw += static_cast<double>(m.gt_pixels[c]) / static_cast<double>(total) * m.iou[c];
     m.fwiou = fw;
   } else {
     m.aacc = kNaN;
@@ -67,8 +65,8 @@ nlohmann::json num(double x) { return std::isnan(x) ? nlohmann::json(nullptr) : 
 
 nlohmann::json metrics_to_json(const SegmentationMetrics& m, const std::vector<std::string>& names) {
   if (!names.empty() && names.size() != m.iou.size())
-    throw std::invalid_argument("metrics_to_json: " + std::to_string(names.size()) +
-                                " names for " + std::to_string(m.iou.size()) + " classes");
+    throw std::invalid_argument("metrics_to_json: " + std::to_string(names.size()) + " names for " +
+                                std::to_string(m.iou.size()) + " classes");
   nlohmann::json per = nlohmann::json::array();
   for (std::size_t c = 0; c < m.iou.size(); ++c) {
     nlohmann::json e;
@@ -79,8 +77,10 @@ nlohmann::json metrics_to_json(const SegmentationMetrics& m, const std::vector<s
     e["pred_pixels"] = m.pred_pixels[c];
     per.push_back(std::move(e));
   }
-  return nlohmann::json{{"mIoU", num(m.miou)},   {"mAcc", num(m.macc)},
-                        {"aAcc", num(m.aacc)},   {"fwIoU", num(m.fwiou)},
+  return nlohmann::json{{"mIoU", num(m.miou)},
+                        {"mAcc", num(m.macc)},
+                        {"aAcc", num(m.aacc)},
+                        {"fwIoU", num(m.fwiou)},
                         {"num_valid_classes", m.num_valid_classes},
                         {"per_class", std::move(per)}};
 }

@@ -80,8 +80,7 @@ class PairedDataset final : public Dataset {
         throw std::runtime_error(spec_.name + ": " + f.string() + " lists " + std::to_string(names_.size()) +
                                  " classes; 8-bit label PNGs hold at most 255 (255 = ignore)");
     }
-    if (!fs::is_directory(r))
-      throw std::runtime_error(spec_.name + ": data root is not a directory: " + root_);
+    if (!fs::is_directory(r)) throw std::runtime_error(spec_.name + ": data root is not a directory: " + root_);
     const PairedLayout* chosen = nullptr;
     std::string tried;
     for (const auto& l : spec_.layouts) {
@@ -92,8 +91,8 @@ class PairedDataset final : public Dataset {
       tried += "\n  " + (r / l.label_dir).string();
     }
     if (!chosen)
-      throw std::runtime_error(spec_.name + " (" + split_ + "): no label folder found under " +
-                               root_ + "; looked for:" + tried);
+      throw std::runtime_error(spec_.name + " (" + split_ + "): no label folder found under " + root_ +
+                               "; looked for:" + tried);
     layout_ = *chosen;
     label_dir_ = r / layout_.label_dir;
     image_dir_ = r / layout_.image_dir;
@@ -111,18 +110,18 @@ class PairedDataset final : public Dataset {
       for (const auto& id : ids_) {
         const fs::path lp = label_path(id);
         if (!fs::is_regular_file(lp))
-          throw std::runtime_error(spec_.name + ": label file missing: " + lp.string() +
-                                   " (id '" + id + "' listed in " + list.string() + ")");
+          throw std::runtime_error(spec_.name + ": label file missing: " + lp.string() + " (id '" + id +
+                                   "' listed in " + list.string() + ")");
         if (has_images_ && image_path(id).empty())
-          throw std::runtime_error(spec_.name + ": image file missing: " +
-                                   (image_dir_ / (id + layout_.image_suffix)).string() +
+          throw std::runtime_error(spec_.name +
+                                   ": image file missing: " + (image_dir_ / (id + layout_.image_suffix)).string() +
                                    " (id '" + id + "' listed in " + list.string() + ")");
       }
     } else {
       ids_ = list_ids(label_dir_, layout_.label_suffix, layout_.recursive);
       if (ids_.empty())
-        throw std::runtime_error(spec_.name + ": no label files (*" + layout_.label_suffix +
-                                 ") in " + label_dir_.string());
+        throw std::runtime_error(spec_.name + ": no label files (*" + layout_.label_suffix + ") in " +
+                                 label_dir_.string());
       if (has_images_) {
         const std::set<std::string> have(ids_.begin(), ids_.end());
         std::vector<std::string> suffixes{layout_.image_suffix};
@@ -130,13 +129,11 @@ class PairedDataset final : public Dataset {
         for (const auto& suf : suffixes)
           for (const auto& iid : list_ids(image_dir_, suf, layout_.recursive))
             if (!have.count(iid))
-              throw std::runtime_error(spec_.name + ": image without label: " +
-                                       (image_dir_ / (iid + suf)).string() + " (expected " +
-                                       label_path(iid).string() + ")");
+              throw std::runtime_error(spec_.name + ": image without label: " + (image_dir_ / (iid + suf)).string() +
+                                       " (expected " + label_path(iid).string() + ")");
         for (const auto& id : ids_)
           if (image_path(id).empty())
-            throw std::runtime_error(spec_.name + ": label without image: " +
-                                     label_path(id).string() + " (expected " +
+            throw std::runtime_error(spec_.name + ": label without image: " + label_path(id).string() + " (expected " +
                                      (image_dir_ / (id + layout_.image_suffix)).string() + ")");
       }
     }
@@ -171,8 +168,8 @@ class PairedDataset final : public Dataset {
  private:
   void check(std::size_t i) const {
     if (i >= ids_.size())
-      throw std::out_of_range(spec_.name + ": sample index " + std::to_string(i) +
-                              " out of range (size " + std::to_string(ids_.size()) + ")");
+      throw std::out_of_range(spec_.name + ": sample index " + std::to_string(i) + " out of range (size " +
+                              std::to_string(ids_.size()) + ")");
   }
   fs::path label_path(const std::string& id) const { return label_dir_ / (id + layout_.label_suffix); }
   // The instance map beside the label, as CV_32SC1; empty when there is none.
@@ -185,8 +182,8 @@ class PairedDataset final : public Dataset {
       throw std::runtime_error(spec_.name + ": instance file " + p.string() +
                                " must be a one-channel 8- or 16-bit PNG of instance ids");
     if (raw.size() != label.size())
-      throw std::runtime_error("size mismatch: instance file " + p.string() + " is " + std::to_string(raw.cols) +
-                               "x" + std::to_string(raw.rows) + " but label " + label_path + " is " +
+      throw std::runtime_error("size mismatch: instance file " + p.string() + " is " + std::to_string(raw.cols) + "x" +
+                               std::to_string(raw.rows) + " but label " + label_path + " is " +
                                std::to_string(label.cols) + "x" + std::to_string(label.rows));
     cv::Mat ids;
     raw.convertTo(ids, CV_32S);
@@ -222,8 +219,10 @@ std::unique_ptr<Dataset> make_paired_dataset(const PairedSpec& spec, const std::
 void reduce_zero_label(cv::Mat& label) {
   CV_Assert(label.type() == CV_32SC1);
   label.forEach<std::int32_t>([](std::int32_t& v, const int*) {
-    if (v == 0) v = 255;
-    else if (v != 255) v -= 1;
+    if (v == 0)
+      v = 255;
+    else if (v != 255)
+      v -= 1;
   });
 }
 
@@ -240,8 +239,7 @@ ClassNames checked_builtin_names(const std::string& key, int expected) {
   return n;
 }
 
-cv::Mat load_image_checked(const std::string& image_path, const cv::Mat& label,
-                           const std::string& label_path) {
+cv::Mat load_image_checked(const std::string& image_path, const cv::Mat& label, const std::string& label_path) {
   if (!fs::is_regular_file(image_path))
     throw std::runtime_error("image file not found: " + image_path + " (label: " + label_path + ")");
   if (const std::string problem = image_file_problem(image_path); !problem.empty())
@@ -249,24 +247,22 @@ cv::Mat load_image_checked(const std::string& image_path, const cv::Mat& label,
   cv::Mat img = cv::imread(image_path, cv::IMREAD_COLOR);
   if (img.empty()) throw std::runtime_error("image file unreadable: " + image_path);
   if (img.size() != label.size())
-    throw std::runtime_error("size mismatch: image " + image_path + " is " +
-                             std::to_string(img.cols) + "x" + std::to_string(img.rows) +
-                             " but label " + label_path + " is " + std::to_string(label.cols) +
-                             "x" + std::to_string(label.rows));
+    throw std::runtime_error("size mismatch: image " + image_path + " is " + std::to_string(img.cols) + "x" +
+                             std::to_string(img.rows) + " but label " + label_path + " is " +
+                             std::to_string(label.cols) + "x" + std::to_string(label.rows));
   return img;
 }
 
-void validate_label(const cv::Mat& label, int num_classes, int ignore_index,
-                    const std::string& label_path, const std::string& dataset) {
+void validate_label(const cv::Mat& label, int num_classes, int ignore_index, const std::string& label_path,
+                    const std::string& dataset) {
   CV_Assert(label.type() == CV_32SC1);
   for (int y = 0; y < label.rows; ++y) {
     const auto* p = label.ptr<std::int32_t>(y);
     for (int x = 0; x < label.cols; ++x) {
       const int v = p[x];
       if ((v < 0 || v >= num_classes) && v != ignore_index)
-        throw std::runtime_error(dataset + ": label file " + label_path + " has value " +
-                                 std::to_string(v) + " at (x=" + std::to_string(x) + ", y=" +
-                                 std::to_string(y) + "), outside [0, " +
+        throw std::runtime_error(dataset + ": label file " + label_path + " has value " + std::to_string(v) +
+                                 " at (x=" + std::to_string(x) + ", y=" + std::to_string(y) + "), outside [0, " +
                                  std::to_string(num_classes) + ") and not the ignore index " +
                                  std::to_string(ignore_index) + " (after the dataset's label mapping)");
     }

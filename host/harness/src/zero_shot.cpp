@@ -108,9 +108,12 @@ ZeroShotMetrics zero_shot_metrics(const SegmentationMetrics& m, const std::vecto
 
 nlohmann::json zero_shot_to_json(const ZeroShotSplit& split, const ZeroShotMetrics& z) {
   auto num = [](double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); };
-  return {{"unseen", split.unseen},         {"source", split.source},
-          {"mIoU_seen", num(z.seen_miou)},  {"mIoU_unseen", num(z.unseen_miou)},
-          {"hIoU", num(z.hiou)},            {"seen_classes", z.seen_classes},
+  return {{"unseen", split.unseen},
+          {"source", split.source},
+          {"mIoU_seen", num(z.seen_miou)},
+          {"mIoU_unseen", num(z.unseen_miou)},
+          {"hIoU", num(z.hiou)},
+          {"seen_classes", z.seen_classes},
           {"unseen_classes", z.unseen_classes}};
 }
 

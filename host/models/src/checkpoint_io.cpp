@@ -225,7 +225,8 @@ void save_checkpoint(const std::string& path, const StateDict& sd,
   if (ends_with(".safetensors")) return save_safetensors(path, sd, safetensors_metadata);
   if (ends_with(".pt")) return save_torchscript_state_dict(path, sd);
   if (ends_with(".pth") || ends_with(".bin")) return save_state_dict_zip(path, sd);
-  throw std::invalid_argument("'" + path + "' must end in .pt (TorchScript), .safetensors or .pth / .bin (zip state dict)");
+  throw std::invalid_argument("'" + path +
+                              "' must end in .pt (TorchScript), .safetensors or .pth / .bin (zip state dict)");
 }
 
 }  // namespace ovseg::models

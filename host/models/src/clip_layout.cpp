@@ -57,21 +57,29 @@ const std::array<std::pair<const char*, const char*>, 2> kHfTowers{{
 
 // Tensors outside the residual blocks that a HF CLIPModel must have; checked
 // up front so a missing one is reported under the name the user's file uses.
-const char* const kHfRequired[] = {
-    "vision_model.embeddings.class_embedding", "vision_model.embeddings.patch_embedding.weight",
-    "vision_model.embeddings.position_embedding.weight", "vision_model.pre_layrnorm.weight",
-    "vision_model.pre_layrnorm.bias", "vision_model.post_layernorm.weight", "vision_model.post_layernorm.bias",
-    "visual_projection.weight", "text_model.embeddings.token_embedding.weight",
-    "text_model.embeddings.position_embedding.weight", "text_model.final_layer_norm.weight",
-    "text_model.final_layer_norm.bias", "text_projection.weight", "logit_scale"};
+const char* const kHfRequired[] = {"vision_model.embeddings.class_embedding",
+                                   "vision_model.embeddings.patch_embedding.weight",
+                                   "vision_model.embeddings.position_embedding.weight",
+                                   "vision_model.pre_layrnorm.weight",
+                                   "vision_model.pre_layrnorm.bias",
+                                   "vision_model.post_layernorm.weight",
+                                   "vision_model.post_layernorm.bias",
+                                   "visual_projection.weight",
+                                   "text_model.embeddings.token_embedding.weight",
+                                   "text_model.embeddings.position_embedding.weight",
+                                   "text_model.final_layer_norm.weight",
+                                   "text_model.final_layer_norm.bias",
+                                   "text_projection.weight",
+                                   "logit_scale"};
 
 StateDict hf_to_openai(StateDict sd, const std::string& source) {
   for (const char* key : kHfRequired)
     if (!sd.count(key))
-      fail(source, std::string("missing tensor '") + key + "' (Hugging Face CLIPModel layout" +
-                       (std::string(key).compare(0, 11, "text_model.") == 0 || std::string(key) == "text_projection.weight"
-                            ? "; vision-only checkpoints are not supported)"
-                            : ")"));
+      fail(source,
+           std::string("missing tensor '") + key + "' (Hugging Face CLIPModel layout" +
+               (std::string(key).compare(0, 11, "text_model.") == 0 || std::string(key) == "text_projection.weight"
+                    ? "; vision-only checkpoints are not supported)"
+                    : ")"));
   StateDict out;
   // q/k/v pieces per OpenAI block prefix: [weight|bias][q|k|v]
   std::map<std::string, std::array<std::array<at::Tensor, 3>, 2>> qkv;
@@ -87,8 +95,14 @@ StateDict hf_to_openai(StateDict sd, const std::string& source) {
       }
     }
     if (done) continue;
-    if (k == "visual_projection.weight") { out["visual.proj"] = as_float(kv.second).t().contiguous(); continue; }
-    if (k == "text_projection.weight") { out["text_projection"] = as_float(kv.second).t().contiguous(); continue; }
+    if (k == "visual_projection.weight") {
+      out["visual.proj"] = as_float(kv.second).t().contiguous();
+      continue;
+    }
+    if (k == "text_projection.weight") {
+      out["text_projection"] = as_float(kv.second).t().contiguous();
+      continue;
+    }
     for (const auto& tower : kHfTowers) {
       if (!starts_with(k, tower.first)) continue;
       const std::string rest = k.substr(std::string(tower.first).size());  // "N.sub..."
@@ -120,13 +134,13 @@ StateDict hf_to_openai(StateDict sd, const std::string& source) {
           // Name the HF key the user would look for in their file.
           std::string hf = kv.first;
           for (const auto& tower : kHfTowers)
-            if (starts_with(hf, tower.second))
-              hf = tower.first + hf.substr(std::string(tower.second).size());
+            if (starts_with(hf, tower.second)) hf = tower.first + hf.substr(std::string(tower.second).size());
           fail(source, std::string("missing tensor '") + hf + "self_attn." + "qkv"[j] + "_proj." +
                            (wb ? "bias" : "weight") + "'");
         }
-      out[kv.first + (wb ? "attn.in_proj_bias" : "attn.in_proj_weight")] = at::cat(
-          {kv.second[wb][0], kv.second[wb][1], kv.second[wb][2]}, 0);
+      out[kv.first + (wb ? "attn.in_proj_bias" : "attn.in_proj_weight")] = at::cat({kv.second[wb][0], kv.second[wb][1],
+                                                                                    kv.second[wb][2]},
+                                                                                   0);
     }
   }
   return out;
@@ -205,8 +219,14 @@ StateDict openai_to_hf_clip_layout(const StateDict& sd) {
   for (const auto& kv : sd) {
     const std::string& k = kv.first;
     if (k == "input_resolution" || k == "context_length" || k == "vocab_size") continue;
-    if (k == "visual.proj") { out["visual_projection.weight"] = kv.second.t().contiguous(); continue; }
-    if (k == "text_projection") { out["text_projection.weight"] = kv.second.t().contiguous(); continue; }
+    if (k == "visual.proj") {
+      out["visual_projection.weight"] = kv.second.t().contiguous();
+      continue;
+    }
+    if (k == "text_projection") {
+      out["text_projection.weight"] = kv.second.t().contiguous();
+      continue;
+    }
     bool done = false;
     for (const auto& r : kHfToOpenAI)
       if (starts_with(k, r.second)) {
@@ -246,8 +266,6 @@ StateDict openai_to_hf_clip_layout(const StateDict& sd) {
   return out;
 }
 
-StateDict load_clip_state_dict(const std::string& path) {
-  return to_openai_clip_layout(load_state_dict(path), path);
-}
+StateDict load_clip_state_dict(const std::string& path) { return to_openai_clip_layout(load_state_dict(path), path); }
 
 }  // namespace ovseg::models

@@ -23,22 +23,25 @@ std::string shape_string(at::IntArrayRef shape) {
 }
 
 at::Tensor normalize_clip_pixels(const at::Tensor& rgb01) {
-  TORCH_CHECK(rgb01.dim() == 4 && rgb01.size(1) == 3,
-              "normalize_clip_pixels: expected (B,3,H,W), got ", rgb01.sizes());
+  TORCH_CHECK(rgb01.dim() == 4 && rgb01.size(1) == 3, "normalize_clip_pixels: expected (B,3,H,W), got ", rgb01.sizes());
   auto opts = rgb01.options().dtype(at::kFloat);
   auto mean = at::tensor(at::ArrayRef<float>(kClipPixelMean.data(), 3), opts.device(at::kCPU))
-                  .to(rgb01.device()).view({1, 3, 1, 1});
+                  .to(rgb01.device())
+                  .view({1, 3, 1, 1});
   auto std = at::tensor(at::ArrayRef<float>(kClipPixelStd.data(), 3), opts.device(at::kCPU))
-                 .to(rgb01.device()).view({1, 3, 1, 1});
+                 .to(rgb01.device())
+                 .view({1, 3, 1, 1});
   return (rgb01.to(at::kFloat) - mean) / std;
 }
 
 at::Tensor normalize_imagenet_pixels(const at::Tensor& rgb01) {
-  TORCH_CHECK(rgb01.dim() == 4 && rgb01.size(1) == 3,
-              "normalize_imagenet_pixels: expected (B,3,H,W), got ", rgb01.sizes());
+  TORCH_CHECK(rgb01.dim() == 4 && rgb01.size(1) == 3, "normalize_imagenet_pixels: expected (B,3,H,W), got ",
+              rgb01.sizes());
   auto opts = at::TensorOptions().dtype(at::kFloat);
-  auto mean = at::tensor(at::ArrayRef<float>(kImageNetPixelMean255.data(), 3), opts).to(rgb01.device()).view({1, 3, 1, 1});
-  auto std = at::tensor(at::ArrayRef<float>(kImageNetPixelStd255.data(), 3), opts).to(rgb01.device()).view({1, 3, 1, 1});
+  auto mean =
+      at::tensor(at::ArrayRef<float>(kImageNetPixelMean255.data(), 3), opts).to(rgb01.device()).view({1, 3, 1, 1});
+  auto std =
+      at::tensor(at::ArrayRef<float>(kImageNetPixelStd255.data(), 3), opts).to(rgb01.device()).view({1, 3, 1, 1});
   // As mmcv's imnormalize on the 0-255 image the data pipeline decodes.
   return (rgb01.to(at::kFloat) * 255.0f - mean) / std;
 }
@@ -47,30 +50,35 @@ at::Tensor normalize_imagenet_pixels(const at::Tensor& rgb01) {
 
 std::string ClipGeometry::describe() const {
   std::ostringstream os;
-  os << "ViT width " << vision_width << " x " << vision_layers << " layers (" << vision_heads
-     << " heads), patch " << patch_size << ", " << image_resolution << " px; text width "
-     << text_width << " x " << text_layers << " layers (" << text_heads << " heads), context "
-     << context_length << ", vocab " << vocab_size << "; embed " << embed_dim;
+  os << "ViT width " << vision_width << " x " << vision_layers << " layers (" << vision_heads << " heads), patch "
+     << patch_size << ", " << image_resolution << " px; text width " << text_width << " x " << text_layers
+     << " layers (" << text_heads << " heads), context " << context_length << ", vocab " << vocab_size << "; embed "
+     << embed_dim;
   return os.str();
 }
 
 bool ClipGeometry::operator==(const ClipGeometry& o) const {
-  return vision_width == o.vision_width && vision_layers == o.vision_layers &&
-         vision_heads == o.vision_heads && patch_size == o.patch_size &&
-         image_resolution == o.image_resolution && embed_dim == o.embed_dim &&
-         context_length == o.context_length && vocab_size == o.vocab_size &&
-         text_width == o.text_width && text_heads == o.text_heads && text_layers == o.text_layers;
+  return vision_width == o.vision_width && vision_layers == o.vision_layers && vision_heads == o.vision_heads &&
+         patch_size == o.patch_size && image_resolution == o.image_resolution && embed_dim == o.embed_dim &&
+         context_length == o.context_length && vocab_size == o.vocab_size && text_width == o.text_width &&
+         text_heads == o.text_heads && text_layers == o.text_layers;
 }
 
 ClipGeometry clip_geometry_preset(const std::string& name) {
   // Values from openai/CLIP's published checkpoints (build_model on their shapes).
-  auto make = [](int64_t vw, int64_t vl, int64_t p, int64_t res, int64_t e, int64_t tw, int64_t tl,
-                 int64_t vocab) {
+  auto make = [](int64_t vw, int64_t vl, int64_t p, int64_t res, int64_t e, int64_t tw, int64_t tl, int64_t vocab) {
     ClipGeometry g;
-    g.vision_width = vw; g.vision_layers = vl; g.vision_heads = vw / 64;
-    g.patch_size = p; g.image_resolution = res; g.embed_dim = e;
-    g.context_length = 77; g.vocab_size = vocab;
-    g.text_width = tw; g.text_heads = tw / 64; g.text_layers = tl;
+    g.vision_width = vw;
+    g.vision_layers = vl;
+    g.vision_heads = vw / 64;
+    g.patch_size = p;
+    g.image_resolution = res;
+    g.embed_dim = e;
+    g.context_length = 77;
+    g.vocab_size = vocab;
+    g.text_width = tw;
+    g.text_heads = tw / 64;
+    g.text_layers = tl;
     return g;
   };
   if (name == "ViT-B/32") return make(768, 12, 32, 224, 512, 512, 12, 49408);
@@ -92,13 +100,12 @@ namespace {
   throw CheckpointError("CLIP checkpoint '" + source + "': " + what);
 }
 
-const at::Tensor& need(const StateDict& sd, const std::string& key, const std::string& source,
-                       int64_t dim) {
+const at::Tensor& need(const StateDict& sd, const std::string& key, const std::string& source, int64_t dim) {
   auto it = sd.find(key);
   if (it == sd.end()) fail(source, "missing tensor '" + key + "'");
   if (it->second.dim() != dim)
-    fail(source, "tensor '" + key + "' has shape " + shape_string(it->second.sizes()) +
-                     ", expected a " + std::to_string(dim) + "-d tensor");
+    fail(source, "tensor '" + key + "' has shape " + shape_string(it->second.sizes()) + ", expected a " +
+                     std::to_string(dim) + "-d tensor");
   return it->second;
 }
 
@@ -132,8 +139,9 @@ int64_t heads_for(int64_t width, const char* tower, const std::string& source) {
 
 ClipGeometry infer_clip_geometry(const StateDict& sd, const std::string& source) {
   if (sd.count("visual.layer1.0.conv1.weight") || sd.count("visual.attnpool.positional_embedding"))
-    fail(source, "ModifiedResNet (RN50/RN101/RN50x*) visual towers are not supported; "
-                 "only ViT checkpoints (ViT-B/32, ViT-B/16, ViT-L/14, ...)");
+    fail(source,
+         "ModifiedResNet (RN50/RN101/RN50x*) visual towers are not supported; "
+         "only ViT checkpoints (ViT-B/32, ViT-B/16, ViT-L/14, ...)");
   ClipGeometry g;
   const auto& conv1 = need(sd, "visual.conv1.weight", source, 4);
   g.vision_width = conv1.size(0);
@@ -195,8 +203,7 @@ at::Tensor block_out_proj(const ResidualBlockWeights& blk, const at::Tensor& x) 
   return at::linear(x, blk.out_proj_w, blk.out_proj_b);
 }
 
-at::Tensor block_attention(const ResidualBlockWeights& blk, const at::Tensor& x_ln1,
-                           const at::Tensor& mask) {
+at::Tensor block_attention(const ResidualBlockWeights& blk, const at::Tensor& x_ln1, const at::Tensor& mask) {
   auto qkv = block_qkv(blk, x_ln1);
   // As torch.nn.functional's _scaled_dot_product_attention (1.13): q is divided
   // by sqrt(head_dim) before q k^T; the additive mask is added before softmax.
@@ -211,8 +218,7 @@ at::Tensor block_mlp(const ResidualBlockWeights& blk, const at::Tensor& x_ln2) {
   return at::linear(quick_gelu(at::linear(x_ln2, blk.fc_w, blk.fc_b)), blk.proj_w, blk.proj_b);
 }
 
-at::Tensor residual_block_forward(const ResidualBlockWeights& blk, const at::Tensor& x,
-                                  const at::Tensor& mask) {
+at::Tensor residual_block_forward(const ResidualBlockWeights& blk, const at::Tensor& x, const at::Tensor& mask) {
   auto h = x + block_attention(blk, layer_norm(x, blk.ln1_w, blk.ln1_b), mask);
   return h + block_mlp(blk, layer_norm(h, blk.ln2_w, blk.ln2_b));
 }
@@ -226,9 +232,7 @@ void ResidualBlockWeights::split_in_proj() {
   in_proj_w = at::Tensor();
 }
 
-at::Tensor ResidualBlockWeights::in_proj_weight() const {
-  return is_split() ? at::cat({q_w, k_w, v_w}, 0) : in_proj_w;
-}
+at::Tensor ResidualBlockWeights::in_proj_weight() const { return is_split() ? at::cat({q_w, k_w, v_w}, 0) : in_proj_w; }
 
 at::Tensor ResidualBlockWeights::projection_weight(int64_t which) const {
   if (is_split()) return which == 0 ? q_w : which == 1 ? k_w : v_w;
@@ -254,16 +258,14 @@ at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, in
 
 namespace {
 
-at::Tensor take(const StateDict& sd, const std::string& key, at::IntArrayRef shape,
-                const std::string& source) {
+at::Tensor take(const StateDict& sd, const std::string& key, at::IntArrayRef shape, const std::string& source) {
   auto it = sd.find(key);
   if (it == sd.end()) fail(source, "missing tensor '" + key + "'");
   if (it->second.sizes() != shape)
-    fail(source, "tensor '" + key + "' has shape " + shape_string(it->second.sizes()) +
-                     ", expected " + shape_string(shape));
+    fail(source,
+         "tensor '" + key + "' has shape " + shape_string(it->second.sizes()) + ", expected " + shape_string(shape));
   if (!it->second.is_floating_point())
-    fail(source, "tensor '" + key + "' has non-floating dtype " +
-                     std::string(c10::toString(it->second.scalar_type())));
+    fail(source, "tensor '" + key + "' has non-floating dtype " + std::string(c10::toString(it->second.scalar_type())));
   return it->second.to(at::kFloat).contiguous();
 }
 
@@ -302,8 +304,8 @@ void put_block(StateDict& sd, const std::string& p, const ResidualBlockWeights& 
 }
 
 std::vector<at::Tensor*> block_tensors(ResidualBlockWeights& b) {
-  return {&b.ln1_w, &b.ln1_b, &b.in_proj_w, &b.in_proj_b, &b.out_proj_w, &b.out_proj_b, &b.ln2_w,
-          &b.ln2_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b, &b.q_w, &b.k_w, &b.v_w};
+  return {&b.ln1_w, &b.ln1_b, &b.in_proj_w, &b.in_proj_b, &b.out_proj_w, &b.out_proj_b, &b.ln2_w, &b.ln2_b,
+          &b.fc_w,  &b.fc_b,  &b.proj_w,    &b.proj_b,    &b.q_w,        &b.k_w,        &b.v_w};
 }
 
 void move_block(ResidualBlockWeights& b, at::Device d) {
@@ -349,8 +351,8 @@ std::shared_ptr<ClipModel> ClipModel::from_state_dict(StateDict sd, const std::s
   m->ln_pre_w = take(sd, "visual.ln_pre.weight", {C}, source);
   m->ln_pre_b = take(sd, "visual.ln_pre.bias", {C}, source);
   for (int64_t i = 0; i < g.vision_layers; ++i)
-    m->vision_blocks_.push_back(take_block(
-        sd, "visual.transformer.resblocks." + std::to_string(i) + ".", C, g.vision_heads, source));
+    m->vision_blocks_.push_back(
+        take_block(sd, "visual.transformer.resblocks." + std::to_string(i) + ".", C, g.vision_heads, source));
   m->ln_post_w = take(sd, "visual.ln_post.weight", {C}, source);
   m->ln_post_b = take(sd, "visual.ln_post.bias", {C}, source);
   m->visual_proj = take(sd, "visual.proj", {C, g.embed_dim}, source);
@@ -378,24 +380,23 @@ std::shared_ptr<ClipModel> ClipModel::load(const std::string& path) {
 }
 
 const ResidualBlockWeights& ClipModel::vision_block(int64_t i) const {
-  TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(vision_blocks_.size()), "vision block ", i,
-              " out of range (", vision_blocks_.size(), " layers)");
+  TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(vision_blocks_.size()), "vision block ", i, " out of range (",
+              vision_blocks_.size(), " layers)");
   return vision_blocks_[i];
 }
 
 const ResidualBlockWeights& ClipModel::text_block(int64_t i) const {
-  TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(text_blocks_.size()), "text block ", i,
-              " out of range (", text_blocks_.size(), " layers)");
+  TORCH_CHECK(i >= 0 && i < static_cast<int64_t>(text_blocks_.size()), "text block ", i, " out of range (",
+              text_blocks_.size(), " layers)");
   return text_blocks_[i];
 }
 
 at::Tensor ClipModel::embed_image(const at::Tensor& pixels, int64_t* grid_h, int64_t* grid_w,
                                   const ImageEmbedOptions& o) const {
   const int64_t P = geom_.patch_size, C = geom_.vision_width;
-  TORCH_CHECK(pixels.dim() == 4 && pixels.size(1) == 3,
-              "CLIP image tower: expected pixels (B,3,H,W), got ", pixels.sizes());
-  TORCH_CHECK(pixels.size(2) >= P && pixels.size(3) >= P && pixels.size(2) % P == 0 &&
-                  pixels.size(3) % P == 0,
+  TORCH_CHECK(pixels.dim() == 4 && pixels.size(1) == 3, "CLIP image tower: expected pixels (B,3,H,W), got ",
+              pixels.sizes());
+  TORCH_CHECK(pixels.size(2) >= P && pixels.size(3) >= P && pixels.size(2) % P == 0 && pixels.size(3) % P == 0,
               "CLIP image tower: image size ", pixels.size(2), "x", pixels.size(3),
               " is not a positive multiple of the patch size ", P);
   auto x = at::conv2d(pixels.to(at::kFloat), conv1_w, /*bias=*/{}, /*stride=*/{P, P});
@@ -427,13 +428,13 @@ at::Tensor ClipModel::run_vision_blocks(const at::Tensor& x, int64_t begin, int6
 
 at::Tensor ClipModel::run_vision_blocks(const at::Tensor& x, int64_t begin, int64_t end, const at::Tensor& attn_mask,
                                         const VisionBlockHook& hook) const {
-  TORCH_CHECK(0 <= begin && begin <= end && end <= geom_.vision_layers, "run_vision_blocks: bad range [",
-              begin, ", ", end, ")");
+  TORCH_CHECK(0 <= begin && begin <= end && end <= geom_.vision_layers, "run_vision_blocks: bad range [", begin, ", ",
+              end, ")");
   at::Tensor h = x;
   for (int64_t i = begin; i < end; ++i) {
     if (hook) h = hook(i, h);
-    TORCH_CHECK(!attn_mask.defined() || (attn_mask.dim() == 2 && attn_mask.size(0) == h.size(1) &&
-                                         attn_mask.size(1) == h.size(1)),
+    TORCH_CHECK(!attn_mask.defined() ||
+                    (attn_mask.dim() == 2 && attn_mask.size(0) == h.size(1) && attn_mask.size(1) == h.size(1)),
                 "run_vision_blocks: attention mask ", attn_mask.sizes(), " does not match the ", h.size(1),
                 " tokens entering block ", i);
     h = residual_block_forward(vision_blocks_[i], h, attn_mask);
@@ -478,8 +479,8 @@ at::Tensor ClipModel::dense_features(const at::Tensor& pixels, int64_t* grid_h, 
 at::Tensor ClipModel::encode_text(const at::Tensor& token_ids) const {
   TORCH_CHECK(token_ids.dim() == 2, "encode_text: expected token ids (K,L), got ", token_ids.sizes());
   const int64_t L = token_ids.size(1);
-  TORCH_CHECK(L >= 1 && L <= geom_.context_length, "encode_text: sequence length ", L,
-              " exceeds the context length ", geom_.context_length);
+  TORCH_CHECK(L >= 1 && L <= geom_.context_length, "encode_text: sequence length ", L, " exceeds the context length ",
+              geom_.context_length);
   auto ids = token_ids.to(token_embedding.device(), at::kLong);
   TORCH_CHECK(token_ids.size(0) > 0, "encode_text: no token rows");
   TORCH_CHECK(ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < geom_.vocab_size,
@@ -508,9 +509,9 @@ at::Tensor ClipModel::encode_text_columns(const at::Tensor& ids, const at::Tenso
 }
 
 void ClipModel::to(at::Device d) {
-  for (at::Tensor* t : {&class_embedding, &vision_positional_embedding, &conv1_w, &ln_pre_w, &ln_pre_b,
-                        &ln_post_w, &ln_post_b, &visual_proj, &token_embedding,
-                        &text_positional_embedding, &ln_final_w, &ln_final_b, &text_projection})
+  for (at::Tensor* t :
+       {&class_embedding, &vision_positional_embedding, &conv1_w, &ln_pre_w, &ln_pre_b, &ln_post_w, &ln_post_b,
+        &visual_proj, &token_embedding, &text_positional_embedding, &ln_final_w, &ln_final_b, &text_projection})
     *t = t->to(d);
   for (auto& b : vision_blocks_) move_block(b, d);
   for (auto& b : text_blocks_) move_block(b, d);
@@ -518,8 +519,8 @@ void ClipModel::to(at::Device d) {
 
 std::shared_ptr<ClipModel> ClipModel::clone() const {
   std::shared_ptr<ClipModel> m(new ClipModel(*this));
-  for (at::Tensor* t : {&m->class_embedding, &m->vision_positional_embedding, &m->conv1_w, &m->ln_pre_w,
-                        &m->ln_pre_b, &m->ln_post_w, &m->ln_post_b, &m->visual_proj, &m->token_embedding,
+  for (at::Tensor* t : {&m->class_embedding, &m->vision_positional_embedding, &m->conv1_w, &m->ln_pre_w, &m->ln_pre_b,
+                        &m->ln_post_w, &m->ln_post_b, &m->visual_proj, &m->token_embedding,
                         &m->text_positional_embedding, &m->ln_final_w, &m->ln_final_b, &m->text_projection})
     *t = t->clone();
   for (auto* blocks : {&m->vision_blocks_, &m->text_blocks_})
@@ -530,12 +531,11 @@ std::shared_ptr<ClipModel> ClipModel::clone() const {
 }
 
 std::vector<std::pair<std::string, at::Tensor>> ClipModel::vision_tensors() {
-  std::vector<std::pair<std::string, at::Tensor>> out = {
-      {"visual.class_embedding", class_embedding},
-      {"visual.positional_embedding", vision_positional_embedding},
-      {"visual.conv1.weight", conv1_w},
-      {"visual.ln_pre.weight", ln_pre_w},
-      {"visual.ln_pre.bias", ln_pre_b}};
+  std::vector<std::pair<std::string, at::Tensor>> out = {{"visual.class_embedding", class_embedding},
+                                                         {"visual.positional_embedding", vision_positional_embedding},
+                                                         {"visual.conv1.weight", conv1_w},
+                                                         {"visual.ln_pre.weight", ln_pre_w},
+                                                         {"visual.ln_pre.bias", ln_pre_b}};
   for (size_t i = 0; i < vision_blocks_.size(); ++i)
     list_block(out, "visual.transformer.resblocks." + std::to_string(i) + ".", vision_blocks_[i]);
   out.emplace_back("visual.ln_post.weight", ln_post_w);

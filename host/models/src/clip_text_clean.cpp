@@ -122,8 +122,7 @@ bool all_ascii(const U32& s) {
 // ------------------------------------------------------------------ ICU ----
 
 icu::UnicodeString to_icu(const U32& s) {
-  return icu::UnicodeString::fromUTF32(reinterpret_cast<const UChar32*>(s.data()),
-                                       static_cast<int32_t>(s.size()));
+  return icu::UnicodeString::fromUTF32(reinterpret_cast<const UChar32*>(s.data()), static_cast<int32_t>(s.size()));
 }
 
 U32 from_icu(const icu::UnicodeString& us) {
@@ -139,11 +138,9 @@ U32 from_icu(const icu::UnicodeString& us) {
 
 const icu::Normalizer2& normalizer(bool nfkc) {
   UErrorCode err = U_ZERO_ERROR;
-  const icu::Normalizer2* n =
-      nfkc ? icu::Normalizer2::getNFKCInstance(err) : icu::Normalizer2::getNFCInstance(err);
+  const icu::Normalizer2* n = nfkc ? icu::Normalizer2::getNFKCInstance(err) : icu::Normalizer2::getNFCInstance(err);
   if (U_FAILURE(err) || n == nullptr)
-    throw std::runtime_error(std::string("ClipTokenizer: ICU normalizer unavailable: ") +
-                             u_errorName(err));
+    throw std::runtime_error(std::string("ClipTokenizer: ICU normalizer unavailable: ") + u_errorName(err));
   return *n;
 }
 
@@ -155,9 +152,7 @@ U32 normalize(const U32& s, bool nfkc) {
   if (n.isNormalized(us, err) && U_SUCCESS(err)) return s;
   err = U_ZERO_ERROR;
   const icu::UnicodeString r = n.normalize(us, err);
-  if (U_FAILURE(err))
-    throw std::runtime_error(std::string("ClipTokenizer: normalisation failed: ") +
-                             u_errorName(err));
+  if (U_FAILURE(err)) throw std::runtime_error(std::string("ClipTokenizer: normalisation failed: ") + u_errorName(err));
   return from_icu(r);
 }
 
@@ -184,11 +179,15 @@ bool py_isspace(char32_t c) {
   if (c >= 0x09 && c <= 0x0D) return true;
   if (c >= 0x1C && c <= 0x20) return true;
   switch (c) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029:
-    case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return c >= 0x2000 && c <= 0x200A;
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return c >= 0x2000 && c <= 0x200A;
   }
 }
 
@@ -204,13 +203,12 @@ bool is_decimal_digit(char32_t c) {  // Python re's \d for str patterns (Nd)
 
 // ---------------------------------------------------------- HTML entities ----
 
-const detail::EntityEntry* find_entity(const detail::EntityEntry* table, std::size_t count,
-                                       std::string_view name) {
+const detail::EntityEntry* find_entity(const detail::EntityEntry* table, std::size_t count, std::string_view name) {
   const detail::EntityEntry* end = table + count;
-  const detail::EntityEntry* it =
-      std::lower_bound(table, end, name, [](const detail::EntityEntry& e, std::string_view n) {
-        return std::string_view(e.name) < n;
-      });
+  const detail::EntityEntry* it = std::lower_bound(table, end, name,
+                                                   [](const detail::EntityEntry& e, std::string_view n) {
+                                                     return std::string_view(e.name) < n;
+                                                   });
   if (it != end && std::string_view(it->name) == name) return it;
   return nullptr;
 }
@@ -231,10 +229,10 @@ const detail::EntityEntry* html5_entity(std::string_view name) {
 
 // Python html._invalid_charrefs / _invalid_codepoints.
 bool charref_override(uint64_t num, U32& out) {
-  static const std::array<char32_t, 32> kC1 = {
-      0x20AC, 0x81,   0x201A, 0x192,  0x201E, 0x2026, 0x2020, 0x2021, 0x2C6,  0x2030, 0x160,
-      0x2039, 0x152,  0x8D,   0x17D,  0x8F,   0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-      0x2013, 0x2014, 0x2DC,  0x2122, 0x161,  0x203A, 0x153,  0x9D,   0x17E,  0x178};
+  static const std::array<char32_t, 32> kC1 = {0x20AC, 0x81,   0x201A, 0x192,  0x201E, 0x2026, 0x2020, 0x2021,
+                                               0x2C6,  0x2030, 0x160,  0x2039, 0x152,  0x8D,   0x17D,  0x8F,
+                                               0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                               0x2DC,  0x2122, 0x161,  0x203A, 0x153,  0x9D,   0x17E,  0x178};
   if (num == 0x00) {
     out.push_back(0xFFFD);
     return true;
@@ -251,19 +249,15 @@ bool charref_override(uint64_t num, U32& out) {
 }
 
 bool invalid_codepoint(uint64_t num) {
-  if ((num >= 0x1 && num <= 0x8) || num == 0xB || (num >= 0xE && num <= 0x1F) ||
-      (num >= 0x7F && num <= 0x9F) || (num >= 0xFDD0 && num <= 0xFDEF))
+  if ((num >= 0x1 && num <= 0x8) || num == 0xB || (num >= 0xE && num <= 0x1F) || (num >= 0x7F && num <= 0x9F) ||
+      (num >= 0xFDD0 && num <= 0xFDEF))
     return true;
   return (num & 0xFFFE) == 0xFFFE && num <= 0x10FFFF;
 }
 
 bool is_ascii_digit(char32_t c) { return c >= '0' && c <= '9'; }
-bool is_ascii_hex(char32_t c) {
-  return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-bool is_ascii_alnum(char32_t c) {
-  return is_ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+bool is_ascii_hex(char32_t c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_ascii_alnum(char32_t c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // Python's html.unescape (HTML5 rules, full named-reference table).
 U32 html_unescape(const U32& s) {
@@ -317,8 +311,7 @@ U32 html_unescape(const U32& s) {
     std::size_t j = start;
     while (j < n && j - start < 32) {
       const char32_t c = s[j];
-      if (c == U'\t' || c == U'\n' || c == U'\f' || c == U' ' || c == U'<' || c == U'&' ||
-          c == U'#' || c == U';')
+      if (c == U'\t' || c == U'\n' || c == U'\f' || c == U' ' || c == U'<' || c == U'&' || c == U'#' || c == U';')
         break;
       ++j;
     }
@@ -561,9 +554,8 @@ U32 remove_control_chars(const U32& s) {
   U32 out;
   out.reserve(s.size());
   for (char32_t c : s) {
-    const bool drop = c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
-                      (c >= 0x206A && c <= 0x206F) || c == 0xFEFF ||
-                      (c >= 0xFFF9 && c <= 0xFFFC);
+    const bool drop = c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || (c >= 0x206A && c <= 0x206F) ||
+                      c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
     if (!drop) out.push_back(c);
   }
   return out;

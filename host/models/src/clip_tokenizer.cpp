@@ -21,10 +21,10 @@
 namespace ovseg::models {
 namespace {
 
-using detail::U32;
 using detail::clean_text;
 using detail::py_isspace;
 using detail::regex_isspace;
+using detail::U32;
 using detail::utf8_decode;
 using detail::utf8_encode;
 
@@ -49,14 +49,11 @@ CharClass char_class(char32_t c) {
     case U_LOWERCASE_LETTER:
     case U_TITLECASE_LETTER:
     case U_MODIFIER_LETTER:
-    case U_OTHER_LETTER:
-      return CharClass::kLetter;
+    case U_OTHER_LETTER: return CharClass::kLetter;
     case U_DECIMAL_DIGIT_NUMBER:
     case U_LETTER_NUMBER:
-    case U_OTHER_NUMBER:
-      return CharClass::kNumber;
-    default:
-      break;
+    case U_OTHER_NUMBER: return CharClass::kNumber;
+    default: break;
   }
   // IGNORECASE quirk of the regex module: U+0345 COMBINING GREEK
   // YPOGEGRAMMENI (Mn) has the letter U+0399/U+03B9 among its case variants,
@@ -84,8 +81,8 @@ bool match_literal_ci(const U32& text, std::size_t pos, std::string_view lit) {
 
 // CLIP's re.findall over the cleaned text; returns [begin, end) pieces.
 std::vector<std::pair<std::size_t, std::size_t>> split_pieces(const U32& t) {
-  static constexpr std::string_view kLiterals[] = {"<|startoftext|>", "<|endoftext|>", "'s",
-                                                   "'t", "'re", "'ve", "'m", "'ll", "'d"};
+  static constexpr std::string_view kLiterals[] = {
+      "<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
   std::vector<std::pair<std::size_t, std::size_t>> pieces;
   const std::size_t n = t.size();
   std::size_t i = 0;
@@ -144,8 +141,7 @@ std::array<char32_t, 256> bytes_to_unicode(std::array<int, 256>& order) {
 
 std::string read_maybe_gzip(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr)
-    throw std::runtime_error("ClipTokenizer: cannot open BPE vocabulary '" + path + "'");
+  if (f == nullptr) throw std::runtime_error("ClipTokenizer: cannot open BPE vocabulary '" + path + "'");
   std::string data;
   std::vector<char> buf(1 << 16);
   while (true) {
@@ -184,9 +180,9 @@ uint64_t pair_key(int32_t a, int32_t b) {
 struct ClipTokenizer::Impl {
   std::array<char32_t, 256> byte_encoder{};
   std::unordered_map<char32_t, unsigned char> byte_decoder;
-  std::array<int32_t, 256> byte_id{};       // id of the byte's character
-  std::array<int32_t, 256> byte_end_id{};   // id of the byte's character + "</w>"
-  std::vector<std::string> id_bytes;         // decoded bytes of each vocabulary entry
+  std::array<int32_t, 256> byte_id{};                               // id of the byte's character
+  std::array<int32_t, 256> byte_end_id{};                           // id of the byte's character + "</w>"
+  std::vector<std::string> id_bytes;                                // decoded bytes of each vocabulary entry
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> ranks;  // pair -> (rank, merged)
   int64_t sot = 0, eot = 0, vocab = 0;
 
@@ -252,8 +248,7 @@ ClipTokenizer::ClipTokenizer(const std::string& bpe_vocab_path) : impl_(std::mak
   if (lines.size() < static_cast<std::size_t>(kNumMerges) + 1)
     throw std::runtime_error("ClipTokenizer: BPE vocabulary '" + bpe_vocab_path + "' has " +
                              std::to_string(lines.size()) + " lines, expected at least " +
-                             std::to_string(kNumMerges + 1) +
-                             " (is it bpe_simple_vocab_16e6.txt.gz, and complete?)");
+                             std::to_string(kNumMerges + 1) + " (is it bpe_simple_vocab_16e6.txt.gz, and complete?)");
 
   // Vocabulary strings (UTF-8), in the reference's order.
   std::vector<std::string> vocab;
@@ -298,8 +293,7 @@ ClipTokenizer::ClipTokenizer(const std::string& bpe_vocab_path) : impl_(std::mak
     const auto b = encoder.find(parts[1]);
     const auto ab = encoder.find(parts[0] + parts[1]);
     if (a == encoder.end() || b == encoder.end() || ab == encoder.end()) continue;
-    m.ranks.insert_or_assign(pair_key(a->second, b->second),
-                             std::make_pair(static_cast<int32_t>(r), ab->second));
+    m.ranks.insert_or_assign(pair_key(a->second, b->second), std::make_pair(static_cast<int32_t>(r), ab->second));
   }
 
   m.id_bytes.reserve(vocab.size());
@@ -383,8 +377,7 @@ std::string ClipTokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 std::vector<std::vector<int64_t>> ClipTokenizer::tokenize_ids(const std::vector<std::string>& texts,
-                                                              int64_t context_length,
-                                                              bool truncate) const {
+                                                              int64_t context_length, bool truncate) const {
   if (context_length < 1)
     throw std::invalid_argument("ClipTokenizer::tokenize: context_length must be >= 1, got " +
                                 std::to_string(context_length));
@@ -400,8 +393,8 @@ std::vector<std::vector<int64_t>> ClipTokenizer::tokenize_ids(const std::vector<
     if (tokens.size() > ctx) {
       if (!truncate)
         throw std::length_error("input \"" + shown_text(text) + "\" is too long for context length " +
-                                std::to_string(context_length) + " (" +
-                                std::to_string(tokens.size()) + " tokens with start and end)");
+                                std::to_string(context_length) + " (" + std::to_string(tokens.size()) +
+                                " tokens with start and end)");
       tokens.resize(ctx);
       tokens.back() = impl_->eot;
     }
@@ -411,8 +404,7 @@ std::vector<std::vector<int64_t>> ClipTokenizer::tokenize_ids(const std::vector<
   return rows;
 }
 
-at::Tensor ClipTokenizer::tokenize(const std::vector<std::string>& texts, int64_t context_length,
-                                   bool truncate) const {
+at::Tensor ClipTokenizer::tokenize(const std::vector<std::string>& texts, int64_t context_length, bool truncate) const {
   const auto rows = tokenize_ids(texts, context_length, truncate);
   at::Tensor out = at::zeros({static_cast<int64_t>(rows.size()), context_length}, at::kLong);
   int64_t* p = out.data_ptr<int64_t>();

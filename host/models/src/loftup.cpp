@@ -66,23 +66,27 @@ at::Tensor channel_layer_norm(const at::Tensor& x, const at::Tensor& w, const at
 
 std::string LoftUpGeometry::describe() const {
   std::ostringstream s;
-  s << "dim " << dim << ", width " << width() << ", " << layers << " layers x " << heads << " heads, "
-    << n_freqs << " image frequencies, " << lr_pe_freqs << " low-res frequencies";
+  s << "dim " << dim << ", width " << width() << ", " << layers << " layers x " << heads << " heads, " << n_freqs
+    << " image frequencies, " << lr_pe_freqs << " low-res frequencies";
   return s.str();
 }
 
 bool LoftUpGeometry::operator==(const LoftUpGeometry& o) const {
-  return dim == o.dim && n_freqs == o.n_freqs && lr_pe_freqs == o.lr_pe_freqs && layers == o.layers &&
-         heads == o.heads;
+  return dim == o.dim && n_freqs == o.n_freqs && lr_pe_freqs == o.lr_pe_freqs && layers == o.layers && heads == o.heads;
 }
 
 LoftUpGeometry loftup_geometry_preset(const std::string& name) {
   LoftUpGeometry g;
-  if (name == "clip") g.dim = 512;
-  else if (name == "dinov2s") g.dim = 384;
-  else if (name == "dinov2b" || name == "siglip") g.dim = 768;
-  else if (name == "world") g.dim = 64;
-  else throw std::invalid_argument("unknown LoftUp geometry '" + name + "' (clip, dinov2s, dinov2b, siglip, world)");
+  if (name == "clip")
+    g.dim = 512;
+  else if (name == "dinov2s")
+    g.dim = 384;
+  else if (name == "dinov2b" || name == "siglip")
+    g.dim = 768;
+  else if (name == "world")
+    g.dim = 64;
+  else
+    throw std::invalid_argument("unknown LoftUp geometry '" + name + "' (clip, dinov2s, dinov2b, siglip, world)");
   return g;
 }
 
@@ -133,14 +137,17 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> loftup_layout(const Lo
 LoftUpGeometry infer_loftup_geometry(const StateDict& sd, const std::string& source, int64_t heads) {
   const auto get = [&](const std::string& k) -> const at::Tensor& {
     auto it = sd.find(k);
-    if (it == sd.end()) fail(source, "missing tensor '" + k + "' (expected the released layout: "
-                                     "channelnorm.norm.* and upsampler.*, as hubconf.py's loftup_clip)");
+    if (it == sd.end())
+      fail(source, "missing tensor '" + k +
+                       "' (expected the released layout: "
+                       "channelnorm.norm.* and upsampler.*, as hubconf.py's loftup_clip)");
     return it->second;
   };
   LoftUpGeometry g;
   g.heads = heads;
   const at::Tensor& fin = get(kUp + "final_conv.0.weight");
-  if (fin.dim() != 4) fail(source, "upsampler.final_conv.0.weight is " + shape_string(fin.sizes()) + ", expected (dim, width, 1, 1)");
+  if (fin.dim() != 4)
+    fail(source, "upsampler.final_conv.0.weight is " + shape_string(fin.sizes()) + ", expected (dim, width, 1, 1)");
   g.dim = fin.size(0);
   const at::Tensor& ff = get(kUp + "fourier_feat.1.biases");
   if (ff.dim() != 3 || ff.size(0) != 2 || ff.size(1) != 5)
@@ -149,8 +156,9 @@ LoftUpGeometry infer_loftup_geometry(const StateDict& sd, const std::string& sou
   g.n_freqs = ff.size(2);
   auto pe = sd.find(kUp + "lr_pe.biases");
   if (pe == sd.end())
-    fail(source, "missing tensor 'upsampler.lr_pe.biases': only lr_pe_type \"sine\" (every released "
-                 "upsampler) is supported, not a learnable lr_pe");
+    fail(source,
+         "missing tensor 'upsampler.lr_pe.biases': only lr_pe_type \"sine\" (every released "
+         "upsampler) is supported, not a learnable lr_pe");
   if (pe->second.dim() != 3 || pe->second.size(0) != 2 || pe->second.size(1) != 2)
     fail(source, "upsampler.lr_pe.biases is " + shape_string(pe->second.sizes()) + ", expected (2, 2, n)");
   g.lr_pe_freqs = pe->second.size(2);
@@ -159,8 +167,8 @@ LoftUpGeometry infer_loftup_geometry(const StateDict& sd, const std::string& sou
   if (layers == 0) fail(source, "no cross-attention layers (upsampler.ca_transformer.layers.0.*)");
   g.layers = layers;
   if (heads < 1 || g.width() % heads != 0)
-    fail(source, "attention width " + std::to_string(g.width()) + " is not divisible by " + std::to_string(heads) +
-                     " heads");
+    fail(source,
+         "attention width " + std::to_string(g.width()) + " is not divisible by " + std::to_string(heads) + " heads");
   return g;
 }
 
@@ -187,13 +195,14 @@ StateDict make_loftup_state_dict(const LoftUpGeometry& g, uint64_t seed, bool ra
       t = random ? normal(shape, 0.1) : at::zeros(shape, f32);
     } else if (ends("running_var")) {
       t = random ? at::rand(shape, gen, f32) + 0.5 : at::ones(shape, f32);
-    } else if (shape.size() == 1 && (name.find("norm") != std::string::npos || name.find("first_conv.2.") != std::string::npos ||
-                                     name.find("first_conv.5.") != std::string::npos ||
-                                     name.find("final_conv.1.") != std::string::npos ||
-                                     name.find("net.0.") != std::string::npos)) {
+    } else if (shape.size() == 1 &&
+               (name.find("norm") != std::string::npos || name.find("first_conv.2.") != std::string::npos ||
+                name.find("first_conv.5.") != std::string::npos || name.find("final_conv.1.") != std::string::npos ||
+                name.find("net.0.") != std::string::npos)) {
       // LayerNorm / BatchNorm affines: 1 and 0 by default.
       const bool weight = ends("weight");
-      t = random ? (weight ? normal(shape, 0.1, 1.0) : normal(shape, 0.02)) : (weight ? at::ones(shape, f32) : at::zeros(shape, f32));
+      t = random ? (weight ? normal(shape, 0.1, 1.0) : normal(shape, 0.02))
+                 : (weight ? at::ones(shape, f32) : at::zeros(shape, f32));
     } else if (ends("in_proj_weight")) {
       // nn.MultiheadAttention._reset_parameters: xavier_uniform_.
       t = uniform(shape, std::sqrt(6.0 / double(shape[0] + shape[1])));
@@ -217,8 +226,7 @@ StateDict make_loftup_state_dict(const LoftUpGeometry& g, uint64_t seed, bool ra
   return sd;
 }
 
-LoftUp::LoftUp(const StateDict& sd_in, const std::string& source, int64_t heads, at::Device device)
-    : device_(device) {
+LoftUp::LoftUp(const StateDict& sd_in, const std::string& source, int64_t heads, at::Device device) : device_(device) {
   StateDict sd;
   for (const auto& [k, v] : sd_in) {
     if (starts_with(k, kLightningChannelNorm))
@@ -246,7 +254,8 @@ LoftUp::LoftUp(const StateDict& sd_in, const std::string& source, int64_t heads,
   }
   for (const auto& [k, v] : sd)
     if (!expected.count(k))
-      fail(source, "unexpected tensor '" + k + "' (not part of LoftUp with lr_pe_type \"sine\", " + g_.describe() + ")");
+      fail(source,
+           "unexpected tensor '" + k + "' (not part of LoftUp with lr_pe_type \"sine\", " + g_.describe() + ")");
 }
 
 std::shared_ptr<LoftUp> LoftUp::load(const std::string& path, int64_t heads, at::Device device) {
@@ -275,8 +284,8 @@ at::Tensor LoftUp::stem(const at::Tensor& fourier, bool training) const {
       at::NoGradGuard no_grad;
       t(p + "num_batches_tracked").add_(1);
     }
-    return at::batch_norm(x, t(p + "weight"), t(p + "bias"), t(p + "running_mean"), t(p + "running_var"), training,
-                          0.1, 1e-5, true);
+    return at::batch_norm(x, t(p + "weight"), t(p + "bias"), t(p + "running_mean"), t(p + "running_var"), training, 0.1,
+                          1e-5, true);
   };
   at::Tensor x = channel_layer_norm(fourier, t(kUp + "first_conv.0.norm.weight"), t(kUp + "first_conv.0.norm.bias"));
   x = at::conv2d(x, t(kUp + "first_conv.1.weight"), t(kUp + "first_conv.1.bias"), 1, 1);
@@ -298,7 +307,8 @@ at::Tensor LoftUp::forward(const at::Tensor& lr_in, const at::Tensor& image_in, 
   TORCH_CHECK(lr_in.dim() == 4 && lr_in.size(1) == g_.dim, "LoftUp: low-resolution features must be (B, ", g_.dim,
               ", h, w), got ", lr_in.sizes());
   TORCH_CHECK(image_in.dim() == 4 && image_in.size(1) == 3 && image_in.size(0) == lr_in.size(0),
-              "LoftUp: image must be (B, 3, H, W) with the features' batch ", lr_in.size(0), ", got ", image_in.sizes());
+              "LoftUp: image must be (B, 3, H, W) with the features' batch ", lr_in.size(0), ", got ",
+              image_in.sizes());
   at::Tensor image = image_in.to(device_, at::kFloat);
   if (o.out_h > 0 && o.out_w > 0 && (o.out_h != image.size(2) || o.out_w != image.size(3)))
     image = at::upsample_bilinear2d(image, {o.out_h, o.out_w}, /*align_corners=*/false);

@@ -74,7 +74,8 @@ const std::vector<ZooEntry>& model_zoo() {
       // MobileSAM (ChaoningZhang/MobileSAM weights/mobile_sam.pt, 40.7 MB):
       // TinyViT encoder, SAM's prompt encoder and decoder; sha256 as pinned by
       // independent projects (the authors publish none).
-      {"mobilesam:vit_t", "mobile_sam.pt", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+      {"mobilesam:vit_t", "mobile_sam.pt",
+       "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
        "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", "state-dict-zip",
        "MobileSAM (TinyViT encoder), 1024 px, CPU speed"},
       // The embedded world SAM (`ovseg train-sam`; host/models/embedded/README.md).
@@ -180,8 +181,8 @@ std::string fetch_model(const ZooEntry& entry) {
   fs::create_directories(model_dir());
   const fs::path final_path = fs::path(model_dir()) / entry.file;
   const fs::path tmp = final_path.string() + ".download";
-  const std::string cmd = "curl -fL --retry 2 --connect-timeout 20 -o " + shell_quote(tmp.string()) +
-                          " " + shell_quote(entry.url);
+  const std::string cmd = "curl -fL --retry 2 --connect-timeout 20 -o " + shell_quote(tmp.string()) + " " +
+                          shell_quote(entry.url);
   if (std::system(cmd.c_str()) != 0) {
     fs::remove(tmp);
     throw std::runtime_error("download of " + entry.name + " from " + entry.url +
@@ -191,8 +192,8 @@ std::string fetch_model(const ZooEntry& entry) {
   const std::string got = sha256_file(tmp.string());
   if (got != entry.sha256) {
     fs::remove(tmp);
-    throw std::runtime_error("checksum mismatch for " + entry.name + ": expected sha256 " + entry.sha256 +
-                             ", got " + got + " -- the download was removed; retry");
+    throw std::runtime_error("checksum mismatch for " + entry.name + ": expected sha256 " + entry.sha256 + ", got " +
+                             got + " -- the download was removed; retry");
   }
   fs::rename(tmp, final_path);
   return final_path.string();

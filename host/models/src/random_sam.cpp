@@ -53,8 +53,9 @@ class RandomVisitor final : public sam::TensorVisitor {
       for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
       if (contains(name, "output_upscaling") && shape.size() == 4)  // ConvTranspose2d (in, out, k, k)
         fan_in = shape[0];
-      const bool embedding = shape.size() == 2 && (contains(name, "point_embeddings.") || ends_with(name, "_embed.weight") ||
-                                                   ends_with(name, "_token.weight") || ends_with(name, "_tokens.weight"));
+      const bool embedding = shape.size() == 2 &&
+                             (contains(name, "point_embeddings.") || ends_with(name, "_embed.weight") ||
+                              ends_with(name, "_token.weight") || ends_with(name, "_tokens.weight"));
       if (embedding) fan_in = 1;  // nn.Embedding: N(0, 1)
       t = at::randn(shape, gen_, f32) * std::pow(static_cast<double>(fan_in), -0.5);
     }
@@ -132,22 +133,28 @@ std::vector<std::string> sam_geometry_preset_names() {
 SamGeometry sam_geometry_preset(const std::string& name) {
   SamGeometry g;
   // build_sam.py: _build_sam(embed_dim, depth, heads, global_attn_indexes), 1024 px, patch 16, window 14.
-  if (name == "vit_b") g = decoder_defaults(vit(768, 12, 12, {2, 5, 8, 11}, 1024, 16, 14), 256, 2048, 256);
-  else if (name == "vit_l") g = decoder_defaults(vit(1024, 24, 16, {5, 11, 17, 23}, 1024, 16, 14), 256, 2048, 256);
-  else if (name == "vit_h") g = decoder_defaults(vit(1280, 32, 16, {7, 15, 23, 31}, 1024, 16, 14), 256, 2048, 256);
+  if (name == "vit_b")
+    g = decoder_defaults(vit(768, 12, 12, {2, 5, 8, 11}, 1024, 16, 14), 256, 2048, 256);
+  else if (name == "vit_l")
+    g = decoder_defaults(vit(1024, 24, 16, {5, 11, 17, 23}, 1024, 16, 14), 256, 2048, 256);
+  else if (name == "vit_h")
+    g = decoder_defaults(vit(1280, 32, 16, {7, 15, 23, 31}, 1024, 16, 14), 256, 2048, 256);
   // MobileSAM build_sam_vit_t: TinyViT-5M widths and depths, ImageNet head of 1000 classes.
   else if (name == "mobile_sam")
     g = decoder_defaults(tiny_vit({64, 128, 160, 320}, {2, 2, 6, 2}, {0, 4, 5, 10}, {0, 7, 14, 7}, 1000), 256, 2048,
                          256);
-  else if (name == "vit_test") g = decoder_defaults(vit(64, 4, 2, {1, 3}, 256, 16, 6), 64, 128, 64);
+  else if (name == "vit_test")
+    g = decoder_defaults(vit(64, 4, 2, {1, 3}, 256, 16, 6), 64, 128, 64);
   // SAM's own encoder geometry (1024 px, window 14 over a 64x64 grid padded
   // to 70, global attention over 4096 tokens) at width 64.
-  else if (name == "vit_1024_test") g = decoder_defaults(vit(64, 3, 2, {2}, 1024, 16, 14), 64, 128, 64);
+  else if (name == "vit_1024_test")
+    g = decoder_defaults(vit(64, 3, 2, {2}, 1024, 16, 14), 64, 128, 64);
   else if (name == "tiny_vit_test")
     g = decoder_defaults(tiny_vit({16, 32, 48, 320}, {1, 2, 2, 1}, {0, 2, 3, 5}, {0, 7, 14, 7}, 10), 256, 2048, 256);
   // The embedded world SAM (ovseg train-sam): 128 px scenes, 8 px patches,
   // a 16x16 embedding grid, a decoder of half SAM's width.
-  else if (name == "world") g = decoder_defaults(vit(128, 4, 4, {1, 3}, 128, 8, 8), 128, 512, 128);
+  else if (name == "world")
+    g = decoder_defaults(vit(128, 4, 4, {1, 3}, 128, 8, 8), 128, 512, 128);
   else {
     std::string known;
     for (const auto& n : sam_geometry_preset_names()) known += (known.empty() ? "" : ", ") + n;

@@ -22,11 +22,13 @@ namespace {
 }
 
 // ------------------------------------------------------------- dtypes
-struct DtypeName { const char* name; at::ScalarType type; };
+struct DtypeName {
+  const char* name;
+  at::ScalarType type;
+};
 const DtypeName kDtypes[] = {
-    {"F32", at::kFloat}, {"F16", at::kHalf}, {"BF16", at::kBFloat16}, {"F64", at::kDouble},
-    {"I64", at::kLong},  {"I32", at::kInt},  {"I16", at::kShort},     {"I8", at::kChar},
-    {"U8", at::kByte},   {"BOOL", at::kBool},
+    {"F32", at::kFloat}, {"F16", at::kHalf},  {"BF16", at::kBFloat16}, {"F64", at::kDouble}, {"I64", at::kLong},
+    {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},       {"U8", at::kByte},    {"BOOL", at::kBool},
 };
 
 at::ScalarType dtype_from_name(const std::string& n, const std::string& path, const std::string& key) {
@@ -47,8 +49,7 @@ using File = std::unique_ptr<FILE, int (*)(FILE*)>;
 using Json = nlohmann::json;
 
 uint64_t json_u64(const Json& v, const std::string& path, const std::string& key, const char* field) {
-  if (!v.is_number_unsigned())
-    fail(path, "tensor '" + key + "': '" + field + "' must hold non-negative integers");
+  if (!v.is_number_unsigned()) fail(path, "tensor '" + key + "': '" + field + "' must hold non-negative integers");
   return v.get<uint64_t>();
 }
 
@@ -80,8 +81,8 @@ StateDict load_safetensors(const std::string& path, std::map<std::string, std::s
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];  // little-endian
   if (header_len > static_cast<uint64_t>(file_size - 8))
-    fail(path, "truncated or corrupt: header length " + std::to_string(header_len) +
-                   " exceeds the file size " + std::to_string(file_size));
+    fail(path, "truncated or corrupt: header length " + std::to_string(header_len) + " exceeds the file size " +
+                   std::to_string(file_size));
   std::string header(header_len, '\0');
   if (std::fread(header.data(), 1, header_len, f.get()) != header_len) fail(path, "truncated header");
   const Json root = parse_header(header, path);

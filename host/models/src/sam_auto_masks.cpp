@@ -41,7 +41,7 @@ std::vector<std::array<int64_t, 4>> sam_crop_boxes(int64_t h, int64_t w, int64_t
     const int64_t n = int64_t(1) << (layer + 1);
     const auto overlap = static_cast<int64_t>(overlap_ratio * short_side * (2.0 / n));
     const int64_t cw = crop_len(w, n, overlap), ch = crop_len(h, n, overlap);
-    for (int64_t i = 0; i < n; ++i)      // itertools.product(x0s, y0s): x outer
+    for (int64_t i = 0; i < n; ++i)  // itertools.product(x0s, y0s): x outer
       for (int64_t j = 0; j < n; ++j) {
         const int64_t x0 = (cw - overlap) * i, y0 = (ch - overlap) * j;
         boxes.push_back({x0, y0, std::min(x0 + cw, w), std::min(y0 + ch, h)});
@@ -180,8 +180,8 @@ namespace {
 
 // A mask that passed the filters, in its crop's frame until uncropped.
 struct Candidate {
-  at::Tensor mask;      // (crop h, crop w) bool
-  at::Tensor low_res;   // (4g, 4g) logits, to recompute the full logits of kept masks
+  at::Tensor mask;     // (crop h, crop w) bool
+  at::Tensor low_res;  // (4g, 4g) logits, to recompute the full logits of kept masks
   double iou = 0, stability = 0;
   std::array<int64_t, 4> box{};  // x0, y0, x1, y1
   std::array<double, 2> point{};
@@ -211,13 +211,13 @@ void process_batch(const SamPredictor& predictor, const at::Tensor& points, cons
   // apply_coords in float64; the prompt encoder receives the float64 points.
   const at::Tensor transformed = sam_apply_coords(points, predictor.frame(), at::kDouble);
   const at::Tensor labels = at::ones({n, 1}, at::kInt);
-  const SamPredictor::Result r =
-      predictor.predict_torch(transformed.unsqueeze(1), labels, at::Tensor(), at::Tensor(), /*multimask=*/true);
+  const SamPredictor::Result r = predictor.predict_torch(transformed.unsqueeze(1), labels, at::Tensor(), at::Tensor(),
+                                                         /*multimask=*/true);
   const int64_t m = r.masks.size(1);
-  at::Tensor masks = r.masks.flatten(0, 1).to(at::kCPU);              // (n*3, h, w) logits
-  at::Tensor iou = r.iou_predictions.flatten(0, 1).to(at::kCPU);      // (n*3)
+  at::Tensor masks = r.masks.flatten(0, 1).to(at::kCPU);          // (n*3, h, w) logits
+  at::Tensor iou = r.iou_predictions.flatten(0, 1).to(at::kCPU);  // (n*3)
   at::Tensor low = r.low_res_logits.flatten(0, 1).to(at::kCPU);
-  at::Tensor pts = points.repeat_interleave(m, 0);                    // np.repeat(points, 3, axis=0)
+  at::Tensor pts = points.repeat_interleave(m, 0);  // np.repeat(points, 3, axis=0)
   auto filter = [&](const at::Tensor& keep_mask) {
     const at::Tensor idx = keep_mask.nonzero().squeeze(1);
     masks = masks.index_select(0, idx);
@@ -228,7 +228,8 @@ void process_batch(const SamPredictor& predictor, const at::Tensor& points, cons
   };
   if (o.pred_iou_thresh > 0.0) filter(iou > o.pred_iou_thresh);
   at::Tensor stability = sam_stability_score(masks, kSamMaskThreshold, o.stability_score_offset);
-  if (o.stability_score_thresh > 0.0) stability = stability.index_select(0, filter(stability >= o.stability_score_thresh));
+  if (o.stability_score_thresh > 0.0)
+    stability = stability.index_select(0, filter(stability >= o.stability_score_thresh));
   const at::Tensor binary = masks > kSamMaskThreshold;
   at::Tensor boxes = sam_masks_to_boxes(binary);
   // is_box_near_crop_edge: within 20 px of the crop's border but not the image's.
@@ -284,9 +285,9 @@ std::vector<SamMaskRecord> sam_generate_masks(std::shared_ptr<const SamModel> mo
       predictor.set_image(cropped);
     frames[ci] = predictor.frame();
     // build_all_layer_point_grids: int(n / scale**layer) points per side.
-    const auto per_side = static_cast<int64_t>(static_cast<double>(o.points_per_side) /
-                                               std::pow(static_cast<double>(o.crop_n_points_downscale_factor),
-                                                        static_cast<double>(layers[ci])));
+    const auto per_side = static_cast<int64_t>(
+        static_cast<double>(o.points_per_side) /
+        std::pow(static_cast<double>(o.crop_n_points_downscale_factor), static_cast<double>(layers[ci])));
     const at::Tensor grid = sam_point_grid(per_side);
     const at::Tensor scale = at::tensor({cropped.size(1), cropped.size(0)}, at::kLong).unsqueeze(0);
     const at::Tensor points = grid * scale;  // float64
@@ -297,7 +298,8 @@ std::vector<SamMaskRecord> sam_generate_masks(std::shared_ptr<const SamModel> mo
     // Duplicates within the crop, ranked by predicted IoU.
     std::vector<float> scores;
     for (const auto& c : crop_data) scores.push_back(static_cast<float>(c.iou));
-    crop_data = select(crop_data, sam_box_nms(boxes_tensor(crop_data), at::tensor(scores, at::kFloat), o.box_nms_thresh));
+    crop_data = select(crop_data,
+                       sam_box_nms(boxes_tensor(crop_data), at::tensor(scores, at::kFloat), o.box_nms_thresh));
     for (auto& c : crop_data) {  // back to the image frame
       c.box = {c.box[0] + crop[0], c.box[1] + crop[1], c.box[2] + crop[0], c.box[3] + crop[1]};
       c.point = {c.point[0] + crop[0], c.point[1] + crop[1]};
@@ -321,7 +323,8 @@ std::vector<SamMaskRecord> sam_generate_masks(std::shared_ptr<const SamModel> mo
     const std::vector<int64_t> pad = {cb[0], W - cb[2], cb[1], H - cb[3]};
     r.segmentation = at::constant_pad_nd(c.mask.to(at::kByte), pad, 0).to(at::kBool);
     const at::Tensor logits = sam_postprocess_masks(c.low_res.unsqueeze(0).unsqueeze(0).to(model->device()),
-                                                    frames[c.crop])[0][0].to(at::kCPU);
+                                                    frames[c.crop])[0][0]
+                                  .to(at::kCPU);
     r.logits = at::constant_pad_nd(logits, pad, kSamOutsideCropLogit);
     r.predicted_iou = c.iou;
     r.stability_score = c.stability;
@@ -345,7 +348,8 @@ std::vector<SamMaskRecord> sam_generate_masks(std::shared_ptr<const SamModel> mo
       new_masks.push_back(m);
     }
     const at::Tensor boxes = sam_masks_to_boxes(at::stack(new_masks));
-    const at::Tensor keep = sam_box_nms(boxes, at::tensor(scores, at::kFloat), std::max(o.box_nms_thresh, o.crop_nms_thresh));
+    const at::Tensor keep = sam_box_nms(boxes, at::tensor(scores, at::kFloat),
+                                        std::max(o.box_nms_thresh, o.crop_nms_thresh));
     std::vector<SamMaskRecord> kept;
     const auto k = keep.accessor<int64_t, 1>();
     const auto b = boxes.accessor<int64_t, 2>();

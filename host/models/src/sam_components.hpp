@@ -35,8 +35,7 @@ void infer_vit_geometry(const StateDict& sd, const std::string& source, SamGeome
 std::unique_ptr<ImageEncoder> make_vit_encoder(const SamGeometry& g);
 
 // ---- MobileSAM mobile_sam/modeling/tiny_vit_sam.py TinyViT ----
-void infer_tiny_vit_geometry(const StateDict& sd, const std::string& source, const SamOptions& options,
-                             SamGeometry& g);
+void infer_tiny_vit_geometry(const StateDict& sd, const std::string& source, const SamOptions& options, SamGeometry& g);
 std::unique_ptr<ImageEncoder> make_tiny_vit_encoder(const SamGeometry& g);
 
 // ---- segment_anything/modeling/prompt_encoder.py PromptEncoder ----
@@ -57,9 +56,9 @@ class PromptEncoder {
   at::Tensor embed_masks(const at::Tensor& masks) const;
 
   const SamGeometry& g_;
-  at::Tensor gaussian_matrix_;                 // (2, C/2) buffer
-  std::vector<at::Tensor> point_embeddings_;   // 4 x (1, C): negative, positive, box corner 1, corner 2
-  at::Tensor not_a_point_, no_mask_;           // (1, C)
+  at::Tensor gaussian_matrix_;                // (2, C/2) buffer
+  std::vector<at::Tensor> point_embeddings_;  // 4 x (1, C): negative, positive, box corner 1, corner 2
+  at::Tensor not_a_point_, no_mask_;          // (1, C)
   Conv2d down0_, down3_, down6_;
   LayerNorm2d down1_, down4_;
 };
@@ -68,8 +67,7 @@ class PromptEncoder {
 class MaskDecoder {
  public:
   explicit MaskDecoder(const SamGeometry& g) : g_(g) {}
-  static void infer_geometry(const StateDict& sd, const std::string& source, const SamOptions& options,
-                             SamGeometry& g);
+  static void infer_geometry(const StateDict& sd, const std::string& source, const SamOptions& options, SamGeometry& g);
   void bind(TensorVisitor& v);
   SamMaskOutput forward(const at::Tensor& image_embeddings, const at::Tensor& image_pe,
                         const SamPromptEmbeddings& prompts, bool multimask_output) const;

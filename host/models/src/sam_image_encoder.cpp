@@ -28,8 +28,8 @@ at::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const at::Tensor& rel_pos
   at::Tensor resized = rel_pos;
   if (rel_pos.size(0) != max_rel_dist) {
     // F.interpolate(rel_pos.reshape(1, L, -1).permute(0, 2, 1), size, mode="linear")
-    at::Tensor r = at::upsample_linear1d(rel_pos.reshape({1, rel_pos.size(0), -1}).permute({0, 2, 1}),
-                                         {max_rel_dist}, /*align_corners=*/false);
+    at::Tensor r = at::upsample_linear1d(rel_pos.reshape({1, rel_pos.size(0), -1}).permute({0, 2, 1}), {max_rel_dist},
+                                         /*align_corners=*/false);
     resized = r.reshape({-1, max_rel_dist}).permute({1, 0});
   }
   // Same dtype path as the reference: int64 aranges times Python floats are float32.
@@ -44,8 +44,7 @@ at::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const at::Tensor& rel_pos
 
 // add_decomposed_rel_pos (MViTv2): attention logits plus the query's
 // projections on the row and column relative-position tables.
-at::Tensor add_decomposed_rel_pos(const at::Tensor& attn, const at::Tensor& q, const Block& b, int64_t h,
-                                  int64_t w) {
+at::Tensor add_decomposed_rel_pos(const at::Tensor& attn, const at::Tensor& q, const Block& b, int64_t h, int64_t w) {
   const at::Tensor Rh = get_rel_pos(h, h, b.rel_pos_h);
   const at::Tensor Rw = get_rel_pos(w, w, b.rel_pos_w);
   const int64_t B = q.size(0), dim = q.size(2);
@@ -91,8 +90,8 @@ at::Tensor window_partition(const at::Tensor& x, int64_t ws, int64_t* Hp, int64_
 
 at::Tensor window_unpartition(const at::Tensor& windows, int64_t ws, int64_t Hp, int64_t Wp, int64_t H, int64_t W) {
   const int64_t B = windows.size(0) / (Hp * Wp / ws / ws);
-  at::Tensor x = windows.view({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).contiguous().view(
-      {B, Hp, Wp, -1});
+  at::Tensor x =
+      windows.view({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({B, Hp, Wp, -1});
   if (Hp > H || Wp > W) x = x.slice(1, 0, H).slice(2, 0, W).contiguous();
   return x;
 }
@@ -142,8 +141,8 @@ class ViTEncoder final : public ImageEncoder {
     neck_.bind(v, kPrefix + "neck.", C, out_);
   }
 
-  at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps,
-                     std::vector<at::Tensor>* tap_outputs, const SamBlockHook& hook) const override {
+  at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps, std::vector<at::Tensor>* tap_outputs,
+                     const SamBlockHook& hook) const override {
     // PatchEmbed: conv then B C H W -> B H W C; then the absolute positions.
     at::Tensor x = patch_(pixels).permute({0, 2, 3, 1});
     x = x + pos_embed_;

@@ -14,8 +14,8 @@ void LoadVisitor::operator()(const std::string& name, at::Tensor& t, const std::
   if (it == sd_.end()) fail(source_, "missing tensor '" + name + "' (expected shape " + shape_string(shape) + ")");
   const at::Tensor& stored = it->second;
   if (stored.sizes() != at::IntArrayRef(shape))
-    fail(source_, "tensor '" + name + "' has shape " + shape_string(stored.sizes()) + ", expected " +
-                      shape_string(shape));
+    fail(source_,
+         "tensor '" + name + "' has shape " + shape_string(stored.sizes()) + ", expected " + shape_string(shape));
   if (role == Role::Counter) {
     t = stored;
     return;

@@ -100,9 +100,7 @@ struct LayerNorm {
   at::Tensor weight, bias;
   double eps = 1e-5;
   void bind(TensorVisitor& v, const std::string& p, int64_t channels);
-  at::Tensor operator()(const at::Tensor& x) const {
-    return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
-  }
+  at::Tensor operator()(const at::Tensor& x) const { return at::layer_norm(x, {weight.size(0)}, weight, bias, eps); }
 };
 
 // segment_anything/modeling/common.py LayerNorm2d: over the channels of
@@ -128,9 +126,7 @@ struct ConvTranspose2d {
   at::Tensor weight, bias;  // (in, out, k, k)
   int64_t stride = 1;
   void bind(TensorVisitor& v, const std::string& p, int64_t in, int64_t out, int64_t kernel);
-  at::Tensor operator()(const at::Tensor& x) const {
-    return at::conv_transpose2d(x, weight, bias, {stride, stride});
-  }
+  at::Tensor operator()(const at::Tensor& x) const { return at::conv_transpose2d(x, weight, bias, {stride, stride}); }
 };
 
 // MobileSAM tiny_vit_sam.py Conv2d_BN: a bias-free convolution "c" and a

@@ -40,8 +40,7 @@ void two_way_block(const Block& b, at::Tensor& queries, at::Tensor& keys, const 
 
 }  // namespace
 
-void MaskDecoder::Attention::bind(TensorVisitor& vis, const std::string& p, int64_t dim, int64_t internal,
-                                  int64_t h) {
+void MaskDecoder::Attention::bind(TensorVisitor& vis, const std::string& p, int64_t dim, int64_t internal, int64_t h) {
   heads = h;
   q.bind(vis, p + "q_proj.", dim, internal);
   k.bind(vis, p + "k_proj.", dim, internal);
@@ -67,8 +66,8 @@ void MaskDecoder::infer_geometry(const StateDict& sd, const std::string& source,
                                  SamGeometry& g) {
   const at::Tensor& iou = need_tensor(sd, kPrefix + "iou_token.weight", source, 2);
   if (iou.size(1) != g.embed_dim)
-    fail(source, "tensor '" + kPrefix + "iou_token.weight' has shape " + shape_string(iou.sizes()) +
-                     ", expected (1, " + std::to_string(g.embed_dim) + ") to match the image embeddings");
+    fail(source, "tensor '" + kPrefix + "iou_token.weight' has shape " + shape_string(iou.sizes()) + ", expected (1, " +
+                     std::to_string(g.embed_dim) + ") to match the image embeddings");
   g.num_mask_tokens = need_tensor(sd, kPrefix + "mask_tokens.weight", source, 2).size(0);
   if (g.num_mask_tokens < 1) fail(source, "tensor '" + kPrefix + "mask_tokens.weight' has no rows");
   g.decoder_depth = count_indexed(sd, kTransformer + "layers.", source);
@@ -83,7 +82,8 @@ void MaskDecoder::infer_geometry(const StateDict& sd, const std::string& source,
   g.decoder_heads = options.decoder_heads > 0 ? options.decoder_heads : kSamDecoderHeads;
   if (internal % g.decoder_heads != 0)
     fail(source, "the decoder's cross-attention width " + std::to_string(internal) + " is not divisible by " +
-                     std::to_string(g.decoder_heads) + " heads (set SamOptions::decoder_heads or the safetensors "
+                     std::to_string(g.decoder_heads) +
+                     " heads (set SamOptions::decoder_heads or the safetensors "
                      "metadata 'ovseg.sam.decoder_heads')");
   g.iou_head_depth = count_indexed(sd, kPrefix + "iou_prediction_head.layers.", source);
   if (g.iou_head_depth == 0) fail(source, "missing tensor '" + kPrefix + "iou_prediction_head.layers.0.weight'");

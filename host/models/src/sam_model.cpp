@@ -44,7 +44,8 @@ StateDict strip_module_prefix(const StateDict& sd) {
 void sam::visit_sam_layout(const SamGeometry& g, TensorVisitor& v) {
   SamModel::Impl impl;
   impl.geometry = g;
-  impl.encoder = g.encoder == SamEncoderType::ViT ? make_vit_encoder(impl.geometry) : make_tiny_vit_encoder(impl.geometry);
+  impl.encoder = g.encoder == SamEncoderType::ViT ? make_vit_encoder(impl.geometry)
+                                                  : make_tiny_vit_encoder(impl.geometry);
   impl.prompt_encoder = std::make_unique<PromptEncoder>(impl.geometry);
   impl.mask_decoder = std::make_unique<MaskDecoder>(impl.geometry);
   impl.bind(v);
@@ -77,8 +78,9 @@ SamGeometry infer_sam_geometry(const StateDict& sd_in, const std::string& source
     g.encoder = SamEncoderType::TinyViT;
     sam::infer_tiny_vit_geometry(sd, source, options, g);
   } else {
-    sam::fail(source, "unknown image encoder: neither 'image_encoder.patch_embed.proj.weight' (SAM ViT) nor "
-                      "'image_encoder.patch_embed.seq.0.c.weight' (MobileSAM TinyViT)");
+    sam::fail(source,
+              "unknown image encoder: neither 'image_encoder.patch_embed.proj.weight' (SAM ViT) nor "
+              "'image_encoder.patch_embed.seq.0.c.weight' (MobileSAM TinyViT)");
   }
   sam::PromptEncoder::infer_geometry(sd, source, g);
   sam::MaskDecoder::infer_geometry(sd, source, options, g);
@@ -103,9 +105,9 @@ std::string SamGeometry::describe() const {
     os << "MobileSAM TinyViT widths " << list(tiny_vit.widths) << ", depths " << list(tiny_vit.depths) << ", heads "
        << list(tiny_vit.heads) << ", windows " << list(tiny_vit.windows);
   }
-  os << ", " << image_size << " px -> " << embed_dim << " x " << embedding_grid << "x" << embedding_grid
-     << "; decoder " << decoder_depth << " layers, " << decoder_heads << " heads, mlp " << decoder_mlp_dim << ", "
-     << num_mask_tokens << " mask tokens";
+  os << ", " << image_size << " px -> " << embed_dim << " x " << embedding_grid << "x" << embedding_grid << "; decoder "
+     << decoder_depth << " layers, " << decoder_heads << " heads, mlp " << decoder_mlp_dim << ", " << num_mask_tokens
+     << " mask tokens";
   return os.str();
 }
 

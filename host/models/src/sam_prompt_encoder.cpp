@@ -89,9 +89,12 @@ at::Tensor PromptEncoder::embed_masks(const at::Tensor& masks) const {
   return down6_(x);
 }
 
-SamPromptEmbeddings PromptEncoder::forward(const at::Tensor& points, const at::Tensor& labels,
-                                           const at::Tensor& boxes, const at::Tensor& masks) const {
-  const int64_t bs = points.defined() ? points.size(0) : boxes.defined() ? boxes.size(0) : masks.defined() ? masks.size(0) : 1;
+SamPromptEmbeddings PromptEncoder::forward(const at::Tensor& points, const at::Tensor& labels, const at::Tensor& boxes,
+                                           const at::Tensor& masks) const {
+  const int64_t bs = points.defined()  ? points.size(0)
+                     : boxes.defined() ? boxes.size(0)
+                     : masks.defined() ? masks.size(0)
+                                       : 1;
   const int64_t C = g_.embed_dim, g = g_.embedding_grid;
   std::vector<at::Tensor> sparse;
   if (points.defined()) {

@@ -157,8 +157,8 @@ class TinyViTEncoder final : public ImageEncoder {
     neck_.bind(v, kPrefix + "neck.", w.back(), out_);
   }
 
-  at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps,
-                     std::vector<at::Tensor>* tap_outputs, const SamBlockHook& hook) const override {
+  at::Tensor forward(const at::Tensor& pixels, const std::vector<int64_t>& taps, std::vector<at::Tensor>* tap_outputs,
+                     const SamBlockHook& hook) const override {
     const std::vector<int64_t> res = g_.stage_resolutions();
     std::vector<at::Tensor> tapped(taps.size());
     int64_t block_index = 0;
@@ -186,8 +186,10 @@ class TinyViTEncoder final : public ImageEncoder {
           const at::Tensor hwc = x.view({B, H, H, C});
           x = checked_hook_output(hook(block_index, hwc), hwc, block_index).reshape({B, H * H, C});
         }
-        if (!taps.empty()) tap(x.transpose(1, 2).reshape({B, C, H, H}));
-        else ++block_index;
+        if (!taps.empty())
+          tap(x.transpose(1, 2).reshape({B, C, H, H}));
+        else
+          ++block_index;
       }
       if (i < merges_.size()) x = merges_[i](x.view({B, H, H, C}).permute({0, 3, 1, 2}));
     }

@@ -20,7 +20,7 @@ namespace {
 struct SharedModels {
   std::mutex mutex;
   std::map<std::string, std::weak_ptr<ClipModel>> loaded;
-  int keepers = 0;                                  // live KeepSharedModels
+  int keepers = 0;                                   // live KeepSharedModels
   std::vector<std::shared_ptr<ClipModel>> retained;  // held for them
 };
 

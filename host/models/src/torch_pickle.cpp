@@ -37,43 +37,66 @@ PyPtr make(PyVal::Kind k) {
 }
 
 at::ScalarType storage_dtype(const std::string& type_name, bool* ok) {
-  static const std::pair<const char*, at::ScalarType> kTypes[] = {
-      {"torch.FloatStorage", at::kFloat},   {"torch.HalfStorage", at::kHalf},
-      {"torch.BFloat16Storage", at::kBFloat16}, {"torch.DoubleStorage", at::kDouble},
-      {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort},   {"torch.CharStorage", at::kChar},
-      {"torch.ByteStorage", at::kByte},     {"torch.BoolStorage", at::kBool},
-      {"torch.ComplexFloatStorage", at::kComplexFloat}, {"torch.ComplexDoubleStorage", at::kComplexDouble}};
+  static const std::pair<const char*, at::ScalarType> kTypes[] = {{"torch.FloatStorage", at::kFloat},
+                                                                  {"torch.HalfStorage", at::kHalf},
+                                                                  {"torch.BFloat16Storage", at::kBFloat16},
+                                                                  {"torch.DoubleStorage", at::kDouble},
+                                                                  {"torch.LongStorage", at::kLong},
+                                                                  {"torch.IntStorage", at::kInt},
+                                                                  {"torch.ShortStorage", at::kShort},
+                                                                  {"torch.CharStorage", at::kChar},
+                                                                  {"torch.ByteStorage", at::kByte},
+                                                                  {"torch.BoolStorage", at::kBool},
+                                                                  {"torch.ComplexFloatStorage", at::kComplexFloat},
+                                                                  {"torch.ComplexDoubleStorage", at::kComplexDouble}};
   for (const auto& t : kTypes)
-    if (type_name == t.first) { *ok = true; return t.second; }
+    if (type_name == t.first) {
+      *ok = true;
+      return t.second;
+    }
   *ok = false;
   return at::kFloat;
 }
 
 class Unpickler {
  public:
-  Unpickler(const std::string& path, caffe2::serialize::PyTorchStreamReader& reader, const char* data,
-            size_t size)
+  Unpickler(const std::string& path, caffe2::serialize::PyTorchStreamReader& reader, const char* data, size_t size)
       : path_(path), reader_(reader), p_(data), end_(data + size), begin_(data) {}
 
   PyPtr run() {
     for (;;) {
       const uint8_t op = u8();
       switch (op) {
-        case 0x80: u8(); break;                   // PROTO
-        case 0x95: bytes(8); break;               // FRAME (length is a hint only)
-        case '.':                                 // STOP
+        case 0x80: u8(); break;      // PROTO
+        case 0x95: bytes(8); break;  // FRAME (length is a hint only)
+        case '.':                    // STOP
           if (stack_.empty()) error("empty stack at STOP");
           return stack_.back();
         case '(': marks_.push_back(stack_.size()); break;
         case 'N': push(make(PyVal::None)); break;
-        case 0x88: case 0x89: { auto v = make(PyVal::Bool); v->i = op == 0x88; push(v); break; }
-        case 'J': { int32_t x; std::memcpy(&x, bytes(4), 4); push_int(x); break; }
+        case 0x88:
+        case 0x89: {
+          auto v = make(PyVal::Bool);
+          v->i = op == 0x88;
+          push(v);
+          break;
+        }
+        case 'J': {
+          int32_t x;
+          std::memcpy(&x, bytes(4), 4);
+          push_int(x);
+          break;
+        }
         case 'K': push_int(u8()); break;
-        case 'M': { uint16_t x; std::memcpy(&x, bytes(2), 2); push_int(x); break; }
-        case 0x8a: push_int(long_bytes(u8())); break;               // LONG1
-        case 0x8b: push_int(long_bytes(le<uint32_t>())); break;     // LONG4
-        case 'G': {                                                  // BINFLOAT, big-endian
+        case 'M': {
+          uint16_t x;
+          std::memcpy(&x, bytes(2), 2);
+          push_int(x);
+          break;
+        }
+        case 0x8a: push_int(long_bytes(u8())); break;            // LONG1
+        case 0x8b: push_int(long_bytes(le<uint32_t>())); break;  // LONG4
+        case 'G': {                                              // BINFLOAT, big-endian
           const char* b = bytes(8);
           uint64_t bits = 0;
           for (int k = 0; k < 8; ++k) bits = (bits << 8) | uint8_t(b[k]);
@@ -82,38 +105,45 @@ class Unpickler {
           push(v);
           break;
         }
-        case 'X': push_str(PyVal::Str, le<uint32_t>()); break;      // BINUNICODE
-        case 0x8c: push_str(PyVal::Str, u8()); break;               // SHORT_BINUNICODE
-        case 0x8d: push_str(PyVal::Str, le<uint64_t>()); break;     // BINUNICODE8
-        case 'T': push_str(PyVal::Str, le<uint32_t>()); break;      // BINSTRING
-        case 'U': push_str(PyVal::Str, u8()); break;                // SHORT_BINSTRING
-        case 'B': push_str(PyVal::Bytes, le<uint32_t>()); break;    // BINBYTES
-        case 'C': push_str(PyVal::Bytes, u8()); break;              // SHORT_BINBYTES
-        case 0x8e: push_str(PyVal::Bytes, le<uint64_t>()); break;   // BINBYTES8
+        case 'X': push_str(PyVal::Str, le<uint32_t>()); break;     // BINUNICODE
+        case 0x8c: push_str(PyVal::Str, u8()); break;              // SHORT_BINUNICODE
+        case 0x8d: push_str(PyVal::Str, le<uint64_t>()); break;    // BINUNICODE8
+        case 'T': push_str(PyVal::Str, le<uint32_t>()); break;     // BINSTRING
+        case 'U': push_str(PyVal::Str, u8()); break;               // SHORT_BINSTRING
+        case 'B': push_str(PyVal::Bytes, le<uint32_t>()); break;   // BINBYTES
+        case 'C': push_str(PyVal::Bytes, u8()); break;             // SHORT_BINBYTES
+        case 0x8e: push_str(PyVal::Bytes, le<uint64_t>()); break;  // BINBYTES8
         case '}': push(make(PyVal::Dict)); break;
         case ']': push(make(PyVal::List)); break;
         case ')': push(make(PyVal::Tuple)); break;
-        case 'c': {                                                  // GLOBAL
+        case 'c': {  // GLOBAL
           auto g = make(PyVal::Global);
           const std::string module = line();
           g->s = module + "." + line();
           push(g);
           break;
         }
-        case 0x93: {                                                 // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           auto name = pop(), module = pop();
           auto g = make(PyVal::Global);
           g->s = module->s + "." + name->s;
           push(g);
           break;
         }
-        case 'q': memo_[u8()] = top(); break;                        // BINPUT
-        case 'r': memo_[le<uint32_t>()] = top(); break;              // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;               // MEMOIZE
-        case 'h': push(get(u8())); break;                            // BINGET
-        case 'j': push(get(le<uint32_t>())); break;                  // LONG_BINGET
-        case 't': { auto t = make(PyVal::Tuple); t->items = pop_mark(); push(t); break; }
-        case 0x85: case 0x86: case 0x87: {                           // TUPLE1..3
+        case 'q': memo_[u8()] = top(); break;            // BINPUT
+        case 'r': memo_[le<uint32_t>()] = top(); break;  // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = top(); break;   // MEMOIZE
+        case 'h': push(get(u8())); break;                // BINGET
+        case 'j': push(get(le<uint32_t>())); break;      // LONG_BINGET
+        case 't': {
+          auto t = make(PyVal::Tuple);
+          t->items = pop_mark();
+          push(t);
+          break;
+        }
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           auto t = make(PyVal::Tuple);
           const int n = op - 0x84;
           check_depth(n);
@@ -122,19 +152,60 @@ class Unpickler {
           push(t);
           break;
         }
-        case 'l': { auto t = make(PyVal::List); t->items = pop_mark(); push(t); break; }
-        case 'd': { auto d = make(PyVal::Dict); fill_dict(d, pop_mark()); push(d); break; }
-        case 'a': { auto v = pop(); top()->items.push_back(v); break; }  // APPEND
-        case 'e': { auto vs = pop_mark(); auto& l = top()->items; l.insert(l.end(), vs.begin(), vs.end()); break; }
-        case 's': { auto v = pop(), k = pop(); fill_dict(top(), {k, v}); break; }  // SETITEM
-        case 'u': { auto kvs = pop_mark(); fill_dict(top(), kvs); break; }          // SETITEMS
-        case 0x8f: push(make(PyVal::List)); break;                   // EMPTY_SET (kept as a list)
-        case 0x90: { auto vs = pop_mark(); auto& l = top()->items; l.insert(l.end(), vs.begin(), vs.end()); break; }  // ADDITEMS
-        case 0x91: { auto t = make(PyVal::List); t->items = pop_mark(); push(t); break; }  // FROZENSET
-        case 'Q': push(persistent(pop())); break;                    // BINPERSID
-        case 'R': { auto args = pop(), fn = pop(); push(reduce(fn, args)); break; }
-        case 0x81: {                                                 // NEWOBJ
-          pop();  // constructor arguments: not needed for an opaque object
+        case 'l': {
+          auto t = make(PyVal::List);
+          t->items = pop_mark();
+          push(t);
+          break;
+        }
+        case 'd': {
+          auto d = make(PyVal::Dict);
+          fill_dict(d, pop_mark());
+          push(d);
+          break;
+        }
+        case 'a': {
+          auto v = pop();
+          top()->items.push_back(v);
+          break;
+        }  // APPEND
+        case 'e': {
+          auto vs = pop_mark();
+          auto& l = top()->items;
+          l.insert(l.end(), vs.begin(), vs.end());
+          break;
+        }
+        case 's': {
+          auto v = pop(), k = pop();
+          fill_dict(top(), {k, v});
+          break;
+        }  // SETITEM
+        case 'u': {
+          auto kvs = pop_mark();
+          fill_dict(top(), kvs);
+          break;
+        }                                           // SETITEMS
+        case 0x8f: push(make(PyVal::List)); break;  // EMPTY_SET (kept as a list)
+        case 0x90: {
+          auto vs = pop_mark();
+          auto& l = top()->items;
+          l.insert(l.end(), vs.begin(), vs.end());
+          break;
+        }  // ADDITEMS
+        case 0x91: {
+          auto t = make(PyVal::List);
+          t->items = pop_mark();
+          push(t);
+          break;
+        }                                          // FROZENSET
+        case 'Q': push(persistent(pop())); break;  // BINPERSID
+        case 'R': {
+          auto args = pop(), fn = pop();
+          push(reduce(fn, args));
+          break;
+        }
+        case 0x81: {  // NEWOBJ
+          pop();      // constructor arguments: not needed for an opaque object
           auto cls = pop();
           auto o = make(PyVal::Object);
           o->s = cls->s;
@@ -166,7 +237,8 @@ class Unpickler {
     return r;
   }
   uint8_t u8() { return static_cast<uint8_t>(*bytes(1)); }
-  template <typename T> T le() {
+  template <typename T>
+  T le() {
     const char* b = bytes(sizeof(T));
     T v = 0;
     for (size_t k = 0; k < sizeof(T); ++k) v |= T(uint8_t(b[k])) << (8 * k);
@@ -188,13 +260,30 @@ class Unpickler {
     return s;
   }
   void push(PyPtr v) { stack_.push_back(std::move(v)); }
-  void push_int(int64_t x) { auto v = make(PyVal::Int); v->i = x; push(v); }
-  void push_str(PyVal::Kind k, uint64_t n) { auto v = make(k); const char* b = bytes(n); v->s.assign(b, n); push(v); }
+  void push_int(int64_t x) {
+    auto v = make(PyVal::Int);
+    v->i = x;
+    push(v);
+  }
+  void push_str(PyVal::Kind k, uint64_t n) {
+    auto v = make(k);
+    const char* b = bytes(n);
+    v->s.assign(b, n);
+    push(v);
+  }
   void check_depth(size_t n) {
     if (stack_.size() < n || (!marks_.empty() && stack_.size() - n < marks_.back())) error("stack underflow");
   }
-  PyPtr pop() { check_depth(1); auto v = stack_.back(); stack_.pop_back(); return v; }
-  PyPtr top() { check_depth(1); return stack_.back(); }
+  PyPtr pop() {
+    check_depth(1);
+    auto v = stack_.back();
+    stack_.pop_back();
+    return v;
+  }
+  PyPtr top() {
+    check_depth(1);
+    return stack_.back();
+  }
   PyPtr get(size_t k) {
     auto it = memo_.find(k);
     if (it == memo_.end()) error("memo key " + std::to_string(k) + " not found");
@@ -335,7 +424,8 @@ PyPtr unpickle_archive(const std::string& path) {
 StateDict read_torch_zip_pickle(const std::string& path) {
   PyPtr root = unpickle_archive(path);
   if (root->kind != PyVal::Dict)
-    throw CheckpointError("PyTorch checkpoint '" + path + "': the saved object is not a dict (a state dict was expected)");
+    throw CheckpointError("PyTorch checkpoint '" + path +
+                          "': the saved object is not a dict (a state dict was expected)");
   StateDict sd;
   if (collect(root, sd)) return sd;
   for (const char* wrapper : {"state_dict", "model"})

@@ -39,8 +39,14 @@ void swap_classes(cv::Mat& label, const std::vector<std::pair<int, int>>& pairs)
     int32_t* p = label.ptr<int32_t>(y);
     for (int x = 0; x < label.cols; ++x)
       for (const auto& [a, b] : pairs) {
-        if (p[x] == a) { p[x] = b; break; }
-        if (p[x] == b) { p[x] = a; break; }
+        if (p[x] == a) {
+          p[x] = b;
+          break;
+        }
+        if (p[x] == b) {
+          p[x] = a;
+          break;
+        }
       }
   }
 }
@@ -56,7 +62,7 @@ void convert(cv::Mat& img, double alpha, double beta) { img.convertTo(img, CV_8U
 
 void photometric(cv::Mat& img, Rng& rng) {
   if (rng.coin()) convert(img, 1.0, rng.uniform(-32, 32));  // brightness
-  const bool contrast_first = rng.coin();                    // mode == 1
+  const bool contrast_first = rng.coin();                   // mode == 1
   auto contrast = [&] {
     if (rng.coin()) convert(img, rng.uniform(0.5, 1.5), 0);
   };
@@ -105,8 +111,8 @@ uint64_t sample_seed(uint64_t run_seed, int64_t step, int64_t index) {
   return splitmix(splitmix(splitmix(run_seed) ^ static_cast<uint64_t>(step)) ^ static_cast<uint64_t>(index));
 }
 
-AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& o,
-                               uint64_t seed, const cv::Mat& instances) {
+AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& o, uint64_t seed,
+                               const cv::Mat& instances) {
   if (image.type() != CV_8UC3 || label.type() != CV_32SC1 || image.size() != label.size())
     throw std::invalid_argument("augment_sample: expected a CV_8UC3 image and a CV_32SC1 label of one size");
   const bool with_instances = !instances.empty();

@@ -31,8 +31,8 @@ ImageCaptionSet load_image_caption_folder(const std::string& root, const std::st
     if (line.empty()) continue;
     const auto tab = line.find('\t');
     if (tab == std::string::npos || tab == 0 || tab + 1 == line.size())
-      throw std::runtime_error(list.string() + ":" + std::to_string(lineno) +
-                               ": expected 'ID<TAB>caption', got '" + line + "'");
+      throw std::runtime_error(list.string() + ":" + std::to_string(lineno) + ": expected 'ID<TAB>caption', got '" +
+                               line + "'");
     set.ids.push_back(line.substr(0, tab));
     set.captions.push_back(line.substr(tab + 1));
   }

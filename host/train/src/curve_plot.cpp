@@ -13,8 +13,8 @@ namespace ovseg::train {
 
 namespace {
 
-const cv::Scalar kColours[] = {{187, 126, 74}, {40, 120, 230}, {60, 160, 60}, {40, 40, 200},
-                               {160, 80, 160}, {120, 120, 120}};  // BGR
+const cv::Scalar kColours[] = {{187, 126, 74}, {40, 120, 230}, {60, 160, 60},
+                               {40, 40, 200},  {160, 80, 160}, {120, 120, 120}};  // BGR
 
 std::string short_number(double v) {
   char buf[32];

@@ -20,7 +20,8 @@ struct ProcessGroup::Impl {
   c10::intrusive_ptr<::c10d::ProcessGroupGloo> pg;
 };
 
-ProcessGroup::ProcessGroup(const DistributedOptions& o) : impl_(std::make_unique<Impl>()), rank_(o.rank), size_(o.world_size) {
+ProcessGroup::ProcessGroup(const DistributedOptions& o)
+    : impl_(std::make_unique<Impl>()), rank_(o.rank), size_(o.world_size) {
   if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size)
     throw std::invalid_argument("distributed: rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) +
                                 " is not 0 <= rank < world size");

@@ -82,7 +82,8 @@ InstanceSet load_instance_folder(const std::string& root, const std::string& spl
     }
     if (inst.rows != h || inst.cols != w)
       throw std::runtime_error("instance map of " + ids[i] + " is " + std::to_string(inst.cols) + "x" +
-                               std::to_string(inst.rows) + ", its image " + std::to_string(w) + "x" + std::to_string(h));
+                               std::to_string(inst.rows) + ", its image " + std::to_string(w) + "x" +
+                               std::to_string(h));
     cv::Mat rgb;
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
     set.images[static_cast<int64_t>(i)].copy_(at::from_blob(rgb.data, {h, w, 3}, at::kByte));

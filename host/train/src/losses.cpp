@@ -9,8 +9,8 @@ namespace ovseg::train {
 namespace {
 
 void check(const at::Tensor& logits, const at::Tensor& target, const char* what) {
-  if (logits.dim() != 4 || target.dim() != 3 || logits.size(0) != target.size(0) ||
-      logits.size(2) != target.size(1) || logits.size(3) != target.size(2))
+  if (logits.dim() != 4 || target.dim() != 3 || logits.size(0) != target.size(0) || logits.size(2) != target.size(1) ||
+      logits.size(3) != target.size(2))
     throw std::invalid_argument(std::string(what) + ": logits " + std::to_string(logits.dim()) +
                                 "-d (B,K,H,W) and targets (B,H,W) of the same B, H, W expected");
 }
@@ -51,8 +51,7 @@ at::Tensor bce_one_hot_loss(const at::Tensor& logits, const at::Tensor& target, 
   return at::binary_cross_entropy_with_logits(logits, oh);
 }
 
-at::Tensor focal_loss(const at::Tensor& logits, const at::Tensor& target, int64_t ignore, double alpha,
-                      double gamma) {
+at::Tensor focal_loss(const at::Tensor& logits, const at::Tensor& target, int64_t ignore, double alpha, double gamma) {
   check(logits, target, "focal");
   auto [oh, valid] = one_hot(logits, target, ignore);
   const at::Tensor n = valid.sum() * logits.size(1);

@@ -14,7 +14,8 @@ namespace ovseg::train {
 harness::Sample SampleCache::get(size_t index) {
   if (auto it = kept_.find(index); it != kept_.end()) return it->second;
   harness::Sample s = ds_.sample(index, /*load_image=*/true);
-  const int64_t bytes = static_cast<int64_t>(s.image.total() * s.image.elemSize() + s.label.total() * s.label.elemSize() +
+  const int64_t bytes = static_cast<int64_t>(s.image.total() * s.image.elemSize() +
+                                             s.label.total() * s.label.elemSize() +
                                              s.instances.total() * s.instances.elemSize());
   if (used_ + bytes <= budget_) {
     used_ += bytes;
@@ -82,8 +83,11 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
     const size_t index = all[static_cast<size_t>(b)];
     const harness::Sample e = cache_.get(index);
     if (truth_.instances && e.instances.empty())
-      throw std::runtime_error("the pipeline reads input.instances, but data set '" + ds_.name() + "' has no instance "
-                               "masks for image '" + ds_.id(index) + "' (the folder layout reads them from "
+      throw std::runtime_error("the pipeline reads input.instances, but data set '" + ds_.name() +
+                               "' has no instance "
+                               "masks for image '" +
+                               ds_.id(index) +
+                               "' (the folder layout reads them from "
                                "ROOT/SPLIT/instances/ID.png; `ovseg world` writes them from world v2 on)");
     // Augmentation draws do not depend on whether instances are given.
     const AugmentedSample s = augment_sample(e.image, e.label, recipe_.augment, sample_seed(recipe_.seed, step, b),
@@ -101,8 +105,7 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
         acc[y][x] = (c >= 0 && c < static_cast<int>(label_map_.size())) ? label_map_[c] : 255;
       }
     targets.push_back(t);
-    if (truth_.instances)
-      instance_ids.push_back(at::from_blob(s.instances.data, {crop, crop}, at::kInt).to(at::kLong));
+    if (truth_.instances) instance_ids.push_back(at::from_blob(s.instances.data, {crop, crop}, at::kInt).to(at::kLong));
   }
   at::Tensor batch = at::stack(images);
   at::Tensor target = at::stack(targets).to(executor_->device());
@@ -110,10 +113,10 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
   // The crops' ground truth for stages that read it (ground_truth.hpp):
   // labels in the logits' channels (255: void or unseen), instances with
   // their classes in the same numbering.
-  auto values = executor_->run_nodes(
-      Image{batch}, window_phase_,
-      ground_truth_inputs(truth_, target, truth_.instances ? at::stack(instance_ids) : at::Tensor(), class_names_,
-                          executor_->device()));
+  auto values = executor_->run_nodes(Image{batch}, window_phase_,
+                                     ground_truth_inputs(truth_, target,
+                                                         truth_.instances ? at::stack(instance_ids) : at::Tensor(),
+                                                         class_names_, executor_->device()));
   const Logits& out = std::get<Logits>(values.at(logits_key_));
   if (!checked_names_) {
     if (out.class_names != class_names_) {
@@ -121,8 +124,8 @@ at::Tensor PipelineTrainTask::micro_loss(int64_t step, int64_t micro, int64_t mi
       for (const auto& n : out.class_names) have += (have.empty() ? "" : ", ") + n;
       for (const auto& n : class_names_) want += (want.empty() ? "" : ", ") + n;
       throw std::runtime_error(
-          "the pipeline's logits (" + logits_key_ + ") name the classes [" + have + "], but training expects [" +
-          want + "] (the data set's" + (class_names_.size() < label_map_.size() ? " seen" : "") +
+          "the pipeline's logits (" + logits_key_ + ") name the classes [" + have + "], but training expects [" + want +
+          "] (the data set's" + (class_names_.size() < label_map_.size() ? " seen" : "") +
           " classes, one channel each): let the text stage take the data set's vocabulary (no class_names / "
           "names_file) and average synonyms (synonyms = \"mean\")");
     }

@@ -37,9 +37,9 @@ class PipelineTrainTask final : public TrainTask {
   // `class_names`: the logits' expected channel names.
   // Data-parallel: rank `rank` of `ranks` takes its consecutive slice of
   // every step's batch (batch / ranks images).
-  PipelineTrainTask(std::shared_ptr<Executor> executor, std::vector<bool> window_phase,
-                    const harness::Dataset& ds, const TrainRecipe& recipe, std::vector<int> label_map,
-                    std::vector<std::string> class_names, int rank = 0, int ranks = 1);
+  PipelineTrainTask(std::shared_ptr<Executor> executor, std::vector<bool> window_phase, const harness::Dataset& ds,
+                    const TrainRecipe& recipe, std::vector<int> label_map, std::vector<std::string> class_names,
+                    int rank = 0, int ranks = 1);
 
   NamedTensors parameters() override;
   NamedTensors buffers() override;

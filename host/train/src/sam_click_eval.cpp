@@ -66,7 +66,8 @@ at::Tensor colour_flood_fill(const at::Tensor& rgb_hwc, int64_t x, int64_t y, in
   cv::Mat mask = cv::Mat::zeros(work.rows + 2, work.cols + 2, CV_8UC1);
   const int flags = 8 | cv::FLOODFILL_MASK_ONLY | (255 << 8) | (fixed_range ? cv::FLOODFILL_FIXED_RANGE : 0);
   const cv::Scalar diff(tolerance, tolerance, tolerance);
-  cv::floodFill(work, mask, cv::Point(static_cast<int>(x), static_cast<int>(y)), cv::Scalar(), nullptr, diff, diff, flags);
+  cv::floodFill(work, mask, cv::Point(static_cast<int>(x), static_cast<int>(y)), cv::Scalar(), nullptr, diff, diff,
+                flags);
   const cv::Mat inner = mask(cv::Rect(1, 1, work.cols, work.rows)).clone();
   return at::from_blob(inner.data, {inner.rows, inner.cols}, at::kByte).clone().gt(0);
 }

@@ -68,9 +68,13 @@ double gauss(std::mt19937_64& rng) {  // Box-Muller on the fixed engine: identic
 at::Tensor sam_pixels(const std::vector<at::Tensor>& imgs) {
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   const at::Tensor mean = at::tensor({float(models::kSamPixelMean[0]), float(models::kSamPixelMean[1]),
-                                      float(models::kSamPixelMean[2])}, f32).view({1, 3, 1, 1});
+                                      float(models::kSamPixelMean[2])},
+                                     f32)
+                              .view({1, 3, 1, 1});
   const at::Tensor stdv = at::tensor({float(models::kSamPixelStd[0]), float(models::kSamPixelStd[1]),
-                                      float(models::kSamPixelStd[2])}, f32).view({1, 3, 1, 1});
+                                      float(models::kSamPixelStd[2])},
+                                     f32)
+                              .view({1, 3, 1, 1});
   return (at::stack(imgs).permute({0, 3, 1, 2}) - mean) / stdv;
 }
 
@@ -84,9 +88,7 @@ at::Tensor noisy_boxes(const at::Tensor& gt, int64_t S, std::mt19937_64& rng) {
     const at::Tensor ys = gt[b].any(1).nonzero(), xs = gt[b].any(0).nonzero();
     const double x0 = xs.min().item<double>(), x1 = xs.max().item<double>();
     const double y0 = ys.min().item<double>(), y1 = ys.max().item<double>();
-    auto noisy = [&](double v, double side) {
-      return v + std::clamp(gauss(rng) * 0.1 * side, -20.0, 20.0);
-    };
+    auto noisy = [&](double v, double side) { return v + std::clamp(gauss(rng) * 0.1 * side, -20.0, 20.0); };
     const double w = x1 - x0 + 1, h = y1 - y0 + 1;
     a[b][0] = static_cast<float>(std::clamp(noisy(x0, w), 0.0, S - 1.0));
     a[b][1] = static_cast<float>(std::clamp(noisy(y0, h), 0.0, S - 1.0));
@@ -148,7 +150,8 @@ SamInteractiveTask::SamInteractiveTask(std::shared_ptr<models::SamModel> model, 
   for (int64_t i = 0; i < data_.instances.size(0); ++i)
     for (int64_t id : instance_ids(data_.instances[i], opt_.min_area)) pairs_.emplace_back(i, id);
   if (pairs_.empty())
-    throw std::runtime_error("no instance of at least " + std::to_string(opt_.min_area) + " pixels in the training set");
+    throw std::runtime_error("no instance of at least " + std::to_string(opt_.min_area) +
+                             " pixels in the training set");
 }
 
 NamedTensors SamInteractiveTask::parameters() {
@@ -245,7 +248,9 @@ at::Tensor SamInteractiveTask::loss(int64_t step) {
         logits.detach().gather(1, pick.view({B, 1, 1, 1}).expand({B, 1, S, S})).squeeze(1).gt(0).to(at::kCPU);
     add_corrective_clicks(pred, gt, rng, clicks);
   }
-  terms_ = {{"focal", focal_sum / iterations}, {"dice", dice_sum / iterations}, {"iou_mse", mse_sum / iterations},
+  terms_ = {{"focal", focal_sum / iterations},
+            {"dice", dice_sum / iterations},
+            {"iou_mse", mse_sum / iterations},
             {"mask_iou", last_iou}};
   return total / static_cast<double>(iterations);
 }

@@ -44,7 +44,8 @@ void check_loss_names(const Graph& graph, const TrainRecipe& recipe) {
   for (const auto& [name, weight] : recipe.losses) {
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     auto it = graph.spec.train.find("losses." + name);
-    const SourceLocation where = it != graph.spec.train.end() ? it->second.where : SourceLocation{graph.spec.file, 0, 0};
+    const SourceLocation where = it != graph.spec.train.end() ? it->second.where
+                                                              : SourceLocation{graph.spec.file, 0, 0};
     std::string list;
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
     throw Error(where, "", "unknown loss '" + name + "' in [train.losses]" + did_you_mean(name, known),
@@ -66,7 +67,9 @@ std::string graph_fingerprint(const Graph& graph) {
       os << " trainable=";
       for (const auto& p : *node.trainable) os << p << ";";
     }
-    if (!node.weights.empty()) os << " weights=" << (std::filesystem::is_regular_file(node.weights) ? models::cached_file_sha256(node.weights) : node.weights);
+    if (!node.weights.empty())
+      os << " weights="
+         << (std::filesystem::is_regular_file(node.weights) ? models::cached_file_sha256(node.weights) : node.weights);
   }
   os << "\noutputs.logits=" << graph.logits_output.str(graph);
   return os.str();
@@ -315,10 +318,10 @@ bool claim_run_folder(const fs::path& dir, const std::string& fingerprint, bool 
     const std::string stored_fp = it != stored->end() && it->is_string() ? it->get<std::string>() : "";
     const bool same = stored_fp == fingerprint;
     if (!same && !force)
-      throw std::runtime_error(run_path.string() + " records another run (" +
-                               (stored_fp.empty() ? std::string("it has no fingerprint")
-                                                  : fingerprint_differences(stored_fp, fingerprint)) +
-                               "); use another --out folder, or --force to replace it");
+      throw std::runtime_error(
+          run_path.string() + " records another run (" +
+          (stored_fp.empty() ? std::string("it has no fingerprint") : fingerprint_differences(stored_fp, fingerprint)) +
+          "); use another --out folder, or --force to replace it");
     if (same && !force && fs::exists(out.weights_path)) {
       out.run = std::move(*stored);
       out.already_done = true;
@@ -327,7 +330,8 @@ bool claim_run_folder(const fs::path& dir, const std::string& fingerprint, bool 
   }
   if (force) {
     std::error_code ec;
-    for (const char* f : {"run.json", "weights.safetensors", "curves.csv", "val.csv", "curves.png"}) fs::remove(dir / f, ec);
+    for (const char* f : {"run.json", "weights.safetensors", "curves.csv", "val.csv", "curves.png"})
+      fs::remove(dir / f, ec);
     fs::remove_all(dir / "checkpoint", ec);
   }
   fs::create_directories(dir);
@@ -420,7 +424,8 @@ void add_curve_totals(const fs::path& dir, json& run) {
     const auto vrows = read_csv_numbers(dir / "val.csv", &header);
     for (const auto& r : vrows) {
       json e = {{"step", static_cast<int64_t>(r[0])}};
-      for (size_t c = 1; c < header.size() && c < r.size(); ++c) e[header[c]] = std::isnan(r[c]) ? json(nullptr) : json(r[c]);
+      for (size_t c = 1; c < header.size() && c < r.size(); ++c)
+        e[header[c]] = std::isnan(r[c]) ? json(nullptr) : json(r[c]);
       val.push_back(e);
     }
   }
@@ -456,8 +461,9 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   const fs::path dir(o.out_dir);
   const int ranks = o.distributed.world_size, rank = o.distributed.rank;
   if (recipe.batch % (static_cast<int64_t>(ranks) * recipe.accumulate) != 0)
-    throw std::invalid_argument("train.batch (" + std::to_string(recipe.batch) + ") is not a multiple of ranks x accumulate (" +
-                                std::to_string(ranks) + " x " + std::to_string(recipe.accumulate) + ")");
+    throw std::invalid_argument("train.batch (" + std::to_string(recipe.batch) +
+                                ") is not a multiple of ranks x accumulate (" + std::to_string(ranks) + " x " +
+                                std::to_string(recipe.accumulate) + ")");
   const std::string fingerprint = run_fingerprint(recipe, graph, *ds, o, split, ranks);
 
   PipelineTrainOutcome out;
@@ -485,12 +491,12 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
       trained.push_back({{"key", t.key()}, {"shape", t.tensor.sizes().vec()}, {"numel", t.tensor.numel()}});
   }
   if (trainable == 0)
-    throw Error({graph.spec.file, 0, 0}, "",
-                "nothing to train: no node has trainable parameters",
+    throw Error({graph.spec.file, 0, 0}, "", "nothing to train: no node has trainable parameters",
                 "mark some with a node's trainable = [\"pattern\", ...]; `ovseg params PIPELINE.toml` lists them");
 
   const std::string frozen_before = frozen_digest(executor->learnable_tensors());
-  PipelineTrainTask task(executor, window_phase_nodes(graph), *ds, recipe, seen.label_map, seen.seen_names, rank, ranks);
+  PipelineTrainTask task(executor, window_phase_nodes(graph), *ds, recipe, seen.label_map, seen.seen_names, rank,
+                         ranks);
   std::unique_ptr<Validator> validator;
   std::string val_skipped;
   if (recipe.val_images > 0 && rank == 0) {
@@ -540,8 +546,10 @@ PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptio
   if (!frozen_unchanged)
     std::cerr << "warning: a frozen parameter changed during training (a stage writes into its weights)\n";
   save_stage_weights(out.weights_path, executor->learnable_tensors(),
-                     {{"ovseg.pipeline", graph.spec.name}, {"ovseg.dataset", ds->name()},
-                      {"ovseg.steps", std::to_string(recipe.steps)}, {"ovseg.seed", std::to_string(recipe.seed)}});
+                     {{"ovseg.pipeline", graph.spec.name},
+                      {"ovseg.dataset", ds->name()},
+                      {"ovseg.steps", std::to_string(recipe.steps)},
+                      {"ovseg.seed", std::to_string(recipe.seed)}});
   plot_run(dir, term_names);
 
   json run;

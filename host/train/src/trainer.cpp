@@ -95,9 +95,10 @@ std::string optimisation_fingerprint(const TrainOptions& o) {
   os << "trainer.steps=" << o.steps << "\ntrainer.lr=" << o.lr << "\ntrainer.weight_decay=" << o.weight_decay
      << "\ntrainer.betas=" << o.beta1 << "," << o.beta2 << "\ntrainer.eps=" << o.eps
      << "\ntrainer.schedule=" << o.schedule << "\ntrainer.warmup=" << o.warmup_fraction << " of steps, "
-     << o.warmup_steps << " steps" << "\ntrainer.final_lr_fraction=" << o.final_lr_fraction
-     << "\ntrainer.poly_power=" << o.poly_power << "\ntrainer.grad_clip=" << o.grad_clip_norm
-     << "\ntrainer.accumulate=" << o.accumulate << "\ntrainer.seed=" << o.seed;
+     << o.warmup_steps << " steps"
+     << "\ntrainer.final_lr_fraction=" << o.final_lr_fraction << "\ntrainer.poly_power=" << o.poly_power
+     << "\ntrainer.grad_clip=" << o.grad_clip_norm << "\ntrainer.accumulate=" << o.accumulate
+     << "\ntrainer.seed=" << o.seed;
   for (const auto& g : o.groups)
     os << "\ntrainer.group=" << g.pattern << " lr_mult " << g.lr_mult << " wd "
        << (g.weight_decay ? std::to_string(*g.weight_decay) : std::string("default"));
@@ -167,9 +168,7 @@ void save_checkpoint(const TrainOptions& o, const NamedTensors& params, const Na
   write_atomically(checkpoint_path(o).string(), [&](const std::string& tmp) { ar.save_to(tmp); });
 }
 
-
-int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensors& buffers,
-                        torch::optim::AdamW& opt) {
+int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensors& buffers, torch::optim::AdamW& opt) {
   const fs::path p = checkpoint_path(o);
   torch::serialize::InputArchive ar;
   try {
@@ -181,15 +180,14 @@ int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensor
                              "); delete it to start over");
   }
   c10::IValue stored_fp;
-  const std::string stored = ar.try_read("fingerprint", stored_fp) && stored_fp.isString()
-                                 ? stored_fp.toStringRef()
-                                 : std::string();
+  const std::string stored = ar.try_read("fingerprint", stored_fp) && stored_fp.isString() ? stored_fp.toStringRef()
+                                                                                           : std::string();
   const std::string current = run_fingerprint(o);
   if (stored != current)
-    throw std::runtime_error(p.string() + ": checkpoint of another run (" +
-                             (stored.empty() ? std::string("written without a fingerprint")
-                                             : fingerprint_differences(stored, current)) +
-                             "); resuming it would train under the old settings. " + o.restart_hint);
+    throw std::runtime_error(
+        p.string() + ": checkpoint of another run (" +
+        (stored.empty() ? std::string("written without a fingerprint") : fingerprint_differences(stored, current)) +
+        "); resuming it would train under the old settings. " + o.restart_hint);
   for (auto& [name, t] : buffers) {
     at::Tensor stored_t;
     if (!ar.try_read(buffer_key(name), stored_t, true))
@@ -215,9 +213,8 @@ int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensor
   ar.read("total_steps", total, true);
   if (static_cast<int64_t>(total.item<double>()) != o.steps)
     throw std::runtime_error(p.string() + ": checkpoint belongs to a run of " +
-                             std::to_string(static_cast<int64_t>(total.item<double>())) +
-                             " steps, this run has " + std::to_string(o.steps) +
-                             " (the schedule would differ); use another --checkpoint-dir");
+                             std::to_string(static_cast<int64_t>(total.item<double>())) + " steps, this run has " +
+                             std::to_string(o.steps) + " (the schedule would differ); use another --checkpoint-dir");
   return static_cast<int64_t>(next.item<double>());
 }
 
@@ -243,8 +240,10 @@ bool glob(const std::string& pattern, const std::string& name) {
 std::string format_seconds(double s) {
   std::ostringstream os;
   const long t = static_cast<long>(std::max(0.0, s));
-  if (t >= 60) os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
-  else os << t << "s";
+  if (t >= 60)
+    os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
+  else
+    os << t << "s";
   return os.str();
 }
 
@@ -256,10 +255,9 @@ class Progress {
     const double rate = (done - started_at) / std::max(1e-9, elapsed);
     const int width = 24, filled = static_cast<int>(width * done / std::max<int64_t>(1, total_));
     std::ostringstream line;
-    line << "step " << done << "/" << total_ << " [" << std::string(filled, '#')
-         << std::string(width - filled, '.') << "] loss " << std::fixed << std::setprecision(4) << loss
-         << " lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << " "
-         << std::setprecision(3) << rate << " steps/s";
+    line << "step " << done << "/" << total_ << " [" << std::string(filled, '#') << std::string(width - filled, '.')
+         << "] loss " << std::fixed << std::setprecision(4) << loss << " lr " << std::scientific << std::setprecision(2)
+         << lr << std::defaultfloat << " " << std::setprecision(3) << rate << " steps/s";
     if (peak_mb > 0) line << " mem " << static_cast<long>(peak_mb) << " MB";
     line << " ETA " << format_seconds((total_ - done) / std::max(1e-9, rate));
     if (tty_) {
@@ -276,7 +274,6 @@ class Progress {
   bool tty_;
   int64_t next_line_ = 0;
 };
-
 
 // Optimiser groups: per rule (first match wins), then the default split of
 // matrices (decayed) and vectors (not). Returns the groups' lr multipliers.
@@ -416,8 +413,8 @@ TrainResult train(TrainTask& task, const TrainOptions& o) {
     opt.step();
     task.after_step(step);
     if (!std::isfinite(v))
-      throw std::runtime_error("train: the loss became " + std::to_string(v) + " at step " +
-                               std::to_string(step) + " (lower the learning rate?)");
+      throw std::runtime_error("train: the loss became " + std::to_string(v) + " at step " + std::to_string(step) +
+                               " (lower the learning rate?)");
     result.losses.push_back(v);
     smoothed = result.losses.size() == 1 ? v : 0.9 * smoothed + 0.1 * v;
     const bool last = step + 1 == o.steps;

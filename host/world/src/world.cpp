@@ -76,13 +76,12 @@ std::string world_class_names_text(int version) {
 std::string unseen_classes_text(int version) {
   const auto unseen = default_unseen_classes(version);
   if (unseen.empty()) return {};
-  std::string text =
-      "# The default zero-shot split of world v" + std::to_string(version) +
-      ": classes a segmentation model must not\n"
-      "# see in training (ignore their pixels); evaluate mIoU on seen and unseen\n"
-      "# classes and their harmonic mean. One display name per line (the first name\n"
-      "# on the class's line of class_names.txt). The CLIP may see every class in\n"
-      "# captions, as a real CLIP's web captions name them all.\n";
+  std::string text = "# The default zero-shot split of world v" + std::to_string(version) +
+                     ": classes a segmentation model must not\n"
+                     "# see in training (ignore their pixels); evaluate mIoU on seen and unseen\n"
+                     "# classes and their harmonic mean. One display name per line (the first name\n"
+                     "# on the class's line of class_names.txt). The CLIP may see every class in\n"
+                     "# captions, as a real CLIP's web captions name them all.\n";
   for (const auto& name : unseen) text += name + "\n";
   return text;
 }

@@ -31,8 +31,9 @@ void write_png(const fs::path& path, const cv::Mat& m) {
 std::string split_metadata(const std::string& split, int count, uint64_t world_seed, const SceneOptions& options) {
   std::ostringstream meta;
   meta << "{\n  \"generator\": \"ovseg world\",\n  \"generator_version\": " << kWorldGeneratorVersion
-       << ",\n  \"world_version\": " << options.version << ",\n  \"seed\": " << world_seed << ",\n  \"split\": \"" << split << "\",\n  \"count\": " << count
-       << ",\n  \"width\": " << options.width << ",\n  \"height\": " << options.height << "\n}\n";
+       << ",\n  \"world_version\": " << options.version << ",\n  \"seed\": " << world_seed << ",\n  \"split\": \""
+       << split << "\",\n  \"count\": " << count << ",\n  \"width\": " << options.width
+       << ",\n  \"height\": " << options.height << "\n}\n";
   return meta.str();
 }
 
@@ -59,8 +60,8 @@ void check_no_other_version(const fs::path& root, const std::string& split, int 
 
 }  // namespace
 
-void write_world_split(const std::string& root, const std::string& split, int count,
-                       uint64_t world_seed, const SceneOptions& options) {
+void write_world_split(const std::string& root, const std::string& split, int count, uint64_t world_seed,
+                       const SceneOptions& options) {
   if (count <= 0) throw std::invalid_argument("world split '" + split + "': count must be positive");
   if (options.width < 16 || options.height < 16)
     throw std::invalid_argument("world split '" + split + "': scenes must be at least 16x16 pixels");
@@ -96,8 +97,8 @@ void write_world_split(const std::string& root, const std::string& split, int co
   write_text_atomically(dir / "world.json", split_metadata(split, count, world_seed, options));
 }
 
-bool world_split_is_current(const std::string& root, const std::string& split, int count,
-                            uint64_t world_seed, const SceneOptions& options) {
+bool world_split_is_current(const std::string& root, const std::string& split, int count, uint64_t world_seed,
+                            const SceneOptions& options) {
   const fs::path meta = fs::path(root) / split / "world.json";
   return fs::is_regular_file(meta) && read_text(meta) == split_metadata(split, count, world_seed, options);
 }

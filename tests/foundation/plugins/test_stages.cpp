@@ -60,8 +60,8 @@ class Misbehave : public Stage {
         .input("logits", PortType::Logits, "anything")
         .output("logits", PortType::Logits, "the input, when it behaves")
         .param("mode", "ok", "how to fail")
-        .choices({"ok", "throw_in_run", "throw_in_init", "forget_output", "wrong_type",
-                  "undeclared_output", "read_unwired", "bad_alloc", "huge_tensor"});
+        .choices({"ok", "throw_in_run", "throw_in_init", "forget_output", "wrong_type", "undeclared_output",
+                  "read_unwired", "bad_alloc", "huge_tensor"});
   }
 
   explicit Misbehave(const StageInit& init) : mode_(init.params.get_string("mode")) {

@@ -48,7 +48,6 @@ DemoSpec load_demo_spec(const std::string& path);
 
 // The overrides run `r` is evaluated with: the demo's own (model, class
 // names, name), then the common ones, then the run's.
-std::vector<Override> demo_run_overrides(const DemoSpec& spec, const DemoRun& r,
-                                         const std::string& class_names_file);
+std::vector<Override> demo_run_overrides(const DemoSpec& spec, const DemoRun& r, const std::string& class_names_file);
 
 }  // namespace ovseg

@@ -19,18 +19,18 @@
 namespace ovseg {
 
 struct EvalOptions {
-  std::string dataset;       // name or alias (see make_dataset)
+  std::string dataset;  // name or alias (see make_dataset)
   std::string data_root;
   std::string split = "val";
-  long limit = -1;           // first N images only; -1 = all
-  int shard_index = 0;       // images shard_index, shard_index + shard_count, ...
+  long limit = -1;      // first N images only; -1 = all
+  int shard_index = 0;  // images shard_index, shard_index + shard_count, ...
   int shard_count = 1;
   std::string save_predictions;  // folder for <id>.png label maps; empty = none
   std::string device = "cpu";
   std::string results_dir = "results/runs";
-  int checkpoint_every = 10;     // images between <record>.partial.json writes
-  bool progress = true;          // progress line on stderr
-  bool force = false;            // run again even when the record is stored
+  int checkpoint_every = 10;  // images between <record>.partial.json writes
+  bool progress = true;       // progress line on stderr
+  bool force = false;         // run again even when the record is stored
   // The seen/unseen split reported (mIoU seen / unseen, hIoU); unset = the
   // one the data set declares (harness::declared_zero_shot_split), if any.
   // It is derived from the confusion matrix, so changing it never reruns.
@@ -43,9 +43,9 @@ struct EvalOptions {
 struct EvalOutcome {
   nlohmann::json record;
   std::string record_path;
-  size_t resumed_images = 0;  // images taken from a checkpoint
-  size_t new_images = 0;      // images run by this invocation
-  bool already_stored = false; // the record existed (and force was off): nothing ran
+  size_t resumed_images = 0;    // images taken from a checkpoint
+  size_t new_images = 0;        // images run by this invocation
+  bool already_stored = false;  // the record existed (and force was off): nothing ran
 };
 
 // "i/N" -> {i, N}; throws std::invalid_argument unless 0 <= i < N.

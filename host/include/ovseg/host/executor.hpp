@@ -39,8 +39,7 @@ class Executor {
   // `vocabulary` (the data set's classes with synonyms) and `unseen_classes`
   // (the zero-shot split's unseen display names) reach the stages as
   // StageInit::vocabulary and StageInit::unseen_classes.
-  Executor(const Graph& graph, const std::string& device,
-           std::vector<std::vector<std::string>> vocabulary = {},
+  Executor(const Graph& graph, const std::string& device, std::vector<std::vector<std::string>> vocabulary = {},
            std::vector<std::string> unseen_classes = {});
   ~Executor();
   Executor(const Executor&) = delete;
@@ -76,8 +75,8 @@ class Executor {
   at::Device device_;
   // Libraries are declared before stages so they are unloaded after them.
   std::vector<std::shared_ptr<void>> libraries_;
-  std::vector<bool> live_;  // per node: some output or loss depends on it
-  std::set<std::string> wanted_;  // "node.port" read by a live node or [outputs]
+  std::vector<bool> live_;                      // per node: some output or loss depends on it
+  std::set<std::string> wanted_;                // "node.port" read by a live node or [outputs]
   std::vector<std::unique_ptr<Stage>> stages_;  // parallel to graph_.nodes; null when not live
   bool training_ = false;
   std::map<std::string, at::Tensor> aux_losses_;

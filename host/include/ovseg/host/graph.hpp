@@ -35,13 +35,13 @@ struct GraphNode {
 class Graph {
  public:
   PipelineSpec spec;
-  std::vector<GraphNode> nodes;  // topologically sorted
-  PortRef logits_output;         // [outputs] logits
+  std::vector<GraphNode> nodes;          // topologically sorted
+  PortRef logits_output;                 // [outputs] logits
   std::optional<PortRef> labels_output;  // [outputs] labels, else argmax of logits
 
   int index_of(const std::string& id) const;  // -1 when absent
-  std::string describe() const;  // human-readable resolved graph
-  std::string to_dot() const;    // Graphviz
+  std::string describe() const;               // human-readable resolved graph
+  std::string to_dot() const;                 // Graphviz
 };
 
 // Validates `spec` against the plugins in `catalog`; throws ovseg::Error with

@@ -23,8 +23,7 @@ void write_label_png(const std::string& path, const at::Tensor& labels);
 
 // Colour-coded labels blended over the image (3,H,W in [0,1]); alpha is the
 // label colour's weight.
-void write_overlay_png(const std::string& path, const at::Tensor& image, const at::Tensor& labels,
-                       double alpha = 0.55);
+void write_overlay_png(const std::string& path, const at::Tensor& image, const at::Tensor& labels, double alpha = 0.55);
 // The same over an 8-bit BGR image of the labels' size.
 void write_overlay_png(const std::string& path, const cv::Mat& bgr, const at::Tensor& labels, double alpha = 0.55);
 

@@ -36,11 +36,11 @@
 namespace ovseg {
 
 struct Prediction {
-  at::Tensor labels;                // (label_h, label_w) int64, CPU
-  at::Tensor logits;                // the [outputs] logits, stitched: (1,K,resized_h,resized_w); undefined
-                                    // when labelled by class tiles (ProtocolRunner::keep_logits)
+  at::Tensor labels;                     // (label_h, label_w) int64, CPU
+  at::Tensor logits;                     // the [outputs] logits, stitched: (1,K,resized_h,resized_w); undefined
+                                         // when labelled by class tiles (ProtocolRunner::keep_logits)
   std::vector<std::string> logit_names;  // their query names (synonyms repeat a name)
-  std::vector<NodeTiming> timings;  // per node, summed over both phases
+  std::vector<NodeTiming> timings;       // per node, summed over both phases
   std::vector<std::string> class_names;  // of the pipeline's logits
   int num_windows = 0;
   int resized_h = 0, resized_w = 0;
@@ -53,11 +53,9 @@ at::Tensor preprocess_image(const cv::Mat& bgr, const Protocol& protocol);
 
 // Sum of crop logits (N,K,h,w) placed at `windows`, divided by the number of
 // windows covering each pixel: (1,K,height,width).
-at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows,
-                          int height, int width);
+at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows, int height, int width);
 // How many windows cover each pixel: (height,width) float32.
-at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width,
-                            at::Device device = at::kCPU);
+at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width, at::Device device = at::kCPU);
 
 // SCLIP's postprocess_result on logits (K,H,W) (logit scale included):
 // softmax over classes; classes 1.. whose argmax area is <= area_thd x the
@@ -110,8 +108,7 @@ class ProtocolRunner {
   // Validates the phase split (throws ovseg::Error naming the node) and
   // instantiates the graph's stages on `device`.
   ProtocolRunner(const Graph& graph, Protocol protocol, const std::string& device,
-                 std::vector<std::vector<std::string>> vocabulary = {},
-                 std::vector<std::string> unseen_classes = {});
+                 std::vector<std::vector<std::string>> vocabulary = {}, std::vector<std::string> unseen_classes = {});
   // Runs on an existing executor (e.g. the one a trainer optimises, for
   // periodic evaluation with the weights as they are).
   ProtocolRunner(const Graph& graph, Protocol protocol, std::shared_ptr<Executor> executor);
@@ -119,8 +116,8 @@ class ProtocolRunner {
   // The ground truth of one image at its label size, for graphs that read
   // input.labels / input.instances (ground_truth.hpp).
   struct Truth {
-    at::Tensor labels;     // (h,w) int64, 255 = ignore
-    at::Tensor instances;  // (h,w) int64 ids, 0 = none; undefined when the data set has none
+    at::Tensor labels;                     // (h,w) int64, 255 = ignore
+    at::Tensor instances;                  // (h,w) int64 ids, 0 = none; undefined when the data set has none
     std::vector<std::string> class_names;  // names the LabelMap carries
   };
   // Which ground truth the graph reads (any phase).
@@ -150,12 +147,12 @@ class ProtocolRunner {
   const Graph& graph_;
   Protocol protocol_;
   std::shared_ptr<Executor> executor_;
-  std::vector<bool> window_phase_;   // per graph node
-  std::vector<bool> image_phase_;    // the complement
+  std::vector<bool> window_phase_;    // per graph node
+  std::vector<bool> image_phase_;     // the complement
   std::vector<std::string> carried_;  // image-independent window-phase values the image phase reads
   std::map<std::string, PortValue> carried_values_;
   std::vector<std::string> class_names_;  // of the last window-phase logits
-  std::string final_logits_key_;  // logits the labels come from, with background knobs
+  std::string final_logits_key_;          // logits the labels come from, with background knobs
   GroundTruthUse gt_window_, gt_image_, gt_any_;
   bool keep_logits_ = false;
   int64_t class_tile_bytes_ = kClassTileBytes;

@@ -47,11 +47,11 @@ struct OutputRef {
 };
 
 struct PipelineSpec {
-  std::string file;          // path as given
-  std::string name;          // [pipeline] name, else the file stem
+  std::string file;  // path as given
+  std::string name;  // [pipeline] name, else the file stem
   std::string description;
-  std::vector<NodeSpec> nodes;            // in file order
-  std::map<std::string, OutputRef> outputs;  // [outputs] logits/labels
+  std::vector<NodeSpec> nodes;                // in file order
+  std::map<std::string, OutputRef> outputs;   // [outputs] logits/labels
   std::map<std::string, SpecValue> protocol;  // [protocol], owned by the harness
   // [train], the training recipe (host/train/train_recipe.hpp), flattened:
   // sub-tables as dotted keys ("losses.ce", "augment.crop"), arrays of
@@ -82,8 +82,8 @@ struct PipelineSpec {
 struct Override {
   std::vector<std::string> path;  // e.g. {"nodes", "pamr", "iterations"}
   std::string value_text;
-  std::string original;           // as typed, for error messages
-  bool unset = false;             // `--unset path`: delete the key (or table)
+  std::string original;  // as typed, for error messages
+  bool unset = false;    // `--unset path`: delete the key (or table)
 };
 Override parse_override(const std::string& text);
 // `--unset nodes.refine.attention`: deletes that key; it must exist. Every

@@ -9,7 +9,9 @@
 
 #include "ovseg/sdk/plugin.hpp"
 
-namespace boost::dll { class shared_library; }
+namespace boost::dll {
+class shared_library;
+}
 
 namespace ovseg {
 
@@ -55,8 +57,7 @@ class PluginCatalog {
 // pipeline node (validate_params). The catalog must outlive the stage.
 std::unique_ptr<Stage> create_stage(const PluginCatalog& catalog, const std::string& plugin,
                                     const std::map<std::string, ParamValue>& params = {},
-                                    const std::string& node_id = "under_test",
-                                    const std::string& device = "cpu");
+                                    const std::string& node_id = "under_test", const std::string& device = "cpu");
 
 // The plugin search path, in order: directories given with --plugin-dir,
 // then OVSEG_PLUGIN_PATH (colon-separated), then the folder next to the

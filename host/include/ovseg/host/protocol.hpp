@@ -65,9 +65,7 @@ std::pair<int, int> rescale_size(int w, int h, const Protocol& p);
 // One crop of slide inference: rows [y1, y2), columns [x1, x2).
 struct Window {
   int y1, y2, x1, x2;
-  bool operator==(const Window& o) const {
-    return y1 == o.y1 && y2 == o.y2 && x1 == o.x1 && x2 == o.x2;
-  }
+  bool operator==(const Window& o) const { return y1 == o.y1 && y2 == o.y2 && x1 == o.x1 && x2 == o.x2; }
 };
 
 // The windows of SCLIP's / NACLIP's / mmseg's slide_inference, in their

@@ -21,9 +21,9 @@
 namespace ovseg {
 
 struct ReportOptions {
-  std::string title;                  // page heading; "" = the table's title
-  std::string baseline;               // heat-map Δ baseline (row label or pipeline); "" = first row
-  std::vector<std::string> methods;   // grid columns (row labels or pipelines); empty = every row, at most 10
+  std::string title;                 // page heading; "" = the table's title
+  std::string baseline;              // heat-map Δ baseline (row label or pipeline); "" = first row
+  std::vector<std::string> methods;  // grid columns (row labels or pipelines); empty = every row, at most 10
   // Which images the grid shows:
   //   random[:SEED]       a seeded shuffle of the images every method stored (default random:0)
   //   worst[:CLASS]       lowest IoU of CLASS (mean over the methods), or lowest per-image mIoU
@@ -35,8 +35,8 @@ struct ReportOptions {
   // (IoU, precision, recall, confusions), bars, and the images where the
   // class is worst. Empty: none.
   std::vector<std::string> focus;
-  int focus_top = 3;          // confusions listed per method
-  int focus_images = 4;       // images per focus class
+  int focus_top = 3;     // confusions listed per method
+  int focus_images = 4;  // images per focus class
 };
 
 // Throws std::invalid_argument for a malformed rule ("worst", "worst:car",

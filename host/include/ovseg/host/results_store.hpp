@@ -24,7 +24,7 @@ struct RunKey {
   std::string pipeline_sha256;  // of the resolved TOML (protocol included)
   std::string dataset;          // canonical name
   std::string split;
-  long limit = -1;              // -1 = every image
+  long limit = -1;  // -1 = every image
   int shard_index = 0, shard_count = 1;
 
   // e.g. "colour-prototypes__coco_object__val__3f2a9c1b04de__limit3__shard1of2"

@@ -16,13 +16,13 @@ class SamModel;
 }
 
 struct SamOverlay {
-  at::Tensor image;   // (1,3,H,W) or (3,H,W) float RGB in [0,1]
-  at::Tensor masks;   // (N,H,W) bool; mask i drawn in palette colour i+1, the first on top
-  at::Tensor points;  // (K,2) x, y in image pixels; may be undefined
-  at::Tensor labels;  // (K) 1 foreground / 0 background; may be undefined
-  at::Tensor boxes;   // (M,4) x0, y0, x1, y1; may be undefined
-  double alpha = 0.5; // mask colour weight
-  int min_side = 0;   // upscale (nearest) until the short side reaches this: small images stay legible
+  at::Tensor image;    // (1,3,H,W) or (3,H,W) float RGB in [0,1]
+  at::Tensor masks;    // (N,H,W) bool; mask i drawn in palette colour i+1, the first on top
+  at::Tensor points;   // (K,2) x, y in image pixels; may be undefined
+  at::Tensor labels;   // (K) 1 foreground / 0 background; may be undefined
+  at::Tensor boxes;    // (M,4) x0, y0, x1, y1; may be undefined
+  double alpha = 0.5;  // mask colour weight
+  int min_side = 0;    // upscale (nearest) until the short side reaches this: small images stay legible
 };
 
 // PNG bytes of the overlay.

@@ -19,11 +19,11 @@
 namespace ovseg {
 
 struct LearnableTensor {
-  int node = -1;          // index into Graph::nodes
+  int node = -1;  // index into Graph::nodes
   std::string node_id;
-  std::string name;       // as the stage names it
-  at::Tensor tensor;      // the stage's own storage
-  bool trainable = false; // after the node's `trainable` patterns; never for buffers
+  std::string name;        // as the stage names it
+  at::Tensor tensor;       // the stage's own storage
+  bool trainable = false;  // after the node's `trainable` patterns; never for buffers
   bool buffer = false;
   std::string key() const { return node_id + "." + name; }
 };

@@ -49,9 +49,9 @@
 namespace ovseg {
 
 struct SweepAxis {
-  std::string path;                 // "nodes.refine.gaussian_std"
-  std::vector<std::string> values;  // TOML text of each value: "3.0", "\"best7\"" (paths made absolute)
-  std::vector<std::string> written; // the same values as the file writes them (labels, tables)
+  std::string path;                  // "nodes.refine.gaussian_std"
+  std::vector<std::string> values;   // TOML text of each value: "3.0", "\"best7\"" (paths made absolute)
+  std::vector<std::string> written;  // the same values as the file writes them (labels, tables)
 };
 
 struct SweepSpec {

@@ -52,7 +52,7 @@ struct RowGroup {
 
 struct TableOptions {
   TableFormat format = TableFormat::Markdown;  // what the caller renders (build ignores it)
-  std::string per_class_dataset;  // non-empty: rows x classes of this data set
+  std::string per_class_dataset;               // non-empty: rows x classes of this data set
   int decimals = 1;
   // mIoU, mAcc, aAcc, fwIoU or hIoU (the zero-shot harmonic mean).
   std::string metric = "mIoU";
@@ -104,12 +104,12 @@ struct TableCell {
 
 struct TableRow {
   std::string label;
-  std::string group;        // the row group it is printed under ("" = none)
-  bool published = false;   // a reference row from a paper
-  std::string cite;         // its citation key
-  std::string counterpart;  // published row id a Δ is taken against
-  std::vector<TableCell> cells;          // one per column
-  std::vector<nlohmann::json> records;   // records shown (record rows)
+  std::string group;                    // the row group it is printed under ("" = none)
+  bool published = false;               // a reference row from a paper
+  std::string cite;                     // its citation key
+  std::string counterpart;              // published row id a Δ is taken against
+  std::vector<TableCell> cells;         // one per column
+  std::vector<nlohmann::json> records;  // records shown (record rows)
 };
 
 struct ComparisonTable {
@@ -117,7 +117,7 @@ struct ComparisonTable {
   std::string title;              // "mIoU (%)"
   std::string caption;            // one paragraph: metric, protocol, marks
   std::string metric = "mIoU";
-  std::string dataset;            // per-class: its data set
+  std::string dataset;  // per-class: its data set
   int decimals = 1;
   std::vector<TableColumn> columns;
   std::vector<TableRow> rows;

@@ -26,7 +26,6 @@ cv::Mat noisy_canvas(int w, int h, const cv::Vec3d& base, const cv::Vec3d& gain,
   return img;
 }
 
-
 }  // namespace
 
 cv::Mat noisy_canvas(int w, int h, const cv::Vec3d& base, const cv::Vec3d& gain, double amplitude, Rng& rng) {
@@ -42,8 +41,7 @@ cv::Mat grass_texture(int w, int h, Rng& rng) {
     const int x = rng.below(w), y = rng.below(h), len = rng.range(2, 5);
     const double shade = rng.chance(0.5) ? rng.uniform(0.45, 0.7) : rng.uniform(1.15, 1.4);
     const int dx = rng.range(-1, 1);
-    cv::line(img, {x, y}, {x + dx, y - len}, cv::Scalar(b0 * shade, g0 * shade, r0 * shade), 1,
-             cv::LINE_8);
+    cv::line(img, {x, y}, {x + dx, y - len}, cv::Scalar(b0 * shade, g0 * shade, r0 * shade), 1, cv::LINE_8);
   }
   return img;
 }

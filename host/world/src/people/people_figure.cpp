@@ -23,13 +23,13 @@ constexpr double kUpperArm = 0.17, kLowerArm = 0.15, kHandR = 0.034, kArmW = 0.0
 constexpr double kThigh = 0.23, kShin = 0.22, kThighW = 0.085, kShinW = 0.068;
 
 const std::array<cv::Vec3d, 5>& skin_tones() {  // BGR
-  static const std::array<cv::Vec3d, 5> t = {{{180, 200, 240}, {140, 175, 225}, {100, 140, 195},
-                                               {70, 100, 150}, {45, 65, 100}}};
+  static const std::array<cv::Vec3d, 5> t = {
+      {{180, 200, 240}, {140, 175, 225}, {100, 140, 195}, {70, 100, 150}, {45, 65, 100}}};
   return t;
 }
 const std::array<cv::Vec3d, 5>& hair_colours() {  // BGR: black, dark brown, brown, blonde, grey
-  static const std::array<cv::Vec3d, 5> h = {{{25, 25, 30}, {25, 40, 70}, {40, 75, 125}, {110, 190, 225},
-                                               {170, 170, 170}}};
+  static const std::array<cv::Vec3d, 5> h = {
+      {{25, 25, 30}, {25, 40, 70}, {40, 75, 125}, {110, 190, 225}, {170, 170, 170}}};
   return h;
 }
 
@@ -68,7 +68,9 @@ class FigureBuilder {
     return (left == front) ? 1.0 : -1.0;
   }
   cv::Mat blank() const { return cv::Mat::zeros(size_, CV_8UC1); }
-  static cv::Point pt(cv::Point2d q) { return {static_cast<int>(std::lround(q.x)), static_cast<int>(std::lround(q.y))}; }
+  static cv::Point pt(cv::Point2d q) {
+    return {static_cast<int>(std::lround(q.x)), static_cast<int>(std::lround(q.y))};
+  }
   int px(double frac) const { return std::max(1, static_cast<int>(std::lround(frac * H_))); }
 
   void add(cv::Mat mask, Surface s, Segment g) { layers_.push_back({std::move(mask), s, g}); }
@@ -177,8 +179,8 @@ class FigureBuilder {
     add(hair, Surface::Hair, Segment::Head);
     if (front && p_.sunglasses) {
       cv::Mat g = blank();
-      cv::rectangle(g, pt({head_.x - 0.8 * r, head_.y - 0.05 * r}), pt({head_.x + 0.8 * r, head_.y + 0.3 * r}),
-                    255, cv::FILLED);
+      cv::rectangle(g, pt({head_.x - 0.8 * r, head_.y - 0.05 * r}), pt({head_.x + 0.8 * r, head_.y + 0.3 * r}), 255,
+                    cv::FILLED);
       add(g & face, Surface::Sunglasses, Segment::Head);
     }
     if (p_.hat) {
@@ -264,8 +266,8 @@ void paint_figure(cv::Mat& image, const cv::Mat& surf, const PersonSpec& p, Rng&
         break;
       case Surface::Skirt:
       case Surface::Pants:
-        v2::paint_surface(image, mask, look(p.bottom_colour, p.bottom_pattern, p.bottom_pattern_colour), centre,
-                          1.2, rng);
+        v2::paint_surface(image, mask, look(p.bottom_colour, p.bottom_pattern, p.bottom_pattern_colour), centre, 1.2,
+                          rng);
         break;
       default: break;
     }
@@ -280,8 +282,8 @@ void draw_face_details(cv::Mat& image, const cv::Mat& surf, const PersonSpec& p)
   const int dot = std::max(1, static_cast<int>(std::lround(0.12 * r)));
   auto put = [&](cv::Point2d q, int radius, cv::Scalar colour) {
     cv::Mat m = cv::Mat::zeros(image.size(), CV_8UC1);
-    cv::circle(m, {static_cast<int>(std::lround(q.x)), static_cast<int>(std::lround(q.y))}, radius, 255,
-               cv::FILLED, cv::LINE_8);
+    cv::circle(m, {static_cast<int>(std::lround(q.x)), static_cast<int>(std::lround(q.y))}, radius, 255, cv::FILLED,
+               cv::LINE_8);
     image.setTo(colour, m & (surf == static_cast<int>(Surface::Face)));
   };
   put({c.x - 0.38 * r, c.y + 0.1 * r}, dot, {30, 25, 20});

@@ -25,17 +25,17 @@ namespace ovseg::world {
 namespace {
 bool is_left(Segment g) {
   switch (g) {
-    case Segment::LeftUpperArm: case Segment::LeftLowerArm: case Segment::LeftHand:
-    case Segment::LeftUpperLeg: case Segment::LeftLowerLeg: case Segment::LeftFoot: return true;
+    case Segment::LeftUpperArm:
+    case Segment::LeftLowerArm:
+    case Segment::LeftHand:
+    case Segment::LeftUpperLeg:
+    case Segment::LeftLowerLeg:
+    case Segment::LeftFoot: return true;
     default: return false;
   }
 }
-bool is_arm(Segment g) {
-  return g >= Segment::LeftUpperArm && g <= Segment::RightHand;
-}
-bool is_leg(Segment g) {
-  return g >= Segment::LeftUpperLeg && g <= Segment::RightFoot;
-}
+bool is_arm(Segment g) { return g >= Segment::LeftUpperArm && g <= Segment::RightHand; }
+bool is_leg(Segment g) { return g >= Segment::LeftUpperLeg && g <= Segment::RightFoot; }
 }  // namespace
 
 int people_lip_label(Surface s, Segment g) {
@@ -65,10 +65,19 @@ int people_ppp_label(Surface s, Segment g) {
   switch (g) {
     case Segment::Head: return 1;
     case Segment::Torso: return 2;
-    case Segment::LeftUpperArm: case Segment::RightUpperArm: return 3;
-    case Segment::LeftLowerArm: case Segment::RightLowerArm: case Segment::LeftHand: case Segment::RightHand: return 4;
-    case Segment::LeftUpperLeg: case Segment::RightUpperLeg: case Segment::Hem: return 5;
-    case Segment::LeftLowerLeg: case Segment::RightLowerLeg: case Segment::LeftFoot: case Segment::RightFoot: return 6;
+    case Segment::LeftUpperArm:
+    case Segment::RightUpperArm: return 3;
+    case Segment::LeftLowerArm:
+    case Segment::RightLowerArm:
+    case Segment::LeftHand:
+    case Segment::RightHand: return 4;
+    case Segment::LeftUpperLeg:
+    case Segment::RightUpperLeg:
+    case Segment::Hem: return 5;
+    case Segment::LeftLowerLeg:
+    case Segment::RightLowerLeg:
+    case Segment::LeftFoot:
+    case Segment::RightFoot: return 6;
     default: return 0;
   }
 }
@@ -88,16 +97,36 @@ cv::Mat people_lip_labels(const PeopleScene& scene) { return map_labels(scene, p
 cv::Mat people_ppp_labels(const PeopleScene& scene) { return map_labels(scene, people_ppp_label); }
 
 const std::vector<std::string>& people_lip_part_names() {
-  static const std::vector<std::string> n = {
-      "background", "hat,cap", "hair", "glove,gloves", "sunglasses,glasses", "upper clothes,shirt,top,t-shirt",
-      "dress", "coat,jacket", "socks", "pants,trousers,shorts", "jumpsuits,jumpsuit", "scarf", "skirt",
-      "face", "left arm", "right arm", "left leg", "right leg", "left shoe", "right shoe"};
+  static const std::vector<std::string> n = {"background",
+                                             "hat,cap",
+                                             "hair",
+                                             "glove,gloves",
+                                             "sunglasses,glasses",
+                                             "upper clothes,shirt,top,t-shirt",
+                                             "dress",
+                                             "coat,jacket",
+                                             "socks",
+                                             "pants,trousers,shorts",
+                                             "jumpsuits,jumpsuit",
+                                             "scarf",
+                                             "skirt",
+                                             "face",
+                                             "left arm",
+                                             "right arm",
+                                             "left leg",
+                                             "right leg",
+                                             "left shoe",
+                                             "right shoe"};
   return n;
 }
 
 const std::vector<std::string>& people_ppp_part_names() {
-  static const std::vector<std::string> n = {"background", "head", "torso,body", "upper arms,upper arm",
-                                             "lower arms,lower arm,forearm,hand", "upper legs,upper leg,thigh",
+  static const std::vector<std::string> n = {"background",
+                                             "head",
+                                             "torso,body",
+                                             "upper arms,upper arm",
+                                             "lower arms,lower arm,forearm,hand",
+                                             "upper legs,upper leg,thigh",
                                              "lower legs,lower leg,shin,foot"};
   return n;
 }

@@ -81,7 +81,8 @@ std::string describe(const PersonSpec& p) {
   } else {
     d += garment(p.top_colour, p.top_pattern, p.sleeves == Sleeves::None ? "top" : "shirt");
     const char* lower = p.lower == Lower::Pants ? "pants" : p.lower == Lower::Shorts ? "shorts" : "skirt";
-    d += std::string(" and ") + (p.lower == Lower::Skirt ? "a " : "") + garment(p.bottom_colour, p.bottom_pattern, lower);
+    d += std::string(" and ") + (p.lower == Lower::Skirt ? "a " : "") +
+         garment(p.bottom_colour, p.bottom_pattern, lower);
   }
   std::vector<std::string> extras;
   if (p.coat) extras.push_back(std::string("a ") + v2::colour(p.coat_colour).word + " coat");

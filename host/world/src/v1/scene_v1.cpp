@@ -25,8 +25,7 @@ cv::Mat stuff_texture(int cls, int w, int h, Rng& rng) {
 
 // ---- things ----------------------------------------------------------------
 
-std::vector<cv::Point> regular_polygon(cv::Point2d c, double r, int n, double rot,
-                                       double inner_ratio = 0.0) {
+std::vector<cv::Point> regular_polygon(cv::Point2d c, double r, int n, double rot, double inner_ratio = 0.0) {
   std::vector<cv::Point> pts;
   const int steps = inner_ratio > 0 ? 2 * n : n;
   for (int i = 0; i < steps; ++i) {
@@ -40,8 +39,8 @@ std::vector<cv::Point> regular_polygon(cv::Point2d c, double r, int n, double ro
 
 std::vector<cv::Point> cross_polygon(cv::Point2d c, double r, double rot) {
   const double a = 0.36 * r;  // arm half-width
-  const std::array<cv::Point2d, 12> local = {{{-a, -r}, {a, -r}, {a, -a}, {r, -a}, {r, a}, {a, a},
-                                              {a, r}, {-a, r}, {-a, a}, {-r, a}, {-r, -a}, {-a, -a}}};
+  const std::array<cv::Point2d, 12> local = {
+      {{-a, -r}, {a, -r}, {a, -a}, {r, -a}, {r, a}, {a, a}, {a, r}, {-a, r}, {-a, a}, {-r, a}, {-r, -a}, {-a, -a}}};
   std::vector<cv::Point> pts;
   const double cs = std::cos(rot), sn = std::sin(rot);
   for (const auto& p : local)
@@ -59,13 +58,14 @@ cv::Mat thing_mask(int cls, cv::Size size, cv::Point2d c, double r, double rot) 
       cv::circle(m, cv::Point(static_cast<int>(std::lround(c.x)), static_cast<int>(std::lround(c.y))),
                  static_cast<int>(std::lround(r * 0.9)), 255, cv::FILLED, cv::LINE_8);
       break;
-    case kSquare: cv::fillPoly(m, std::vector<std::vector<cv::Point>>{regular_polygon(c, r, 4, rot)}, 255, cv::LINE_8); break;
+    case kSquare:
+      cv::fillPoly(m, std::vector<std::vector<cv::Point>>{regular_polygon(c, r, 4, rot)}, 255, cv::LINE_8);
+      break;
     case kTriangle:
       cv::fillPoly(m, std::vector<std::vector<cv::Point>>{regular_polygon(c, r * 1.1, 3, rot)}, 255, cv::LINE_8);
       break;
     case kStar:
-      cv::fillPoly(m, std::vector<std::vector<cv::Point>>{regular_polygon(c, r * 1.15, 5, rot, 0.45)}, 255,
-                   cv::LINE_8);
+      cv::fillPoly(m, std::vector<std::vector<cv::Point>>{regular_polygon(c, r * 1.15, 5, rot, 0.45)}, 255, cv::LINE_8);
       break;
     default: cv::fillPoly(m, std::vector<std::vector<cv::Point>>{cross_polygon(c, r, rot)}, 255, cv::LINE_8);
   }

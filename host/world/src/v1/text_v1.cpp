@@ -37,10 +37,9 @@ struct Colour {
 };
 const std::vector<Colour>& colours() {
   static const std::vector<Colour> c = {
-      {"red", 215, 35, 35},     {"orange", 245, 140, 25}, {"yellow", 240, 220, 40},
-      {"green", 45, 175, 65},   {"blue", 40, 70, 215},    {"purple", 135, 50, 185},
-      {"pink", 240, 125, 190},  {"white", 240, 240, 240}, {"black", 25, 25, 25},
-      {"grey", 128, 128, 128},  {"brown", 120, 70, 30},
+      {"red", 215, 35, 35},  {"orange", 245, 140, 25}, {"yellow", 240, 220, 40}, {"green", 45, 175, 65},
+      {"blue", 40, 70, 215}, {"purple", 135, 50, 185}, {"pink", 240, 125, 190},  {"white", 240, 240, 240},
+      {"black", 25, 25, 25}, {"grey", 128, 128, 128},  {"brown", 120, 70, 30},
   };
   return c;
 }
@@ -50,7 +49,9 @@ class Pick {
   explicit Pick(uint64_t seed) : g_(seed) {}
   int below(int n) { return static_cast<int>(g_() % static_cast<uint64_t>(n)); }
   template <class T>
-  const T& one(const std::vector<T>& v) { return v[below(static_cast<int>(v.size()))]; }
+  const T& one(const std::vector<T>& v) {
+    return v[below(static_cast<int>(v.size()))];
+  }
 
  private:
   std::mt19937_64 g_;
@@ -72,10 +73,11 @@ std::string thing_phrase(const CaptionThing& t, int count, Pick& pick) {
 }
 
 std::string stuff_phrase(const std::vector<int>& stuff, Pick& pick) {
-  static const std::vector<std::vector<std::string>> on = {
-      {"on the grass", "on a lawn", "in a meadow", "on green grass"},
-      {"in the water", "on the sea", "in a lake", "on blue water"},
-      {"on the sand", "on a beach", "in the desert", "on yellow sand"}};
+  static const std::vector<std::vector<std::string>> on = {{"on the grass", "on a lawn", "in a meadow",
+                                                            "on green grass"},
+                                                           {"in the water", "on the sea", "in a lake", "on blue water"},
+                                                           {"on the sand", "on a beach", "in the desert",
+                                                            "on yellow sand"}};
   if (stuff.size() == 1) return pick.one(on[stuff[0]]);
   const std::string a = pick.one(nouns()[stuff[0]]).singular, b = pick.one(nouns()[stuff[1]]).singular;
   switch (pick.below(3)) {
@@ -127,8 +129,7 @@ const std::vector<WorldClass>& classes() {
   return classes;
 }
 
-std::string compose_caption(const std::vector<CaptionThing>& things, const std::vector<int>& stuff,
-                            uint64_t seed) {
+std::string compose_caption(const std::vector<CaptionThing>& things, const std::vector<int>& stuff, uint64_t seed) {
   Pick pick(seed);
   // Group identical (class, colour, texture) things so counts read naturally.
   std::map<std::tuple<int, int, int>, int> groups;
@@ -139,8 +140,8 @@ std::string compose_caption(const std::vector<CaptionThing>& things, const std::
   }
   std::vector<std::string> parts;
   for (const auto& key : order)
-    parts.push_back(thing_phrase({std::get<0>(key), std::get<1>(key), static_cast<Texture>(std::get<2>(key))},
-                                 groups[key], pick));
+    parts.push_back(
+        thing_phrase({std::get<0>(key), std::get<1>(key), static_cast<Texture>(std::get<2>(key))}, groups[key], pick));
   const std::string where = stuff_phrase(stuff, pick);
   if (parts.empty()) {
     static const std::vector<std::string> only = {"a photo of ", "a picture of ", "an empty scene: ", ""};

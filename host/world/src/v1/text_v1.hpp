@@ -34,7 +34,6 @@ struct CaptionThing {
 
 // A sentence naming the visible things (grouped and counted) and the stuff,
 // with synonyms, colour/pattern words and the template drawn from `seed`.
-std::string compose_caption(const std::vector<CaptionThing>& things, const std::vector<int>& stuff,
-                            uint64_t seed);
+std::string compose_caption(const std::vector<CaptionThing>& things, const std::vector<int>& stuff, uint64_t seed);
 
 }  // namespace ovseg::world::v1

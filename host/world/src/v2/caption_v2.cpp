@@ -41,7 +41,8 @@ std::string thing_phrase(const CaptionThing& t, int count, Rng& pick) {
   if (t.size != Size::Medium && pick.chance(0.25))
     words += one_of(t.size == Size::Small ? std::vector<std::string>{"small", "little", "tiny"}
                                           : std::vector<std::string>{"big", "large", "huge"},
-                    pick) + " ";
+                    pick) +
+             " ";
   if (t.pattern != Pattern::Plain && pick.chance(0.3)) words += one_of(pattern_words(t.pattern), pick) + " ";
   if (pick.chance(0.3)) words += std::string(colour(t.colour).word) + " ";
   words += noun(t.cls, count, pick);

@@ -40,10 +40,12 @@ ClassSpec part(std::vector<Noun> nouns, Look look, int whole) {
 }  // namespace
 
 const Colour& colour(int id) {
-  static const std::vector<Colour> palette = {
-      {"red", 220, 30, 30},     {"orange", 250, 140, 20}, {"yellow", 245, 225, 30},  {"lime", 170, 230, 30},
-      {"teal", 0, 140, 140},    {"navy", 25, 30, 130},    {"purple", 130, 40, 190},
-      {"magenta", 220, 30, 180}, {"pink", 250, 150, 210}, {"maroon", 120, 20, 40},   {"black", 20, 20, 20}};
+  static const std::vector<Colour> palette = {{"red", 220, 30, 30},     {"orange", 250, 140, 20},
+                                              {"yellow", 245, 225, 30}, {"lime", 170, 230, 30},
+                                              {"teal", 0, 140, 140},    {"navy", 25, 30, 130},
+                                              {"purple", 130, 40, 190}, {"magenta", 220, 30, 180},
+                                              {"pink", 250, 150, 210},  {"maroon", 120, 20, 40},
+                                              {"black", 20, 20, 20}};
   return palette.at(static_cast<size_t>(id));
 }
 
@@ -53,12 +55,9 @@ cv::Vec3d colour_bgr(int id) {
 }
 
 const std::vector<std::string>& pattern_words(Pattern p) {
-  static const std::vector<std::vector<std::string>> words = {{"plain"},
-                                                              {"striped"},
-                                                              {"dotted", "spotted"},
-                                                              {"checkered", "chequered"},
-                                                              {"plaid", "gridded"},
-                                                              {"ringed", "swirly"}};
+  static const std::vector<std::vector<std::string>> words = {
+      {"plain"},           {"striped"}, {"dotted", "spotted"}, {"checkered", "chequered"}, {"plaid", "gridded"},
+      {"ringed", "swirly"}};
   return words.at(static_cast<size_t>(p));
 }
 
@@ -74,7 +73,8 @@ const std::vector<ClassSpec>& catalog() {
       object({{"house", "houses"}, {"home", "homes"}, {"cottage", "cottages"}}, {kOrange, P::Grid, kMaroon}),
       part({{"roof", "roofs"}, {"rooftop", "rooftops"}}, {kNavy, P::Stripes, kOrange}, kHouse),
       part({{"door", "doors"}, {"front door", "front doors"}}, {kTeal, P::Stripes, kYellow}, kHouse),
-      object({{"tree", "trees"}, {"apple tree", "apple trees"}, {"fruit tree", "fruit trees"}}, {kLime, P::Dots, kPurple}),
+      object({{"tree", "trees"}, {"apple tree", "apple trees"}, {"fruit tree", "fruit trees"}},
+             {kLime, P::Dots, kPurple}),
       part({{"trunk", "trunks"}, {"bark", "barks"}}, {kMaroon, P::Stripes, kBlack}, kTree),
       object({{"car", "cars"}, {"automobile", "automobiles"}, {"sedan", "sedans"}}, {kRed, P::Stripes, kYellow}, kNavy),
       part({{"wheel", "wheels"}, {"tire", "tires"}, {"tyre", "tyres"}}, {kBlack, P::Rings, kPink}, kCar),

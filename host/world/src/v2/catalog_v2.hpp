@@ -12,10 +12,36 @@ namespace ovseg::world::v2 {
 // Label ids; must match catalog()'s order. Stuff first, then the objects,
 // each whole directly followed by its parts.
 enum ClassId : int {
-  kGrass = 0, kWater, kSand, kSnow, kRoad, kDirt,
-  kHouse, kRoof, kDoor, kTree, kTrunk, kCar, kWheel,
-  kBoat, kFish, kLadybug, kBee, kFlower, kBall, kUmbrella, kKite, kBalloon,
-  kStar, kFlag, kGift, kTurtle, kLollipop, kSnail, kMoon, kFrog,
+  kGrass = 0,
+  kWater,
+  kSand,
+  kSnow,
+  kRoad,
+  kDirt,
+  kHouse,
+  kRoof,
+  kDoor,
+  kTree,
+  kTrunk,
+  kCar,
+  kWheel,
+  kBoat,
+  kFish,
+  kLadybug,
+  kBee,
+  kFlower,
+  kBall,
+  kUmbrella,
+  kKite,
+  kBalloon,
+  kStar,
+  kFlag,
+  kGift,
+  kTurtle,
+  kLollipop,
+  kSnail,
+  kMoon,
+  kFrog,
   kClassCount
 };
 inline constexpr int kStuffCount = kHouse;
@@ -24,7 +50,17 @@ inline constexpr int kStuffCount = kHouse;
 // each other and from every stuff colour (no green, blue or cyan, beige,
 // white, grey or brown: things in those colours were read as the stuff).
 enum ColourId : int {
-  kRed = 0, kOrange, kYellow, kLime, kTeal, kNavy, kPurple, kMagenta, kPink, kMaroon, kBlack,
+  kRed = 0,
+  kOrange,
+  kYellow,
+  kLime,
+  kTeal,
+  kNavy,
+  kPurple,
+  kMagenta,
+  kPink,
+  kMaroon,
+  kBlack,
   kColourCount
 };
 

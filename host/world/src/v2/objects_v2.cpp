@@ -70,9 +70,16 @@ Look plain(int colour) { return {colour, Pattern::Plain, colour}; }
 
 bool stands_upright(int cls) {
   switch (cls) {
-    case kHouse: case kTree: case kCar: case kBoat: case kUmbrella: case kBalloon:
-    case kFlag: case kGift: case kLollipop: case kSnail:
-      return true;
+    case kHouse:
+    case kTree:
+    case kCar:
+    case kBoat:
+    case kUmbrella:
+    case kBalloon:
+    case kFlag:
+    case kGift:
+    case kLollipop:
+    case kSnail: return true;
     default: return false;
   }
 }
@@ -104,8 +111,14 @@ std::vector<Layer> draw_object(int cls, cv::Size size, const Pose& pose) {
       add(kTree, b);
       break;
     case kCar:
-      pen.polygon(a, {{-0.95, 0.0}, {-0.95, 0.45}, {0.95, 0.45}, {0.95, 0.05}, {0.55, 0.0}, {0.3, -0.45},
-                      {-0.45, -0.45}, {-0.65, 0.0}});
+      pen.polygon(a, {{-0.95, 0.0},
+                      {-0.95, 0.45},
+                      {0.95, 0.45},
+                      {0.95, 0.05},
+                      {0.55, 0.0},
+                      {0.3, -0.45},
+                      {-0.45, -0.45},
+                      {-0.65, 0.0}});
       pen.circle(b, -0.55, 0.45, 0.3);
       pen.circle(c, 0.55, 0.45, 0.3);
       add(kCar, a);

@@ -12,10 +12,10 @@ namespace ovseg::world::v2 {
 
 struct Pose {
   cv::Point2d centre;
-  double r = 10;         // half the object's size, in pixels
-  double rotation = 0;   // radians
-  bool mirror = false;   // flipped left-right before rotating
-  bool door = true;      // houses: with a door (captions then tell houses apart by it)
+  double r = 10;        // half the object's size, in pixels
+  double rotation = 0;  // radians
+  bool mirror = false;  // flipped left-right before rotating
+  bool door = true;     // houses: with a door (captions then tell houses apart by it)
 };
 
 // One painted piece of an object. Layers are painted in order, later over

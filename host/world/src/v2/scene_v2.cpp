@@ -62,8 +62,10 @@ Look typical_or_other(int cls, Rng& rng) {
   const ClassSpec& spec = catalog()[static_cast<size_t>(cls)];
   Look look = spec.look;
   const double u = rng.uniform(0, 1);
-  if (u < 0.08) look.colour = rng.below(kColourCount);  // any colour of the palette
-  else if (spec.alt_colour >= 0 && u < 0.3) look.colour = spec.alt_colour;
+  if (u < 0.08)
+    look.colour = rng.below(kColourCount);  // any colour of the palette
+  else if (spec.alt_colour >= 0 && u < 0.3)
+    look.colour = spec.alt_colour;
   if (look.colour == look.pattern_colour) look.pattern_colour = spec.look.colour;  // keep two tones
   return look;
 }
@@ -167,8 +169,10 @@ Scene render(uint64_t seed, int w, int h) {
       const PartInfo& q = parts[static_cast<size_t>(id - 1)];
       if (!recognisable(q.visible, q.drawn, 4)) continue;
       auto same = std::find_if(t.parts.begin(), t.parts.end(), [&](const CaptionPart& c) { return c.cls == q.cls; });
-      if (same != t.parts.end()) ++same->count;
-      else t.parts.push_back({q.cls, q.colour, 1});
+      if (same != t.parts.end())
+        ++same->count;
+      else
+        t.parts.push_back({q.cls, q.colour, 1});
     }
     things.push_back(t);
   }

@@ -45,8 +45,7 @@ cv::Mat road_texture(int w, int h, Rng& rng) {
       const cv::Point2d a(w / 2.0 + t * dx - off * dy, h / 2.0 + t * dy + off * dx);
       const cv::Point2d b(a.x + dash * dx, a.y + dash * dy);
       cv::line(img, cv::Point(static_cast<int>(std::lround(a.x)), static_cast<int>(std::lround(a.y))),
-               cv::Point(static_cast<int>(std::lround(b.x)), static_cast<int>(std::lround(b.y))), paint, 1,
-               cv::LINE_8);
+               cv::Point(static_cast<int>(std::lround(b.x)), static_cast<int>(std::lround(b.y))), paint, 1, cv::LINE_8);
     }
   const int cracks = std::max(1, w * h / 1500);
   for (int i = 0; i < cracks; ++i) {
@@ -82,8 +81,7 @@ cv::Mat stuff_texture(int cls, int w, int h, Rng& rng) {
   }
 }
 
-void paint_surface(cv::Mat& image, const cv::Mat& mask, const Look& look, cv::Point2d centre, double angle,
-                   Rng& rng) {
+void paint_surface(cv::Mat& image, const cv::Mat& mask, const Look& look, cv::Point2d centre, double angle, Rng& rng) {
   const cv::Rect box = cv::boundingRect(mask);
   if (box.empty()) return;
   auto jittered = [&](int id, double j) {

@@ -16,7 +16,6 @@ cv::Mat stuff_texture(int cls, int w, int h, Rng& rng);
 // colour, jittered, with the pattern in the pattern colour at a random
 // period and phase, plus fine noise. `angle` orients stripes, checks, grids
 // and dot lattices; rings are centred on `centre`.
-void paint_surface(cv::Mat& image, const cv::Mat& mask, const Look& look, cv::Point2d centre, double angle,
-                   Rng& rng);
+void paint_surface(cv::Mat& image, const cv::Mat& mask, const Look& look, cv::Point2d centre, double angle, Rng& rng);
 
 }  // namespace ovseg::world::v2

@@ -10,8 +10,8 @@ namespace ovseg {
 
 struct SourceLocation {
   std::string file;
-  int line = 0;    // 1-based; 0 = unknown
-  int column = 0;  // 1-based; 0 = unknown
+  int line = 0;             // 1-based; 0 = unknown
+  int column = 0;           // 1-based; 0 = unknown
   std::string str() const;  // "file:line:column" (parts that are known)
 };
 
@@ -34,8 +34,7 @@ class Error : public std::runtime_error {
 size_t edit_distance(const std::string& a, const std::string& b);
 
 // Candidates close to `name` (at most `max_results`, nearest first).
-std::vector<std::string> nearest_names(const std::string& name,
-                                       const std::vector<std::string>& candidates,
+std::vector<std::string> nearest_names(const std::string& name, const std::vector<std::string>& candidates,
                                        size_t max_results = 3);
 
 // " (did you mean 'x'?)" or "" when nothing is close.

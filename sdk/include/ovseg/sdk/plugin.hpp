@@ -39,8 +39,8 @@ enum class PortType {
 
 enum class ParamType { Bool, Int, Float, String, IntList, FloatList, StringList };
 
-using ParamValue = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>,
-                                std::vector<double>, std::vector<std::string>>;
+using ParamValue = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>,
+                                std::vector<std::string>>;
 
 const char* to_string(StageKind kind);
 const char* to_string(PortType type);
@@ -149,8 +149,7 @@ struct PluginDescriptor {
   StageFactory create;
 
   PluginDescriptor() = default;
-  PluginDescriptor(std::string n, StageKind k, std::string s)
-      : name(std::move(n)), kind(k), summary(std::move(s)) {}
+  PluginDescriptor(std::string n, StageKind k, std::string s) : name(std::move(n)), kind(k), summary(std::move(s)) {}
 
   PluginDescriptor& input(std::string n, PortType t, std::string doc, bool optional = false) {
     inputs.push_back({std::move(n), t, std::move(doc), optional});
@@ -208,12 +207,11 @@ bool register_plugin(PluginDescriptor d);
 // Registers a Stage subclass that has `static PluginDescriptor describe()` and
 // a constructor taking `const ovseg::StageInit&`. One line per plugin:
 //   OVSEG_REGISTER_PLUGIN(MyStage)
-#define OVSEG_REGISTER_PLUGIN(StageClass)                                               \
-  static const bool OVSEG_DETAIL_CONCAT(ovseg_registered_plugin_, __LINE__) =           \
-      ::ovseg::detail::register_plugin([] {                                             \
-        ::ovseg::PluginDescriptor d = StageClass::describe();                           \
-        d.create = [](const ::ovseg::StageInit& init) -> std::unique_ptr<::ovseg::Stage> { \
-          return std::make_unique<StageClass>(init);                                    \
-        };                                                                              \
-        return d;                                                                       \
-      }())
+#define OVSEG_REGISTER_PLUGIN(StageClass)                                                                           \
+  static const bool OVSEG_DETAIL_CONCAT(ovseg_registered_plugin_, __LINE__) = ::ovseg::detail::register_plugin([] { \
+    ::ovseg::PluginDescriptor d = StageClass::describe();                                                           \
+    d.create = [](const ::ovseg::StageInit& init) -> std::unique_ptr<::ovseg::Stage> {                              \
+      return std::make_unique<StageClass>(init);                                                                    \
+    };                                                                                                              \
+    return d;                                                                                                       \
+  }())

@@ -49,18 +49,18 @@ struct LabelMap {
 // prompts each. Coordinates are pixels (x, y) of the Image port the prompts
 // refer to. Any of the three kinds may be left undefined (not given).
 struct Prompts {
-  at::Tensor points;       // (B,P,N,2) float; padded entries carry label -1
-  at::Tensor point_labels; // (B,P,N) int64: 1 foreground, 0 background, -1 padding
-  at::Tensor boxes;        // (B,P,4) float x0, y0, x1, y1
-  at::Tensor mask_inputs;  // (B,P,1,h,w) float low-resolution mask logits (SAM: 256x256)
+  at::Tensor points;            // (B,P,N,2) float; padded entries carry label -1
+  at::Tensor point_labels;      // (B,P,N) int64: 1 foreground, 0 background, -1 padding
+  at::Tensor boxes;             // (B,P,4) float x0, y0, x1, y1
+  at::Tensor mask_inputs;       // (B,P,1,h,w) float low-resolution mask logits (SAM: 256x256)
   int64_t num_prompts() const;  // P of whichever tensor is defined; 0 when none is
 };
 
 // Masks for B images: N per image (a decoder's outputs, or proposals).
 struct Masks {
-  at::Tensor logits;  // (B,N,H,W) float mask logits; a pixel is inside where > 0
-  at::Tensor scores;  // (B,N) float quality per mask (SAM: predicted IoU); may be undefined
-  at::Tensor low_res; // (B,N,h,w) float low-resolution logits; may be undefined
+  at::Tensor logits;             // (B,N,H,W) float mask logits; a pixel is inside where > 0
+  at::Tensor scores;             // (B,N) float quality per mask (SAM: predicted IoU); may be undefined
+  at::Tensor low_res;            // (B,N,h,w) float low-resolution logits; may be undefined
   int64_t masks_per_prompt = 1;  // consecutive masks from one prompt (SAM multimask: 3)
   // (B,N) int64 class of each mask where known (ground-truth instances:
   // the vocabulary index; -1 = padding or unknown); may be undefined.
@@ -68,19 +68,47 @@ struct Masks {
 };
 
 // Alternatives are in PortType order, so index() == static_cast<int>(PortType).
-using PortValue = std::variant<Image, Tokens, FeatureMap, TextEmbeddings, Logits, LabelMap, ModelHandle,
-                               Prompts, Masks>;
+using PortValue =
+    std::variant<Image, Tokens, FeatureMap, TextEmbeddings, Logits, LabelMap, ModelHandle, Prompts, Masks>;
 
-template <class T> struct port_type_of;
-template <> struct port_type_of<Image> { static constexpr PortType value = PortType::Image; };
-template <> struct port_type_of<Tokens> { static constexpr PortType value = PortType::Tokens; };
-template <> struct port_type_of<FeatureMap> { static constexpr PortType value = PortType::FeatureMap; };
-template <> struct port_type_of<TextEmbeddings> { static constexpr PortType value = PortType::TextEmbeddings; };
-template <> struct port_type_of<Logits> { static constexpr PortType value = PortType::Logits; };
-template <> struct port_type_of<LabelMap> { static constexpr PortType value = PortType::LabelMap; };
-template <> struct port_type_of<ModelHandle> { static constexpr PortType value = PortType::Model; };
-template <> struct port_type_of<Prompts> { static constexpr PortType value = PortType::Prompts; };
-template <> struct port_type_of<Masks> { static constexpr PortType value = PortType::Masks; };
+template <class T>
+struct port_type_of;
+template <>
+struct port_type_of<Image> {
+  static constexpr PortType value = PortType::Image;
+};
+template <>
+struct port_type_of<Tokens> {
+  static constexpr PortType value = PortType::Tokens;
+};
+template <>
+struct port_type_of<FeatureMap> {
+  static constexpr PortType value = PortType::FeatureMap;
+};
+template <>
+struct port_type_of<TextEmbeddings> {
+  static constexpr PortType value = PortType::TextEmbeddings;
+};
+template <>
+struct port_type_of<Logits> {
+  static constexpr PortType value = PortType::Logits;
+};
+template <>
+struct port_type_of<LabelMap> {
+  static constexpr PortType value = PortType::LabelMap;
+};
+template <>
+struct port_type_of<ModelHandle> {
+  static constexpr PortType value = PortType::Model;
+};
+template <>
+struct port_type_of<Prompts> {
+  static constexpr PortType value = PortType::Prompts;
+};
+template <>
+struct port_type_of<Masks> {
+  static constexpr PortType value = PortType::Masks;
+};
 
 inline PortType port_type(const PortValue& v) { return static_cast<PortType>(v.index()); }
 
@@ -121,9 +149,8 @@ class StageContext {
   const T& input(const std::string& port) const {
     const PortValue& v = input_value(port);
     if (const T* p = std::get_if<T>(&v)) return *p;
-    throw std::invalid_argument("node '" + node_id() + "': input '" + port + "' carries " +
-                                to_string(port_type(v)) + ", expected " +
-                                to_string(port_type_of<T>::value));
+    throw std::invalid_argument("node '" + node_id() + "': input '" + port + "' carries " + to_string(port_type(v)) +
+                                ", expected " + to_string(port_type_of<T>::value));
   }
 
   // The model behind a Model input, as a T (ModelHandle::get): a one-line
@@ -138,10 +165,10 @@ class StageContext {
 // must be the very storage run() reads: the host copies loaded weights into
 // it in place and marks trainable ones requires_grad.
 struct NamedTensor {
-  std::string name;        // unique within the stage, e.g. "visual.proj"; the
-                           // weights file prefixes it with the node id
+  std::string name;  // unique within the stage, e.g. "visual.proj"; the
+                     // weights file prefixes it with the node id
   at::Tensor tensor;
-  bool trainable = true;   // the default when the node sets no `trainable`
+  bool trainable = true;  // the default when the node sets no `trainable`
 };
 
 class Stage {

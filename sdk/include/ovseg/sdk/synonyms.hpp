@@ -21,9 +21,7 @@ struct SynonymGroups {
   std::vector<int64_t> class_of_query;  // query index -> index into `classes`
   bool any() const { return classes.size() < class_of_query.size(); }
   // Whether scores with `channels` channels are these queries, to be merged.
-  bool merges(int64_t channels) const {
-    return any() && static_cast<int64_t>(class_of_query.size()) == channels;
-  }
+  bool merges(int64_t channels) const { return any() && static_cast<int64_t>(class_of_query.size()) == channels; }
 };
 
 SynonymGroups synonym_groups(const std::vector<std::string>& query_names);

@@ -94,8 +94,8 @@ class LastBlock {
   const LastBlockConfig& config() const { return cfg_; }
 
  private:
-  at::Tensor attention_output(const models::ResidualBlockWeights& blk, const at::Tensor& x_ln1,
-                              int64_t grid_h, int64_t grid_w);
+  at::Tensor attention_output(const models::ResidualBlockWeights& blk, const at::Tensor& x_ln1, int64_t grid_h,
+                              int64_t grid_w);
   LastBlockConfig cfg_;
   // Gaussian priors by grid; a pipeline sees one or two grid sizes.
   std::map<std::pair<int64_t, int64_t>, at::Tensor> prior_cache_;

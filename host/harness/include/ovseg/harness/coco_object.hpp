@@ -74,9 +74,9 @@ class CocoInstances {
   static CocoInstances load(const std::string& json_path);
 
   std::string path;
-  std::vector<CocoImageEntry> images;     // JSON order
+  std::vector<CocoImageEntry> images;  // JSON order
   std::vector<CocoAnnotation> annotations;
-  std::vector<CocoCategory> categories;   // sorted by id
+  std::vector<CocoCategory> categories;  // sorted by id
   // 1 + index in `categories`; throws std::runtime_error for an unknown id.
   int contiguous_label(std::int64_t category_id) const;
 
@@ -93,8 +93,7 @@ cv::Mat rasterize_coco_object(const CocoInstances& coco, std::size_t image_index
 
 // Data set over an explicit JSON and image folder (make_dataset("coco_object")
 // finds these by layout).
-std::unique_ptr<Dataset> make_coco_object_dataset(const std::string& json_path,
-                                                  const std::string& image_dir,
+std::unique_ptr<Dataset> make_coco_object_dataset(const std::string& json_path, const std::string& image_dir,
                                                   const std::string& split = "val",
                                                   CrowdPolicy crowd = CrowdPolicy::Background);
 

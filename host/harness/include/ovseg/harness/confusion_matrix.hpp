@@ -32,23 +32,24 @@ class ConfusionMatrix {
   // the value and pixel; on a throw the matrix is left unchanged.
   void add(const cv::Mat& gt, const cv::Mat& pred, int ignore_index = 255);
   // Same on raw arrays of n labels each.
-  void add(const std::int32_t* gt, const std::int32_t* pred, std::size_t n,
-           int ignore_index = 255);
-  void add(const std::uint8_t* gt, const std::uint8_t* pred, std::size_t n,
-           int ignore_index = 255);
+  void add(const std::int32_t* gt, const std::int32_t* pred, std::size_t n, int ignore_index = 255);
+  void add(const std::uint8_t* gt, const std::uint8_t* pred, std::size_t n, int ignore_index = 255);
 
   // this += other; throws std::invalid_argument if the sizes differ.
   void merge(const ConfusionMatrix& other);
-  ConfusionMatrix& operator+=(const ConfusionMatrix& other) { merge(other); return *this; }
+  ConfusionMatrix& operator+=(const ConfusionMatrix& other) {
+    merge(other);
+    return *this;
+  }
 
   std::int64_t at(int gt, int pred) const;
   std::int64_t& at(int gt, int pred);
   // Row-major K*K counts.
   const std::vector<std::int64_t>& counts() const { return counts_; }
 
-  std::int64_t total() const;               // all counted pixels
-  std::int64_t gt_count(int c) const;       // row sum
-  std::int64_t pred_count(int c) const;     // column sum
+  std::int64_t total() const;            // all counted pixels
+  std::int64_t gt_count(int c) const;    // row sum
+  std::int64_t pred_count(int c) const;  // column sum
 
   void clear();
   bool operator==(const ConfusionMatrix& o) const { return k_ == o.k_ && counts_ == o.counts_; }

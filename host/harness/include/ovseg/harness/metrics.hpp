@@ -20,8 +20,8 @@
 namespace ovseg::harness {
 
 struct SegmentationMetrics {
-  std::vector<double> iou;        // per class, percent, NaN if union == 0
-  std::vector<double> accuracy;   // per class, percent, NaN if gt_c == 0
+  std::vector<double> iou;                // per class, percent, NaN if union == 0
+  std::vector<double> accuracy;           // per class, percent, NaN if gt_c == 0
   std::vector<std::int64_t> gt_pixels;    // per class ground-truth pixels
   std::vector<std::int64_t> pred_pixels;  // per class predicted pixels
   double miou = 0;
@@ -39,7 +39,6 @@ double nanmean(const std::vector<double>& v);
 // {"mIoU":..,"mAcc":..,"aAcc":..,"fwIoU":..,"per_class":[{"name","iou",
 // "acc","gt_pixels","pred_pixels"}...]}; NaN is written as null. names may
 // be empty (then "name" is omitted) or have one entry per class.
-nlohmann::json metrics_to_json(const SegmentationMetrics& m,
-                               const std::vector<std::string>& names = {});
+nlohmann::json metrics_to_json(const SegmentationMetrics& m, const std::vector<std::string>& names = {});
 
 }  // namespace ovseg::harness

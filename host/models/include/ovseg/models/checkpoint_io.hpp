@@ -30,8 +30,7 @@ StateDict load_state_dict(const std::string& path);
 
 StateDict load_torchscript_state_dict(const std::string& path);
 StateDict load_torch_zip_state_dict(const std::string& path);
-StateDict load_safetensors(const std::string& path,
-                           std::map<std::string, std::string>* metadata = nullptr);
+StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
 // A single tensor saved with torch.save(tensor) (zip format), e.g. the
 // precomputed CLIP text embeddings in ../shared/data. Always on the CPU, even

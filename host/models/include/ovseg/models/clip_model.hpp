@@ -73,8 +73,8 @@ struct ResidualBlockWeights {
   at::Tensor in_proj_w, in_proj_b;    // (3C, C), (3C): rows q | k | v
   at::Tensor out_proj_w, out_proj_b;  // (C, C), (C)
   at::Tensor ln2_w, ln2_b;
-  at::Tensor fc_w, fc_b;              // mlp.c_fc   (4C, C)
-  at::Tensor proj_w, proj_b;          // mlp.c_proj (C, 4C)
+  at::Tensor fc_w, fc_b;      // mlp.c_fc   (4C, C)
+  at::Tensor proj_w, proj_b;  // mlp.c_proj (C, 4C)
   int64_t heads = 1;
   int64_t width() const { return ln1_w.size(0); }
   int64_t head_dim() const { return width() / heads; }
@@ -88,13 +88,13 @@ struct ResidualBlockWeights {
   at::Tensor q_w, k_w, v_w;
   void split_in_proj();
   bool is_split() const { return q_w.defined(); }
-  at::Tensor in_proj_weight() const;               // (3C, C)
+  at::Tensor in_proj_weight() const;                  // (3C, C)
   at::Tensor projection_weight(int64_t which) const;  // 0 = q, 1 = k, 2 = v: (C, C)
 };
 
 // ---- building blocks, exactly as openai/CLIP + nn.MultiheadAttention ----
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);  // eps 1e-5
-at::Tensor quick_gelu(const at::Tensor& x);  // x * sigmoid(1.702 x)
+at::Tensor quick_gelu(const at::Tensor& x);                                            // x * sigmoid(1.702 x)
 
 struct QKV {
   at::Tensor q, k, v;  // (B, heads, N, head_dim); q NOT yet scaled
@@ -120,8 +120,7 @@ at::Tensor residual_block_forward(const ResidualBlockWeights& blk, const at::Ten
 // SCLIP/NACLIP do; `bilinear` as ZegCLIP/CLIP-RC do) and flattened back
 // row-major; the CLS row is kept. Returns the input unchanged when (h,w) ==
 // (g,g) (both resizes are the identity there).
-at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, int64_t w,
-                                            bool bilinear = false);
+at::Tensor interpolate_positional_embedding(const at::Tensor& pos, int64_t h, int64_t w, bool bilinear = false);
 
 // ---- the image tower with tokens of one's own (the hook methods such as
 // VPT / CLIP-RC prompts and region tokens use; see ClipModel::embed_image and
@@ -150,9 +149,9 @@ using VisionBlockHook = std::function<at::Tensor(int64_t block, const at::Tensor
 
 struct VisionForward {
   std::vector<at::Tensor> block_tokens;  // output of each block (B,1+h*w,C), if requested
-  at::Tensor embedded;     // after patch embed + pos + ln_pre: input to block 0
-  at::Tensor penultimate;  // input to the last block (B,1+h*w,C)
-  at::Tensor final_tokens; // output of the last block, before ln_post (undefined if not run)
+  at::Tensor embedded;                   // after patch embed + pos + ln_pre: input to block 0
+  at::Tensor penultimate;                // input to the last block (B,1+h*w,C)
+  at::Tensor final_tokens;               // output of the last block, before ln_post (undefined if not run)
   int64_t grid_h = 0, grid_w = 0;
 };
 
@@ -194,8 +193,7 @@ class ClipModel {
   // Pooled image embedding (B,embed): ln_post(CLS) @ proj (not normalised).
   at::Tensor encode_image(const at::Tensor& pixels) const;
   // Dense patch features (B,h*w,embed): ln_post(patch tokens) @ proj.
-  at::Tensor dense_features(const at::Tensor& pixels, int64_t* grid_h = nullptr,
-                            int64_t* grid_w = nullptr) const;
+  at::Tensor dense_features(const at::Tensor& pixels, int64_t* grid_h = nullptr, int64_t* grid_w = nullptr) const;
 
   // ---- text tower; token_ids: (K,L) int64, L <= context_length, EOT token
   // has the largest id (CLIP's tokenizer guarantees it) ----

@@ -70,13 +70,11 @@ class ClipTokenizer {
   // truncate=true it keeps its first context_length tokens and sets the last
   // to EOT (clip.tokenize(truncate=True)). Callers that read prompts from a
   // file or node add where the text came from (plugins/clip/clip_text.cpp).
-  std::vector<std::vector<int64_t>> tokenize_ids(const std::vector<std::string>& texts,
-                                                 int64_t context_length = 77,
+  std::vector<std::vector<int64_t>> tokenize_ids(const std::vector<std::string>& texts, int64_t context_length = 77,
                                                  bool truncate = false) const;
 
   // Same as tokenize_ids, as an int64 tensor of shape (N, context_length).
-  at::Tensor tokenize(const std::vector<std::string>& texts, int64_t context_length = 77,
-                      bool truncate = false) const;
+  at::Tensor tokenize(const std::vector<std::string>& texts, int64_t context_length = 77, bool truncate = false) const;
 
   // Text cleaning alone (fix_text subset, html.unescape x2, whitespace
   // collapse, lower-case), as UTF-8: what the splitter sees.

@@ -50,9 +50,9 @@ struct LoftUpGeometry {
   int64_t heads = 4;        // not in the shapes: LoftUp's num_heads, which hubconf.py never changes
 
   int64_t lr_pe_dim() const { return 2 * lr_pe_freqs * 2; }
-  int64_t width() const { return dim + lr_pe_dim(); }    // attention width: 532 for CLIP
+  int64_t width() const { return dim + lr_pe_dim(); }      // attention width: 532 for CLIP
   int64_t stem_in() const { return 5 * n_freqs * 2 + 3; }  // 203
-  std::string describe() const;  // "dim 512, width 532, 2 layers x 4 heads, 20 freqs"
+  std::string describe() const;                            // "dim 512, width 532, 2 layers x 4 heads, 20 freqs"
   bool operator==(const LoftUpGeometry& o) const;
 };
 
@@ -82,8 +82,7 @@ class LoftUp {
   // the Lightning layout's "model.1.norm.*" names are accepted for the
   // channel norm. Throws CheckpointError naming `source` for a missing,
   // misshaped or unexpected tensor.
-  LoftUp(const StateDict& sd, const std::string& source, int64_t heads = 4,
-         at::Device device = at::kCPU);
+  LoftUp(const StateDict& sd, const std::string& source, int64_t heads = 4, at::Device device = at::kCPU);
   // Any checkpoint format load_state_dict() reads (the released
   // pytorch_model.bin is a torch.save'd state dict).
   static std::shared_ptr<LoftUp> load(const std::string& path, int64_t heads = 4, at::Device device = at::kCPU);
@@ -103,8 +102,8 @@ class LoftUp {
   StateDict state_dict() const;  // detached copies, released layout
 
   struct Options {
-    int64_t out_h = 0, out_w = 0;  // 0: the image's size; else the image is resized (bilinear) to it
-    bool training = false;          // BatchNorm on batch statistics (updates the running ones); untiled
+    int64_t out_h = 0, out_w = 0;                // 0: the image's size; else the image is resized (bilinear) to it
+    bool training = false;                       // BatchNorm on batch statistics (updates the running ones); untiled
     int64_t max_tile_bytes = int64_t{64} << 20;  // working memory per row tile; 0: one tile
   };
   // lr: (B, dim, h, w) low-resolution features; image: (B, 3, H, W) (any

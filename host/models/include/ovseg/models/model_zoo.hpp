@@ -11,12 +11,12 @@
 namespace ovseg::models {
 
 struct ZooEntry {
-  std::string name;     // "openai:ViT-B/16"
-  std::string file;     // "ViT-B-16.pt"
+  std::string name;  // "openai:ViT-B/16"
+  std::string file;  // "ViT-B-16.pt"
   std::string url;
-  std::string sha256;   // lower-case hex of the whole file
-  std::string format;   // "torchscript", "safetensors", "state-dict-zip", "bpe-vocab",
-                        // "embedded" (shipped in host/models/embedded; nothing to fetch)
+  std::string sha256;  // lower-case hex of the whole file
+  std::string format;  // "torchscript", "safetensors", "state-dict-zip", "bpe-vocab",
+                       // "embedded" (shipped in host/models/embedded; nothing to fetch)
   std::string summary;
 };
 

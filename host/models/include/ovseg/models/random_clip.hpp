@@ -14,7 +14,6 @@ namespace ovseg::models {
 // activations stay sane. uninitialized=true returns at::empty tensors (shape
 // checks only; no RNG cost for ViT-L sizes). Heads must equal width/64 for the
 // loader to infer the same geometry back.
-StateDict make_random_clip_state_dict(const ClipGeometry& g, uint64_t seed,
-                                      bool uninitialized = false);
+StateDict make_random_clip_state_dict(const ClipGeometry& g, uint64_t seed, bool uninitialized = false);
 
 }  // namespace ovseg::models

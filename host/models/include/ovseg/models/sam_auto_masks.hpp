@@ -28,16 +28,16 @@ struct SamAutoMaskOptions {
 
 // One generated mask (the reference's record, plus the logits it came from).
 struct SamMaskRecord {
-  at::Tensor segmentation;          // (H,W) bool, the original image's size
+  at::Tensor segmentation;  // (H,W) bool, the original image's size
   // (H,W) float: the decoder's upsampled logits (> 0 inside, as
   // `segmentation`); pixels outside the mask's crop hold kSamOutsideCropLogit,
   // pixels changed by min_mask_region_area hold +1 (added) or -1 (removed).
   at::Tensor logits;
   int64_t area = 0;
-  std::array<double, 4> bbox{};     // x, y, w, h
+  std::array<double, 4> bbox{};  // x, y, w, h
   double predicted_iou = 0;
   double stability_score = 0;
-  std::array<double, 2> point{};    // the grid point (x, y) that made it, image pixels
+  std::array<double, 2> point{};      // the grid point (x, y) that made it, image pixels
   std::array<int64_t, 4> crop_box{};  // x, y, w, h
 };
 inline constexpr float kSamOutsideCropLogit = -1e4f;

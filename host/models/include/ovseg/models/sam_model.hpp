@@ -28,9 +28,9 @@
 namespace ovseg::models {
 
 // Constants of segment_anything's build_sam.py that no tensor shape records.
-inline constexpr int64_t kSamDecoderHeads = 8;             // TwoWayTransformer(num_heads=8)
-inline constexpr int64_t kSamTinyViTImageSize = 1024;      // MobileSAM build_sam_vit_t(img_size=1024)
-inline constexpr double kSamMaskThreshold = 0.0;           // Sam.mask_threshold
+inline constexpr int64_t kSamDecoderHeads = 8;         // TwoWayTransformer(num_heads=8)
+inline constexpr int64_t kSamTinyViTImageSize = 1024;  // MobileSAM build_sam_vit_t(img_size=1024)
+inline constexpr double kSamMaskThreshold = 0.0;       // Sam.mask_threshold
 // Sam's pixel_mean / pixel_std (RGB, on 0..255 values).
 inline constexpr double kSamPixelMean[3] = {123.675, 116.28, 103.53};
 inline constexpr double kSamPixelStd[3] = {58.395, 57.12, 57.375};
@@ -39,8 +39,8 @@ inline constexpr double kSamPixelStd[3] = {58.395, 57.12, 57.375};
 // safetensors metadata keys: "ovseg.sam.decoder_heads", "ovseg.sam.image_size"
 // (TinyViT), "ovseg.sam.merge_strides" (TinyViT, comma separated).
 struct SamOptions {
-  int64_t decoder_heads = 0;                // kSamDecoderHeads
-  int64_t tiny_vit_image_size = 0;          // kSamTinyViTImageSize
+  int64_t decoder_heads = 0;                    // kSamDecoderHeads
+  int64_t tiny_vit_image_size = 0;              // kSamTinyViTImageSize
   std::vector<int64_t> tiny_vit_merge_strides;  // MobileSAM: 2 for every PatchMerging but the last, which has 1
 };
 
@@ -48,13 +48,13 @@ enum class SamEncoderType { ViT, TinyViT };
 
 // segment_anything ImageEncoderViT.
 struct SamViTGeometry {
-  int64_t image_size = 0;   // pos_embed grid * patch size (1024)
-  int64_t patch_size = 0;   // patch_embed.proj kernel (16)
-  int64_t width = 0;        // embed_dim (768 / 1024 / 1280)
-  int64_t depth = 0;        // number of blocks (12 / 24 / 32)
-  int64_t heads = 0;        // width / rel_pos head dim (12 / 16 / 16)
-  int64_t mlp_dim = 0;      // mlp.lin1 rows (4 * width)
-  int64_t window = 0;       // windowed blocks' window, from their rel_pos length 2w-1 (14)
+  int64_t image_size = 0;              // pos_embed grid * patch size (1024)
+  int64_t patch_size = 0;              // patch_embed.proj kernel (16)
+  int64_t width = 0;                   // embed_dim (768 / 1024 / 1280)
+  int64_t depth = 0;                   // number of blocks (12 / 24 / 32)
+  int64_t heads = 0;                   // width / rel_pos head dim (12 / 16 / 16)
+  int64_t mlp_dim = 0;                 // mlp.lin1 rows (4 * width)
+  int64_t window = 0;                  // windowed blocks' window, from their rel_pos length 2w-1 (14)
   std::vector<int64_t> global_blocks;  // blocks attending globally (ViT-B: 2, 5, 8, 11)
   bool qkv_bias = true;
   int64_t grid() const { return patch_size ? image_size / patch_size : 0; }
@@ -64,40 +64,40 @@ struct SamViTGeometry {
 // blocks, stages 1.. are TinyViT attention blocks; a PatchMerging follows
 // every stage but the last.
 struct SamTinyViTGeometry {
-  int64_t image_size = 0;               // not in the checkpoint (SamOptions)
-  std::vector<int64_t> widths;          // per stage (64, 128, 160, 320)
-  std::vector<int64_t> depths;          // blocks per stage (2, 2, 6, 2)
-  std::vector<int64_t> heads;           // per stage, 0 for stage 0 (-, 4, 5, 10)
-  std::vector<int64_t> windows;         // per stage, 0 for stage 0 (-, 7, 14, 7)
-  std::vector<int64_t> mlp_dims;        // per stage, 0 for stage 0 (mlp.fc1 rows)
-  std::vector<int64_t> merge_strides;   // per PatchMerging (2, 2, 1)
-  int64_t mbconv_hidden = 0;            // MBConv expansion width (4 * widths[0])
-  int64_t local_conv = 3;               // depthwise conv between attention and MLP
-  int64_t classifier_classes = 0;       // head rows (1000), 0 when absent; unused by SAM
+  int64_t image_size = 0;                          // not in the checkpoint (SamOptions)
+  std::vector<int64_t> widths;                     // per stage (64, 128, 160, 320)
+  std::vector<int64_t> depths;                     // blocks per stage (2, 2, 6, 2)
+  std::vector<int64_t> heads;                      // per stage, 0 for stage 0 (-, 4, 5, 10)
+  std::vector<int64_t> windows;                    // per stage, 0 for stage 0 (-, 7, 14, 7)
+  std::vector<int64_t> mlp_dims;                   // per stage, 0 for stage 0 (mlp.fc1 rows)
+  std::vector<int64_t> merge_strides;              // per PatchMerging (2, 2, 1)
+  int64_t mbconv_hidden = 0;                       // MBConv expansion width (4 * widths[0])
+  int64_t local_conv = 3;                          // depthwise conv between attention and MLP
+  int64_t classifier_classes = 0;                  // head rows (1000), 0 when absent; unused by SAM
   std::vector<int64_t> stage_resolutions() const;  // input grid side of each stage
-  int64_t grid() const;                 // output grid side (64 at 1024 px)
-  int64_t num_blocks() const;           // all MBConv + attention blocks
+  int64_t grid() const;                            // output grid side (64 at 1024 px)
+  int64_t num_blocks() const;                      // all MBConv + attention blocks
 };
 
 struct SamGeometry {
   SamEncoderType encoder = SamEncoderType::ViT;
-  SamViTGeometry vit;             // when encoder == ViT
-  SamTinyViTGeometry tiny_vit;    // when encoder == TinyViT
-  int64_t image_size = 0;         // encoder input side: ResizeLongestSide target (1024)
-  int64_t embedding_grid = 0;     // image embedding side (64)
-  int64_t embed_dim = 0;          // neck output = prompt / decoder width (256)
+  SamViTGeometry vit;           // when encoder == ViT
+  SamTinyViTGeometry tiny_vit;  // when encoder == TinyViT
+  int64_t image_size = 0;       // encoder input side: ResizeLongestSide target (1024)
+  int64_t embedding_grid = 0;   // image embedding side (64)
+  int64_t embed_dim = 0;        // neck output = prompt / decoder width (256)
   // prompt encoder
-  int64_t mask_in_chans = 0;      // mask_downscaling width (16)
+  int64_t mask_in_chans = 0;  // mask_downscaling width (16)
   // mask decoder
-  int64_t decoder_depth = 0;      // two-way transformer layers (2)
-  int64_t decoder_heads = 0;      // kSamDecoderHeads unless overridden
-  int64_t decoder_mlp_dim = 0;    // (2048)
-  int64_t attention_downsample = 0;  // cross-attention width divisor (2)
-  int64_t num_mask_tokens = 0;    // 1 + multimask outputs (4)
-  int64_t iou_head_depth = 0, iou_head_hidden = 0;  // (3, 256)
+  int64_t decoder_depth = 0;                                   // two-way transformer layers (2)
+  int64_t decoder_heads = 0;                                   // kSamDecoderHeads unless overridden
+  int64_t decoder_mlp_dim = 0;                                 // (2048)
+  int64_t attention_downsample = 0;                            // cross-attention width divisor (2)
+  int64_t num_mask_tokens = 0;                                 // 1 + multimask outputs (4)
+  int64_t iou_head_depth = 0, iou_head_hidden = 0;             // (3, 256)
   int64_t low_res_size() const { return 4 * embedding_grid; }  // decoder mask side (256)
-  int64_t encoder_blocks() const;  // valid tap indices are 0 .. encoder_blocks()-1
-  std::string describe() const;    // one line
+  int64_t encoder_blocks() const;                              // valid tap indices are 0 .. encoder_blocks()-1
+  std::string describe() const;                                // one line
 };
 
 // A per-block hook into the image encoder, so a trained stage can inject

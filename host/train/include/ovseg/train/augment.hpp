@@ -27,7 +27,7 @@ struct AugmentOptions {
   // Smaller images are padded (image 0, label ignore) to crop x crop.
   int crop = 512;
   double cat_max_ratio = 0.75;
-  bool flip = true;         // horizontal, probability 0.5
+  bool flip = true;  // horizontal, probability 0.5
   // Class ids exchanged in a flipped crop: a mirrored left arm is a right arm
   // (human parsing: LIP / CIHP's 14<->15, 16<->17, 18<->19, as CE2P / SCHP
   // flip their labels). nullopt: the trainer derives the pairs from the
@@ -47,8 +47,8 @@ struct AugmentedSample {
 // image: CV_8UC3 BGR; label: CV_32SC1 of the same size; instances (optional,
 // may be empty): CV_32SC1 ids of the same size, moved with the label. The
 // random draws do not depend on whether instances are given.
-AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& options,
-                               uint64_t seed, const cv::Mat& instances = cv::Mat());
+AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& options, uint64_t seed,
+                               const cv::Mat& instances = cv::Mat());
 
 // Pairs (a, b) of classes named "left X" and "right X" (case-insensitive),
 // e.g. LIP's (14, 15), (16, 17), (18, 19); empty when no names pair up.

@@ -57,7 +57,7 @@ class ClipContrastiveTask final : public TrainTask {
   std::shared_ptr<models::ClipModel> model_;
   const ImageCaptionSet& data_;
   ClipContrastiveOptions opt_;
-  at::Tensor tokens_;         // (N, L): SOT ... EOT 0..., L = longest caption
+  at::Tensor tokens_;  // (N, L): SOT ... EOT 0..., L = longest caption
   at::Tensor logit_scale_log_;
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> permutation_;

@@ -21,8 +21,8 @@ namespace ovseg::train {
 struct DistributedOptions {
   int rank = 0;
   int world_size = 1;
-  std::string store;      // rendezvous file; must not exist before the run starts
-  std::string hostname;   // address to bind ("" = 127.0.0.1 for one machine, else this host's name)
+  std::string store;     // rendezvous file; must not exist before the run starts
+  std::string hostname;  // address to bind ("" = 127.0.0.1 for one machine, else this host's name)
 };
 
 // Whether this build has c10d + Gloo.

@@ -57,7 +57,6 @@ at::Tensor binary_dice_loss(const at::Tensor& mask_logits, const at::Tensor& mas
 // The names [train.losses] accepts for the built-in pixel losses.
 const std::vector<std::string>& pixel_loss_names();  // ce, bce, focal, dice, mask_focal, mask_dice
 // Dispatch by name; throws std::invalid_argument for an unknown one.
-at::Tensor pixel_loss(const std::string& name, const at::Tensor& logits, const at::Tensor& target,
-                      int64_t ignore);
+at::Tensor pixel_loss(const std::string& name, const at::Tensor& logits, const at::Tensor& target, int64_t ignore);
 
 }  // namespace ovseg::train

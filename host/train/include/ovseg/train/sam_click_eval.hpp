@@ -26,11 +26,11 @@ std::pair<int64_t, int64_t> interior_point(const at::Tensor& mask);
 at::Tensor colour_flood_fill(const at::Tensor& rgb_hwc, int64_t x, int64_t y, int tolerance, bool fixed_range);
 
 struct ClickEvalResult {
-  int64_t instances = 0;        // objects evaluated (area >= min_area)
-  double single_iou = 0;        // mean IoU, multimask_output = False
-  double best_of_3_iou = 0;     // mean IoU of the best of the 3 multimask masks (oracle)
-  double chosen_of_3_iou = 0;   // mean IoU of the multimask mask with the highest predicted IoU
-  double flood_fill_iou = 0;    // the baseline, at its best tolerance and mode on this set
+  int64_t instances = 0;       // objects evaluated (area >= min_area)
+  double single_iou = 0;       // mean IoU, multimask_output = False
+  double best_of_3_iou = 0;    // mean IoU of the best of the 3 multimask masks (oracle)
+  double chosen_of_3_iou = 0;  // mean IoU of the multimask mask with the highest predicted IoU
+  double flood_fill_iou = 0;   // the baseline, at its best tolerance and mode on this set
   int flood_tolerance = 0;
   bool flood_fixed_range = false;
 };

@@ -37,14 +37,14 @@
 namespace ovseg::train {
 
 struct SamTrainOptions {
-  int64_t batch = 16;             // (image, instance) pairs per step
+  int64_t batch = 16;  // (image, instance) pairs per step
   uint64_t seed = 0;
-  int64_t points = 3;             // error-region clicks after the first prompt (SAM: 8)
-  int64_t refinements = 1;        // iterations with only the mask prompt (SAM: 2)
-  int64_t min_area = 16;          // instances smaller than this (pixels) are not trained on
-  double focal_weight = 20.0;     // SAM: focal : dice = 20 : 1
+  int64_t points = 3;          // error-region clicks after the first prompt (SAM: 8)
+  int64_t refinements = 1;     // iterations with only the mask prompt (SAM: 2)
+  int64_t min_area = 16;       // instances smaller than this (pixels) are not trained on
+  double focal_weight = 20.0;  // SAM: focal : dice = 20 : 1
   double dice_weight = 1.0;
-  double iou_weight = 1.0;        // SAM: IoU MSE added with scale 1.0
+  double iou_weight = 1.0;  // SAM: IoU MSE added with scale 1.0
   bool horizontal_flip = true;
 };
 

@@ -44,19 +44,19 @@ struct PipelineTrainOptions {
   std::string data_root;
   std::string out_dir;
   std::string device = "cpu";
-  bool force = false;      // train again even when out_dir holds the finished run
-  bool progress = true;    // progress line on stderr
-  std::string command;     // the command line, recorded in run.json
-  int64_t kill_after = -1; // test hook: SIGKILL after this many steps (and their checkpoint)
+  bool force = false;       // train again even when out_dir holds the finished run
+  bool progress = true;     // progress line on stderr
+  std::string command;      // the command line, recorded in run.json
+  int64_t kill_after = -1;  // test hook: SIGKILL after this many steps (and their checkpoint)
   // Data-parallel (distributed.hpp): every rank runs this with the same
   // arguments; rank 0 alone writes the run folder and evaluates.
   DistributedOptions distributed;
 };
 
 struct PipelineTrainOutcome {
-  nlohmann::json run;        // run.json's content
+  nlohmann::json run;  // run.json's content
   std::string weights_path;
-  bool already_done = false; // the finished run was found; nothing ran
+  bool already_done = false;  // the finished run was found; nothing ran
 };
 
 PipelineTrainOutcome train_pipeline(const Graph& graph, const PipelineTrainOptions& options);

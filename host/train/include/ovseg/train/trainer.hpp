@@ -59,13 +59,13 @@ struct ParamGroupRule {
 };
 
 struct StepReport {
-  int64_t step = 0;            // 0-based step just finished
-  double loss = 0;             // total, as optimised
+  int64_t step = 0;  // 0-based step just finished
+  double loss = 0;   // total, as optimised
   std::map<std::string, double> terms;
-  double lr = 0;               // base learning rate of this step
-  double grad_norm = 0;        // total 2-norm before clipping
-  double peak_memory_mb = 0;   // peak resident (CPU) or allocated (CUDA) memory in the step
-  double seconds = 0;          // wall time of the step
+  double lr = 0;              // base learning rate of this step
+  double grad_norm = 0;       // total 2-norm before clipping
+  double peak_memory_mb = 0;  // peak resident (CPU) or allocated (CUDA) memory in the step
+  double seconds = 0;         // wall time of the step
 };
 
 struct TrainOptions {
@@ -90,11 +90,11 @@ struct TrainOptions {
   std::string fingerprint;
   // The fix that refusal suggests, in the caller's terms (e.g. "--force").
   std::string restart_hint = "delete the checkpoint, or use another checkpoint folder";
-  std::string checkpoint_dir;                    // empty = no checkpoints
-  int64_t checkpoint_every = 200;                // steps
-  bool resume = true;                            // continue from checkpoint_dir
-  int64_t log_every = 10;                        // progress line refresh
-  std::ostream* progress = nullptr;              // e.g. &std::cerr; null = silent
+  std::string checkpoint_dir;                      // empty = no checkpoints
+  int64_t checkpoint_every = 200;                  // steps
+  bool resume = true;                              // continue from checkpoint_dir
+  int64_t log_every = 10;                          // progress line refresh
+  std::ostream* progress = nullptr;                // e.g. &std::cerr; null = silent
   std::function<void(const StepReport&)> on_step;  // after every step
   // Data-parallel runs (distributed.hpp): after each step's backward, before
   // clipping, every trainable parameter's gradient (zeros where none) is
@@ -109,10 +109,10 @@ struct TrainOptions {
 };
 
 struct TrainResult {
-  int64_t start_step = 0;       // > 0 when resumed
-  std::vector<float> losses;    // per step run in this call
+  int64_t start_step = 0;     // > 0 when resumed
+  std::vector<float> losses;  // per step run in this call
   double seconds = 0;
-  double peak_memory_mb = 0;    // largest per-step peak of this call
+  double peak_memory_mb = 0;  // largest per-step peak of this call
   double first_loss() const { return losses.empty() ? 0 : losses.front(); }
   // Mean loss over the last `n` steps run in this call.
   double recent_loss(size_t n = 20) const;

@@ -27,14 +27,38 @@
 namespace ovseg::world {
 
 enum class Surface : uint8_t {
-  None = 0, Hat, Hair, Sunglasses, Face, Skin, UpperClothes, Coat, Dress, Skirt, Pants, Glove, Shoe,
+  None = 0,
+  Hat,
+  Hair,
+  Sunglasses,
+  Face,
+  Skin,
+  UpperClothes,
+  Coat,
+  Dress,
+  Skirt,
+  Pants,
+  Glove,
+  Shoe,
   Count
 };
 
 enum class Segment : uint8_t {
-  None = 0, Head, Torso,
-  LeftUpperArm, RightUpperArm, LeftLowerArm, RightLowerArm, LeftHand, RightHand,
-  LeftUpperLeg, RightUpperLeg, LeftLowerLeg, RightLowerLeg, LeftFoot, RightFoot,
+  None = 0,
+  Head,
+  Torso,
+  LeftUpperArm,
+  RightUpperArm,
+  LeftLowerArm,
+  RightLowerArm,
+  LeftHand,
+  RightHand,
+  LeftUpperLeg,
+  RightUpperLeg,
+  LeftLowerLeg,
+  RightLowerLeg,
+  LeftFoot,
+  RightFoot,
   Hem,  // a skirt's, dress's or coat's flare below the hips, outside both legs
   Count
 };
@@ -65,10 +89,10 @@ struct PersonSpec {
 };
 
 struct PeopleScene {
-  cv::Mat image;     // CV_8UC3 BGR
-  cv::Mat surface;   // CV_8UC1 Surface per pixel (None = background)
-  cv::Mat segment;   // CV_8UC1 Segment per pixel
-  cv::Mat person;    // CV_8UC1: 0 = background, k = the k-th figure in drawing order (later ones in front)
+  cv::Mat image;    // CV_8UC3 BGR
+  cv::Mat surface;  // CV_8UC1 Surface per pixel (None = background)
+  cv::Mat segment;  // CV_8UC1 Segment per pixel
+  cv::Mat person;   // CV_8UC1: 0 = background, k = the k-th figure in drawing order (later ones in front)
   std::vector<PersonSpec> people;  // in drawing order
   std::string caption;
 };
@@ -84,8 +108,8 @@ PeopleScene render_people_scene(uint64_t scene_seed, int width, int height);
 
 // The label sets. Class names are the harness's builtin lists (cls_lip.txt,
 // cls_cihp.txt: 20 classes; cls_pascal_person_part.txt: 7).
-int people_lip_label(Surface s, Segment g);  // LIP and CIHP ids 0..19
-int people_ppp_label(Surface s, Segment g);  // PASCAL-Person-Part ids 0..6
+int people_lip_label(Surface s, Segment g);           // LIP and CIHP ids 0..19
+int people_ppp_label(Surface s, Segment g);           // PASCAL-Person-Part ids 0..6
 cv::Mat people_lip_labels(const PeopleScene& scene);  // CV_8UC1
 cv::Mat people_ppp_labels(const PeopleScene& scene);  // CV_8UC1
 
@@ -102,7 +126,7 @@ const std::vector<std::string>& people_ppp_part_names();
 //   ROOT/pascal_person_part/JPEGImages/ID.jpg, SegmentationPart/ID.png, list/SPLIT_id.txt
 //   ROOT/SPLIT_captions.tsv, ROOT/part_names_{lip,pascal_person_part}.txt, ROOT/people_SPLIT.json
 // IDs are SPLIT_NNNNN (PASCAL-Person-Part keeps both splits in one folder).
-void write_people_split(const std::string& root, const std::string& split, int count, uint64_t world_seed,
-                        int width, int height);
+void write_people_split(const std::string& root, const std::string& split, int count, uint64_t world_seed, int width,
+                        int height);
 
 }  // namespace ovseg::world

@@ -92,13 +92,13 @@ uint64_t scene_seed(uint64_t world_seed, const std::string& split, uint64_t inde
 // IDs are zero-padded indices. Existing files are overwritten. Throws
 // std::runtime_error naming the file when ROOT already holds a split of
 // another world version (its classes would not match class_names.txt).
-void write_world_split(const std::string& root, const std::string& split, int count,
-                       uint64_t world_seed, const SceneOptions& options = {});
+void write_world_split(const std::string& root, const std::string& split, int count, uint64_t world_seed,
+                       const SceneOptions& options = {});
 
 // Whether ROOT/SPLIT was written completely by this generator version with
 // these arguments (its world.json matches), so it need not be written again.
-bool world_split_is_current(const std::string& root, const std::string& split, int count,
-                            uint64_t world_seed, const SceneOptions& options = {});
+bool world_split_is_current(const std::string& root, const std::string& split, int count, uint64_t world_seed,
+                            const SceneOptions& options = {});
 
 // The text of ROOT/class_names.txt and ROOT/unseen_classes.txt.
 std::string world_class_names_text(int version = kLatestWorldVersion);
