@@ -3,7 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <stdexcept>
 
@@ -148,21 +147,6 @@ void Decoder::named(const std::string& p, std::vector<NamedParam>& out) {
   out.push_back({p + "up1.bias", &up1_b});
   out.push_back({p + "classifier.weight", &cls_w});
   out.push_back({p + "classifier.bias", &cls_b});
-}
-
-std::vector<std::pair<int64_t, int64_t>> left_right_pairs(const std::vector<std::string>& names) {
-  const auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
-  std::vector<std::pair<int64_t, int64_t>> pairs;
-  for (size_t a = 0; a < names.size(); ++a) {
-    const std::string la = lower(names[a]);
-    if (la.rfind("left ", 0) != 0) continue;
-    for (size_t b = 0; b < names.size(); ++b)
-      if (lower(names[b]) == "right " + la.substr(5)) pairs.push_back({int64_t(a), int64_t(b)});
-  }
-  return pairs;
 }
 
 at::Tensor unflip_logits(const at::Tensor& logits, const std::vector<std::pair<int64_t, int64_t>>& pairs) {

@@ -92,10 +92,6 @@ struct Decoder {
   void named(const std::string& prefix, std::vector<NamedParam>& out);
 };
 
-// Classes paired as "left X" / "right X" (case-insensitive), as the trainer's
-// flip_swap default pairs them (host/train augment.cpp left_right_pairs).
-std::vector<std::pair<int64_t, int64_t>> left_right_pairs(const std::vector<std::string>& names);
-
 // Logits (B,K,H,W) of a mirrored image -> logits of the image: flipped back
 // along W and the paired channels exchanged.
 at::Tensor unflip_logits(const at::Tensor& logits, const std::vector<std::pair<int64_t, int64_t>>& pairs);

@@ -15,6 +15,7 @@
 // assumption, listed in the README section "SCHNet".
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 #include <ovseg/sdk.hpp>
+#include <ovseg/sdk/left_right_pairs.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -225,7 +226,8 @@ class Schnet : public Stage {
                                     ", but there are " + std::to_string(K) + " classes");
       pairs_.push_back({fp[i], fp[i + 1]});
     }
-    if (fp.empty()) pairs_ = schnet::left_right_pairs(names_);
+    if (fp.empty())  // classes named "left X" / "right X", as the trainer's flip_swap pairs them
+      for (const auto& [a, b] : ovseg::left_right_pairs(names_)) pairs_.push_back({a, b});
 
     for (auto& s : srm_)
       for (at::Tensor* t : tensors_of(s)) *t = t->to(device_);

@@ -1,5 +1,7 @@
 #include "ovseg/sdk/class_names.hpp"
+#include "ovseg/sdk/left_right_pairs.hpp"
 
+#include <cctype>
 #include <fstream>
 #include <stdexcept>
 
@@ -45,6 +47,21 @@ std::vector<std::vector<std::string>> read_class_name_file(const std::string& pa
   }
   if (classes.empty()) throw Error({path, 0, 0}, "", "class-name file is empty", "add one class per line");
   return classes;
+}
+
+std::vector<std::pair<int, int>> left_right_pairs(const std::vector<std::string>& names) {
+  const auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  std::vector<std::pair<int, int>> pairs;
+  for (size_t a = 0; a < names.size(); ++a) {
+    const std::string la = lower(names[a]);
+    if (la.rfind("left ", 0) != 0) continue;
+    for (size_t b = 0; b < names.size(); ++b)
+      if (lower(names[b]) == "right " + la.substr(5)) pairs.push_back({static_cast<int>(a), static_cast<int>(b)});
+  }
+  return pairs;
 }
 
 }  // namespace ovseg

@@ -1,7 +1,6 @@
 #include "ovseg/train/augment.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <map>
 #include <random>
@@ -162,21 +161,6 @@ AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const
       cv::copyMakeBorder(s.instances, s.instances, 0, bottom, 0, right, cv::BORDER_CONSTANT, cv::Scalar::all(0));
   }
   return s;
-}
-
-std::vector<std::pair<int, int>> left_right_pairs(const std::vector<std::string>& names) {
-  const auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
-  std::vector<std::pair<int, int>> pairs;
-  for (size_t a = 0; a < names.size(); ++a) {
-    const std::string la = lower(names[a]);
-    if (la.rfind("left ", 0) != 0) continue;
-    for (size_t b = 0; b < names.size(); ++b)
-      if (lower(names[b]) == "right " + la.substr(5)) pairs.push_back({static_cast<int>(a), static_cast<int>(b)});
-  }
-  return pairs;
 }
 
 }  // namespace ovseg::train

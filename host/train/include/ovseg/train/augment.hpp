@@ -13,6 +13,8 @@
 
 #include <opencv2/core/mat.hpp>
 
+#include "ovseg/sdk/left_right_pairs.hpp"
+
 namespace ovseg::train {
 
 struct AugmentOptions {
@@ -50,9 +52,8 @@ struct AugmentedSample {
 AugmentedSample augment_sample(const cv::Mat& image, const cv::Mat& label, const AugmentOptions& options, uint64_t seed,
                                const cv::Mat& instances = cv::Mat());
 
-// Pairs (a, b) of classes named "left X" and "right X" (case-insensitive),
-// e.g. LIP's (14, 15), (16, 17), (18, 19); empty when no names pair up.
-std::vector<std::pair<int, int>> left_right_pairs(const std::vector<std::string>& display_names);
+// The trainer derives flip_swap from the class names with the SDK's pairing.
+using ovseg::left_right_pairs;
 
 // A seed for one sample: mixes (run seed, step, index) with splitmix64.
 uint64_t sample_seed(uint64_t run_seed, int64_t step, int64_t index);
