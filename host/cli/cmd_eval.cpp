@@ -158,7 +158,9 @@ int run_eval_cmd(const ParsedArgs& args) {
       // One pipeline's failure does not cost the others' runs: they are
       // stored (and listed in the study) and the command ends with exit 1.
       if (pipelines.size() == 1) throw;
-      std::cerr << "error: " << file << ": " << e.what() << "\n";
+      // As main() prints it, with the pipeline named unless the message does.
+      const std::string message = e.what();
+      std::cerr << (message.find(file) == std::string::npos ? file + ": " : "") << message << "\n";
       failed.push_back(file);
     }
   }

@@ -18,7 +18,8 @@ int run_models(const ParsedArgs&) {
   std::cout << "model folder: " << models::model_dir() << "  (OVSEG_MODEL_DIR)\n";
   // Where the shipped models are read from: found relative to this binary.
   try {
-    std::cout << "data folder:  " << data_dir() << "  (OVSEG_DATA_DIR; shipped models, pipelines)\n\n";
+    const std::string data = data_dir();  // before printing: it may throw
+    std::cout << "data folder:  " << data << "  (OVSEG_DATA_DIR; shipped models, pipelines)\n\n";
   } catch (const std::exception& e) {
     std::cout << "data folder:  missing: " << e.what() << "\n\n";
   }
