@@ -134,4 +134,14 @@ std::string command_text(const std::string& name, const ParsedArgs& args) {
   return line;
 }
 
+std::vector<OptionSpec> resumable_training_options() {
+  return {{"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
+          {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
+          {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
+          {"--force", "",
+           "train from scratch even when --checkpoint-dir holds a checkpoint of other settings (it is replaced)",
+           false},
+          {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false}};
+}
+
 }  // namespace ovseg::cli

@@ -43,6 +43,9 @@ struct UsageError : std::runtime_error {
 
 // The options every command that runs a pipeline shares.
 std::vector<OptionSpec> pipeline_options();
+// The resumable trainers' rows (train-clip, train-sam): --checkpoint-dir,
+// --checkpoint-every, --no-resume, --force, --threads.
+std::vector<OptionSpec> resumable_training_options();
 
 ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args);
 

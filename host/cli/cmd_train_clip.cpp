@@ -132,16 +132,10 @@ Command train_clip_command() {
       {"--warmup", "F", "warm-up fraction of the steps (default 0.05)", false},
       {"--seed", "N", "seed of the initial weights, batch order and flips (default 0)", false},
       {"--no-flip", "", "no random horizontal flips", false},
-      {"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
-      {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
-      {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
-      {"--force", "",
-       "train from scratch even when --checkpoint-dir holds a checkpoint of other "
-       "settings (it is replaced)",
-       false},
-      {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false},
       {"--bpe", "FILE", "CLIP BPE vocabulary (default: $OVSEG_CLIP_BPE, the cache, the embedded copy)", false},
       {"--quiet", "", "no progress line", false}};
+  const auto resumable = resumable_training_options();
+  spec.options.insert(spec.options.end() - 2, resumable.begin(), resumable.end());
   spec.details =
       "The same seed, data and options give the same model on the same build.\n"
       "The command line and seed are stored in the file's metadata.";

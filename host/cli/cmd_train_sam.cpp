@@ -191,15 +191,9 @@ Command train_sam_command() {
                   {"--seed", "N", "seed of the initial weights, sample order, clicks and flips (default 0)", false},
                   {"--eval-split", "NAME", "after training, single-click IoU on this split (default val; none = skip)",
                    false},
-                  {"--checkpoint-dir", "DIR", "save trainer state here; an interrupted run resumes from it", false},
-                  {"--checkpoint-every", "N", "steps between checkpoints (default 200)", false},
-                  {"--no-resume", "", "ignore an existing checkpoint in --checkpoint-dir", false},
-                  {"--force", "",
-                   "train from scratch even when --checkpoint-dir holds a checkpoint of other "
-                   "settings (it is replaced)",
-                   false},
-                  {"--threads", "N", "ATen intra-op threads (default: the runtime's)", false},
                   {"--quiet", "", "no progress line", false}};
+  const auto resumable = resumable_training_options();
+  spec.options.insert(spec.options.end() - 1, resumable.begin(), resumable.end());
   spec.details =
       "The same seed, data and options give the same model on the same build.\n"
       "Images must have the model's input size (world geometry: ovseg world --size 128).";

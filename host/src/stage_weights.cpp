@@ -14,26 +14,6 @@ namespace ovseg {
 
 namespace fs = std::filesystem;
 
-bool glob_match(const std::string& pattern, const std::string& name) {
-  // Iterative wildcard match with backtracking to the last '*'.
-  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
-  while (n < name.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-      ++p, ++n;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = n;
-    } else if (star != std::string::npos) {
-      p = star + 1;
-      n = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 void resolve_trainable(const GraphNode& node, std::vector<LearnableTensor>& tensors) {
   if (!node.trainable) return;  // the stage's defaults stand
   std::vector<std::string> names;

@@ -16,6 +16,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "built_plugins.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/models/random_clip.hpp"
@@ -25,14 +26,7 @@ namespace catseg_test {
 
 using ovseg::models::StateDict;
 
-inline const ovseg::PluginCatalog& catalog() {
-  static ovseg::PluginCatalog c = [] {
-    ovseg::PluginCatalog cat;
-    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-    return cat;
-  }();
-  return c;
-}
+using ovseg_test::catalog;
 
 inline const std::string kBpe = OVSEG_SOURCE_DIR "/host/models/embedded/bpe_simple_vocab_16e6.txt.gz";
 

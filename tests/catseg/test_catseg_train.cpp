@@ -8,28 +8,19 @@
 
 #include <set>
 
-#include "eval/eval_test_util.hpp"
+#include "eval/split_world_training.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
-#include "ovseg/world/world.hpp"
 
 using eval_test::contains;
 using eval_test::kEmbeddedClip;
-using eval_test::read_file;
-using eval_test::run_cli;
-using eval_test::TempDir;
-using eval_test::write_file;
+using eval_test::SplitWorldTraining;
+using eval_test::world_pipeline_header;
 using nlohmann::json;
 
 namespace {
 
 std::string pipeline() {
-  return R"([pipeline]
-name = "catseg-test"
-[protocol]
-short_side = 64
-window = 32
-stride = 32
-[nodes.catseg]
+  return world_pipeline_header("catseg-test") + R"([nodes.catseg]
 plugin = "catseg"
 inputs = { image = "input.image" }
 model = ")" +
@@ -67,37 +58,27 @@ crop = 32
 }  // namespace
 
 TEST_CASE("ovseg train + eval: CAT-Seg on a world with a declared split") {
-  TempDir dir;
-  ovseg::world::SceneOptions o;
-  o.width = o.height = 64;
-  ovseg::world::write_world_split(dir.file("world"), "train", 8, 5, o);
-  ovseg::world::write_world_split(dir.file("world"), "val", 2, 5, o);
-  write_file(dir.file("world/unseen_classes.txt"), "star\nwater\n");
-  write_file(dir.file("catseg.toml"), pipeline());
-  const std::string data = " --dataset world --data-root '" + dir.file("world") + "' --quiet";
-  const auto r = run_cli("train '" + dir.file("catseg.toml") + "' --out '" + dir.file("run") + "'" + data);
+  const SplitWorldTraining t("catseg", pipeline(), 8);
+  const auto r = t.train();
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
 
-  const json run = json::parse(read_file(dir.file("run/run.json")));
+  const json run = t.run();
   CHECK(run["frozen_parameters_unchanged"] == true);
   CHECK(run["dataset"]["unseen_classes"] == json({"star", "water"}));
-  std::set<std::string> trained;
-  for (const auto& t : run["trainable"]) trained.insert(t["key"].get<std::string>());
+  const std::set<std::string> trained = t.trained();
   for (const char* key : {"catseg.clip_model.visual.transformer.resblocks.1.attn.v_proj_weight",
                           "catseg.clip_model.transformer.resblocks.3.attn.q_proj_weight",
                           "catseg.transformer.layers.1.swin_block.block_2.attn.q.weight",
                           "catseg.transformer.decoder2.up.weight", "catseg.upsample1.weight"})
     CHECK_MESSAGE(trained.count(key) == 1, key);
   CHECK(trained.count("catseg.clip_model.visual.transformer.resblocks.1.attn.k_proj_weight") == 0);
-  CHECK(contains(read_file(dir.file("run/curves.csv")), "loss.bce"));
+  CHECK(contains(t.curves(), "loss.bce"));
   REQUIRE(run["val"].size() == 1);
   CHECK(run["val"][0]["mIoU_seen"].is_number());
-  for (const auto& [k, t] : ovseg::models::load_safetensors(dir.file("run/weights.safetensors")))
-    CHECK_MESSAGE(trained.count(k) == 1, k);
+  for (const auto& [k, tensor] : ovseg::models::load_safetensors(t.weights())) CHECK_MESSAGE(trained.count(k) == 1, k);
 
-  const auto ev = run_cli("eval '" + dir.file("catseg.toml") + "' --weights '" + dir.file("run/weights.safetensors") +
-                          "' --results '" + dir.file("res") + "'" + data);
+  const auto ev = t.eval();
   INFO(ev.output);
   REQUIRE(ev.exit_code == 0);
   CHECK(contains(ev.output, "hIoU"));

@@ -9,38 +9,25 @@
 
 #include <set>
 
-#include "eval/eval_test_util.hpp"
+#include "eval/split_world_training.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
-#include "ovseg/world/world.hpp"
 
 using eval_test::contains;
 using eval_test::kEmbeddedClip;
-using eval_test::read_file;
-using eval_test::run_cli;
-using eval_test::TempDir;
-using eval_test::write_file;
+using eval_test::SplitWorldTraining;
+using eval_test::world_pipeline_header;
+using eval_test::world_text_node;
 using nlohmann::json;
 
 namespace {
 
 std::string pipeline() {
-  return R"([pipeline]
-name = "chimera-test"
-[protocol]
-short_side = 64
-window = 32
-stride = 32
-[nodes.body]
+  return world_pipeline_header("chimera-test") + R"([nodes.body]
 plugin = "chimera_body"
 inputs = { image = "input.image" }
 widths = [8, 16, 32]
-[nodes.text]
-plugin = "clip_text"
-model = ")" +
-         kEmbeddedClip + R"("
-templates = "single"
-cache = false
-[nodes.csh]
+)" + world_text_node() +
+         R"([nodes.csh]
 plugin = "chimera_head"
 inputs = { features = "body.features", image = "input.image", text = "text.embeddings", labels = "input.labels" }
 model = ")" +
@@ -71,38 +58,29 @@ crop = 32
 }  // namespace
 
 TEST_CASE("ovseg train + eval: Chimera-Seg trains body, adapter and CLS token; the CSH's CLIP blocks stay frozen") {
-  TempDir dir;
-  ovseg::world::SceneOptions o;
-  o.width = o.height = 64;
-  ovseg::world::write_world_split(dir.file("world"), "train", 12, 5, o);
-  ovseg::world::write_world_split(dir.file("world"), "val", 2, 5, o);
-  write_file(dir.file("world/unseen_classes.txt"), "star\nwater\n");
-  write_file(dir.file("chimera.toml"), pipeline());
-  const std::string data = " --dataset world --data-root '" + dir.file("world") + "' --quiet";
-  const auto r = run_cli("train '" + dir.file("chimera.toml") + "' --out '" + dir.file("run") + "'" + data);
+  const SplitWorldTraining t("chimera", pipeline(), 12);
+  const auto r = t.train();
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
 
-  const json run = json::parse(read_file(dir.file("run/run.json")));
+  const json run = t.run();
   CHECK(run["frozen_parameters_unchanged"] == true);
-  std::set<std::string> trained;
-  for (const auto& t : run["trainable"]) trained.insert(t["key"].get<std::string>());
+  const std::set<std::string> trained = t.trained();
   for (const char* key : {"body.stages.0.down.weight", "body.stages.2.blocks.0.conv2.norm.bias", "csh.adapter.0.weight",
                           "csh.adapter.0.bias", "csh.cls_token"})
     CHECK_MESSAGE(trained.count(key) == 1, key);
   for (const auto& k : trained) CHECK_MESSAGE(k.find("visual.") == std::string::npos, k);
-  const std::string curves = read_file(dir.file("run/curves.csv"));
+  const std::string curves = t.curves();
   for (const char* term : {"loss.ce", "loss.csh.sgd", "loss.csh.sam"}) CHECK_MESSAGE(contains(curves, term), term);
   REQUIRE(run["val"].size() == 1);
   CHECK(run["val"][0]["mIoU"].is_number());  // unseen (and so hIoU) may be absent from 2 tiny scenes
   // The weights: what trained plus the schedule's counter (4 forwards), no CLIP tensor.
-  const auto weights = ovseg::models::load_safetensors(dir.file("run/weights.safetensors"));
+  const auto weights = ovseg::models::load_safetensors(t.weights());
   REQUIRE(weights.count("csh.sgd_step") == 1);
   CHECK(weights.at("csh.sgd_step").item<int64_t>() == 4);
-  for (const auto& [k, t] : weights) CHECK_MESSAGE((trained.count(k) == 1 || k == "csh.sgd_step"), k);
+  for (const auto& [k, tensor] : weights) CHECK_MESSAGE((trained.count(k) == 1 || k == "csh.sgd_step"), k);
 
-  const auto eval = run_cli("eval '" + dir.file("chimera.toml") + "' --weights '" +
-                            dir.file("run/weights.safetensors") + "' --results '" + dir.file("res") + "'" + data);
+  const auto eval = t.eval();
   INFO(eval.output);
   REQUIRE(eval.exit_code == 0);
   CHECK(contains(eval.output, "mIoU"));

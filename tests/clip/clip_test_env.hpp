@@ -30,6 +30,12 @@ struct Env {
       ovseg::models::save_torchscript_state_dict(
           checkpoint, ovseg::models::make_random_clip_state_dict(ovseg::models::clip_geometry_preset("tiny"), 7));
   }
+  // Every doctest case is its own ctest process, so a folder left behind per
+  // process piled up hundreds of them in /tmp over a few test runs.
+  ~Env() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
 };
 
 inline Env& env() {

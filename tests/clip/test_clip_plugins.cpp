@@ -6,6 +6,7 @@
 
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer brings it in LibTorch 2.x
 
+#include "built_plugins.hpp"
 #include "clip_test_env.hpp"
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
@@ -18,14 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const PluginCatalog& catalog() {
-  static PluginCatalog c = [] {
-    PluginCatalog cat;
-    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-    return cat;
-  }();
-  return c;
-}
+using ovseg_test::catalog;
 
 std::string pipeline(const std::string& text_params) {
   const std::string ckpt = clip_test::env().checkpoint;

@@ -12,6 +12,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "built_plugins.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/models/random_clip.hpp"
 
@@ -19,14 +20,7 @@ namespace cliprc_test {
 
 using ovseg::models::StateDict;
 
-inline const ovseg::PluginCatalog& catalog() {
-  static ovseg::PluginCatalog c = [] {
-    ovseg::PluginCatalog cat;
-    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-    return cat;
-  }();
-  return c;
-}
+using ovseg_test::catalog;
 
 // A configuration of the authors' backbone and head.
 struct Variant {

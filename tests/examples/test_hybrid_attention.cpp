@@ -7,6 +7,7 @@
 #include <functional>
 #include <unistd.h>
 
+#include "built_plugins.hpp"
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/map_stage_context.hpp"
@@ -22,14 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const PluginCatalog& catalog() {
-  static PluginCatalog c = [] {
-    PluginCatalog cat;
-    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-    return cat;
-  }();
-  return c;
-}
+using ovseg_test::catalog;
 
 // Two heads of 64 and three blocks, so per-head paths are exercised.
 std::shared_ptr<models::ClipModel> model() {

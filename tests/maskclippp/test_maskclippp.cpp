@@ -9,6 +9,7 @@
 
 #include <set>
 
+#include "built_plugins.hpp"
 #include "eval/eval_test_util.hpp"
 #include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/host/plugin_loader.hpp"
@@ -30,14 +31,7 @@ using ovseg::Masks;
 
 namespace {
 
-const ovseg::PluginCatalog& catalog() {
-  static ovseg::PluginCatalog c = [] {
-    ovseg::PluginCatalog cat;
-    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-    return cat;
-  }();
-  return c;
-}
+using ovseg_test::catalog;
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "built_plugins.hpp"
 #include "ovseg/host/executor.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/image_io.hpp"
@@ -26,14 +27,7 @@ using sam_test::fixture;
 
 namespace {
 
-const PluginCatalog& catalog() {
-  static PluginCatalog c = [] {
-    PluginCatalog cat;
-    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-    return cat;
-  }();
-  return c;
-}
+using ovseg_test::catalog;
 
 // The parity image as the Image port carries it: (1,3,H,W) float in [0,1].
 at::Tensor parity_image() { return fixture("parity_image").permute({2, 0, 1}).unsqueeze(0).to(at::kFloat) / 255.0; }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "built_plugins.hpp"
 #include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/host/plugin_loader.hpp"
 #include "ovseg/models/clip_model.hpp"
@@ -17,14 +18,7 @@ namespace tf_test {
 
 using namespace ovseg;
 
-inline const PluginCatalog& catalog() {
-  static PluginCatalog c = [] {
-    PluginCatalog cat;
-    cat.load_directory(OVSEG_TEST_PLUGIN_DIR);
-    return cat;
-  }();
-  return c;
-}
+using ovseg_test::catalog;
 
 // "tiny" widened to 128 (2 heads of 64) and 3 vision blocks, so per-head
 // code paths and the second-to-last block are really exercised.

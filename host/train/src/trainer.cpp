@@ -29,6 +29,7 @@
 #include <torch/serialize/output-archive.h>
 #include <torch/nn/utils/clip_grad.h>
 #include "ovseg/sdk/atomic_file.hpp"
+#include "ovseg/sdk/glob_match.hpp"
 
 namespace fs = std::filesystem;
 
@@ -218,25 +219,6 @@ int64_t load_checkpoint(const TrainOptions& o, NamedTensors& params, NamedTensor
   return static_cast<int64_t>(next.item<double>());
 }
 
-bool glob(const std::string& pattern, const std::string& name) {
-  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
-  while (n < name.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-      ++p, ++n;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = n;
-    } else if (star != std::string::npos) {
-      p = star + 1;
-      n = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 std::string format_seconds(double s) {
   std::ostringstream os;
   const long t = static_cast<long>(std::max(0.0, s));
@@ -285,7 +267,7 @@ std::vector<double> build_groups(const TrainOptions& o, const NamedTensors& para
   for (const auto& [name, t] : params) {
     size_t slot = 2 * R;
     for (size_t r = 0; r < R; ++r)
-      if (glob(o.groups[r].pattern, name)) {
+      if (glob_match(o.groups[r].pattern, name)) {
         slot = 2 * r;
         rule_used[r] = true;
         break;

@@ -15,6 +15,7 @@
 #include <ATen/ATen.h>
 
 #include "ovseg/host/graph.hpp"
+#include "ovseg/sdk/glob_match.hpp"
 
 namespace ovseg {
 
@@ -27,9 +28,6 @@ struct LearnableTensor {
   bool buffer = false;
   std::string key() const { return node_id + "." + name; }
 };
-
-// Shell-style match: '*' any run of characters (dots included), '?' one.
-bool glob_match(const std::string& pattern, const std::string& name);
 
 // Which of a node's parameters train: its `trainable` patterns when set (each
 // must match at least one name, else an Error naming the node, the pattern
