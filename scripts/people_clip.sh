@@ -18,9 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${OVSEG_BIN:-build/bin/ovseg}"
 DATA="${1:-data/people-objects}"
-STEPS="${2:-400}"
+STEPS="${2:-600}"
 [ -f "$DATA/world/val/world.json" ] ||
   "$BIN" world --people --out "$DATA" --train 3000 --val 100 --size 64 --val-size 128 --seed 0 >&2
 /usr/bin/time -v "$BIN" train-clip --data "$DATA/world" --out "$DATA/people-clip.safetensors" \
     --init host/models/embedded/world-clip.safetensors \
-    --steps "$STEPS" --batch 128 --lr 5e-4 --seed 0 --checkpoint-dir "$DATA/ck-people-clip"
+    --steps "$STEPS" --batch 128 --lr 1e-3 --seed 0 --checkpoint-dir "$DATA/ck-people-clip"

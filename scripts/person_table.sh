@@ -7,7 +7,7 @@
 # split (100 people scenes + 100 without people, 128 px) with the
 # people-aware world CLIP, under the world's protocol (64 px windows,
 # stride 32, synonyms averaged, no background threshold). Writes to WORK_DIR:
-# table.{md,tex,html} (mIoU / seen / unseen / hIoU of the whole 31-class
+# table.md (mIoU / seen / unseen / hIoU of the whole 31-class
 # vocabulary), person_focus.md (IoU, precision, recall, missed as / taken
 # from) and person_focus.html (the focus report with the worst images).
 #
@@ -29,6 +29,7 @@ for m in vanilla maskclip sclip clearclip naclip cliptrase naclip_pamr; do
   "$BIN" sweep "pipelines/sweeps/person_$m.toml" --dataset world --data-root "$DATA/world" \
       "${MODEL[@]}" "${extra[@]}" --work-dir "$WORK" --quiet >&2
 done
+"$BIN" table --work-dir "$WORK" --datasets world --out "$WORK/table.md" >&2
 "$BIN" table --work-dir "$WORK" --focus person --datasets world --top 3 > "$WORK/person_focus.md"
 "$BIN" table --work-dir "$WORK" --focus person --datasets world --format html --images worst:person \
     --out "$WORK/person_focus.html" >&2

@@ -99,16 +99,17 @@ TEST_CASE("object-level captions name the people and the scene, with varied pers
     const PeopleScene sc = render_people_scene(seed, 64, 64);
     CHECK(sc.world_caption == render_people_scene(seed, 64, 64).world_caption);  // deterministic
     CHECK(names_a_person(sc.world_caption));
-    // The background's caption is kept (minus its full stop), so the stuff
-    // and objects stay named.
+    // Half the captions keep the background's caption (minus its full
+    // stop), so the stuff and objects stay named; the others name only the
+    // people.
     std::string bg = sc.background_caption;
     if (!bg.empty() && bg.back() == '.') bg.pop_back();
-    CHECK(sc.world_caption.find(bg) != std::string::npos);
-    with_background_noun += !bg.empty();
+    with_background_noun += sc.world_caption.find(bg) != std::string::npos;
     for (const auto& w : kPersonWords)
       if (sc.world_caption.find(" " + w) != std::string::npos || sc.world_caption.rfind(w, 0) == 0) words.insert(w);
   }
-  CHECK(with_background_noun == 60);
+  CHECK(with_background_noun > 15);
+  CHECK(with_background_noun < 45);
   CHECK(words.count("person") == 1);
   CHECK(words.size() >= 8);  // synonyms occur, so a prompt set of them means something
 
@@ -135,21 +136,25 @@ TEST_CASE("write_people_world_split: the folder adapter and train-clip read it; 
 
   CHECK(read_text(root / "class_names.txt") == people_world_class_names_text());
   CHECK(read_text(root / "train/train.txt") ==
-        "train_00000\nplain_train_00000\ntrain_00001\nplain_train_00001\ntrain_00002\ntrain_00003\n");
-  // The same picture as the LIP layout's scene (PNG here, JPEG there).
+        "train_00000\ntrain_00001\ntrain_00002\ntrain_00003\ntrain_00004\ntrain_00005\n");
+  CHECK(read_text(root / "train/sources.tsv") ==
+        "train_00000\ttrain_00000\ntrain_00001\tplain 0\ntrain_00002\ttrain_00001\ntrain_00003\tplain 1\n"
+        "train_00004\ttrain_00002\ntrain_00005\ttrain_00003\n");
+  // World id train_00004 is the LIP layout's scene train_00002: the same
+  // picture (PNG here, JPEG there).
   const PeopleScene sc2 = render_people_scene(scene_seed(3, "people/train", 2), 64, 64);
-  CHECK(same(cv::imread((root / "train/images/train_00002.png").string()), sc2.image));
-  CHECK(same(cv::imread((root / "train/labels/train_00002.png").string(), cv::IMREAD_UNCHANGED),
+  CHECK(same(cv::imread((root / "train/images/train_00004.png").string()), sc2.image));
+  CHECK(same(cv::imread((root / "train/labels/train_00004.png").string(), cv::IMREAD_UNCHANGED),
              people_world_labels(sc2)));
   const cv::Mat lip = cv::imread(
       (people / "lip/TrainVal_parsing_annotations/train_segmentations/train_00002.png").string(), cv::IMREAD_UNCHANGED);
   CHECK(same(lip > 0, people_world_labels(sc2) == kPeopleWorldPersonClass));
 
   // Deterministic: a second write gives the same files.
-  const std::string labels = read_text(root / "train/labels/plain_train_00001.png");
+  const std::string labels = read_text(root / "train/labels/train_00003.png");
   const std::string captions = read_text(root / "train/captions.tsv");
   write_people_world_split(root.string(), "train", 4, 2, 3, 64, 64);
-  CHECK(read_text(root / "train/labels/plain_train_00001.png") == labels);
+  CHECK(read_text(root / "train/labels/train_00003.png") == labels);
   CHECK(read_text(root / "train/captions.tsv") == captions);
 
   const auto ds = harness::make_dataset("folder", root.string(), "val");

@@ -66,21 +66,30 @@ void write_people_world_split(const std::string& root_str, const std::string& sp
   plain_options.width = width;
   plain_options.height = height;
   plain_options.version = 2;
-  // Interleaved (people, plain, people, ...) so `--limit N` sees both kinds.
+  // Interleaved (people, plain, people, ...) under one running id, so
+  // `--limit N` and the report's image pool (the ids with the smallest
+  // FNV-1a hash: two id patterns would land it all on one kind) see both.
+  std::ostringstream sources;
+  int next = 0;
   for (int i = 0; i < std::max(count, plain); ++i) {
     if (i < count) {
       // The same seed as write_people_split's scene i: the same picture.
       const PeopleScene sc = render_people_scene(scene_seed(world_seed, "people/" + split, static_cast<uint64_t>(i)),
                                                  width, height);
-      out.add(numbered(split + "_", i), sc.image, people_world_labels(sc), people_world_instances(sc),
-              people_world_parts(sc), sc.world_caption);
+      const std::string id = numbered(split + "_", next++);
+      out.add(id, sc.image, people_world_labels(sc), people_world_instances(sc), people_world_parts(sc),
+              sc.world_caption);
+      sources << id << '\t' << numbered(split + "_", i) << '\n';
     }
     if (i < plain) {
       const Scene s = render_scene(scene_seed(world_seed, "people-plain/" + split, static_cast<uint64_t>(i)),
                                    plain_options);
-      out.add(numbered("plain_" + split + "_", i), s.image, s.label, s.instances, s.parts, s.caption);
+      const std::string id = numbered(split + "_", next++);
+      out.add(id, s.image, s.label, s.instances, s.parts, s.caption);
+      sources << id << "\tplain " << i << '\n';
     }
   }
+  write_text_atomically((out.dir / "sources.tsv").string(), sources.str());
   write_text_atomically((out.dir / "captions.tsv").string(), out.captions.str());
   write_text_atomically((out.dir / (split + ".txt")).string(), out.ids.str());
   std::ostringstream meta;

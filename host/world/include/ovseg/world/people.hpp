@@ -105,8 +105,8 @@ struct PeopleScene {
   cv::Mat background_parts;      // CV_16UC1 (Scene::parts)
   std::string background_caption;
   // The object-level caption: the figures named with varied person words
-  // (person, man, woman, pedestrian ...; people_world_caption) and the
-  // background's own caption.
+  // (person, man, woman, pedestrian ...; people_world_caption), half of the
+  // time with the background's own caption.
   std::string world_caption;
 };
 
@@ -149,16 +149,18 @@ cv::Mat people_world_parts(const PeopleScene& scene);      // CV_16UC1: backgrou
 // documented mapping): `on_road` = it stands on road pixels, `u` a uniform draw.
 std::string person_word(const PersonSpec& p, bool on_road, double u);
 // The object-level caption of a scene: its visible figures (PeopleScene::
-// visible) named with person_word, now and then with a garment, and the
-// background's caption; a function of `seed`. Needs the background fields.
+// visible) named with person_word, half of them with a garment, and in half
+// of the captions the background's caption too; a function of `seed`.
+// Needs the background fields.
 std::string people_world_caption(const PeopleScene& scene, uint64_t seed);
 
 // Writes ROOT/class_names.txt, ROOT/unseen_classes.txt (world v2's split;
 // person is not in it) and ROOT/SPLIT/{images,labels,instances,parts}/ID.png,
-// captions.tsv, SPLIT.txt, world.json: `count` people scenes (ids SPLIT_NNNNN,
-// the same scenes as write_people_split's) interleaved with `plain` world v2
-// scenes without people (ids plain_SPLIT_NNNNN), so a contrastive model sees
-// captions without a person word too.
+// captions.tsv, SPLIT.txt, world.json: `count` people scenes (the same scenes
+// as write_people_split's) interleaved with `plain` world v2 scenes without
+// people, so a contrastive model sees captions without a person word too.
+// IDs SPLIT_NNNNN count both kinds in one sequence; ROOT/SPLIT/sources.tsv
+// says what each is ("ID<TAB>train_00007": that LIP-layout scene; "ID<TAB>plain 3").
 void write_people_world_split(const std::string& root, const std::string& split, int count, int plain,
                               uint64_t world_seed, int width, int height);
 
