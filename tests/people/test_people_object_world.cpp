@@ -127,7 +127,7 @@ TEST_CASE("object-level captions name the people and the scene, with varied pers
   CHECK(person_word(p, false, 0.99) == "guy");
 }
 
-TEST_CASE("write_people_world_split: the folder adapter and train-clip read it; the LIP layout is unchanged") {
+TEST_CASE("write_people_world_split: the folder adapter and train-clip read it; person = the LIP figures") {
   TempRoot tmp("ovseg_people_object_world_test");
   const fs::path people = tmp.path / "people", root = people / "world";
   write_people_split(people.string(), "train", 4, 3, 64, 64);
