@@ -20,3 +20,11 @@ if(TARGET ovseg_train)
     LIBS ovseg_train)
   set_tests_properties(test_flip_swap PROPERTIES LABELS people TIMEOUT 60)
 endif()
+
+# The object-level people world (world v2 + person) and train-clip reading it.
+if(TARGET ovseg_world AND TARGET ovseg_harness AND TARGET ovseg_train)
+  ovseg_add_doctest(test_people_object_world
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/people/test_people_object_world.cpp
+    LIBS ovseg_world ovseg_harness ovseg_train ovseg_models)
+  set_tests_properties(test_people_object_world PROPERTIES LABELS people TIMEOUT 120)
+endif()

@@ -1,6 +1,7 @@
 // `ovseg world --out DIR`: writes the procedural scene world (train and val
 // splits, class names, captions, instance and part masks, the default
 // zero-shot split) in the harness's "folder" layout.
+#include <cmath>
 #include <iostream>
 
 #include "commands.hpp"
@@ -28,11 +29,28 @@ int run_people_world(const ParsedArgs& args, const std::string& out) {
     return px;
   };
   const int size = side("--size", "96"), val_size = side("--val-size", "128");
-  if (train > 0) world::write_people_split(out, "train", train, seed, size, size);
-  if (val > 0) world::write_people_split(out, "val", val, seed, val_size, val_size);
+  // The object-level world (OUT/world): this share of its scenes has no
+  // people, so a contrastive CLIP sees captions without a person word too.
+  const double plain_share = parse_real("world", "--plain-share", args.get("--plain-share", "0.5"));
+  if (!(plain_share >= 0 && plain_share <= 0.9))
+    throw UsageError("ovseg world --people: --plain-share " + args.get("--plain-share") + " is outside 0..0.9");
+  const auto plain = [&](int people) {
+    return static_cast<int>(std::lround(people * plain_share / (1 - plain_share)));
+  };
+  const std::string object_root = out + "/world";
+  if (train > 0) {
+    world::write_people_split(out, "train", train, seed, size, size);
+    world::write_people_world_split(object_root, "train", train, plain(train), seed, size, size);
+  }
+  if (val > 0) {
+    world::write_people_split(out, "val", val, seed, val_size, val_size);
+    world::write_people_world_split(object_root, "val", val, plain(val), seed, val_size, val_size);
+  }
   std::cout << "wrote the people world to " << out << ": " << train << " train scenes (" << size << " px), " << val
             << " val scenes (" << val_size << " px), seed " << seed << "; read it with --dataset lip --data-root "
-            << out << "/lip, cihp (" << out << "/cihp) or pascal_person_part (" << out << "/pascal_person_part)\n";
+            << out << "/lip, cihp (" << out << "/cihp) or pascal_person_part (" << out << "/pascal_person_part)\n"
+            << "and the object-level world (world v2's classes + person; " << plain(train) << " + " << plain(val)
+            << " scenes without people) with --dataset world --data-root " << object_root << "\n";
   return 0;
 }
 
@@ -40,6 +58,7 @@ int run_world(const ParsedArgs& args) {
   if (!args.has("--out")) throw UsageError("ovseg world: --out DIR is required");
   const std::string out = args.get("--out");
   if (args.has("--people")) return run_people_world(args, out);
+  if (args.has("--plain-share")) throw UsageError("ovseg world: --plain-share goes with --people");
   const auto count = [&](const char* opt, const char* fallback) {
     return static_cast<int>(parse_count("world", opt, args.get(opt, fallback)));
   };
@@ -89,7 +108,9 @@ Command world_command() {
       {"--world-version", "N", "2 (default): 30 classes with parts; 1: the first 8-class world, byte for byte", false},
       {"--people", "",
        "the people world: human figures in LIP / CIHP / PASCAL-Person-Part layouts (defaults --train 2000 --size 96)",
-       false}};
+       false},
+      {"--plain-share", "F",
+       "--people: share of the object-level world's scenes (DIR/world) without people (default 0.5)", false}};
   spec.details =
       "World v2: 6 stuff classes (grass, water, sand, snow, road, dirt) and 20 objects,\n"
       "each with a typical colour and two-tone pattern; house (roof, door), tree (trunk)\n"
@@ -100,7 +121,10 @@ Command world_command() {
       "zero-shot split). Deterministic for a seed and version.\n"
       "--people: 1-4 articulated figures per scene over world v2 scenes, written as\n"
       "DIR/lip, DIR/cihp and DIR/pascal_person_part in the real data sets' layouts\n"
-      "(README \"The people world\").";
+      "(README \"The people world\"), and as DIR/world, the object-level world: world\n"
+      "v2's 30 classes plus person (every figure pixel), captions naming the people\n"
+      "(person, man, woman, pedestrian ...) and the scene, interleaved with world v2\n"
+      "scenes without people (--plain-share); `--dataset world` and train-clip read it.";
   return {spec, run_world};
 }
 

@@ -99,7 +99,9 @@ TEST_CASE("ovseg sweep runs every point once, skips stored points, prints the ab
 }
 
 TEST_CASE("the shipped sweep files validate against the shipped pipelines") {
-  for (const char* f : {"naclip_sigma.toml", "attention_ablation.toml", "templates.toml", "pamr_on_off.toml"}) {
+  for (const char* f : {"naclip_sigma.toml", "attention_ablation.toml", "templates.toml", "pamr_on_off.toml",
+                        "person_vanilla.toml", "person_maskclip.toml", "person_sclip.toml", "person_clearclip.toml",
+                        "person_naclip.toml", "person_cliptrase.toml", "person_naclip_pamr.toml"}) {
     ovseg::SweepSpec spec = ovseg::load_sweep(kSourceDir + "/pipelines/sweeps/" + f);
     for (const auto& p : ovseg::sweep_points(spec))
       CHECK_NOTHROW(ovseg::build_graph(ovseg::load_pipeline_spec(spec.pipeline, p.overrides), catalog()));

@@ -321,8 +321,13 @@ PeopleScene draw_people(const cv::Mat& background, const std::vector<PersonSpec>
   }
   // Figures hidden entirely leave no id: the visible ones count 1..n.
   std::vector<int> map(people.size() + 1, 0);
+  sc.visible.assign(people.size(), 0);
   for (int y = 0; y < drawn.rows; ++y)
-    for (int x = 0; x < drawn.cols; ++x) map[drawn.at<uint16_t>(y, x)] = 1;
+    for (int x = 0; x < drawn.cols; ++x) {
+      const uint16_t id = drawn.at<uint16_t>(y, x);
+      map[id] = 1;
+      if (id) ++sc.visible[id - 1u];
+    }
   map[0] = 0;  // background stays background
   int n = 0;
   for (size_t k = 1; k < map.size(); ++k) map[k] = map[k] ? ++n : 0;

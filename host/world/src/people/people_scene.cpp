@@ -104,10 +104,18 @@ PeopleScene render_people_scene(uint64_t seed, int w, int h) {
   std::stable_sort(people.begin(), people.end(),
                    [](const PersonSpec& a, const PersonSpec& b) { return a.feet_y < b.feet_y; });
   const uint64_t background_seed = rng.raw(), paint_seed = rng.raw();
-  PeopleScene sc = draw_people(v2::render(background_seed, w, h).image, people, paint_seed);
+  const Scene background = v2::render(background_seed, w, h);
+  PeopleScene sc = draw_people(background.image, people, paint_seed);
   static const char* counts[] = {"", "one person", "two people", "three people", "four people"};
   sc.caption = std::string(counts[n]) + ": ";
   for (int i = 0; i < n; ++i) sc.caption += (i ? "; " : "") + describe(people[static_cast<size_t>(i)]);
+  // The object-level world's view of the same scene. Its caption seed is
+  // drawn last, so the scene's pixels and LIP caption are as before.
+  sc.background_label = background.label;
+  sc.background_instances = background.instances;
+  sc.background_parts = background.parts;
+  sc.background_caption = background.caption;
+  sc.world_caption = people_world_caption(sc, rng.raw());
   return sc;
 }
 

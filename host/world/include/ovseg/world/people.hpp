@@ -94,7 +94,20 @@ struct PeopleScene {
   cv::Mat segment;  // CV_8UC1 Segment per pixel
   cv::Mat person;   // CV_8UC1: 0 = background, k = the k-th figure in drawing order (later ones in front)
   std::vector<PersonSpec> people;  // in drawing order
+  std::vector<int> visible;        // per people[i]: its visible pixels (0 = hidden entirely)
   std::string caption;
+  // The world v2 scene the figures stand in (render_people_scene only; empty
+  // after draw_people): its class, object-instance and part maps and its
+  // caption, as if no figure were there. The object-level people world
+  // (people_world_labels) reads them.
+  cv::Mat background_label;      // CV_8UC1 world v2 class ids
+  cv::Mat background_instances;  // CV_16UC1 (Scene::instances)
+  cv::Mat background_parts;      // CV_16UC1 (Scene::parts)
+  std::string background_caption;
+  // The object-level caption: the figures named with varied person words
+  // (person, man, woman, pedestrian ...; people_world_caption), half of the
+  // time with the background's own caption.
+  std::string world_caption;
 };
 
 // Draws `people` in order (later ones occlude earlier ones) over `background`
@@ -117,6 +130,39 @@ cv::Mat people_ppp_labels(const PeopleScene& scene);  // CV_8UC1
 // class, comma-separated synonyms (the first is the builtin class name).
 const std::vector<std::string>& people_lip_part_names();
 const std::vector<std::string>& people_ppp_part_names();
+
+// ---- The object-level people world (seed 003's person class) --------------
+// World v2's 30 classes plus "person" (label 30 = kPeopleWorldPersonClass):
+// every figure pixel, whatever part, is person; every other pixel keeps the
+// background scene's world v2 class. Written by write_people_world_split in
+// the "folder" layout (`--dataset world`) so open-vocabulary pipelines and
+// `ovseg train-clip` read it.
+inline constexpr int kPeopleWorldPersonClass = 30;
+
+// class_names.txt of the object-level world: world v2's lines, then "person".
+std::string people_world_class_names_text();
+cv::Mat people_world_labels(const PeopleScene& scene);     // CV_8UC1; needs background_label
+cv::Mat people_world_instances(const PeopleScene& scene);  // CV_16UC1: background objects, then figures
+cv::Mat people_world_parts(const PeopleScene& scene);      // CV_16UC1: background parts a figure leaves visible
+
+// The word a caption uses for one figure (people_world_caption.cpp has the
+// documented mapping): `on_road` = it stands on road pixels, `u` a uniform draw.
+std::string person_word(const PersonSpec& p, bool on_road, double u);
+// The object-level caption of a scene: its visible figures (PeopleScene::
+// visible) named with person_word, half of them with a garment, and in half
+// of the captions the background's caption too; a function of `seed`.
+// Needs the background fields.
+std::string people_world_caption(const PeopleScene& scene, uint64_t seed);
+
+// Writes ROOT/class_names.txt, ROOT/unseen_classes.txt (world v2's split;
+// person is not in it) and ROOT/SPLIT/{images,labels,instances,parts}/ID.png,
+// captions.tsv, SPLIT.txt, world.json: `count` people scenes (the same scenes
+// as write_people_split's) interleaved with `plain` world v2 scenes without
+// people, so a contrastive model sees captions without a person word too.
+// IDs SPLIT_NNNNN count both kinds in one sequence; ROOT/SPLIT/sources.tsv
+// says what each is ("ID<TAB>train_00007": that LIP-layout scene; "ID<TAB>plain 3").
+void write_people_world_split(const std::string& root, const std::string& split, int count, int plain,
+                              uint64_t world_seed, int width, int height);
 
 // Writes `count` scenes of SPLIT ("train" or "val") under ROOT:
 //   ROOT/lip/TrainVal_images/SPLIT_images/ID.jpg, TrainVal_images/SPLIT_id.txt,
