@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ovseg/host/precision.hpp"
+
 namespace ovseg::cli {
 
 struct OptionSpec {
@@ -43,6 +45,12 @@ struct UsageError : std::runtime_error {
 
 // The options every command that runs a pipeline shares.
 std::vector<OptionSpec> pipeline_options();
+
+// --precision fp32|bf16|fp16 (eval, sweep, run: the commands that infer).
+OptionSpec precision_option();
+// Its value ("fp32" when absent); a bad one is a UsageError naming the
+// command, the value and the choices.
+Precision precision_arg(const std::string& command, const ParsedArgs& args);
 
 ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args);
 
