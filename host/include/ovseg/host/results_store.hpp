@@ -4,9 +4,8 @@
 //
 // A record's file name is a pure function of what identifies the run
 // (pipeline name and resolved-TOML hash, data set, split, limit, shard,
-// precision other than fp32), so a
-// rerun of the same command finds its own record and its checkpoint
-// `<key>.partial.json`.
+// precision other than fp32), so a rerun of the same command finds its own
+// record and its checkpoint `<key>.partial.json`.
 #pragma once
 
 #include <optional>
