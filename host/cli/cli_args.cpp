@@ -28,6 +28,21 @@ std::vector<OptionSpec> pipeline_options() {
   };
 }
 
+OptionSpec precision_option() {
+  return {"--precision", "P",
+          "fp32 (default), bf16 or fp16: encoders and refinements under autocast, outputs and postprocessing "
+          "float32 (fp16: CUDA only with LibTorch 1.x)",
+          false};
+}
+
+Precision precision_arg(const std::string& command, const ParsedArgs& args) {
+  try {
+    return parse_precision(args.get("--precision", "fp32"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("ovseg " + command + ": " + e.what());
+  }
+}
+
 ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args) {
   ParsedArgs out;
   std::vector<std::string> names = {"--help"};

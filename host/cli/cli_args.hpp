@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ovseg/host/precision.hpp"
+
 namespace ovseg::cli {
 
 struct OptionSpec {
@@ -46,6 +48,12 @@ std::vector<OptionSpec> pipeline_options();
 // The resumable trainers' rows (train-clip, train-sam): --checkpoint-dir,
 // --checkpoint-every, --no-resume, --force, --threads.
 std::vector<OptionSpec> resumable_training_options();
+
+// --precision fp32|bf16|fp16 (eval, sweep, run: the commands that infer).
+OptionSpec precision_option();
+// Its value ("fp32" when absent); a bad one is a UsageError naming the
+// command, the value and the choices.
+Precision precision_arg(const std::string& command, const ParsedArgs& args);
 
 ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args);
 

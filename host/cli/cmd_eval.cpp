@@ -75,6 +75,7 @@ EvalOptions eval_options(const ParsedArgs& args) {
         std::max(1L, parse_count("eval", "--checkpoint-every", args.get("--checkpoint-every"))));
   o.save_predictions = args.get("--save-predictions");
   o.device = args.get("--device", default_device());
+  o.precision = precision_arg("eval", args);
   o.results_dir = args.get("--results", "results/runs");
   o.progress = !args.has("--quiet");
   o.force = args.has("--force");
@@ -186,6 +187,7 @@ Command eval_command() {
   spec.min_positionals = 1;
   spec.max_positionals = static_cast<size_t>(-1);
   spec.options = pipeline_options();
+  spec.options.push_back(precision_option());
   spec.options.push_back({"--dataset", "NAME",
                           "voc21, voc20, context59, context60, coco_stuff171, coco_object, ade20k, cityscapes, lip, "
                           "cihp, pascal_person_part, folder (= world: ovseg's own layout)",
@@ -212,7 +214,7 @@ Command eval_command() {
       "authors' settings for that data set) apply before --unset / --set. The classes are the\n"
       "data set's: a pipeline naming others fails on the first image unless it declares\n"
       "[vocabulary] map (README \"Evaluating and tables\").\n"
-      "The record is RESULTS/<pipeline>__<dataset>__<split>__<toml-hash>[__limitN][__shardIofN].json.\n"
+      "The record is RESULTS/<pipeline>__<dataset>__<split>__<toml-hash>[__limitN][__shardIofN][__bf16].json.\n"
       "While running, RESULTS/<same>.partial.json holds the confusion matrix so far: running the\n"
       "same command again after an interruption continues from it; once the record exists, the\n"
       "same command reports it instead of running again (--force reruns).\n"

@@ -64,7 +64,11 @@ int run_run(const ParsedArgs& args) {
   }
   const cv::Mat bgr = read_bgr_image(args.get("--image"));
   const int64_t h = bgr.rows, w = bgr.cols;
-  ProtocolRunner runner(graph, protocol, args.get("--device", default_device()));
+  const std::string device = args.get("--device", default_device());
+  const Precision precision = precision_arg("run", args);
+  ProtocolRunner runner(graph, protocol,
+                        std::make_shared<Executor>(graph, device, std::vector<std::vector<std::string>>{},
+                                                   std::vector<std::string>{}, precision));
   runner.keep_logits(!args.has("--no-logits"));  // logits.npy needs the stitched logits
   const Prediction pred = runner.predict(preprocess_image(bgr, protocol), static_cast<int>(h), static_cast<int>(w));
   expect_shape(pred.labels, {h, w}, "pipeline output labels");
@@ -78,7 +82,7 @@ int run_run(const ParsedArgs& args) {
 
   const std::vector<std::string>& names = pred.class_names;
   std::cout << "pipeline '" << graph.spec.name << "' on " << args.get("--image") << " (" << w << "x" << h << ", "
-            << device_summary() << ")\n"
+            << device_summary() << (precision == Precision::fp32 ? "" : ", " + to_string(precision)) << ")\n"
             << protocol_summary(protocol, pred, w, h) << "\n";
   double total = 0;
   for (const auto& t : pred.timings) {
@@ -110,9 +114,12 @@ Command run_command() {
   CommandSpec spec;
   spec.name = "run";
   spec.summary = "segment one image: writes labels.png, overlay.png, logits.npy";
-  spec.usage = "PIPELINE.toml --image IMG --out DIR [--whole] [--no-logits] [--set nodes.X.p=V]... [--device DEV]";
+  spec.usage =
+      "PIPELINE.toml --image IMG --out DIR [--whole] [--no-logits] [--set nodes.X.p=V]... [--device DEV] [--precision "
+      "P]";
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
+  spec.options.push_back(precision_option());
   spec.options.push_back({"--image", "IMG", "the image to segment (PNG, JPEG, ...)", false});
   spec.options.push_back({"--out", "DIR", "output folder (created if missing)", false});
   spec.options.push_back({"--whole", "",

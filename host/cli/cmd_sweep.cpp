@@ -64,6 +64,7 @@ void apply_command_line_datasets(SweepSpec& sweep, const ParsedArgs& args) {
 }
 
 int run_sweep(const ParsedArgs& args) {
+  const Precision precision = precision_arg("sweep", args);  // of the evaluations; training stays fp32
   SweepSpec sweep = load_sweep(args.positionals[0]);
   apply_command_line_datasets(sweep, args);
   std::vector<std::string> need = sweep.datasets;
@@ -142,6 +143,7 @@ int run_sweep(const ParsedArgs& args) {
       o.data_root = sweep.data_roots.at(d);
       o.limit = sweep.limit;
       o.device = device;
+      o.precision = precision;
       o.results_dir = args.get("--results", "results/runs");
       o.progress = !args.has("--quiet");
       EvalOutcome out = run_eval(graph, o);
@@ -193,6 +195,7 @@ Command sweep_command() {
       "DIR] [--dry-run]";
   spec.min_positionals = spec.max_positionals = 1;
   spec.options = pipeline_options();
+  spec.options.push_back(precision_option());
   spec.options.push_back(
       {"--dataset", "NAME", "evaluate on this data set instead of the sweep's datasets (repeatable)", true});
   spec.options.push_back(

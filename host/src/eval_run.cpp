@@ -299,6 +299,7 @@ RunKey record_key(const json& r) {
   k.limit = sel.at("limit").is_null() ? -1 : sel.at("limit").get<long>();
   k.shard_index = sel.at("shard").at("index").get<int>();
   k.shard_count = sel.at("shard").at("count").get<int>();
+  k.precision = r.value("precision", "fp32");  // records from before --precision ran in float32
   return k;
 }
 
@@ -322,6 +323,7 @@ void check_request(const EvalOptions& o) {
   if (o.device != "cpu" && !cuda_available())
     throw std::runtime_error("device '" + o.device +
                              "' is not available (this LibTorch has no CUDA, or no GPU is visible)");
+  check_precision_device(o.precision, o.device);
   if (o.limit == 0) throw std::invalid_argument("--limit 0 would store a record of no images; give N >= 1");
   if (o.split.empty() || o.split.find_first_not_of(
                              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
@@ -390,7 +392,11 @@ RunIdentity run_identity(const Graph& graph, const harness::Dataset& ds, const j
   // One table row: the pipeline before any data set's settings, its models.
   std::string family = content_addressed(graph.spec.family_toml, pipeline_dir);
   for (const auto& edit : graph.spec.family_edits) family += "\n" + edit;
-  id.family_sha256 = models::sha256_hex(family + model_lines);
+  // Reduced precision is another run and another table row; fp32 adds
+  // nothing, so records from before --precision keep their keys.
+  const std::string precision_line = o.precision == Precision::fp32 ? "" : "\nprecision=" + to_string(o.precision);
+  identity += precision_line;
+  id.family_sha256 = models::sha256_hex(family + model_lines + precision_line);
   // A stage that reads the split (seen-class calibration) predicts
   // differently under another one: the split is then part of the run.
   const bool split_changes_predictions = std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const GraphNode& n) {
@@ -401,7 +407,7 @@ RunIdentity run_identity(const Graph& graph, const harness::Dataset& ds, const j
     for (const auto& c : zero_shot.unseen) identity += c + ";";
   }
   id.key = RunKey{graph.spec.name, models::sha256_hex(identity), ds.name(), ds.split(), o.limit, o.shard_index,
-                  o.shard_count};
+                  o.shard_count,   to_string(o.precision)};
   return id;
 }
 
@@ -536,7 +542,8 @@ json build_record(const Graph& graph, const EvalOptions& o, const harness::Datas
     if (runner.ground_truth_used().instances) gt.push_back("instances");
     if (!gt.empty()) record["ground_truth_inputs"] = gt;
   }
-  record["device"] = device_record(o.device);  // device.cpp: name, kind, GPU, driver, CUDA/cuDNN versions
+  record["precision"] = to_string(o.precision);  // of the encoders and refinements (precision.hpp)
+  record["device"] = device_record(o.device);    // device.cpp: name, kind, GPU, driver, CUDA/cuDNN versions
   record["versions"] = {{"ovseg", ovseg_version()}, {"libtorch", TORCH_VERSION}, {"git_commit", ovseg_git_commit()}};
   record["metrics"] = harness::metrics_to_json(m, class_names);
   record["mIoU"] = std::isnan(m.miou) ? json(nullptr) : json(m.miou);
@@ -588,7 +595,8 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
 
   // Before any image runs: an unwritable folder should not cost a model load.
   if (!o.save_predictions.empty()) create_output_folder(o.save_predictions, "--save-predictions");
-  ProtocolRunner runner(graph, protocol, o.device, ds->class_names(), zero_shot.unseen);
+  ProtocolRunner runner(graph, protocol,
+                        std::make_shared<Executor>(graph, o.device, ds->class_names(), zero_shot.unseen, o.precision));
   std::vector<std::string> pipeline_classes;
   std::vector<int64_t> remap;  // [vocabulary] map: pipeline class -> data-set class
 
@@ -686,6 +694,9 @@ json merge_records(const std::vector<json>& records) {
       if (field(r, path) != field(first, path))
         throw std::invalid_argument("merge: " + label + " differs: " + name(first) + " has " +
                                     field(first, path).dump() + ", " + name(r) + " has " + field(r, path).dump());
+    if (record_key(r).precision != record_key(first).precision)  // a record without it ran in fp32
+      throw std::invalid_argument("merge: precision differs: " + name(first) + " has " + record_key(first).precision +
+                                  ", " + name(r) + " has " + record_key(r).precision);
   }
   const int count = first.at("selection").at("shard").at("count").get<int>();
   std::vector<int> seen(static_cast<size_t>(count), 0);

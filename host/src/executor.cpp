@@ -14,6 +14,7 @@
 #include "ovseg/host/device.hpp"
 #include "ovseg/host/ground_truth.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
+#include "ovseg/sdk/autocast.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/synonyms.hpp"
 
@@ -117,6 +118,41 @@ std::string input_shapes(const std::map<std::string, const PortValue*>& inputs) 
   return s.empty() ? "no inputs" : s;
 }
 
+// Autocast for a node that runs in reduced precision (left empty otherwise).
+void enter_reduced_precision(std::optional<AutocastScope>& scope, bool reduced, Precision p, at::Device device) {
+  if (reduced && p != Precision::fp32) scope.emplace(device, p == Precision::bf16 ? at::kBFloat16 : at::kHalf);
+}
+
+void to_float(at::Tensor& t) {
+  if (t.defined() && t.is_floating_point() && t.scalar_type() != at::kFloat) t = t.to(at::kFloat);
+}
+
+// What a reduced-precision node hands on is float32 again (every floating
+// tensor of its port payload), so fusion, postprocessing and the harness
+// never see bf16 / fp16.
+void outputs_to_float(PortValue& v) {
+  std::visit(
+      [](auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, Image>) to_float(x.pixels);
+        if constexpr (std::is_same_v<T, Tokens>) to_float(x.tokens);
+        if constexpr (std::is_same_v<T, FeatureMap>) to_float(x.features);
+        if constexpr (std::is_same_v<T, TextEmbeddings>) to_float(x.embeddings);
+        if constexpr (std::is_same_v<T, Logits>) to_float(x.logits);
+        if constexpr (std::is_same_v<T, Prompts>) {
+          to_float(x.points);
+          to_float(x.boxes);
+          to_float(x.mask_inputs);
+        }
+        if constexpr (std::is_same_v<T, Masks>) {
+          to_float(x.logits);
+          to_float(x.scores);
+          to_float(x.low_res);
+        }
+      },
+      v);
+}
+
 }  // namespace
 
 std::vector<bool> live_nodes(const Graph& graph) {
@@ -134,8 +170,9 @@ std::vector<bool> live_nodes(const Graph& graph) {
 }
 
 Executor::Executor(const Graph& graph, const std::string& device, std::vector<std::vector<std::string>> vocabulary,
-                   std::vector<std::string> unseen_classes)
-    : graph_(graph), device_(parse_device(device)), live_(live_nodes(graph)) {
+                   std::vector<std::string> unseen_classes, Precision precision)
+    : graph_(graph), device_(parse_device(device)), precision_(precision), live_(live_nodes(graph)) {
+  check_precision_device(precision_, device);
   for (size_t i = 0; i < graph_.nodes.size(); ++i)
     if (live_[i])
       for (const auto& [port, ref] : graph_.nodes[i].inputs) wanted_.insert(ref.str(graph_));
@@ -145,6 +182,7 @@ Executor::Executor(const Graph& graph, const std::string& device, std::vector<st
     const GraphNode& node = graph_.nodes[i];
     libraries_.push_back(node.plugin->library);
     stages_.emplace_back();
+    reduced_.push_back(precision_ != Precision::fp32 && runs_in_reduced_precision(node.plugin->descriptor));
     if (!live_[i]) continue;
     StageInit init;
     init.node_id = node.id;
@@ -154,6 +192,9 @@ Executor::Executor(const Graph& graph, const std::string& device, std::vector<st
     init.unseen_classes = unseen_classes;
     init.pipeline_dir = std::filesystem::path(graph_.spec.file).parent_path().string();
     try {
+      // Under autocast too: some encoders compute at construction (clip_text's embeddings).
+      std::optional<AutocastScope> autocast;
+      enter_reduced_precision(autocast, reduced_[i], precision_, device_);
       stages_.back() = node.plugin->descriptor.create(init);
     } catch (const Error&) {
       throw;
@@ -266,6 +307,8 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
                    "use a smaller image, or a [protocol] that resizes or slides windows (see `ovseg eval`)");
     };
     try {
+      std::optional<AutocastScope> autocast;
+      enter_reduced_precision(autocast, reduced_[i], precision_, device_);
       stages_[i]->run(ctx);
     } catch (const Error&) {
       throw;
@@ -281,7 +324,10 @@ std::map<std::string, PortValue> Executor::run_nodes(const Image& image, const s
         throw Error(node.where, node.id,
                     "plugin '" + node.plugin->descriptor.name + "' did not set output '" + out.name + "'",
                     "every declared output must be set in run()");
-    for (auto& [port, value] : ctx.outputs()) values[key(node.id, port)] = std::move(value);
+    for (auto& [port, value] : ctx.outputs()) {
+      if (reduced_[i]) outputs_to_float(value);
+      values[key(node.id, port)] = std::move(value);
+    }
     if (timings) timings->push_back({node.id, std::chrono::duration<double, std::milli>(t1 - t0).count()});
   }
   return values;

@@ -37,6 +37,7 @@ std::string RunKey::stem() const {
                   pipeline_sha256.substr(0, 12);
   if (limit >= 0) s += "__limit" + std::to_string(limit);
   if (shard_count > 1) s += "__shard" + std::to_string(shard_index) + "of" + std::to_string(shard_count);
+  if (precision != "fp32") s += "__" + safe(precision);  // fp32 keeps the names records had before --precision
   return s;
 }
 

@@ -131,6 +131,12 @@ std::pair<const json*, const json*> comparable_records(const RecordRow& a, const
   return {&a.by_dataset.begin()->second, &b.by_dataset.begin()->second};
 }
 
+// The precision a row's encoders and refinements ran in (`--precision`);
+// records from before the field ran in fp32.
+std::string row_precision(const RecordRow& row) {
+  return row.by_dataset.empty() ? "fp32" : row.by_dataset.begin()->second.value("precision", "fp32");
+}
+
 }  // namespace
 
 std::vector<RecordRow> group_record_rows(const std::vector<json>& records, int* skipped_shards) {
@@ -177,22 +183,25 @@ std::vector<RecordRow> group_record_rows(const std::vector<json>& records, int* 
       for (const auto& [k, v] : pb)
         if (!pa.count(k)) parameters.insert(k);
     }
-    bool limits_differ = false;
+    bool limits_differ = false, precisions_differ = false;
     for (const RecordRow* other : group) limits_differ |= other->limit != group[0]->limit;
+    for (const RecordRow* other : group) precisions_differ |= row_precision(*other) != row_precision(*group[0]);
     for (RecordRow* row : group) {
+      // fp32 and bf16 runs of one pipeline: "naclip [bf16]" beside "naclip [fp32]".
+      const std::string precision = precisions_differ ? row_precision(*row) : "";
       // A sweep's point is named by its label ("gaussian_std=3.0"), the
       // newest sweep's that labelled any of the row's records.
       std::string swept;
       for (const auto& [ds, r] : row->by_dataset)
         if (const std::string l = sweep_label(r); !l.empty()) swept = l;
       if (!swept.empty()) {
-        row->label = name + " [" + swept + "]";
+        row->label = name + " [" + swept + (precision.empty() ? "" : ", " + precision) + "]";
         continue;
       }
-      std::string tag;
+      std::string tag = precision;
       for (const auto& k : differing) tag += (tag.empty() ? "" : ", ") + k + "=" + value_text(row->protocol[k]);
       if (limits_differ) tag += (tag.empty() ? "" : ", ") + std::string("limit=") + row->limit;
-      if (tag.empty() && !parameters.empty() && parameters.size() <= 3) {
+      if (tag == precision && !parameters.empty() && parameters.size() <= 3) {
         // Same protocol, other node parameters: name them with this row's values.
         const auto mine = node_parameters(row->by_dataset.begin()->second);
         for (const auto& k : parameters)
@@ -270,6 +279,8 @@ std::vector<std::string> protocol_footer(const std::vector<const RecordRow*>& ro
     if (!same_knobs)
       for (const auto& [ds, r] : row->by_dataset) s += " " + dataset_short_name(ds) + ": " + pipeline_knobs(r) + ";";
     if (!weights.empty()) s += " weights " + weights + ";";
+    if (const std::string p = any.value("precision", "fp32"); p != "fp32")
+      s += " encoders and refinements in " + p + " (--precision);";
     s += " pipeline sha256 " + row->sha.substr(0, 12);
     out.push_back(s);
     if (!per_row) break;

@@ -7,7 +7,7 @@
 // queries, whose probabilities argmax and the harness merge by max, as
 // SCLIP, ClearCLIP and NACLIP do with their query_idx (ovseg/sdk/synonyms.hpp).
 // Results are cached on disk keyed by the checkpoint's sha256, the
-// templates, the names and the mode.
+// templates, the names, the mode and the autocast precision (`--precision`).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +19,7 @@
 
 #include "clip_templates.hpp"
 #include "ovseg/models/clip_tokenizer.hpp"
+#include "ovseg/sdk/autocast.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/sha256.hpp"
 #include "shared_models.hpp"
@@ -141,6 +142,10 @@ class ClipText : public Stage {
     if (separate) key_text += "synonyms: separate\n";  // "mean" keeps the v1 keys of earlier caches
     const bool truncate = p.get_bool("truncate");
     if (truncate) key_text += "truncate: true\n";  // the default keeps earlier keys: short prompts are unchanged
+    // Built under the host's bf16 / fp16 autocast (`--precision`), the
+    // embeddings differ: another file, float32 ones keep their keys.
+    const std::string precision = autocast_precision(at::Device(init.device));
+    if (!precision.empty()) key_text += "precision: " + precision + "\n";
     const fs::path cache_file = fs::path(models::cache_root()) / "text-embeddings" /
                                 (models::sha256_hex(key_text) + ".npy");
 
@@ -152,6 +157,7 @@ class ClipText : public Stage {
       const Prompts prompts = build_prompts(synonyms, class_names, templates, class_source, !overrides.empty());
       e = embed(*model, tokenize_prompts(shared_tokenizer(vocab), prompts, model->geometry().context_length, truncate),
                 synonyms, templates, separate)
+              .to(at::kFloat)  // the cache file and the port are float32 whatever the autocast computed in
               .cpu();
       if (p.get_bool("cache"))
         models::try_cache_write([&] {

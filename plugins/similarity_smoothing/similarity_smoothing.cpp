@@ -3,6 +3,7 @@
 // same "attend to patches that look like me" step that SCLIP/NACLIP apply
 // to CLIP's last block, here on raw tokens. Turns Tokens into a FeatureMap.
 #include <ovseg/sdk.hpp>
+#include <ovseg/sdk/stage_capabilities.hpp>
 
 namespace {
 
@@ -11,16 +12,22 @@ using namespace ovseg;
 class SimilaritySmoothing : public Stage {
  public:
   static PluginDescriptor describe() {
-    return PluginDescriptor("similarity_smoothing", StageKind::Refinement,
-                            "tokens averaged over similar tokens (self-similarity attention)")
-        .input("tokens", PortType::Tokens, "patch tokens (B,N,C) with a grid")
-        .output("features", PortType::FeatureMap, "refined features (B,C,h,w)")
-        .param("temperature", 0.1, "softmax temperature on cosine similarity; smaller = sharper")
-        .range(1e-6, std::nullopt)
-        .param("iterations", 1, "how many times to apply the smoothing (0 = pass tokens through)")
-        .range(0, 100)
-        .param("residual", 0.0, "weight of the original token added back after each step")
-        .range(0.0, std::nullopt);
+    PluginDescriptor d = PluginDescriptor("similarity_smoothing", StageKind::Refinement,
+                                          "tokens averaged over similar tokens (self-similarity attention)")
+                             .input("tokens", PortType::Tokens, "patch tokens (B,N,C) with a grid")
+                             .output("features", PortType::FeatureMap, "refined features (B,C,h,w)")
+                             .param("temperature", 0.1, "softmax temperature on cosine similarity; smaller = sharper")
+                             .range(1e-6, std::nullopt)
+                             .param("iterations", 1, "how many times to apply the smoothing (0 = pass tokens through)")
+                             .range(0, 100)
+                             .param("residual", 0.0, "weight of the original token added back after each step")
+                             .range(0.0, std::nullopt);
+    // Float32 under --precision bf16: its cosines are divided by the
+    // temperature (0.05 in colour_prototypes.toml), which would turn bf16's
+    // rounding of a cosine (up to 2^-9) into ~0.04 in the softmax exponent.
+    // Weight-free and cheap, it gains nothing from bf16.
+    declare_capabilities(d).full_precision();
+    return d;
   }
 
   explicit SimilaritySmoothing(const StageInit& init)

@@ -196,6 +196,15 @@ StageCapabilities& StageCapabilities::alias_of_protocol_knob(std::string param, 
   return *this;
 }
 
+StageCapabilities& StageCapabilities::full_precision() {
+  precision = PrecisionPolicy::Full;
+  return *this;
+}
+StageCapabilities& StageCapabilities::reduced_precision() {
+  precision = PrecisionPolicy::Reduced;
+  return *this;
+}
+
 StageCapabilities& declare_capabilities(const PluginDescriptor& d) { return capability_table()[d.name]; }
 
 StageCapabilities capabilities_of(const std::string& plugin) {

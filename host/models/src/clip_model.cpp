@@ -170,7 +170,12 @@ ClipGeometry infer_clip_geometry(const StateDict& sd, const std::string& source)
 // ------------------------------------------------------------ building blocks
 
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  // CLIP's LayerNorm subclass computes in float32; all our weights are float32.
+  // CLIP's LayerNorm subclass computes in float32 and returns the input's
+  // type (x.type(torch.float32), then ret.type(orig_type)); all our weights
+  // are float32. Under `--precision bf16` autocast this is what keeps a bf16
+  // input working (LibTorch 1.13's CPU layer_norm wants one dtype).
+  if (x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf)
+    return at::layer_norm(x.to(at::kFloat), {x.size(-1)}, w, b, 1e-5).to(x.scalar_type());
   return at::layer_norm(x, {x.size(-1)}, w, b, 1e-5);
 }
 

@@ -13,6 +13,7 @@
 
 #include "ovseg/harness/zero_shot.hpp"
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/precision.hpp"
 #include "ovseg/host/protocol.hpp"
 #include "ovseg/host/results_store.hpp"
 
@@ -27,6 +28,9 @@ struct EvalOptions {
   int shard_count = 1;
   std::string save_predictions;  // folder for <id>.png label maps; empty = none
   std::string device = "cpu";
+  // Encoders and refinements in bf16 / fp16 (precision.hpp); part of the
+  // run's identity: an fp32 and a bf16 record of one pipeline coexist.
+  Precision precision = Precision::fp32;
   std::string results_dir = "results/runs";
   int checkpoint_every = 10;  // images between <record>.partial.json writes
   bool progress = true;       // progress line on stderr

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ovseg/host/graph.hpp"
+#include "ovseg/host/precision.hpp"
 #include "ovseg/host/stage_weights.hpp"
 #include "ovseg/sdk/stage.hpp"
 
@@ -39,8 +40,11 @@ class Executor {
   // `vocabulary` (the data set's classes with synonyms) and `unseen_classes`
   // (the zero-shot split's unseen display names) reach the stages as
   // StageInit::vocabulary and StageInit::unseen_classes.
+  // `precision` bf16 / fp16: the stages runs_in_reduced_precision() names
+  // are built and run under autocast (precision.hpp), their outputs cast
+  // back to float32; fp32 (the default) runs everything in float32.
   Executor(const Graph& graph, const std::string& device, std::vector<std::vector<std::string>> vocabulary = {},
-           std::vector<std::string> unseen_classes = {});
+           std::vector<std::string> unseen_classes = {}, Precision precision = Precision::fp32);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -57,6 +61,7 @@ class Executor {
                                              std::vector<NodeTiming>* timings = nullptr);
 
   at::Device device() const { return device_; }
+  Precision precision() const { return precision_; }
   const Graph& graph() const { return graph_; }
 
   // ---- training ----
@@ -73,6 +78,8 @@ class Executor {
  private:
   const Graph& graph_;
   at::Device device_;
+  Precision precision_ = Precision::fp32;
+  std::vector<bool> reduced_;  // per node: built and run under autocast
   // Libraries are declared before stages so they are unloaded after them.
   std::vector<std::shared_ptr<void>> libraries_;
   std::vector<bool> live_;                      // per node: some output or loss depends on it

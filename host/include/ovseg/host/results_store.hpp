@@ -3,9 +3,9 @@
 // renamed, so a reader (or a crash) never sees a half-written record.
 //
 // A record's file name is a pure function of what identifies the run
-// (pipeline name and resolved-TOML hash, data set, split, limit, shard), so a
-// rerun of the same command finds its own record and its checkpoint
-// `<key>.partial.json`.
+// (pipeline name and resolved-TOML hash, data set, split, limit, shard,
+// precision other than fp32), so a rerun of the same command finds its own
+// record and its checkpoint `<key>.partial.json`.
 #pragma once
 
 #include <optional>
@@ -26,6 +26,7 @@ struct RunKey {
   std::string split;
   long limit = -1;  // -1 = every image
   int shard_index = 0, shard_count = 1;
+  std::string precision = "fp32";  // "bf16" / "fp16": `--precision`; records without it are fp32
 
   // e.g. "colour-prototypes__coco_object__val__3f2a9c1b04de__limit3__shard1of2"
   std::string stem() const;

@@ -20,6 +20,12 @@ namespace ovseg {
 
 struct PluginDescriptor;
 
+// Whether a stage runs under the host's reduced precision (`--precision
+// bf16|fp16`, ovseg/host/precision.hpp): by its kind (encoders and
+// refinements do: CLIP's towers, the last-block read-outs, SAM's image
+// encoder), or as declared.
+enum class PrecisionPolicy { ByKind, Full, Reduced };
+
 struct StageCapabilities {
   // The stage's LabelMap is the harness's final labelling of this Logits
   // input (argmax; background by the protocol's prob_thd / area_thd, the one
@@ -33,10 +39,19 @@ struct StageCapabilities {
   // Deprecated parameters that spell a protocol knob (parameter -> knob):
   // build_graph moves a value the pipeline sets onto the knob, with a warning.
   std::map<std::string, std::string> protocol_knob_aliases;
+  // Reduced precision: ByKind (encoders and refinements run under autocast,
+  // fusion and postprocess stages in float32), or always Full / Reduced.
+  PrecisionPolicy precision = PrecisionPolicy::ByKind;
 
   StageCapabilities& labels_by_protocol(std::string logits_input);
   StageCapabilities& classwise(std::string logits_input);
   StageCapabilities& alias_of_protocol_knob(std::string param, std::string knob);
+  // Always float32, whatever its kind and the run's --precision (a stage
+  // whose numbers bf16's 8-bit mantissa would change beyond use).
+  StageCapabilities& full_precision();
+  // Under autocast at --precision bf16/fp16 although its kind is fusion or
+  // postprocess (a fusion stage that is mostly an encoder).
+  StageCapabilities& reduced_precision();
 };
 
 // The capabilities of the plugin `d` names, to fill in (process-wide, in
