@@ -16,6 +16,7 @@
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/window_batcher.hpp"
+#include "ovseg/sdk/stage_capabilities.hpp"
 
 using namespace ovseg;
 using namespace eval_test;
@@ -141,7 +142,7 @@ TEST_CASE("batching windows across images: NACLIP on the world CLIP gives predic
   }
 }
 
-TEST_CASE("a window phase that reads ground truth runs one image per batch, as predict()") {
+TEST_CASE("ground truth in the window phase, or a batch-coupled stage: one image per batch, as predict()") {
   // MaskCLIP++'s oracle row classifies ground-truth segments: the window
   // phase reads input.instances, padded to the batch's largest count.
   const Graph g = build_graph(load_pipeline_spec(kSourceDir + "/pipelines/maskclippp_oracle.toml"), catalog());
@@ -158,6 +159,11 @@ TEST_CASE("a window phase that reads ground truth runs one image per batch, as p
     t.class_names = {"sky", "water", "sand"};
     truths.push_back(t);
   }
+  // A stage whose batch elements are coupled (sam_auto_masks pads every
+  // window to the batch's largest proposal count) says so: its pipelines
+  // run one image per batch too.
+  CHECK(capabilities_of("sam_auto_masks").batch_coupled);
+  CHECK_FALSE(capabilities_of("clip_image").batch_coupled);
   WindowBatcher batcher(runner, {32, 0});
   std::vector<Prediction> got;
   for (size_t i = 0; i < images.size(); ++i)
