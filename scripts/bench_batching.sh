@@ -23,12 +23,14 @@ case "$WHICH" in
   coco)
     MODEL=${OVSEG_BENCH_MODEL:-/tmp/ovseg-random-vitb16.safetensors}
     [ -f "$MODEL" ] || "$BIN/ovseg" make-random-clip --preset ViT-B/16 --out "$MODEL"
-    ARGS=(--dataset coco_object --data-root /work/shared/data/coco-object-val2017-mini --limit 5
+    LIMIT=(--limit 5)
+    ARGS=(--dataset coco_object --data-root /work/shared/data/coco-object-val2017-mini
           --set "nodes.clip.model=\"$MODEL\"" --set "nodes.text.model=\"$MODEL\"" --set 'nodes.text.templates="single"')
     SETTINGS=${*:-0 1 2 4 8 16 32 32:1024}
     ;;
   world)
     [ -d data/world/val ] || "$BIN/ovseg" world --out data/world --train 0 --val 100 --seed 0
+    LIMIT=()
     ARGS=(--dataset world --data-root data/world)
     SETTINGS=${*:-0 9 18 36 72 144 288 576 32:1024}
     ;;
@@ -43,7 +45,7 @@ for s in $SETTINGS; do
   mb=0
   [ "$s" != "$windows" ] && mb=${s#*:}
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  /usr/bin/time -f '%M' -o "$TMP/rss" "$BIN/ovseg" eval pipelines/naclip.toml "${ARGS[@]}" --quiet --force \
+  /usr/bin/time -f '%M' -o "$TMP/rss" "$BIN/ovseg" eval pipelines/naclip.toml "${ARGS[@]}" "${LIMIT[@]}" --quiet --force \
     --results "$TMP/r$windows-$mb" --batch-windows "$windows" --batch-memory-mb "$mb" >/dev/null
   rec=$(ls "$TMP/r$windows-$mb"/*.json)
   jq -r --arg rss "$(tail -1 "$TMP/rss")" --arg load "$load" --arg w "$windows" --arg mb "$mb" \

@@ -8,8 +8,11 @@
 // as ProtocolRunner::predict finishes it (stitching, image phase, labels).
 //
 // Results are those of predict(), image by image: a window's result depends
-// on its crop alone (tests/eval/test_window_batcher.cpp compares labels and
-// logits with predict() for several image sizes and limits). Pipelines whose
+// on its crop alone, up to float rounding (BLAS may sum a matrix product's
+// rows in another order when the batch has another number of rows, as it
+// already may between two windows of one batch; measured 1e-7 of the
+// largest logit). tests/eval/test_window_batcher.cpp compares labels and
+// logits with predict() for several image sizes and limits. Pipelines whose
 // window-phase values cannot be shared between images
 // (ProtocolRunner::batches_across_images(): ground truth in the window
 // phase, per-image values read after it) run one image per batch, exactly
