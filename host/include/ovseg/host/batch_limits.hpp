@@ -8,8 +8,8 @@ namespace ovseg {
 struct BatchLimits {
   // Defaults measured on the 2-core build machine (README "Benchmarks",
   // "Batching windows across images").
-  static constexpr int kDefaultWindows = 32;
-  static constexpr double kDefaultMemoryMb = 1024;
+  static constexpr int kDefaultWindows = 16;
+  static constexpr double kDefaultMemoryMb = 512;
   // At most this many windows per batch; 0 = one image's windows per batch
   // (all of them, as ProtocolRunner::predict: the reference).
   int windows = kDefaultWindows;
