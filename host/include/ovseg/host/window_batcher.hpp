@@ -10,7 +10,7 @@
 // Results are those of predict(), image by image: a window's result depends
 // on its crop alone, up to float rounding (BLAS may sum a matrix product's
 // rows in another order when the batch has another number of rows, as it
-// already may between two windows of one batch; measured 1e-7 of the
+// already may between two windows of one batch; measured 3.5e-7 of the
 // largest logit). tests/eval/test_window_batcher.cpp compares labels and
 // logits with predict() for several image sizes and limits. Pipelines whose
 // window-phase values cannot be shared between images
