@@ -5,6 +5,7 @@ if(TARGET ovseg_harness AND TARGET ovseg)
     SOURCES
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_protocol.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_inference.cpp
+      ${CMAKE_CURRENT_LIST_DIR}/eval/test_window_batcher.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_eval_cli.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_sweep.cpp
       ${CMAKE_CURRENT_LIST_DIR}/eval/test_honest_records.cpp

@@ -73,6 +73,11 @@ EvalOptions eval_options(const ParsedArgs& args) {
   if (args.has("--checkpoint-every"))
     o.checkpoint_every = static_cast<int>(
         std::max(1L, parse_count("eval", "--checkpoint-every", args.get("--checkpoint-every"))));
+  if (args.has("--batch-windows"))
+    o.batching.windows = static_cast<int>(
+        std::min(1'000'000L, parse_count("eval", "--batch-windows", args.get("--batch-windows"))));
+  if (args.has("--batch-memory-mb"))
+    o.batching.memory_mb = parse_real("eval", "--batch-memory-mb", args.get("--batch-memory-mb"));
   o.save_predictions = args.get("--save-predictions");
   o.device = args.get("--device", default_device());
   o.precision = precision_arg("eval", args);
@@ -202,6 +207,14 @@ Command eval_command() {
                           "experiment folder: also list the records in DIR/records, write DIR/table.{md,tex,html}",
                           false});
   spec.options.push_back({"--checkpoint-every", "N", "images between checkpoints (default 10)", false});
+  spec.options.push_back({"--batch-windows", "N",
+                          "windows per batch across images (default " + std::to_string(BatchLimits::kDefaultWindows) +
+                              "; 0 = one image per batch); labels do not change",
+                          false});
+  spec.options.push_back({"--batch-memory-mb", "MB",
+                          "cap on one batch's window-phase tensors, measured (default " +
+                              std::to_string(static_cast<int>(BatchLimits::kDefaultMemoryMb)) + "; 0 = none)",
+                          false});
   spec.options.push_back({"--quiet", "", "no progress line", false});
   spec.options.push_back({"--force", "", "run again even if the record is already stored", false});
   spec.options.push_back({"--unseen", "FILE|a,b|none",
@@ -214,6 +227,9 @@ Command eval_command() {
       "authors' settings for that data set) apply before --unset / --set. The classes are the\n"
       "data set's: a pipeline naming others fails on the first image unless it declares\n"
       "[vocabulary] map (README \"Evaluating and tables\").\n"
+      "Windows of several images run through the window phase as one batch (--batch-windows,\n"
+      "--batch-memory-mb; window_batcher.hpp): the labels are the same under any limits, which\n"
+      "are therefore not part of the record's key.\n"
       "The record is RESULTS/<pipeline>__<dataset>__<split>__<toml-hash>[__limitN][__shardIofN][__bf16].json.\n"
       "While running, RESULTS/<same>.partial.json holds the confusion matrix so far: running the\n"
       "same command again after an interruption continues from it; once the record exists, the\n"

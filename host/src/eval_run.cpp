@@ -7,6 +7,8 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -23,6 +25,7 @@
 #include "ovseg/host/image_io.hpp"
 #include "ovseg/host/inference.hpp"
 #include "ovseg/host/qualitative_pool.hpp"
+#include "ovseg/host/window_batcher.hpp"
 #include "ovseg/models/model_zoo.hpp"
 #include "ovseg/models/sha256.hpp"
 #include "ovseg/sdk/runtime.hpp"
@@ -483,17 +486,30 @@ void write_checkpoint(const Tally& t, const std::string& ckpt_path, const RunKey
   write_json_atomic(ckpt_path, p);
 }
 
-// One image through the runner; oracle inputs (input.labels /
-// input.instances) get this image's truth.
-Prediction predict_image(ProtocolRunner& runner, const harness::Sample& s, const Protocol& protocol,
-                         const std::vector<std::string>& class_names) {
+// One image into the batcher; oracle inputs (input.labels /
+// input.instances) get this image's truth. Returns the images finished.
+std::vector<Prediction> queue_image(WindowBatcher& batcher, const ProtocolRunner& runner, const harness::Sample& s,
+                                    const Protocol& protocol, const std::vector<std::string>& class_names) {
   at::Tensor image = preprocess_image(s.image, protocol);
-  if (!runner.ground_truth_used().any()) return runner.predict(image, s.label.rows, s.label.cols);
+  if (!runner.ground_truth_used().any()) return batcher.add(image, s.label.rows, s.label.cols);
   ProtocolRunner::Truth truth;
   truth.labels = mat_to_long(s.label);
   if (!s.instances.empty()) truth.instances = mat_to_long(s.instances);
   truth.class_names = class_names;
-  return runner.predict(image, s.label.rows, s.label.cols, &truth);
+  return batcher.add(image, s.label.rows, s.label.cols, &truth);
+}
+
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// How the windows were batched (not part of the run: labels are the same).
+json batching_json(const BatchLimits& limits, const WindowBatcher::Stats& s) {
+  return {{"windows", limits.windows},        {"memory_mb", limits.memory_mb},
+          {"across_images", s.across_images}, {"batches", s.batches},
+          {"largest_batch", s.largest_batch}, {"window_phase_peak_mb", s.window_phase_peak_mb}};
 }
 
 // Everything a record holds besides the per-image work: what ran, on what,
@@ -602,15 +618,21 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
 
   Progress progress(o.progress, selection.indices.size());
   const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = process_cpu_seconds();
   const auto seconds_since_start = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   size_t since_ckpt = 0;
-  for (size_t i : selection.indices) {
+  // Images wait in the batcher until all their windows have run: their
+  // samples wait here, in the same order, and are scored (and checkpointed)
+  // one by one as their predictions come out.
+  WindowBatcher batcher(runner, o.batching);
+  std::deque<std::pair<size_t, harness::Sample>> waiting;
+  const auto score = [&](Prediction& p) {
+    const size_t i = waiting.front().first;
+    const harness::Sample s = std::move(waiting.front().second);
+    waiting.pop_front();
     const std::string id_i = ds->id(i);
-    if (tally.done.count(id_i)) continue;
-    harness::Sample s = ds->sample(i, true);
-    Prediction p = predict_image(runner, s, protocol, class_names);
     if (pipeline_classes.empty() && !p.class_names.empty()) {
       pipeline_classes = p.class_names;
       remap = check_vocabulary(pipeline_classes, *ds, graph.spec);  // throws: nothing is stored
@@ -651,12 +673,20 @@ EvalOutcome run_eval(const Graph& graph, const EvalOptions& o) {
       write_checkpoint(tally, ckpt_path, key, seconds_since_start());
       std::raise(SIGKILL);
     }
+  };
+  for (size_t i : selection.indices) {
+    if (tally.done.count(ds->id(i))) continue;
+    waiting.emplace_back(i, ds->sample(i, true));
+    for (Prediction& p : queue_image(batcher, runner, waiting.back().second, protocol, class_names)) score(p);
   }
+  for (Prediction& p : batcher.flush()) score(p);
   progress.finish();
   const double total_s = tally.previous_seconds + seconds_since_start();
 
   json record = build_record(graph, o, *ds, id, vocabulary, protocol, runner, tally, pipeline_classes, {},
                              out.resumed_images, total_s);
+  record["timings"]["process_cpu_s"] = process_cpu_seconds() - cpu0;  // this invocation's images, all threads
+  record["batching"] = batching_json(o.batching, batcher.stats());
   apply_zero_shot(record, zero_shot);
   write_json_atomic(out.record_path, record);
   std::error_code ec;

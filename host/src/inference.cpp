@@ -239,6 +239,10 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
     image_phase_[i] = live[i] && !window_phase_[i];
     window_phase_[i] = live[i] && window_phase_[i];
   }
+  for (size_t i = 0; i < n; ++i)
+    window_batch_coupled_ = window_batch_coupled_ ||
+                            (window_phase_[i] &&
+                             capabilities_of(graph_.nodes[i].plugin->descriptor.name).batch_coupled);
   gt_window_ = ground_truth_use(graph_, window_phase_);
   gt_image_ = ground_truth_use(graph_, image_phase_);
   gt_any_ = ground_truth_use(graph_);
@@ -265,6 +269,7 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
                         " exists at image level",
                     "read the stitched logits (" + logits_key + ") or input.image instead");
       carried.insert(k);
+      carried_per_image_ = carried_per_image_ || reads_image[ref.node];
     }
   }
   carried_.assign(carried.begin(), carried.end());
@@ -307,6 +312,14 @@ ProtocolRunner::ProtocolRunner(const Graph& graph, Protocol protocol, std::share
     const std::string port = capabilities_of(ln.plugin->descriptor.name).classwise_input;
     if (!port.empty() && ln.inputs.count(port) && ln.inputs.at(port).node >= 0)
       classwise_source_ = ln.inputs.at(port).str(graph_);
+    // Its other inputs (but the image, which each tile is given) are
+    // handed to each class tile as the window phase left them.
+    for (const auto& [p, ref] : ln.inputs) {
+      const std::string k = ref.str(graph_);
+      if (classwise_source_.empty() || p == port || k == std::string(kInputNodeId) + ".image") continue;
+      tile_inputs_.push_back(k);
+      tile_inputs_per_image_ = tile_inputs_per_image_ || ref.node < 0 || reads_image[ref.node];
+    }
   }
   if (graph_.labels_output && graph_.labels_output->node >= 0 && window_phase_[graph_.labels_output->node])
     throw Error(labels_where(), "",
@@ -358,6 +371,19 @@ at::Tensor window_batch(const at::Tensor& image, const std::vector<Window>& wind
   return windows.size() == 1 ? crops[0] : at::cat(crops, 0);
 }
 
+// Per node over both phases, in graph order.
+std::vector<NodeTiming> sum_per_node(const Graph& graph, const std::vector<NodeTiming>& timings) {
+  std::vector<NodeTiming> out;
+  for (const auto& node : graph.nodes) {
+    double ms = 0;
+    bool ran = false;
+    for (const auto& t : timings)
+      if (t.node == node.id) ms += t.milliseconds, ran = true;
+    if (ran) out.push_back({node.id, ms});
+  }
+  return out;
+}
+
 }  // namespace
 
 void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes) const {
@@ -381,19 +407,49 @@ void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Ten
                 "check the model's weights and the logit scale");
 }
 
+std::map<std::string, PortValue> ProtocolRunner::window_truth(const Truth* truth, int height, int width,
+                                                              const std::vector<Window>& windows) const {
+  return truth_values(truth, gt_window_, height, width, windows);
+}
+
+bool ProtocolRunner::batches_across_images() const {
+  if (gt_window_.any() || carried_per_image_ || window_batch_coupled_) return false;
+  return !(labels_by_class_tiles() && tile_inputs_per_image_);
+}
+
+at::Tensor ProtocolRunner::run_window_nodes(const at::Tensor& crops, std::map<std::string, PortValue> truth_inputs,
+                                            std::vector<NodeTiming>* timings, bool to_classwise_source) {
+  std::vector<bool> run = window_phase_;
+  if (to_classwise_source) run[graph_.logits_output.node] = false;
+  auto values = executor_->run_nodes(Image{crops}, run, std::move(truth_inputs), timings);
+  for (const auto& k : carried_)
+    if (const auto it = values.find(k); it != values.end()) carried_values_[k] = it->second;
+  if (to_classwise_source) {
+    for (const auto& k : tile_inputs_)
+      if (const auto it = values.find(k); it != values.end()) tile_values_[k] = it->second;
+    const Logits& low = std::get<Logits>(values.at(classwise_source_));
+    class_names_ = low.class_names;
+    return low.logits;
+  }
+  const Logits& out = std::get<Logits>(values.at(graph_.logits_output.str(graph_)));
+  check_window_logits(out.logits, crops);
+  class_names_ = out.class_names;
+  return out.logits;
+}
+
+at::Tensor ProtocolRunner::run_window_phase(const at::Tensor& crops, std::map<std::string, PortValue> truth_inputs,
+                                            std::vector<NodeTiming>* timings) {
+  expect_shape(crops, {-1, 3, -1, -1}, "window crops for the protocol");
+  return run_window_nodes(crops, std::move(truth_inputs), timings, labels_by_class_tiles());
+}
+
 at::Tensor ProtocolRunner::stitched_logits(const at::Tensor& image, std::vector<NodeTiming>* timings, int* num_windows,
                                            const Truth* truth) {
   expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
   const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
   const std::vector<Window> windows = windows_of(H, W);
-  const at::Tensor batch = window_batch(image, windows);
-  auto values = executor_->run_nodes(Image{batch}, window_phase_, truth_values(truth, gt_window_, H, W, windows),
-                                     timings);
-  const std::string logits_key = graph_.logits_output.str(graph_);
-  const auto& logits = std::get<Logits>(values.at(logits_key)).logits;
-  check_window_logits(logits, batch);
-  for (const auto& k : carried_) carried_values_[k] = values.at(k);
-  class_names_ = std::get<Logits>(values.at(logits_key)).class_names;
+  const at::Tensor logits = run_window_nodes(window_batch(image, windows), window_truth(truth, H, W, windows), timings,
+                                             /*to_classwise_source=*/false);
   if (num_windows) *num_windows = static_cast<int>(windows.size());
   return stitch_windows(logits.to(at::kFloat), windows, H, W);
 }
@@ -407,42 +463,37 @@ bool ProtocolRunner::labels_by_class_tiles() const {
   return !graph_.labels_output || final_logits_key_ == graph_.logits_output.str(graph_);
 }
 
-Prediction ProtocolRunner::predict_by_class_tiles(const at::Tensor& image, int label_h, int label_w,
-                                                  const Truth* truth) {
-  // The same operations as stitched_logits + labels_at_size, class tile by
-  // class tile: the window phase up to the class-wise logits node (e.g. the
-  // resize to the window) runs once; that node, the stitching and the resize
-  // to the label size run per tile, and a running argmax merges the tiles.
-  // Every one of them works class by class, so the labels are exactly the
-  // untiled ones, while no (B,K,window) or (K,H,W) tensor exists at once.
+Prediction ProtocolRunner::finish_by_class_tiles(const at::Tensor& image, const std::vector<Window>& windows,
+                                                 const at::Tensor& low_logits, int label_h, int label_w,
+                                                 std::vector<NodeTiming> timings) {
+  // The same operations as stitching + labels_at_size, class tile by class
+  // tile: the window phase up to the class-wise logits node (e.g. the resize
+  // to the window) has run; that node, the stitching and the resize to the
+  // label size run per tile, and a running argmax merges the tiles. Every
+  // one of them works class by class, so the labels are exactly the untiled
+  // ones, while no (B,K,window) or (K,H,W) tensor exists at once.
   Prediction out;
   const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
   out.resized_h = H;
   out.resized_w = W;
-  const std::vector<Window> windows = windows_of(H, W);
   const at::Tensor batch = window_batch(image, windows);
   out.num_windows = static_cast<int>(windows.size());
-  std::vector<NodeTiming> timings;
   const int node = graph_.logits_output.node;
-  std::vector<bool> upstream = window_phase_, only_node(graph_.nodes.size(), false);
-  upstream[node] = false;
+  std::vector<bool> only_node(graph_.nodes.size(), false);
   only_node[node] = true;
-  auto values = executor_->run_nodes(Image{batch}, upstream, truth_values(truth, gt_window_, H, W, windows), &timings);
-  const Logits low = std::get<Logits>(values.at(classwise_source_));
-  class_names_ = low.class_names;
   out.logit_names = class_names_;
-  const int64_t k = low.logits.size(1);
+  const int64_t k = low_logits.size(1);
   const int64_t pixels = std::max<int64_t>({batch.size(0) * batch.size(2) * batch.size(3), static_cast<int64_t>(H) * W,
                                             static_cast<int64_t>(label_h) * label_w});
   const std::string logits_key = graph_.logits_output.str(graph_);
+  const bool named = static_cast<int64_t>(class_names_.size()) == k;
   RunningArgmax best;
   for (const auto& [k0, k1] : class_tiles(k, class_tile_bytes_ / (pixels * static_cast<int64_t>(sizeof(float))))) {
-    std::map<std::string, PortValue> given = values;
-    const bool named = static_cast<int64_t>(low.class_names.size()) == k;
-    given[classwise_source_] = Logits{low.logits.slice(1, k0, k1),
-                                      named ? std::vector<std::string>(low.class_names.begin() + k0,
-                                                                       low.class_names.begin() + k1)
-                                            : low.class_names};
+    std::map<std::string, PortValue> given = tile_values_;
+    given[classwise_source_] = Logits{low_logits.slice(1, k0, k1),
+                                      named ? std::vector<std::string>(class_names_.begin() + k0,
+                                                                       class_names_.begin() + k1)
+                                            : class_names_};
     const auto produced = executor_->run_nodes(Image{batch}, only_node, std::move(given), &timings);
     const at::Tensor& tile = std::get<Logits>(produced.at(logits_key)).logits;
     check_window_logits(tile, batch, k1 - k0);
@@ -456,24 +507,34 @@ Prediction ProtocolRunner::predict_by_class_tiles(const at::Tensor& image, int l
     labels = at::tensor(groups.class_of_query, at::kLong).index_select(0, labels.flatten()).view(labels.sizes());
   out.labels = labels;
   out.class_names = groups.merges(k) ? groups.classes : class_names_;
-  for (const auto& n : graph_.nodes) {
-    double ms = 0;
-    bool ran = false;
-    for (const auto& t : timings)
-      if (t.node == n.id) ms += t.milliseconds, ran = true;
-    if (ran) out.timings.push_back({n.id, ms});
-  }
+  out.timings = sum_per_node(graph_, timings);
   return out;
 }
 
 Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int label_w, const Truth* truth) {
   expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
-  if (labels_by_class_tiles()) return predict_by_class_tiles(image, label_h, label_w, truth);
+  const int H = static_cast<int>(image.size(2)), W = static_cast<int>(image.size(3));
+  const std::vector<Window> windows = windows_of(H, W);
+  std::vector<NodeTiming> timings;
+  const at::Tensor outputs = run_window_phase(window_batch(image, windows), window_truth(truth, H, W, windows),
+                                              &timings);
+  return finish(image, windows, outputs, label_h, label_w, truth, std::move(timings));
+}
+
+Prediction ProtocolRunner::finish(const at::Tensor& image, const std::vector<Window>& windows,
+                                  const at::Tensor& window_outputs, int label_h, int label_w, const Truth* truth,
+                                  std::vector<NodeTiming> timings) {
+  expect_shape(image, {1, 3, -1, -1}, "image for the protocol");
+  if (window_outputs.dim() < 1 || window_outputs.size(0) != static_cast<int64_t>(windows.size()))
+    throw std::invalid_argument("ProtocolRunner::finish: window outputs " + shape_string(window_outputs) + " for " +
+                                std::to_string(windows.size()) + " windows");
+  if (labels_by_class_tiles())
+    return finish_by_class_tiles(image, windows, window_outputs, label_h, label_w, std::move(timings));
   Prediction out;
   out.resized_h = static_cast<int>(image.size(2));
   out.resized_w = static_cast<int>(image.size(3));
-  std::vector<NodeTiming> timings;
-  at::Tensor logits = stitched_logits(image, &timings, &out.num_windows, truth);
+  out.num_windows = static_cast<int>(windows.size());
+  at::Tensor logits = stitch_windows(window_outputs.to(at::kFloat), windows, out.resized_h, out.resized_w);
 
   const std::string logits_key = graph_.logits_output.str(graph_);
   std::map<std::string, PortValue> given = truth_values(truth, gt_image_, out.resized_h, out.resized_w,
@@ -509,14 +570,7 @@ Prediction ProtocolRunner::predict(const at::Tensor& image, int label_h, int lab
   // Synonym queries (repeated names) are one class each: every path above
   // labels the distinct names.
   out.class_names = synonym_groups(class_names_).classes;
-  // Sum per node over both phases, in graph order.
-  for (const auto& node : graph_.nodes) {
-    double ms = 0;
-    bool ran = false;
-    for (const auto& t : timings)
-      if (t.node == node.id) ms += t.milliseconds, ran = true;
-    if (ran) out.timings.push_back({node.id, ms});
-  }
+  out.timings = sum_per_node(graph_, timings);
   return out;
 }
 

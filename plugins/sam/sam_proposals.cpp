@@ -4,6 +4,7 @@
 // pipeline ends in a label map like every other pipeline (`ovseg run`
 // overlays, argmax, the harness).
 #include <ovseg/sdk.hpp>
+#include <ovseg/sdk/stage_capabilities.hpp>
 
 #include "ovseg/models/sam_auto_masks.hpp"
 #include "sam_shared.hpp"
@@ -16,9 +17,12 @@ class SamAutoMasks : public Stage {
  public:
   static PluginDescriptor describe() {
     const models::SamAutoMaskOptions d;  // SamAutomaticMaskGenerator's defaults
-    return PluginDescriptor("sam_auto_masks", StageKind::Fusion,
-                            "SAM automatic mask generator: point grid, IoU / stability filters, NMS -> mask proposals")
-        .input("image", PortType::Image, "images (B,3,H,W) RGB in [0,1]")
+    PluginDescriptor desc("sam_auto_masks", StageKind::Fusion,
+                          "SAM automatic mask generator: point grid, IoU / stability filters, NMS -> mask proposals");
+    // N is the batch's largest proposal count: windows of other images
+    // would change an image's mask channels.
+    declare_capabilities(desc).couples_batch();
+    return desc.input("image", PortType::Image, "images (B,3,H,W) RGB in [0,1]")
         .input("model", PortType::Model, "the SAM model (sam_image_encoder's 'model')")
         .input("embeddings", PortType::FeatureMap, "the image embeddings, reused for the whole-image crop", true)
         .output("masks", PortType::Masks,

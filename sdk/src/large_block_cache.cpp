@@ -42,11 +42,15 @@ class LargeBlockCache final : public c10::Allocator {
 
   c10::DataPtr allocate(size_t n) OVSEG_ALLOCATE_CONST override {
     if (n < kLarge) return fallback_->allocate(n);
-    void* p = take(n);
+    size_t held = n;
+    void* p = take(n, held);
     // Memory profiling (torch.profiler, ovseg::TensorMemoryMeter) sees the
-    // blocks this cache hands out as it sees the default allocator's.
+    // blocks this cache hands out as it sees the default allocator's, at
+    // the size release() reports (a reused block may be up to 2n): counting
+    // n here made every reuse look like a free of the difference, so a
+    // meter's running sum drifted below what was live.
     if (c10::memoryProfilingEnabled())
-      c10::reportMemoryUsageToProfiler(p, static_cast<int64_t>(n), 0, 0, c10::Device(c10::DeviceType::CPU));
+      c10::reportMemoryUsageToProfiler(p, static_cast<int64_t>(held), 0, 0, c10::Device(c10::DeviceType::CPU));
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
@@ -57,12 +61,14 @@ class LargeBlockCache final : public c10::Allocator {
   static LargeBlockCache* instance;
 
  private:
-  void* take(size_t n) const {
+  // A block of at least n bytes; `held` = its size.
+  void* take(size_t n, size_t& held) const {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = free_.lower_bound(n);
       if (it != free_.end() && it->first <= 2 * n) {
         void* p = it->second;
+        held = it->first;
         cached_ -= it->first;
         free_.erase(it);
         return p;

@@ -18,12 +18,18 @@ using AllocatorTotal = int64_t;
 
 struct TensorMemoryMeter::State : public c10::MemoryReportingInfoBase {
   std::atomic<int64_t> current{0}, peak{0};
-  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, AllocatorTotal /*total_allocated*/,
-                         AllocatorTotal /*total_reserved*/, c10::Device /*device*/) override {
+  // The meter (or profiler) this one started inside: it sees the same
+  // allocations, so a meter in the harness (WindowBatcher's) leaves a
+  // benchmark's meter around it intact. It outlives this one (scoped).
+  c10::MemoryReportingInfoBase* outer = nullptr;
+  void reportMemoryUsage(void* ptr, int64_t alloc_size, AllocatorTotal total_allocated, AllocatorTotal total_reserved,
+                         c10::Device device) override {
     const int64_t now = current += alloc_size;
     int64_t p = peak.load();
     while (now > p && !peak.compare_exchange_weak(p, now)) {
     }
+    if (outer != nullptr && outer->memoryProfilingEnabled())
+      outer->reportMemoryUsage(ptr, alloc_size, total_allocated, total_reserved, device);
   }
   bool memoryProfilingEnabled() const override { return true; }
 };
@@ -35,6 +41,8 @@ struct MeterGuard {
 };
 
 TensorMemoryMeter::TensorMemoryMeter() : state_(std::make_shared<State>()) {
+  state_->outer = dynamic_cast<c10::MemoryReportingInfoBase*>(
+      c10::ThreadLocalDebugInfo::get(c10::DebugInfoKind::PROFILER_STATE));
   guard_ = std::make_unique<MeterGuard>(state_);
 }
 

@@ -191,6 +191,10 @@ StageCapabilities& StageCapabilities::classwise(std::string logits_input) {
   classwise_input = std::move(logits_input);
   return *this;
 }
+StageCapabilities& StageCapabilities::couples_batch() {
+  batch_coupled = true;
+  return *this;
+}
 StageCapabilities& StageCapabilities::alias_of_protocol_knob(std::string param, std::string knob) {
   protocol_knob_aliases[std::move(param)] = std::move(knob);
   return *this;

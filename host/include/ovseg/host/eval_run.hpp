@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ovseg/harness/zero_shot.hpp"
+#include "ovseg/host/batch_limits.hpp"
 #include "ovseg/host/graph.hpp"
 #include "ovseg/host/precision.hpp"
 #include "ovseg/host/protocol.hpp"
@@ -39,6 +40,9 @@ struct EvalOptions {
   // one the data set declares (harness::declared_zero_shot_split), if any.
   // It is derived from the confusion matrix, so changing it never reruns.
   std::optional<harness::ZeroShotSplit> zero_shot;
+  // Windows of several images per window-phase batch (window_batcher.hpp).
+  // Labels are the same under any limits, so they are not part of the key.
+  BatchLimits batching;
   // Test hook: after this many images of this invocation (and their
   // checkpoint), the process SIGKILLs itself, as a crash or `kill -9` would.
   long kill_after = -1;

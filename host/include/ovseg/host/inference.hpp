@@ -1,6 +1,7 @@
 // Runs a pipeline graph on one data-set image under the harness protocol:
 // resize, sliding windows as one batch, stitching, per-image refinement, and
-// labels at the ground truth's size.
+// labels at the ground truth's size. (`ovseg eval` fills window batches with
+// several images' windows through the same pieces: window_batcher.hpp.)
 //
 // The graph is split at its [outputs] logits port:
 //   window phase  every node that port depends on; runs on the batch of all
@@ -139,6 +140,36 @@ class ProtocolRunner {
   // About how many bytes one class tile's maps take (tests use small ones).
   void class_tile_bytes(int64_t bytes) { class_tile_bytes_ = bytes; }
 
+  // ---- predict() in its pieces, for batching windows across images
+  // (WindowBatcher, window_batcher.hpp); predict() is exactly
+  //   finish(image, w, run_window_phase(crops(image, w), window_truth(..)), ..)
+  // with w = windows_of(H, W).
+  std::vector<Window> windows_of(int height, int width) const;
+  // Whether windows of several images may share one window-phase batch (and
+  // one image's windows be split over batches). Not when the window phase
+  // reads ground truth (its instance masks are padded per batch) or has a
+  // stage that declares its batch elements coupled (StageCapabilities::
+  // batch_coupled, e.g. sam_auto_masks' padding), nor when a per-image
+  // value of the window phase is read after it (mode "whole": an image-phase
+  // input; or an input of the class-wise logits node besides its logits
+  // when labelling by class tiles): those hold one image's values.
+  bool batches_across_images() const;
+  // The window phase's ground-truth inputs for `windows` of an image of this
+  // size (none when the window phase reads no ground truth).
+  std::map<std::string, PortValue> window_truth(const Truth* truth, int height, int width,
+                                                const std::vector<Window>& windows) const;
+  // The window phase on a batch of crops (N,3,h,w) (of any images: a window's
+  // result depends on its crop alone). Returns, per window, what finish()
+  // stitches: the logits (N,K,h,w), or, when predict() labels by class tiles,
+  // the class-wise logits node's input logits (N,K,h',w').
+  at::Tensor run_window_phase(const at::Tensor& crops, std::map<std::string, PortValue> truth_inputs,
+                              std::vector<NodeTiming>* timings = nullptr);
+  // The rest of predict() for one image: its windows' run_window_phase
+  // outputs (in window order) stitched, the image phase, labels at the label
+  // size. `timings` holds the image's share of the window phase.
+  Prediction finish(const at::Tensor& image, const std::vector<Window>& windows, const at::Tensor& window_outputs,
+                    int label_h, int label_w, const Truth* truth, std::vector<NodeTiming> timings);
+
   const std::vector<bool>& window_phase() const { return window_phase_; }
   const Protocol& protocol() const { return protocol_; }
   Executor& executor() { return *executor_; }
@@ -151,16 +182,26 @@ class ProtocolRunner {
   std::vector<bool> image_phase_;     // the complement
   std::vector<std::string> carried_;  // image-independent window-phase values the image phase reads
   std::map<std::string, PortValue> carried_values_;
+  bool carried_per_image_ = false;        // a carried value depends on the image ("whole" mode)
+  std::vector<std::string> tile_inputs_;  // window-phase values the class-wise logits node reads besides its logits
+  std::map<std::string, PortValue> tile_values_;
+  bool tile_inputs_per_image_ = false;    // one of them depends on the image
+  bool window_batch_coupled_ = false;     // a window-phase stage couples batch elements (StageCapabilities)
   std::vector<std::string> class_names_;  // of the last window-phase logits
   std::string final_logits_key_;          // logits the labels come from, with background knobs
   GroundTruthUse gt_window_, gt_image_, gt_any_;
   bool keep_logits_ = false;
   int64_t class_tile_bytes_ = kClassTileBytes;
   std::string classwise_source_;  // the Logits the class-wise logits node reads; empty: none
-  std::vector<Window> windows_of(int height, int width) const;
+  // The window-phase nodes on crops; with to_classwise_source all but the
+  // logits node, returning its class-wise input (run_window_phase).
+  at::Tensor run_window_nodes(const at::Tensor& crops, std::map<std::string, PortValue> truth_inputs,
+                              std::vector<NodeTiming>* timings, bool to_classwise_source);
   void check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes = -1) const;
   bool labels_by_class_tiles() const;
-  Prediction predict_by_class_tiles(const at::Tensor& image, int label_h, int label_w, const Truth* truth);
+  Prediction finish_by_class_tiles(const at::Tensor& image, const std::vector<Window>& windows,
+                                   const at::Tensor& low_logits, int label_h, int label_w,
+                                   std::vector<NodeTiming> timings);
   // input.labels / input.instances for a batch of crops of the truth resized
   // to the image (nearest), for the phase's needs.
   std::map<std::string, PortValue> truth_values(const Truth* truth, const GroundTruthUse& use, int height, int width,

@@ -7,8 +7,9 @@
 // torch.profiler(profile_memory=True) uses). peak_bytes() is the largest
 // sum of live bytes allocated since the meter started, so memory that was
 // live before it started does not count, and freeing it lowers the current
-// sum below 0 (the peak never goes below 0). Not for several meters at
-// once on one thread (the inner one sees the allocations).
+// sum below 0 (the peak never goes below 0). Meters nest: one started
+// while another (or a memory profiler) is active passes every allocation
+// on to it as well.
 #pragma once
 
 #include <cstdint>

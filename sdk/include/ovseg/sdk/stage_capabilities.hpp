@@ -36,6 +36,11 @@ struct StageCapabilities {
   // computed from input channel k alone (and the other inputs), as a resize
   // is, so the harness may run it on tiles of classes. Empty: not declared.
   std::string classwise_input;
+  // The stage's output for one batch element depends on the others (e.g.
+  // padded to the batch's largest proposal count): the harness then never
+  // puts windows of several images in one batch (window_batcher.hpp).
+  // Undeclared: each element's output depends on that element alone.
+  bool batch_coupled = false;
   // Deprecated parameters that spell a protocol knob (parameter -> knob):
   // build_graph moves a value the pipeline sets onto the knob, with a warning.
   std::map<std::string, std::string> protocol_knob_aliases;
@@ -45,6 +50,7 @@ struct StageCapabilities {
 
   StageCapabilities& labels_by_protocol(std::string logits_input);
   StageCapabilities& classwise(std::string logits_input);
+  StageCapabilities& couples_batch();
   StageCapabilities& alias_of_protocol_knob(std::string param, std::string knob);
   // Always float32, whatever its kind and the run's --precision (a stage
   // whose numbers bf16's 8-bit mantissa would change beyond use).
