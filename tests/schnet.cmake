@@ -5,7 +5,8 @@
 if(TARGET ovseg_models AND TARGET ovseg_world AND TARGET ovseg)
   ovseg_add_doctest(test_schnet USES_CLI
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/schnet/test_schnet.cpp
+            ${CMAKE_CURRENT_LIST_DIR}/../plugins/schnet/schnet_modules.cpp
     LIBS ovseg_host ovseg_models ovseg_world ${OpenCV_LIBS})
-  target_include_directories(test_schnet PRIVATE ${OpenCV_INCLUDE_DIRS})
+  target_include_directories(test_schnet PRIVATE ${OpenCV_INCLUDE_DIRS} ${CMAKE_CURRENT_LIST_DIR}/../plugins/schnet)
   set_tests_properties(test_schnet PROPERTIES LABELS schnet TIMEOUT 600 ENVIRONMENT "OVSEG_PLUGIN_PATH=")
 endif()

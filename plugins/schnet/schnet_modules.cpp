@@ -123,7 +123,20 @@ void Decoder::init(int64_t in, int64_t mid, int64_t out, int64_t classes_or_dim,
   cls_b = at::zeros({classes_or_dim});
 }
 
-at::Tensor Decoder::operator()(const at::Tensor& neck, const at::Tensor& text_embeddings) const {
+void Decoder::init_detail(int64_t channels, int64_t stride, at::Generator& gen) {
+  // nn.Conv2d's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels * k * k.
+  auto conv = [&](int64_t i, int64_t o, int64_t k, at::Tensor& w, at::Tensor& b) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(i * k * k));
+    w = at::empty({o, i, k, k}).uniform_(-bound, bound, gen);
+    b = at::empty({o}).uniform_(-bound, bound, gen);
+  };
+  const int64_t out = up1_w.size(1);
+  conv(3, channels, 2 * stride + 1, detail_w, detail_b);
+  conv(out + channels, out, 3, fuse_w, fuse_b);
+}
+
+at::Tensor Decoder::operator()(const at::Tensor& neck, const at::Tensor& text_embeddings,
+                               const at::Tensor& pixels) const {
   at::Tensor x = at::conv_transpose2d(neck, up0_w, up0_b, /*stride=*/2);
   // LayerNorm2d (segment_anything common.py): over channels, eps 1e-6.
   const at::Tensor u = x.mean(1, true), s = (x - u).pow(2).mean(1, true);
@@ -131,6 +144,16 @@ at::Tensor Decoder::operator()(const at::Tensor& neck, const at::Tensor& text_em
   x = norm_w.view({1, -1, 1, 1}) * x + norm_b.view({1, -1, 1, 1});
   x = at::gelu(x);
   x = at::gelu(at::conv_transpose2d(x, up1_w, up1_b, /*stride=*/2));
+  if (has_detail()) {
+    // Kernel 2r+1, padding r, stride r: an S-pixel input gives S / r = 4g, the upscaled grid.
+    const int64_t r = (detail_w.size(2) - 1) / 2;
+    const at::Tensor d = at::gelu(at::conv2d(pixels, detail_w, detail_b, /*stride=*/r, /*padding=*/r));
+    if (d.size(2) != x.size(2) || d.size(3) != x.size(3))
+      throw std::invalid_argument("schnet decoder: detail features " + std::to_string(d.size(2)) + "x" +
+                                  std::to_string(d.size(3)) + " do not match the upscaled grid " +
+                                  std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
+    x = at::gelu(at::conv2d(at::cat({x, d}, 1), fuse_w, fuse_b, /*stride=*/1, /*padding=*/1));
+  }
   at::Tensor y = at::conv2d(x, cls_w, cls_b);
   if (!text) return y;
   const at::Tensor e = y / y.norm(2, 1, true).clamp_min(1e-12);
@@ -147,6 +170,11 @@ void Decoder::named(const std::string& p, std::vector<NamedParam>& out) {
   out.push_back({p + "up1.bias", &up1_b});
   out.push_back({p + "classifier.weight", &cls_w});
   out.push_back({p + "classifier.bias", &cls_b});
+  if (!has_detail()) return;
+  out.push_back({p + "detail.weight", &detail_w});
+  out.push_back({p + "detail.bias", &detail_b});
+  out.push_back({p + "fuse.weight", &fuse_w});
+  out.push_back({p + "fuse.bias", &fuse_b});
 }
 
 at::Tensor unflip_logits(const at::Tensor& logits, const std::vector<std::pair<int64_t, int64_t>>& pairs) {

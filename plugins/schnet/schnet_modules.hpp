@@ -81,14 +81,32 @@ struct Ftm {
 // -> 2x transposed conv -> GELU (the shape of SAM's own output_upscaling)
 // -> 1x1 classifier to K parts (linear), or to the text width compared by
 // cosine with the part names' CLIP text embeddings (text).
+//
+// Optional detail branch (detail_channels > 0), after CE2P's high-resolution
+// embedding module (Ruan et al., AAAI 2019; kept by SCHP): human parsers fuse
+// low-level, high-resolution features with the coarse context features
+// before the classifier, because hands, shoes and faces are a few pixels wide
+// at the backbone's stride. SAM's ViT has no early high-resolution stage, so
+// the low-level features here are one strided conv on SAM's own input pixels
+// (ASSUMPTION):
+//   d = GELU(conv_{2r+1, stride r}(pixels))     r = S / 4g, the decoder's stride
+//   y = GELU(conv_3x3([x, d]))                  x: the upscaled neck features
+// then the classifier as above.
 struct Decoder {
   at::Tensor up0_w, up0_b, norm_w, norm_b, up1_w, up1_b, cls_w, cls_b;
+  at::Tensor detail_w, detail_b, fuse_w, fuse_b;  // undefined without the detail branch
   bool text = false;
   double logit_scale = 40.0;
   void init(int64_t in, int64_t mid, int64_t out, int64_t classes_or_text_dim, bool text_classifier,
             at::Generator& gen);
-  // neck (B,Cn,g,g) -> logits (B,K,4g,4g); text (K,D) used by the text classifier.
-  at::Tensor operator()(const at::Tensor& neck, const at::Tensor& text_embeddings) const;
+  // Adds the detail branch: `channels` low-level features at stride `stride`
+  // of SAM's input pixels (call after init).
+  void init_detail(int64_t channels, int64_t stride, at::Generator& gen);
+  bool has_detail() const { return detail_w.defined(); }
+  // neck (B,Cn,g,g) -> logits (B,K,4g,4g); text (K,D) used by the text
+  // classifier; pixels (B,3,S,S) SAM's preprocessed input, read by the detail
+  // branch (S = 4g * stride).
+  at::Tensor operator()(const at::Tensor& neck, const at::Tensor& text_embeddings, const at::Tensor& pixels) const;
   void named(const std::string& prefix, std::vector<NamedParam>& out);
 };
 

@@ -103,6 +103,11 @@ class Schnet : public Stage {
                "channels after the decoder's two 2x transposed convolutions ([] = SAM's embed_dim / 2 and / 4). "
                "ASSUMPTION")
         .range(1, std::nullopt)
+        .param("detail_channels", 0,
+               "channels of the decoder's detail branch: low-level features of SAM's input pixels (one strided "
+               "conv) fused with the upscaled neck features by a 3x3 conv before the classifier, as CE2P's "
+               "high-resolution embedding module (0 = off). ASSUMPTION")
+        .range(0, 4096)
         .param("classifier", "linear",
                "per-part classifier: linear (1x1 conv to K) or text (cosine to the 'text' input's part-name "
                "embeddings times logit_scale). ASSUMPTION: linear")
@@ -210,6 +215,14 @@ class Schnet : public Stage {
     // from the same decoder for one init_seed.
     at::Generator decoder_gen = schnet::make_generator(static_cast<uint64_t>(p.get_int("init_seed")) + 1000003);
     decoder_.init(g.embed_dim, widths[0], widths[1], text ? std::max<int64_t>(text_dim_, 1) : K, text, decoder_gen);
+    if (p.get_int("detail_channels") > 0) {
+      // The upscaled grid is 4g cells over SAM's S-pixel input: stride S / 4g (world SAM 2, ViT-B 4).
+      const int64_t cells = 4 * g.embedding_grid;
+      if (g.image_size % cells != 0)
+        throw std::invalid_argument("detail_channels: SAM's input " + std::to_string(g.image_size) +
+                                    " px is not a multiple of the decoder's " + std::to_string(cells) + " cells");
+      decoder_.init_detail(p.get_int("detail_channels"), g.image_size / cells, decoder_gen);
+    }
     if (text && text_dim_ == 0)
       throw std::invalid_argument(
           "classifier = \"text\" needs the CLIP model's embedding width: keep srm = true or "
@@ -323,7 +336,7 @@ class Schnet : public Stage {
       return x;
     };
     const at::Tensor emb = (srm_.empty() && !ftm_on_) ? sam_->encode_image(pixels) : sam_->encode_image(pixels, hook);
-    const at::Tensor low = decoder_(emb, text);  // (B,K,4g,4g)
+    const at::Tensor low = decoder_(emb, text, pixels);  // (B,K,4g,4g)
     // Sam.postprocess_masks: to the padded input size, crop the image's part, resize to the image.
     at::Tensor up = at::upsample_bilinear2d(low, {S, S}, false);
     up = up.narrow(2, 0, frame.input_h).narrow(3, 0, frame.input_w);

@@ -13,6 +13,7 @@
 #include "ovseg/host/map_stage_context.hpp"
 #include "ovseg/models/checkpoint_io.hpp"
 #include "ovseg/world/people.hpp"
+#include "schnet_modules.hpp"
 
 namespace {
 
@@ -102,6 +103,56 @@ TEST_CASE("schnet: ports, and the weights layout (SAM's official names under sam
   CHECK(names.count("srm.0.out.bias"));
   CHECK_FALSE(names.count("srm.1.q.weight"));
   CHECK_FALSE(names.count("ftm.tokens.0"));
+}
+
+// conv2d written out as a sum over kernel taps (zero padding), to check the
+// decoder's detail branch against an implementation that shares no code with it.
+at::Tensor conv_by_hand(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, int64_t stride, int64_t pad) {
+  const at::Tensor xp = at::constant_pad_nd(x, {pad, pad, pad, pad}, 0.0);
+  const int64_t k = w.size(2), ho = (x.size(2) + 2 * pad - k) / stride + 1, wo = (x.size(3) + 2 * pad - k) / stride + 1;
+  at::Tensor out = b.view({1, -1, 1, 1}).expand({x.size(0), w.size(0), ho, wo}).clone();
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      const at::Tensor tap = xp.narrow(2, i, (ho - 1) * stride + 1)
+                                 .narrow(3, j, (wo - 1) * stride + 1)
+                                 .slice(2, 0, c10::nullopt, stride)
+                                 .slice(3, 0, c10::nullopt, stride);
+      out += at::einsum("bchw,oc->bohw", {tap, w.select(3, j).select(2, i)});
+    }
+  return out;
+}
+
+TEST_CASE(
+    "the decoder's detail branch: a strided conv on SAM's input pixels fused by a 3x3 conv before the classifier") {
+  at::Generator gen = schnet::make_generator(3);
+  schnet::Decoder plain, detail;
+  plain.init(4, 4, 4, 3, false, gen);
+  gen = schnet::make_generator(3);
+  detail.init(4, 4, 4, 3, false, gen);
+  detail.init_detail(2, 2, gen);  // stride 2: kernel 5, padding 2
+  CHECK(detail.detail_w.sizes() == at::IntArrayRef{2, 3, 5, 5});
+  CHECK(detail.fuse_w.sizes() == at::IntArrayRef{4, 6, 3, 3});
+  std::vector<schnet::NamedParam> names;
+  detail.named("decoder.", names);
+  CHECK(names.size() == 12);
+  CHECK(names[8].name == "decoder.detail.weight");
+  CHECK(names[11].name == "decoder.fuse.bias");
+
+  at::manual_seed(5);
+  const at::Tensor neck = at::randn({1, 4, 2, 2}), pixels = at::randn({1, 3, 16, 16});
+  // Without the branch the pixels are not read.
+  CHECK(at::equal(plain(neck, {}, pixels), plain(neck, {}, at::zeros_like(pixels))));
+  // The upscaled features x (8x8, the plain decoder before its classifier),
+  // d = GELU(conv5x5/2(pixels)), y = GELU(conv3x3([x, d])), logits = 1x1(y).
+  at::Tensor x = at::conv_transpose2d(neck, plain.up0_w, plain.up0_b, 2);
+  x = at::gelu((x - x.mean(1, true)) / at::sqrt(x.var(1, false, true) + 1e-6));  // LayerNorm2d (unit affine at init)
+  x = at::gelu(at::conv_transpose2d(x, plain.up1_w, plain.up1_b, 2));
+  const at::Tensor d = at::gelu(conv_by_hand(pixels, detail.detail_w, detail.detail_b, 2, 2));
+  REQUIRE(d.sizes() == at::IntArrayRef{1, 2, 8, 8});
+  const at::Tensor y = at::gelu(conv_by_hand(at::cat({x, d}, 1), detail.fuse_w, detail.fuse_b, 1, 1));
+  const at::Tensor expected = conv_by_hand(y, detail.cls_w, detail.cls_b, 1, 0);
+  CHECK(at::allclose(detail(neck, {}, pixels), expected, 1e-5, 1e-6));
+  CHECK(at::equal(detail.cls_w, plain.cls_w));  // the branch's draws come after the rest: same start otherwise
 }
 
 TEST_CASE("an untrained SRM and FTM add nothing: SCHNet equals the SAM-only parser until they learn") {
