@@ -26,30 +26,13 @@
 #include "ovseg/models/sam_model.hpp"
 #include "ovseg/models/sam_predictor.hpp"
 #include "ovseg/models/shared_clip.hpp"
+#include "ovseg/sdk/glob_match.hpp"
 #include "schnet_modules.hpp"
 
 namespace {
 
 using namespace ovseg;
 using schnet::Fusion;
-
-// `*` matches any run of characters (dots included), as `trainable` patterns do.
-bool glob_match(const std::string& pattern, const std::string& name) {
-  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
-  while (n < name.size()) {
-    if (p < pattern.size() && pattern[p] == name[n]) {
-      ++p, ++n;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++, mark = n;
-    } else if (star != std::string::npos) {
-      p = star + 1, n = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 std::string list_string(const std::vector<int64_t>& v) {
   std::string s;
