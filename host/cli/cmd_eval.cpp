@@ -73,13 +73,14 @@ EvalOptions eval_options(const ParsedArgs& args) {
   if (args.has("--checkpoint-every"))
     o.checkpoint_every = static_cast<int>(
         std::max(1L, parse_count("eval", "--checkpoint-every", args.get("--checkpoint-every"))));
+  o.device = args.get("--device", default_device());
+  o.batching = BatchLimits::defaults_for(o.device);
   if (args.has("--batch-windows"))
     o.batching.windows = static_cast<int>(
         std::min(1'000'000L, parse_count("eval", "--batch-windows", args.get("--batch-windows"))));
   if (args.has("--batch-memory-mb"))
     o.batching.memory_mb = parse_real("eval", "--batch-memory-mb", args.get("--batch-memory-mb"));
   o.save_predictions = args.get("--save-predictions");
-  o.device = args.get("--device", default_device());
   o.precision = precision_arg("eval", args);
   o.results_dir = args.get("--results", "results/runs");
   o.progress = !args.has("--quiet");
@@ -208,8 +209,8 @@ Command eval_command() {
                           false});
   spec.options.push_back({"--checkpoint-every", "N", "images between checkpoints (default 10)", false});
   spec.options.push_back({"--batch-windows", "N",
-                          "windows per batch across images (default " + std::to_string(BatchLimits::kDefaultWindows) +
-                              "; 0 = one image per batch); labels do not change",
+                          "windows per batch across images (default: 0 = one image per batch on the CPU, " +
+                              std::to_string(BatchLimits::kDefaultCudaWindows) + " on CUDA); labels do not change",
                           false});
   spec.options.push_back({"--batch-memory-mb", "MB",
                           "cap on one batch's window-phase tensors, measured (default " +

@@ -143,6 +143,7 @@ int run_sweep(const ParsedArgs& args) {
       o.data_root = sweep.data_roots.at(d);
       o.limit = sweep.limit;
       o.device = device;
+      o.batching = BatchLimits::defaults_for(device);
       o.precision = precision;
       o.results_dir = args.get("--results", "results/runs");
       o.progress = !args.has("--quiet");
