@@ -13,8 +13,6 @@
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -35,21 +33,15 @@ std::shared_ptr<SamModel> model(const std::string& preset) {
   return m;
 }
 
-double process_cpu_seconds() {  // all threads (OpenBLAS's too), user + system
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
 // Wall seconds of the loop; also reports the process CPU seconds per
 // iteration ("cpu_s/iter"), a steadier figure than wall time on a shared machine.
 template <class F>
 double timed_loop(benchmark::State& state, F body) {
-  const double c0 = process_cpu_seconds();
+  const double c0 = ovseg::process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) body();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  state.counters["cpu_s/iter"] = (process_cpu_seconds() - c0) / static_cast<double>(state.iterations());
+  state.counters["cpu_s/iter"] = (ovseg::process_cpu_seconds() - c0) / static_cast<double>(state.iterations());
   return wall;
 }
 

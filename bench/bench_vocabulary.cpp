@@ -51,12 +51,6 @@ using namespace ovseg;
 
 namespace {
 
-double cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -116,14 +110,14 @@ int main(int argc, char** argv) {
 
   at::NoGradGuard no_grad;
   double wall0 = 0;
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   ProtocolRunner runner(graph, protocol, "cpu", vocab);
   wall0 = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "K " << vocab.size() << " (" << queries << " queries), pipeline " << graph.spec.name << ", prob_thd "
             << protocol.prob_thd << ", ATen threads " << at::get_num_threads() << "\n"
             << "stages (text embeddings): " << std::fixed << std::setprecision(2) << wall0 << " s wall, "
-            << cpu_seconds() - cpu0 << " s CPU, peak RSS " << std::setprecision(0) << peak_rss_mb() << " MB\n";
+            << process_cpu_seconds() - cpu0 << " s CPU, peak RSS " << std::setprecision(0) << peak_rss_mb() << " MB\n";
 
   std::vector<fs::path> images;
   for (const auto& e : fs::directory_iterator(arg["--images"])) images.push_back(e.path());
@@ -134,12 +128,12 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i <= n; ++i) {
     const fs::path& file = images[i == 0 ? 0 : i - 1];  // image 0 twice: the warm-up, then timed
     const cv::Mat bgr = read_bgr_image(file.string());
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     const auto w0 = std::chrono::steady_clock::now();
     TensorMemoryMeter meter;
     const Prediction p = runner.predict(preprocess_image(bgr, protocol), bgr.rows, bgr.cols);
     const double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-    const double c = cpu_seconds() - c0;
+    const double c = process_cpu_seconds() - c0;
     if (i == 0) continue;
     wall += w;
     cpu += c;

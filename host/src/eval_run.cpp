@@ -7,7 +7,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <iostream>
@@ -497,12 +496,6 @@ std::vector<Prediction> queue_image(WindowBatcher& batcher, const ProtocolRunner
   if (!s.instances.empty()) truth.instances = mat_to_long(s.instances);
   truth.class_names = class_names;
   return batcher.add(image, s.label.rows, s.label.cols, &truth);
-}
-
-double process_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 // How the windows were batched (not part of the run: labels are the same).

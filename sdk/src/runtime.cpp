@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <ctime>
 
 #include "large_block_cache.hpp"
 #include "ovseg/sdk/runtime.hpp"
@@ -95,6 +96,12 @@ const ThreadPolicy& init_process() {
 }
 
 bool process_initialised() { return initialised(); }
+
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 std::string thread_policy_reason() {
   return initialised() ? applied_policy().reason : "init_process() not called: the embedding program's settings";

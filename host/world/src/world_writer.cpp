@@ -8,6 +8,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "common/image_file.hpp"
 #include "ovseg/world/world.hpp"
 #include "ovseg/sdk/atomic_file.hpp"
 
@@ -21,10 +22,6 @@ namespace {
 // never sees half a caption list.
 void write_text_atomically(const fs::path& path, const std::string& text) {
   ovseg::write_text_atomically(path.string(), text);
-}
-
-void write_png(const fs::path& path, const cv::Mat& m) {
-  if (!cv::imwrite(path.string(), m)) throw std::runtime_error("cannot write " + path.string());
 }
 
 // ROOT/SPLIT/world.json: everything the split's scenes are a function of.
@@ -84,10 +81,10 @@ void write_world_split(const std::string& root, const std::string& split, int co
     std::ostringstream id;
     id << std::setw(digits) << std::setfill('0') << i;
     const Scene s = render_scene(scene_seed(world_seed, split, static_cast<uint64_t>(i)), options);
-    write_png(dir / "images" / (id.str() + ".png"), s.image);
-    write_png(dir / "labels" / (id.str() + ".png"), s.label);
-    write_png(dir / "instances" / (id.str() + ".png"), s.instances);  // 16-bit PNG
-    if (has_parts) write_png(dir / "parts" / (id.str() + ".png"), s.parts);
+    write_image(dir / "images" / (id.str() + ".png"), s.image);
+    write_image(dir / "labels" / (id.str() + ".png"), s.label);
+    write_image(dir / "instances" / (id.str() + ".png"), s.instances);  // 16-bit PNG
+    if (has_parts) write_image(dir / "parts" / (id.str() + ".png"), s.parts);
     captions << id.str() << '\t' << s.caption << '\n';
     ids << id.str() << '\n';
   }

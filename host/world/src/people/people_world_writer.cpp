@@ -9,6 +9,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "../common/image_file.hpp"
 #include "ovseg/sdk/atomic_file.hpp"
 #include "ovseg/world/people.hpp"
 #include "ovseg/world/world.hpp"
@@ -18,10 +19,6 @@ namespace fs = std::filesystem;
 namespace ovseg::world {
 
 namespace {
-
-void write_png(const fs::path& path, const cv::Mat& m) {
-  if (!cv::imwrite(path.string(), m)) throw std::runtime_error("cannot write " + path.string());
-}
 
 std::string numbered(const std::string& prefix, int i) {
   std::ostringstream id;
@@ -35,10 +32,10 @@ struct SplitFiles {
 
   void add(const std::string& id, const cv::Mat& image, const cv::Mat& label, const cv::Mat& instances,
            const cv::Mat& parts, const std::string& caption) {
-    write_png(dir / "images" / (id + ".png"), image);
-    write_png(dir / "labels" / (id + ".png"), label);
-    write_png(dir / "instances" / (id + ".png"), instances);
-    write_png(dir / "parts" / (id + ".png"), parts);
+    write_image(dir / "images" / (id + ".png"), image);
+    write_image(dir / "labels" / (id + ".png"), label);
+    write_image(dir / "instances" / (id + ".png"), instances);
+    write_image(dir / "parts" / (id + ".png"), parts);
     ids << id << '\n';
     captions << id << '\t' << caption << '\n';
   }

@@ -10,6 +10,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "../common/image_file.hpp"
 #include "ovseg/world/people.hpp"
 #include "ovseg/world/world.hpp"
 
@@ -23,10 +24,6 @@ void write_file(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
   std::ofstream f(path, std::ios::binary);
   if (!(f << text)) throw std::runtime_error("cannot write " + path.string());
-}
-
-void write_image(const fs::path& path, const cv::Mat& m, const std::vector<int>& params = {}) {
-  if (!cv::imwrite(path.string(), m, params)) throw std::runtime_error("cannot write " + path.string());
 }
 
 std::string names_text(const std::vector<std::string>& names) {

@@ -45,6 +45,10 @@ bool process_initialised();
 // was never called (the host runs inside another program).
 std::string thread_policy_reason();
 
+// CPU seconds this process has used so far: all threads (OpenBLAS's too),
+// user + system. On a shared machine a steadier figure than wall time.
+double process_cpu_seconds();
+
 // For a stage whose heavy work is its own at::parallel_for loops (PAMR, the
 // CRF's lattice): runs them on every core while the object lives.
 class AllCoresScope {
