@@ -5,6 +5,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "ovseg/sdk/bilinear.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
 #include "ovseg/sdk/stage_capabilities.hpp"
 #include "ovseg/sdk/synonyms.hpp"
@@ -27,25 +28,6 @@ at::Tensor preprocess_image(const cv::Mat& bgr, const Protocol& protocol) {
   rgb.convertTo(f, CV_32FC3, 1.0 / 255.0);
   at::Tensor hwc = at::from_blob(f.data, {h, w, 3}, at::kFloat).clone();
   return hwc.permute({2, 0, 1}).unsqueeze(0).contiguous();
-}
-
-at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width, at::Device device) {
-  at::Tensor count = at::zeros({height, width}, at::TensorOptions().dtype(at::kFloat).device(device));
-  for (const auto& w : windows) count.slice(0, w.y1, w.y2).slice(1, w.x1, w.x2).add_(1.0);
-  return count;
-}
-
-at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows, int height, int width) {
-  if (window_logits.dim() != 4 || window_logits.size(0) != static_cast<int64_t>(windows.size()))
-    throw std::invalid_argument("stitch_windows: logits " + shape_string(window_logits) + " for " +
-                                std::to_string(windows.size()) + " windows");
-  at::Tensor canvas = at::zeros({1, window_logits.size(1), height, width}, window_logits.options());
-  for (size_t i = 0; i < windows.size(); ++i) {
-    const Window& w = windows[i];
-    canvas.slice(2, w.y1, w.y2).slice(3, w.x1, w.x2).add_(window_logits[static_cast<int64_t>(i)]);
-  }
-  // In place: a second (1,K,H,W) tensor is what a large vocabulary cannot afford.
-  return canvas.div_(window_count_map(windows, height, width, window_logits.device()));
 }
 
 namespace {
@@ -101,7 +83,7 @@ void for_each_resized_strip(const at::Tensor& logits, int64_t height, int64_t wi
   const bool same = logits.size(2) == height && logits.size(3) == width;
   const int64_t rows = strip_rows(logits, width, max_bytes);
   if (rows >= height) {
-    visit(0, same ? logits : at::upsample_bilinear2d(logits.to(at::kFloat), {height, width}, false));
+    visit(0, same ? logits : resize_bilinear(logits.to(at::kFloat), height, width));
     return;
   }
   // Vertical pass on every row (K x height x w, small next to the output),
@@ -109,10 +91,10 @@ void for_each_resized_strip(const at::Tensor& logits, int64_t height, int64_t wi
   // output row y is y itself (weight exactly 1), so each strip is a plain
   // horizontal interpolation of its own rows.
   at::Tensor vertical = logits.to(at::kFloat);
-  if (logits.size(2) != height) vertical = at::upsample_bilinear2d(vertical, {height, logits.size(3)}, false);
+  if (logits.size(2) != height) vertical = resize_bilinear(vertical, height, logits.size(3));
   for (int64_t y0 = 0; y0 < height; y0 += rows) {
     const at::Tensor part = vertical.slice(2, y0, std::min(height, y0 + rows));
-    visit(y0, part.size(3) == width ? part : at::upsample_bilinear2d(part, {part.size(2), width}, false));
+    visit(y0, part.size(3) == width ? part : resize_bilinear(part, part.size(2), width));
   }
 }
 
@@ -132,38 +114,16 @@ std::vector<std::pair<int64_t, int64_t>> class_tiles(int64_t k, int64_t per_tile
   return out;
 }
 
-// argmax over classes fed tile by tile, in class order: strictly greater
-// replaces, so on a tie the earlier tile (lower index) keeps the pixel, as
-// argmax's first-maximum rule.
-struct RunningArgmax {
-  at::Tensor value, index;
-  // scores: (k1-k0, H, W) of classes k0..k1-1.
-  void add(const at::Tensor& scores, int64_t k0) {
-    auto [v, i] = scores.max(0);
-    if (!value.defined()) {
-      value = v;
-      index = i;
-      return;
-    }
-    const at::Tensor better = v > value;
-    value = at::where(better, v, value);
-    index = at::where(better, i + k0, index);
-  }
-};
-
 }  // namespace
 
 at::Tensor argmax_at_size(const at::Tensor& logits, int64_t height, int64_t width, int64_t max_bytes) {
   expect_shape(logits, {1, -1, -1, -1}, "logits to label");
   const int64_t plane = std::max<int64_t>(1, height * width * static_cast<int64_t>(sizeof(float)));
   const bool same = logits.size(2) == height && logits.size(3) == width;
-  RunningArgmax best;
-  for (const auto& [k0, k1] : class_tiles(logits.size(1), max_bytes / plane)) {
-    at::Tensor part = logits.slice(1, k0, k1).to(at::kFloat);
-    if (!same) part = at::upsample_bilinear2d(part, {height, width}, false);
-    best.add(part[0], k0);
-  }
-  return best.index.to(at::kCPU, at::kLong).contiguous();
+  ResizedArgmax best(height, width);  // resizes each tile unless `same`
+  for (const auto& [k0, k1] : class_tiles(logits.size(1), max_bytes / plane))
+    best.add(logits.slice(1, k0, k1).to(at::kFloat), k0);
+  return best.labels();
 }
 
 at::Tensor labels_at_size(const at::Tensor& logits, const std::vector<std::string>& class_names, int64_t height,
@@ -386,7 +346,8 @@ std::vector<NodeTiming> sum_per_node(const Graph& graph, const std::vector<NodeT
 
 }  // namespace
 
-void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes) const {
+void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes,
+                                         bool check_finite) const {
   const std::string logits_key = graph_.logits_output.str(graph_);
   const GraphNode& node = graph_.nodes[graph_.logits_output.node];
   const int64_t ch = batch.size(2), cw = batch.size(3);
@@ -398,13 +359,17 @@ void ProtocolRunner::check_window_logits(const at::Tensor& logits, const at::Ten
                     std::to_string(ch) + ", " + std::to_string(cw) + ")",
                 "end the logits with resize_logits wired to image = \"input.image\"");
   // NaN / inf logits (NaN weights, an infinite logit scale) would silently
-  // become class 0 everywhere: refuse them, naming the node. Window by
-  // window: the check's boolean mask is then one window's, not the batch's.
-  bool finite = true;
-  for (int64_t i = 0; i < logits.size(0) && finite; ++i) finite = at::isfinite(logits[i]).all().item<bool>();
-  if (!finite)
-    throw Error(node.where, node.id, "logits output " + logits_key + " has non-finite values (NaN or inf)",
-                "check the model's weights and the logit scale");
+  // become class 0 everywhere: refuse them, naming the node.
+  if (!check_finite) return;
+  for (int64_t i = 0; i < logits.size(0); ++i)
+    if (!all_finite(logits[i])) throw_non_finite_logits();
+}
+
+void ProtocolRunner::throw_non_finite_logits() const {
+  const GraphNode& node = graph_.nodes[graph_.logits_output.node];
+  throw Error(node.where, node.id,
+              "logits output " + graph_.logits_output.str(graph_) + " has non-finite values (NaN or inf)",
+              "check the model's weights and the logit scale");
 }
 
 std::map<std::string, PortValue> ProtocolRunner::window_truth(const Truth* truth, int height, int width,
@@ -487,7 +452,7 @@ Prediction ProtocolRunner::finish_by_class_tiles(const at::Tensor& image, const 
                                             static_cast<int64_t>(label_h) * label_w});
   const std::string logits_key = graph_.logits_output.str(graph_);
   const bool named = static_cast<int64_t>(class_names_.size()) == k;
-  RunningArgmax best;
+  ResizedArgmax best(label_h, label_w);  // the resize to the label size and the argmax, fused
   for (const auto& [k0, k1] : class_tiles(k, class_tile_bytes_ / (pixels * static_cast<int64_t>(sizeof(float))))) {
     std::map<std::string, PortValue> given = tile_values_;
     given[classwise_source_] = Logits{low_logits.slice(1, k0, k1),
@@ -496,12 +461,14 @@ Prediction ProtocolRunner::finish_by_class_tiles(const at::Tensor& image, const 
                                             : class_names_};
     const auto produced = executor_->run_nodes(Image{batch}, only_node, std::move(given), &timings);
     const at::Tensor& tile = std::get<Logits>(produced.at(logits_key)).logits;
-    check_window_logits(tile, batch, k1 - k0);
-    at::Tensor stitched = stitch_windows(tile.to(at::kFloat), windows, H, W);
-    if (H != label_h || W != label_w) stitched = at::upsample_bilinear2d(stitched, {label_h, label_w}, false);
-    best.add(stitched[0], k0);
+    check_window_logits(tile, batch, k1 - k0, /*check_finite=*/false);
+    const at::Tensor stitched = stitch_windows(tile.to(at::kFloat), windows, H, W);
+    // A NaN or inf in any window stays NaN or inf in the mean, so checking
+    // the stitched tile (fewer values) catches exactly what the windows hold.
+    if (!all_finite(stitched)) throw_non_finite_logits();
+    best.add(stitched, k0);
   }
-  at::Tensor labels = best.index.to(at::kCPU, at::kLong).contiguous();
+  at::Tensor labels = best.labels();
   const SynonymGroups groups = synonym_groups(class_names_);
   if (groups.merges(k))  // the class of the best query, as argmax_labels
     labels = at::tensor(groups.class_of_query, at::kLong).index_select(0, labels.flatten()).view(labels.sizes());

@@ -3,6 +3,10 @@
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <utility>
+#include <vector>
+
 #include "ovseg/host/inference.hpp"
 #include "ovseg/host/protocol.hpp"
 #include "ovseg/sdk/diagnostics.hpp"
@@ -122,6 +126,37 @@ TEST_CASE("stitch_windows averages overlapping crops") {
   CHECK(s[0][0][300][400].item<float>() == 6.0f);                  // window 5 only
   CHECK(s[0][1][150][150].item<float>() == doctest::Approx(-3.0));
   CHECK_THROWS(stitch_windows(crops.slice(0, 0, 5), w, 336, 448));
+}
+
+TEST_CASE("stitch_windows is ATen's zero canvas + add_ per window + div_ by the count, bit for bit") {
+  at::manual_seed(5);
+  for (const auto& [h, wd] : std::vector<std::pair<int, int>>{{336, 448}, {500, 336}, {224, 224}, {100, 448}}) {
+    CAPTURE(h);
+    CAPTURE(wd);
+    const auto w = slide_windows(h, wd, 224, 112);
+    const at::Tensor crops = at::randn({static_cast<int64_t>(w.size()), 5, w[0].y2 - w[0].y1, w[0].x2 - w[0].x1}) * 20;
+    at::Tensor expected = at::zeros({1, 5, h, wd});
+    for (size_t i = 0; i < w.size(); ++i)
+      expected.slice(2, w[i].y1, w[i].y2).slice(3, w[i].x1, w[i].x2).add_(crops[static_cast<int64_t>(i)]);
+    expected.div_(window_count_map(w, h, wd));
+    CHECK(at::equal(stitch_windows(crops, w, h, wd), expected));
+    // Not contiguous, or double: the same values.
+    CHECK(at::equal(stitch_windows(crops.transpose(2, 3).contiguous().transpose(2, 3), w, h, wd), expected));
+    CHECK(at::allclose(stitch_windows(crops.to(at::kDouble), w, h, wd), expected.to(at::kDouble), 1e-6, 1e-6));
+  }
+}
+
+TEST_CASE("all_finite finds one NaN or inf anywhere") {
+  at::Tensor t = at::randn({3, 37, 41});
+  CHECK(all_finite(t));
+  for (double bad : {std::nan(""), double{INFINITY}, -double{INFINITY}})
+    for (int64_t at_index : {int64_t{0}, int64_t{17}, t.numel() - 1}) {
+      at::Tensor u = t.clone();
+      u.view({-1})[at_index] = bad;
+      CHECK_FALSE(all_finite(u));
+      CHECK_FALSE(all_finite(u.transpose(1, 2)));  // ATen's check on a non-contiguous view
+    }
+  CHECK(all_finite(at::empty({0})));
 }
 
 TEST_CASE("background handling follows SCLIP's postprocess_result") {

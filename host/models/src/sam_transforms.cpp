@@ -3,6 +3,7 @@
 // Sam.postprocess_masks from modeling/sam.py, and the Pillow resampler that
 // apply_image runs through torchvision's resize of a PIL image.
 #include <ovseg/models/sam_predictor.hpp>
+#include <ovseg/sdk/bilinear.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -186,9 +187,11 @@ at::Tensor sam_apply_boxes(const at::Tensor& boxes_xyxy, const SamFrame& f) {
 
 at::Tensor sam_postprocess_masks(const at::Tensor& low_res, const SamFrame& f) {
   TORCH_CHECK(low_res.dim() == 4, "sam_postprocess_masks: expected (B,M,h,w) logits, got ", low_res.sizes());
-  at::Tensor m = at::upsample_bilinear2d(low_res, {f.image_size, f.image_size}, /*align_corners=*/false);
+  // F.interpolate(..., mode="bilinear", align_corners=False) twice; ovseg's
+  // resize is ATen's bit for bit (ovseg/sdk/bilinear.hpp), only faster.
+  at::Tensor m = resize_bilinear(low_res, f.image_size, f.image_size);
   m = m.slice(2, 0, f.input_h).slice(3, 0, f.input_w);
-  return at::upsample_bilinear2d(m, {f.original_h, f.original_w}, /*align_corners=*/false);
+  return resize_bilinear(m, f.original_h, f.original_w);
 }
 
 }  // namespace ovseg::models

@@ -57,6 +57,8 @@ at::Tensor preprocess_image(const cv::Mat& bgr, const Protocol& protocol);
 at::Tensor stitch_windows(const at::Tensor& window_logits, const std::vector<Window>& windows, int height, int width);
 // How many windows cover each pixel: (height,width) float32.
 at::Tensor window_count_map(const std::vector<Window>& windows, int height, int width, at::Device device = at::kCPU);
+// Whether every value is finite (no NaN, no inf).
+bool all_finite(const at::Tensor& t);
 
 // SCLIP's postprocess_result on logits (K,H,W) (logit scale included):
 // softmax over classes; classes 1.. whose argmax area is <= area_thd x the
@@ -197,7 +199,9 @@ class ProtocolRunner {
   // logits node, returning its class-wise input (run_window_phase).
   at::Tensor run_window_nodes(const at::Tensor& crops, std::map<std::string, PortValue> truth_inputs,
                               std::vector<NodeTiming>* timings, bool to_classwise_source);
-  void check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes = -1) const;
+  void check_window_logits(const at::Tensor& logits, const at::Tensor& batch, int64_t classes = -1,
+                           bool check_finite = true) const;
+  [[noreturn]] void throw_non_finite_logits() const;
   bool labels_by_class_tiles() const;
   Prediction finish_by_class_tiles(const at::Tensor& image, const std::vector<Window>& windows,
                                    const at::Tensor& low_logits, int label_h, int label_w,

@@ -1,0 +1,57 @@
+// Bilinear resizing (align_corners=false) of float class maps on the CPU,
+// bit for bit at::upsample_bilinear2d, faster: the harness resizes every
+// class map of every window and of the stitched image, which at ADE-847's
+// vocabulary is most of the per-class cost (README "Cost as the vocabulary
+// grows").
+//
+// Why it is exact: ATen's channels-first CPU kernel computes each output
+// value as t(y0) * wy0 + t(y1) * wy1 with t(y) = x(y, x0) * wx0 + x(y, x1) * wx1
+// and the weights of UpSample.h (compute_source_index_and_lambda). The
+// kernel here does the same float operations in the same order, but once per
+// source row rather than per output pixel (bilinear is separable, and the
+// horizontal pass of a source row does not depend on the output row), with
+// vector instructions. Whether ATen's build contracted a * b + c * d into a
+// fused multiply-add (and which operand it fused) depends on how LibTorch was
+// compiled, so the variant is not assumed: the first use compares each
+// candidate with at::upsample_bilinear2d on a probe and keeps the one that
+// matches bit for bit; when none does, everything goes through ATen.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ovseg {
+
+// at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false) for a
+// (N,C,h,w) tensor. The fast kernel takes float CPU tensors with C >= 2
+// (LibTorch resizes C = 1, which is also channels-last contiguous, on its
+// channels-last kernel, and channels-last input likewise); everything else
+// goes to ATen.
+at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width);
+
+// argmax over classes of class maps resized bilinearly to (height, width),
+// fed in class order, tile by tile, without the (K, height, width) tensor:
+// exactly argmax(upsample_bilinear2d(all maps)) over dim 1 (the first
+// maximum wins a tie, as argmax).
+class ResizedArgmax {
+ public:
+  ResizedArgmax(int64_t height, int64_t width) : height_(height), width_(width) {}
+  // maps: (1,C,h,w) or (C,h,w), classes first .. first+C-1; a tile's first
+  // must be the previous tile's first + C.
+  void add(const at::Tensor& maps, int64_t first);
+  // (height, width) int64 labels on the CPU.
+  at::Tensor labels() const;
+
+ private:
+  int64_t height_, width_;
+  at::Tensor value_, index_;  // running maximum and its class (int32 on the fast path)
+};
+
+// The kernel the calls above use in this process: "fma" or "plain" (the
+// arithmetic variant that matched ATen's on the probe) or "aten" (none
+// matched, or the CPU lacks what the variant needs). For benchmarks and tests.
+std::string bilinear_kernel();
+
+}  // namespace ovseg

@@ -1,0 +1,260 @@
+// Exact fast bilinear resizing and resize + argmax (ovseg/sdk/bilinear.hpp).
+//
+// This file is compiled with -ffp-contract=off (sdk/CMakeLists.txt): the
+// "plain" variant must round a * b + c * d as two products and a sum, and
+// the "fma" variant spells its fused multiply-add out, so the compiler may
+// not choose either on its own.
+#include "ovseg/sdk/bilinear.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/native/UpSample.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define OVSEG_BILINEAR_AVX2 1
+#endif
+
+namespace ovseg {
+namespace {
+
+// How ATen's kernel rounds t0 * w0 + t1 * w1 (see the header).
+enum class Variant { Fma, Plain, Aten };
+
+// Source indices and weights along one axis, as ATen's
+// HelperInterpLinear::compute_indices_weights (align_corners=false).
+struct Axis {
+  std::vector<int32_t> i0, i1;
+  std::vector<float> w0, w1;
+};
+
+Axis axis_weights(int64_t in, int64_t out) {
+  Axis a;
+  a.i0.resize(out);
+  a.i1.resize(out);
+  a.w0.resize(out);
+  a.w1.resize(out);
+  const float scale = at::native::area_pixel_compute_scale<float>(in, out, /*align_corners=*/false, c10::nullopt);
+  for (int64_t o = 0; o < out; ++o) {
+    int64_t i0 = 0, i1 = 0;
+    at::native::compute_source_index_and_lambda(i0, i1, a.w0[o], a.w1[o], scale, o, in, out, /*align_corners=*/false);
+    a.i0[o] = static_cast<int32_t>(i0);
+    a.i1[o] = static_cast<int32_t>(i1);
+  }
+  return a;
+}
+
+}  // namespace
+}  // namespace ovseg
+
+// The kernels, twice (see bilinear_kernels.inc).
+namespace ovseg {
+namespace {
+namespace generic {
+#define OVSEG_BILINEAR_VECTOR 0
+#include "bilinear_kernels.inc"
+#undef OVSEG_BILINEAR_VECTOR
+}  // namespace generic
+}  // namespace
+}  // namespace ovseg
+
+#if OVSEG_BILINEAR_AVX2
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace ovseg {
+namespace {
+namespace avx2 {
+#define OVSEG_BILINEAR_VECTOR 1
+#include "bilinear_kernels.inc"
+#undef OVSEG_BILINEAR_VECTOR
+}  // namespace avx2
+}  // namespace
+}  // namespace ovseg
+#pragma GCC pop_options
+#endif
+
+namespace ovseg {
+namespace {
+
+bool cpu_has_avx2_fma() {
+#if OVSEG_BILINEAR_AVX2
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+// The fast resize with variant V: src (N,C,h,w) float CPU.
+at::Tensor resize_with(Variant v, const at::Tensor& x, int64_t height, int64_t width) {
+  const at::Tensor src = x.contiguous();
+  at::Tensor dst = at::empty({x.size(0), x.size(1), height, width}, src.options());
+  const int64_t h = src.size(2), w = src.size(3), planes = src.size(0) * src.size(1);
+  const Axis ay = axis_weights(h, height), ax = axis_weights(w, width);
+  const float* s = src.data_ptr<float>();
+  float* d = dst.data_ptr<float>();
+  const bool avx2 = cpu_has_avx2_fma();
+  at::parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) {
+#if OVSEG_BILINEAR_AVX2
+    if (avx2) {
+      if (v == Variant::Fma)
+        avx2::resize_planes<Variant::Fma>(s, h, w, d, ay, ax, p0, p1);
+      else
+        avx2::resize_planes<Variant::Plain>(s, h, w, d, ay, ax, p0, p1);
+      return;
+    }
+#endif
+    (void)avx2;
+    if (v == Variant::Fma)
+      generic::resize_planes<Variant::Fma>(s, h, w, d, ay, ax, p0, p1);
+    else
+      generic::resize_planes<Variant::Plain>(s, h, w, d, ay, ax, p0, p1);
+  });
+  return dst;
+}
+
+// Deterministic probe values (no RNG state touched): a hash of the index
+// mapped to [-8, 8).
+at::Tensor probe(int64_t n, int64_t c, int64_t h, int64_t w) {
+  at::Tensor t = at::empty({n, c, h, w}, at::kFloat);
+  float* p = t.data_ptr<float>();
+  uint32_t s = 2463534242u;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    p[i] = static_cast<float>(s % 65536u) / 4096.0f - 8.0f;
+  }
+  return t;
+}
+
+// The variant matching ATen's build on this machine, decided once: a
+// variant counts only if it matches at::upsample_bilinear2d bit for bit on
+// every probe (up, down, unchanged, and single-row sizes). fma without
+// hardware FMA would be slower than ATen, so it is not used then.
+Variant matching_variant() {
+  struct Case {
+    int64_t n, c, h, w, oh, ow;
+  };
+  const Case cases[] = {{2, 3, 14, 14, 224, 224},
+                        {1, 2, 37, 53, 91, 40},
+                        {1, 4, 5, 7, 5, 11},
+                        {1, 2, 17, 9, 1, 23},
+                        {1, 2, 336, 448, 480, 640}};
+  for (Variant v : {Variant::Fma, Variant::Plain}) {
+    if (v == Variant::Fma && !cpu_has_avx2_fma()) continue;
+    bool all = true;
+    for (const Case& k : cases) {
+      const at::Tensor x = probe(k.n, k.c, k.h, k.w);
+      if (!at::equal(resize_with(v, x, k.oh, k.ow), at::upsample_bilinear2d(x, {k.oh, k.ow}, false))) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return v;
+  }
+  return Variant::Aten;
+}
+
+Variant kernel_variant() {
+  static const Variant v = matching_variant();
+  return v;
+}
+
+bool fast_path(const at::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && kernel_variant() != Variant::Aten;
+}
+
+}  // namespace
+
+std::string bilinear_kernel() {
+  switch (kernel_variant()) {
+    case Variant::Fma: return "fma";
+    case Variant::Plain: return "plain";
+    default: return "aten";
+  }
+}
+
+at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width) {
+  // C = 1 and channels-last input take ATen's channels-last kernel, whose
+  // rounding differs from the channels-first one reproduced here.
+  if (x.dim() != 4 || x.size(1) < 2 || x.numel() == 0 || !fast_path(x) ||
+      x.is_contiguous(at::MemoryFormat::ChannelsLast))
+    return at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false);
+  return resize_with(kernel_variant(), x, height, width);
+}
+
+void ResizedArgmax::add(const at::Tensor& maps_in, int64_t first) {
+  const at::Tensor maps = maps_in.dim() == 4 ? maps_in.squeeze(0) : maps_in;
+  if (maps.dim() != 3) {
+    std::ostringstream os;
+    os << "ResizedArgmax: class maps must be (C,h,w) or (1,C,h,w), got " << maps_in.sizes();
+    throw std::invalid_argument(os.str());
+  }
+  const bool fast = fast_path(maps) && (!index_.defined() || index_.scalar_type() == at::kInt);
+  if (!fast) {  // ATen: resize the tile, its argmax, merged keeping the first maximum
+    at::Tensor part = maps.to(at::kFloat);
+    if (part.size(1) != height_ || part.size(2) != width_)
+      part = at::upsample_bilinear2d(part.unsqueeze(0), {height_, width_}, false)[0];
+    auto [v, i] = part.max(0);
+    i = i + first;
+    if (!value_.defined()) {
+      value_ = v;
+      index_ = i;
+      return;
+    }
+    if (index_.scalar_type() != at::kLong) index_ = index_.to(v.device(), at::kLong);
+    const at::Tensor better = v > value_.to(v.device());
+    value_ = at::where(better, v, value_.to(v.device()));
+    index_ = at::where(better, i, index_);
+    return;
+  }
+  const bool fresh = !value_.defined();
+  if (fresh) {
+    value_ = at::empty({height_, width_}, at::kFloat);
+    index_ = at::empty({height_, width_}, at::kInt);
+  }
+  const at::Tensor src = maps.contiguous();
+  const int64_t channels = src.size(0), h = src.size(1), w = src.size(2);
+  const Axis ay = axis_weights(h, height_), ax = axis_weights(w, width_);
+  const float* s = src.data_ptr<float>();
+  float* best = value_.data_ptr<float>();
+  int32_t* index = index_.data_ptr<int32_t>();
+  const Variant v = kernel_variant();
+  const bool avx2 = cpu_has_avx2_fma();
+  const int32_t f = static_cast<int32_t>(first);
+  // Blocks of output rows: one block's running maximum and index stay in
+  // cache while every class of the tile passes over it.
+  constexpr int64_t kRowsPerBlock = 16;
+  at::parallel_for(0, (height_ + kRowsPerBlock - 1) / kRowsPerBlock, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t y0 = b * kRowsPerBlock, y1 = std::min(height_, y0 + kRowsPerBlock);
+#if OVSEG_BILINEAR_AVX2
+      if (avx2) {
+        if (v == Variant::Fma)
+          avx2::argmax_rows<Variant::Fma>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
+        else
+          avx2::argmax_rows<Variant::Plain>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
+        continue;
+      }
+#endif
+      (void)avx2;
+      if (v == Variant::Fma)
+        generic::argmax_rows<Variant::Fma>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
+      else
+        generic::argmax_rows<Variant::Plain>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
+    }
+  });
+}
+
+at::Tensor ResizedArgmax::labels() const {
+  if (!index_.defined()) throw std::logic_error("ResizedArgmax: no class maps were added");
+  return index_.to(at::kCPU, at::kLong).contiguous();
+}
+
+}  // namespace ovseg

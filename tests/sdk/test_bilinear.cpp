@@ -1,0 +1,88 @@
+// ovseg::resize_bilinear and ovseg::ResizedArgmax against ATen, bit for bit.
+#include <ATen/ATen.h>
+#include <doctest/doctest.h>
+
+#include <ovseg/sdk/bilinear.hpp>
+
+#include <vector>
+
+namespace {
+
+struct Size {
+  int64_t h, w, oh, ow;
+};
+// Up, down, mixed, unchanged in one axis, one row / column, and the
+// harness's shapes (a 14 x 14 window map to 224; a stitched COCO canvas to
+// its label size).
+const std::vector<Size> kSizes = {{14, 14, 224, 224}, {336, 448, 480, 640}, {37, 53, 91, 40}, {5, 7, 5, 11},
+                                  {17, 9, 1, 23},     {1, 9, 6, 9},         {64, 48, 20, 20}, {3, 3, 3, 3}};
+
+}  // namespace
+
+TEST_CASE("bilinear: the fast kernel is in use on this machine") {
+  // On x86-64 with AVX2 + FMA (every machine this project runs on) one of
+  // the variants must match ATen; "aten" here means the fast path was lost.
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) CHECK(ovseg::bilinear_kernel() != "aten");
+#endif
+  MESSAGE("bilinear kernel: " << ovseg::bilinear_kernel());
+}
+
+TEST_CASE("bilinear: resize_bilinear equals at::upsample_bilinear2d bit for bit") {
+  at::manual_seed(7);
+  for (const Size& s : kSizes) {
+    CAPTURE(s.h);
+    CAPTURE(s.w);
+    CAPTURE(s.oh);
+    CAPTURE(s.ow);
+    for (int64_t c : {2, 5}) {
+      const at::Tensor x = at::randn({2, c, s.h, s.w}) * 30;
+      CHECK(at::equal(ovseg::resize_bilinear(x, s.oh, s.ow), at::upsample_bilinear2d(x, {s.oh, s.ow}, false)));
+    }
+  }
+  // A non-contiguous slice, one channel and channels-last (ATen's other
+  // kernel): still ATen's result.
+  const at::Tensor big = at::randn({1, 6, 20, 30});
+  const at::Tensor slice = big.slice(1, 1, 4).slice(3, 2, 25);
+  CHECK(at::equal(ovseg::resize_bilinear(slice, 41, 17), at::upsample_bilinear2d(slice, {41, 17}, false)));
+  const at::Tensor one = big.slice(1, 0, 1);
+  CHECK(at::equal(ovseg::resize_bilinear(one, 41, 17), at::upsample_bilinear2d(one, {41, 17}, false)));
+  const at::Tensor last = big.contiguous(at::MemoryFormat::ChannelsLast);
+  CHECK(at::equal(ovseg::resize_bilinear(last, 41, 17), at::upsample_bilinear2d(last, {41, 17}, false)));
+  // Not float: ATen's.
+  const at::Tensor dbl = big.to(at::kDouble);
+  CHECK(at::equal(ovseg::resize_bilinear(dbl, 41, 17), at::upsample_bilinear2d(dbl, {41, 17}, false)));
+}
+
+TEST_CASE("bilinear: ResizedArgmax equals argmax of the whole resize, tile by tile") {
+  at::manual_seed(11);
+  for (const Size& s : kSizes) {
+    CAPTURE(s.h);
+    CAPTURE(s.w);
+    CAPTURE(s.oh);
+    CAPTURE(s.ow);
+    const int64_t k = 23;
+    // Coarse values make ties between classes frequent.
+    const at::Tensor maps = at::randint(0, 4, {1, k, s.h, s.w}).to(at::kFloat);
+    const at::Tensor expected = at::upsample_bilinear2d(maps, {s.oh, s.ow}, false)[0].argmax(0);
+    for (int64_t tile : {1, 2, 7, 23}) {
+      CAPTURE(tile);
+      ovseg::ResizedArgmax best(s.oh, s.ow);
+      for (int64_t k0 = 0; k0 < k; k0 += tile) best.add(maps.slice(1, k0, std::min(k, k0 + tile)), k0);
+      const at::Tensor labels = best.labels();
+      CHECK((labels.scalar_type() == at::kLong));
+      CHECK(at::equal(labels, expected));
+    }
+  }
+}
+
+TEST_CASE("bilinear: ResizedArgmax on real-valued maps and with nothing added") {
+  at::manual_seed(3);
+  const at::Tensor maps = at::randn({40, 30, 44});
+  ovseg::ResizedArgmax best(61, 97);
+  best.add(maps.slice(0, 0, 25), 0);
+  best.add(maps.slice(0, 25, 40), 25);
+  CHECK(at::equal(best.labels(), at::upsample_bilinear2d(maps.unsqueeze(0), {61, 97}, false)[0].argmax(0)));
+  CHECK_THROWS_WITH(ovseg::ResizedArgmax(4, 4).labels(), doctest::Contains("no class maps"));
+  CHECK_THROWS_WITH(ovseg::ResizedArgmax(4, 4).add(at::zeros({4, 4}), 0), doctest::Contains("(C,h,w)"));
+}
