@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/native/UpSample.h>
 
 #include <algorithm>
@@ -183,8 +184,9 @@ std::string bilinear_kernel() {
 at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width) {
   // C = 1 and channels-last input take ATen's channels-last kernel, whose
   // rounding differs from the channels-first one reproduced here.
+  // Training needs ATen's op for its gradient.
   if (x.dim() != 4 || x.size(1) < 2 || x.numel() == 0 || !fast_path(x) ||
-      x.is_contiguous(at::MemoryFormat::ChannelsLast))
+      x.is_contiguous(at::MemoryFormat::ChannelsLast) || (x.requires_grad() && at::GradMode::is_enabled()))
     return at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false);
   return resize_with(kernel_variant(), x, height, width);
 }

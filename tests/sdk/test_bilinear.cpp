@@ -49,6 +49,12 @@ TEST_CASE("bilinear: resize_bilinear equals at::upsample_bilinear2d bit for bit"
   CHECK(at::equal(ovseg::resize_bilinear(one, 41, 17), at::upsample_bilinear2d(one, {41, 17}, false)));
   const at::Tensor last = big.contiguous(at::MemoryFormat::ChannelsLast);
   CHECK(at::equal(ovseg::resize_bilinear(last, 41, 17), at::upsample_bilinear2d(last, {41, 17}, false)));
+  // A gradient is ATen's (training resizes logits too).
+  const at::Tensor leaf = big.clone().requires_grad_(true);
+  const at::Tensor resized = ovseg::resize_bilinear(leaf, 41, 17);
+  REQUIRE(resized.requires_grad());
+  resized.sum().backward();
+  CHECK(leaf.grad().defined());
   // Not float: ATen's.
   const at::Tensor dbl = big.to(at::kDouble);
   CHECK(at::equal(ovseg::resize_bilinear(dbl, 41, 17), at::upsample_bilinear2d(dbl, {41, 17}, false)));

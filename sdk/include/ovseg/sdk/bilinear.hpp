@@ -27,8 +27,8 @@ namespace ovseg {
 // at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false) for a
 // (N,C,h,w) tensor. The fast kernel takes float CPU tensors with C >= 2
 // (LibTorch resizes C = 1, which is also channels-last contiguous, on its
-// channels-last kernel, and channels-last input likewise); everything else
-// goes to ATen.
+// channels-last kernel, and channels-last input likewise) that need no
+// gradient; everything else (training included) goes to ATen.
 at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width);
 
 // argmax over classes of class maps resized bilinearly to (height, width),
