@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "ovseg/host/benchmark_names.hpp"
 #include "ovseg/host/class_focus.hpp"
+#include "ovseg/host/precision.hpp"
 #include "ovseg/host/report.hpp"
 #include "ovseg/host/results_store.hpp"
 #include "ovseg/host/study.hpp"
@@ -140,9 +141,16 @@ int run_table(const ParsedArgs& args) {
     layout.sweep->datasets.clear();
     for (const auto& d : o.datasets) layout.sweep->datasets.push_back(dataset_from_column_name(d));
   }
+  // A sweep table shows one precision's records (--precision, default fp32).
+  std::string sweep_precision = "fp32";
+  if (args.has("--precision")) try {
+      sweep_precision = to_string(parse_precision(args.get("--precision")));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("ovseg table --precision: ") + e.what());
+    }
   ComparisonTable table;
   try {
-    table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records), o)
+    table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records, sweep_precision), o)
                          : build_table(records, o);
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("ovseg table: ") + e.what());
@@ -188,7 +196,8 @@ Command table_command() {
   spec.name = "table";
   spec.summary = "paper-style tables (md, csv, latex) and the HTML report from stored eval records";
   spec.usage =
-      "[--results DIR|FILE|GLOB]... [--work-dir DIR] [--rows FILE] [--with-published] [--metric M] [--format FMT] "
+      "[--results DIR|FILE|GLOB]... [--work-dir DIR] [--rows FILE] [--precision P] [--with-published] [--metric M] "
+      "[--format FMT] "
       "[--out FILE]";
   spec.options = {
       {"--results", "DIR", "results folder, record file or glob of either (default results/runs; repeatable)", true},
@@ -198,6 +207,7 @@ Command table_command() {
       {"--metric", "M", "mIoU (default), mAcc, aAcc, fwIoU or hIoU", false},
       {"--rows", "FILE", "row order and groups: a layout TOML, a demo file, a sweep file (ablation) or a name list",
        false},
+      {"--precision", "P", "with a sweep file in --rows: the records run in P (fp32 default, bf16, fp16)", false},
       {"--datasets", "LIST", "data set columns in this order, e.g. VOC21,PC60,Object (short or harness names)", false},
       {"--avg", "HOW", "Avg column: common (default), all, none, or a list of data sets", false},
       {"--decimals", "N", "digits after the point (default 1)", false},

@@ -222,7 +222,8 @@ std::optional<size_t> sweep_point_of(const SweepSpec& spec, const std::vector<Sw
   return std::nullopt;
 }
 
-AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlohmann::json>& records) {
+AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlohmann::json>& records,
+                                    const std::string& precision) {
   const std::string base = load_pipeline_spec(spec.pipeline, spec.fixed).name;
   const std::vector<SweepPoint> points = sweep_points(spec);
   AblationInput in;
@@ -244,6 +245,7 @@ AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlo
   for (const auto& r : records) {
     if (r.at("pipeline").at("name") != base) continue;
     if (r.at("selection").at("shard").at("count").get<int>() > 1) continue;
+    if (r.value("precision", std::string("fp32")) != precision) continue;  // records from before --precision: fp32
     const std::string ds = r.at("dataset").at("name");
     if (std::find(spec.datasets.begin(), spec.datasets.end(), ds) == spec.datasets.end()) {
       bool alias = false;  // the sweep may name the data set by an alias

@@ -414,6 +414,28 @@ TEST_CASE("ablation from stored records: points found by the axis values in the 
   CHECK(t.footer.at(0).find("3 point(s) without a stored record") == 0);
 }
 
+TEST_CASE("table --rows SWEEP: one precision's records; a newer bf16 run does not replace fp32") {
+  const ovseg::SweepSpec sweep = ovseg::load_sweep(kSource + "/pipelines/sweeps/naclip_sigma.toml");
+  const auto points = ovseg::sweep_points(sweep);
+  std::vector<json> records;
+  for (const auto& [precision, miou, date] :
+       std::vector<std::tuple<std::string, double, std::string>>{{"", 10.0, "2026-01-01T00:00:01Z"},
+                                                                 {"bf16", 11.0, "2026-01-01T00:00:02Z"}}) {
+    auto spec = ovseg::load_pipeline_spec(sweep.pipeline, points[0].overrides);
+    RecordSpec r;
+    r.pipeline = spec.name;
+    r.dataset = "coco_object";
+    r.miou = miou;
+    r.date = date;
+    r.resolved_toml = spec.resolved_toml;
+    records.push_back(make_record(r));
+    if (!precision.empty()) records.back()["precision"] = precision;  // fp32 records carry none (before --precision)
+  }
+  CHECK(ovseg::ablation_from_records(sweep, records).points[0].records.at(0)["metrics"]["mIoU"] == 10.0);
+  CHECK(ovseg::ablation_from_records(sweep, records, "bf16").points[0].records.at(0)["metrics"]["mIoU"] == 11.0);
+  CHECK(ovseg::ablation_from_records(sweep, records, "fp16").points[0].records.empty());
+}
+
 TEST_CASE("LaTeX: a complete table environment with booktabs and a caption stating the protocol") {
   std::vector<json> records = three_methods();
   records.push_back(make_record("under_score & #1", "voc21", 1.0, "2026-01-01T00:00:09Z"));

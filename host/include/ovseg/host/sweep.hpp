@@ -86,9 +86,11 @@ std::optional<size_t> sweep_point_of(const SweepSpec& spec, const std::vector<Sw
 
 // The ablation of a sweep from stored records: every point with the records
 // of the base pipeline (by name) that are that point, one per data set of
-// the sweep (the newest; records with the sweep's limit preferred). Points
-// without records stay, with none.
-AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlohmann::json>& records);
+// the sweep (the newest; records with the sweep's limit preferred), run in
+// `precision` ("fp32", "bf16", "fp16": a bf16 run of a point is another
+// experiment, not a newer fp32 one). Points without records stay, with none.
+AblationInput ablation_from_records(const SweepSpec& spec, const std::vector<nlohmann::json>& records,
+                                    const std::string& precision = "fp32");
 
 // A record's sweep labels: record["sweep_points"] = [{"sweep": name, "label":
 // "gaussian_std=3.0"}, ...], one entry per sweep that ran or found it.
