@@ -9,7 +9,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
-#include <ATen/native/UpSample.h>
 
 #include <algorithm>
 #include <cmath>
@@ -26,30 +25,67 @@ namespace ovseg {
 namespace {
 
 // How ATen's kernel rounds t0 * w0 + t1 * w1 (see the header).
-enum class Variant { Fma, Plain, Aten };
+enum class Variant { Fma, Plain };
 
 // Source indices and weights along one axis, as ATen's
-// HelperInterpLinear::compute_indices_weights (align_corners=false).
+// HelperInterpLinear::compute_indices_weights (align_corners=false) with
+// UpSample.h's area_pixel_compute_source_index and
+// compute_source_index_and_lambda, written out because the source index's
+// arithmetic differs between LibTorch versions and builds: 1.13 computes it
+// in double (acc_type<float> on the CPU), 2.x in float (opmath_t), and a
+// build may have fused scale * (o + 0.5) - 0.5 into one multiply-add.
+enum class IndexMath { Double, DoubleFma, Float, FloatFma };
+
 struct Axis {
   std::vector<int32_t> i0, i1;
   std::vector<float> w0, w1;
 };
 
-Axis axis_weights(int64_t in, int64_t out) {
+template <typename T>
+T source_index(float scale, int64_t o, bool fused) {
+  const T s = scale, centre = static_cast<T>(o) + static_cast<T>(0.5);
+  const T real = fused ? std::fma(s, centre, static_cast<T>(-0.5)) : s * centre - static_cast<T>(0.5);
+  return real < 0 ? T(0) : real;  // linear modes clamp at 0 (OpenCV's rule)
+}
+
+Axis axis_weights(int64_t in, int64_t out, IndexMath math) {
   Axis a;
   a.i0.resize(out);
   a.i1.resize(out);
   a.w0.resize(out);
   a.w1.resize(out);
-  const float scale = at::native::area_pixel_compute_scale<float>(in, out, /*align_corners=*/false, c10::nullopt);
+  const float scale = static_cast<float>(in) / static_cast<float>(out);  // compute_scales_value, no scale given
   for (int64_t o = 0; o < out; ++o) {
-    int64_t i0 = 0, i1 = 0;
-    at::native::compute_source_index_and_lambda(i0, i1, a.w0[o], a.w1[o], scale, o, in, out, /*align_corners=*/false);
+    if (in == out) {  // "scale_factor = 1, simply copy"
+      a.i0[o] = a.i1[o] = static_cast<int32_t>(o);
+      a.w0[o] = 1.0f;
+      a.w1[o] = 0.0f;
+      continue;
+    }
+    int64_t i0 = 0;
+    if (math == IndexMath::Double || math == IndexMath::DoubleFma) {
+      const double real = source_index<double>(scale, o, math == IndexMath::DoubleFma);
+      i0 = static_cast<int64_t>(real);
+      a.w1[o] = static_cast<float>(real - static_cast<double>(i0));
+    } else {
+      const float real = source_index<float>(scale, o, math == IndexMath::FloatFma);
+      i0 = static_cast<int64_t>(real);
+      a.w1[o] = real - static_cast<float>(i0);
+    }
     a.i0[o] = static_cast<int32_t>(i0);
-    a.i1[o] = static_cast<int32_t>(i1);
+    a.i1[o] = static_cast<int32_t>(i0 + (i0 < in - 1 ? 1 : 0));
+    a.w0[o] = 1.0f - a.w1[o];
   }
   return a;
 }
+
+// The arithmetic of ATen's build: how it rounds t0 * w0 + t1 * w1 and how
+// it computes the source index; `usable` false = use ATen.
+struct Kernel {
+  Variant combine = Variant::Plain;
+  IndexMath index = IndexMath::Double;
+  bool usable = false;
+};
 
 }  // namespace
 }  // namespace ovseg
@@ -91,19 +127,19 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
-// The fast resize with variant V: src (N,C,h,w) float CPU.
-at::Tensor resize_with(Variant v, const at::Tensor& x, int64_t height, int64_t width) {
+// The fast resize with kernel k: src (N,C,h,w) float CPU.
+at::Tensor resize_with(const Kernel& k, const at::Tensor& x, int64_t height, int64_t width) {
   const at::Tensor src = x.contiguous();
   at::Tensor dst = at::empty({x.size(0), x.size(1), height, width}, src.options());
   const int64_t h = src.size(2), w = src.size(3), planes = src.size(0) * src.size(1);
-  const Axis ay = axis_weights(h, height), ax = axis_weights(w, width);
+  const Axis ay = axis_weights(h, height, k.index), ax = axis_weights(w, width, k.index);
   const float* s = src.data_ptr<float>();
   float* d = dst.data_ptr<float>();
   const bool avx2 = cpu_has_avx2_fma();
   at::parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) {
 #if OVSEG_BILINEAR_AVX2
     if (avx2) {
-      if (v == Variant::Fma)
+      if (k.combine == Variant::Fma)
         avx2::resize_planes<Variant::Fma>(s, h, w, d, ay, ax, p0, p1);
       else
         avx2::resize_planes<Variant::Plain>(s, h, w, d, ay, ax, p0, p1);
@@ -111,7 +147,7 @@ at::Tensor resize_with(Variant v, const at::Tensor& x, int64_t height, int64_t w
     }
 #endif
     (void)avx2;
-    if (v == Variant::Fma)
+    if (k.combine == Variant::Fma)
       generic::resize_planes<Variant::Fma>(s, h, w, d, ay, ax, p0, p1);
     else
       generic::resize_planes<Variant::Plain>(s, h, w, d, ay, ax, p0, p1);
@@ -134,51 +170,50 @@ at::Tensor probe(int64_t n, int64_t c, int64_t h, int64_t w) {
   return t;
 }
 
-// The variant matching ATen's build on this machine, decided once: a
-// variant counts only if it matches at::upsample_bilinear2d bit for bit on
-// every probe (up, down, unchanged, and single-row sizes). fma without
-// hardware FMA would be slower than ATen, so it is not used then.
-Variant matching_variant() {
+// The arithmetic matching ATen's build on this machine, decided once: a
+// candidate counts only if it matches at::upsample_bilinear2d bit for bit on
+// every probe (up, down, unchanged, and single-row sizes). The fma combine
+// without hardware FMA would be slower than ATen, so it is not tried then.
+Kernel matching_kernel() {
   struct Case {
     int64_t n, c, h, w, oh, ow;
   };
   const Case cases[] = {{2, 3, 14, 14, 224, 224},
-                        {1, 2, 37, 53, 91, 40},
+                        {1, 2, 37, 53, 91, 70},
                         {1, 4, 5, 7, 5, 11},
                         {1, 2, 17, 9, 1, 23},
                         {1, 2, 336, 448, 480, 640}};
-  for (Variant v : {Variant::Fma, Variant::Plain}) {
-    if (v == Variant::Fma && !cpu_has_avx2_fma()) continue;
-    bool all = true;
-    for (const Case& k : cases) {
-      const at::Tensor x = probe(k.n, k.c, k.h, k.w);
-      if (!at::equal(resize_with(v, x, k.oh, k.ow), at::upsample_bilinear2d(x, {k.oh, k.ow}, false))) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return v;
+  std::vector<at::Tensor> inputs, expected;
+  for (const Case& c : cases) {
+    inputs.push_back(probe(c.n, c.c, c.h, c.w));
+    expected.push_back(at::upsample_bilinear2d(inputs.back(), {c.oh, c.ow}, false));
   }
-  return Variant::Aten;
+  for (Variant v : {Variant::Fma, Variant::Plain})
+    for (IndexMath m : {IndexMath::Double, IndexMath::Float, IndexMath::FloatFma, IndexMath::DoubleFma}) {
+      if (v == Variant::Fma && !cpu_has_avx2_fma()) continue;
+      const Kernel candidate{v, m, true};
+      bool all = true;
+      for (size_t i = 0; i < inputs.size() && all; ++i)
+        all = at::equal(resize_with(candidate, inputs[i], cases[i].oh, cases[i].ow), expected[i]);
+      if (all) return candidate;
+    }
+  return Kernel{};
 }
 
-Variant kernel_variant() {
-  static const Variant v = matching_variant();
-  return v;
+const Kernel& kernel() {
+  static const Kernel k = matching_kernel();
+  return k;
 }
 
-bool fast_path(const at::Tensor& x) {
-  return x.device().is_cpu() && x.scalar_type() == at::kFloat && kernel_variant() != Variant::Aten;
-}
+bool fast_path(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == at::kFloat && kernel().usable; }
 
 }  // namespace
 
 std::string bilinear_kernel() {
-  switch (kernel_variant()) {
-    case Variant::Fma: return "fma";
-    case Variant::Plain: return "plain";
-    default: return "aten";
-  }
+  const Kernel& k = kernel();
+  if (!k.usable) return "aten";
+  static const char* const index[] = {"double", "double fma", "float", "float fma"};
+  return std::string(k.combine == Variant::Fma ? "fma" : "plain") + ", index in " + index[static_cast<int>(k.index)];
 }
 
 at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width) {
@@ -188,7 +223,7 @@ at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width) {
   if (x.dim() != 4 || x.size(1) < 2 || x.numel() == 0 || !fast_path(x) ||
       x.is_contiguous(at::MemoryFormat::ChannelsLast) || (x.requires_grad() && at::GradMode::is_enabled()))
     return at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false);
-  return resize_with(kernel_variant(), x, height, width);
+  return resize_with(kernel(), x, height, width);
 }
 
 void ResizedArgmax::add(const at::Tensor& maps_in, int64_t first) {
@@ -201,19 +236,30 @@ void ResizedArgmax::add(const at::Tensor& maps_in, int64_t first) {
   const bool fast = fast_path(maps) && (!index_.defined() || index_.scalar_type() == at::kInt);
   if (!fast) {  // ATen: resize the tile, its argmax, merged keeping the first maximum
     at::Tensor part = maps.to(at::kFloat);
-    if (part.size(1) != height_ || part.size(2) != width_)
-      part = at::upsample_bilinear2d(part.unsqueeze(0), {height_, width_}, false)[0];
-    auto [v, i] = part.max(0);
-    i = i + first;
+    if (part.size(1) != height_ || part.size(2) != width_) {
+      // One channel would take ATen's channels-last kernel (other rounding
+      // than the whole vocabulary's resize): resize it beside a twin.
+      const bool single = part.size(0) == 1;
+      const at::Tensor input = single ? part.expand({2, part.size(1), part.size(2)}).contiguous() : part;
+      part = at::upsample_bilinear2d(input.unsqueeze(0), {height_, width_}, false)[0];
+      if (single) part = part.slice(0, 0, 1);
+    }
+    // argmax returns the first maximum (max(dim)'s index need not be).
+    const at::Tensor i = part.argmax(0, /*keepdim=*/true);
+    const at::Tensor v = part.gather(0, i).squeeze(0);
+    const at::Tensor index = i.squeeze(0) + first;
     if (!value_.defined()) {
       value_ = v;
-      index_ = i;
+      index_ = index;
       return;
     }
-    if (index_.scalar_type() != at::kLong) index_ = index_.to(v.device(), at::kLong);
-    const at::Tensor better = v > value_.to(v.device());
-    value_ = at::where(better, v, value_.to(v.device()));
-    index_ = at::where(better, i, index_);
+    if (index_.scalar_type() != at::kLong || index_.device() != v.device()) {
+      index_ = index_.to(v.device(), at::kLong);
+      value_ = value_.to(v.device());
+    }
+    const at::Tensor better = v > value_;
+    value_ = at::where(better, v, value_);
+    index_ = at::where(better, index, index_);
     return;
   }
   const bool fresh = !value_.defined();
@@ -223,11 +269,12 @@ void ResizedArgmax::add(const at::Tensor& maps_in, int64_t first) {
   }
   const at::Tensor src = maps.contiguous();
   const int64_t channels = src.size(0), h = src.size(1), w = src.size(2);
-  const Axis ay = axis_weights(h, height_), ax = axis_weights(w, width_);
+  const Kernel& k = kernel();
+  const Axis ay = axis_weights(h, height_, k.index), ax = axis_weights(w, width_, k.index);
   const float* s = src.data_ptr<float>();
   float* best = value_.data_ptr<float>();
   int32_t* index = index_.data_ptr<int32_t>();
-  const Variant v = kernel_variant();
+  const Variant v = k.combine;
   const bool avx2 = cpu_has_avx2_fma();
   const int32_t f = static_cast<int32_t>(first);
   // Blocks of output rows: one block's running maximum and index stay in

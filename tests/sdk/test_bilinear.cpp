@@ -78,6 +78,10 @@ TEST_CASE("bilinear: ResizedArgmax equals argmax of the whole resize, tile by ti
       const at::Tensor labels = best.labels();
       CHECK((labels.scalar_type() == at::kLong));
       CHECK(at::equal(labels, expected));
+      // Double maps take the ATen path (resize in float, argmax, merge): the same labels.
+      ovseg::ResizedArgmax slow(s.oh, s.ow);
+      for (int64_t k0 = 0; k0 < k; k0 += tile) slow.add(maps.slice(1, k0, std::min(k, k0 + tile)).to(at::kDouble), k0);
+      CHECK(at::equal(slow.labels(), expected));
     }
   }
 }

@@ -10,11 +10,13 @@
 // kernel here does the same float operations in the same order, but once per
 // source row rather than per output pixel (bilinear is separable, and the
 // horizontal pass of a source row does not depend on the output row), with
-// vector instructions. Whether ATen's build contracted a * b + c * d into a
-// fused multiply-add (and which operand it fused) depends on how LibTorch was
-// compiled, so the variant is not assumed: the first use compares each
-// candidate with at::upsample_bilinear2d on a probe and keeps the one that
-// matches bit for bit; when none does, everything goes through ATen.
+// vector instructions. Two things differ between LibTorch builds and are
+// therefore not assumed: whether a * b + c * d was compiled into a fused
+// multiply-add (and which product it fused), and how the source index
+// scale * (o + 0.5) - 0.5 is computed (double in 1.13, float in 2.x, fused or
+// not). The first use compares each candidate with at::upsample_bilinear2d
+// on probes and keeps the one that matches bit for bit; when none does,
+// everything goes through ATen.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -49,9 +51,9 @@ class ResizedArgmax {
   at::Tensor value_, index_;  // running maximum and its class (int32 on the fast path)
 };
 
-// The kernel the calls above use in this process: "fma" or "plain" (the
-// arithmetic variant that matched ATen's on the probe) or "aten" (none
-// matched, or the CPU lacks what the variant needs). For benchmarks and tests.
+// The arithmetic the calls above use in this process, e.g. "fma, index in
+// double" (what matched ATen's on the probes), or "aten" (none matched, or
+// the CPU lacks what the match needs). For benchmarks and tests.
 std::string bilinear_kernel();
 
 }  // namespace ovseg
