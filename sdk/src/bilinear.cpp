@@ -178,11 +178,9 @@ Kernel matching_kernel() {
   struct Case {
     int64_t n, c, h, w, oh, ow;
   };
-  const Case cases[] = {{2, 3, 14, 14, 224, 224},
-                        {1, 2, 37, 53, 91, 70},
-                        {1, 4, 5, 7, 5, 11},
-                        {1, 2, 17, 9, 1, 23},
-                        {1, 2, 336, 448, 480, 640}};
+  // Up, down, mixed, unchanged and single-row, all with height + width > 128.
+  const Case cases[] = {{2, 3, 14, 14, 224, 224}, {1, 2, 37, 53, 91, 70},    {1, 4, 5, 7, 5, 131},
+                        {1, 2, 17, 9, 1, 150},    {1, 2, 300, 200, 100, 60}, {1, 2, 336, 448, 480, 640}};
   std::vector<at::Tensor> inputs, expected;
   for (const Case& c : cases) {
     inputs.push_back(probe(c.n, c.c, c.h, c.w));
@@ -205,7 +203,15 @@ const Kernel& kernel() {
   return k;
 }
 
-bool fast_path(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == at::kFloat && kernel().usable; }
+// LibTorch 2.x resizes to outputs with height + width <= 128 on another
+// kernel (a separable one, vectorised across channels: its rounding depends
+// on a channel's position in the tensor), so those stay ATen's on every
+// version; they are cheap anyway.
+constexpr int64_t kSmallOutput = 128;
+
+bool fast_path(const at::Tensor& x, int64_t height, int64_t width) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && height + width > kSmallOutput && kernel().usable;
+}
 
 }  // namespace
 
@@ -220,7 +226,7 @@ at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width) {
   // C = 1 and channels-last input take ATen's channels-last kernel, whose
   // rounding differs from the channels-first one reproduced here.
   // Training needs ATen's op for its gradient.
-  if (x.dim() != 4 || x.size(1) < 2 || x.numel() == 0 || !fast_path(x) ||
+  if (x.dim() != 4 || x.size(1) < 2 || x.numel() == 0 || !fast_path(x, height, width) ||
       x.is_contiguous(at::MemoryFormat::ChannelsLast) || (x.requires_grad() && at::GradMode::is_enabled()))
     return at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false);
   return resize_with(kernel(), x, height, width);
@@ -233,7 +239,7 @@ void ResizedArgmax::add(const at::Tensor& maps_in, int64_t first) {
     os << "ResizedArgmax: class maps must be (C,h,w) or (1,C,h,w), got " << maps_in.sizes();
     throw std::invalid_argument(os.str());
   }
-  const bool fast = fast_path(maps) && (!index_.defined() || index_.scalar_type() == at::kInt);
+  const bool fast = fast_path(maps, height_, width_) && (!index_.defined() || index_.scalar_type() == at::kInt);
   if (!fast) {  // ATen: resize the tile, its argmax, merged keeping the first maximum
     at::Tensor part = maps.to(at::kFloat);
     if (part.size(1) != height_ || part.size(2) != width_) {

@@ -27,7 +27,9 @@
 namespace ovseg {
 
 // at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false) for a
-// (N,C,h,w) tensor. The fast kernel takes float CPU tensors with C >= 2
+// (N,C,h,w) tensor. The fast kernel takes outputs with height + width > 128
+// (LibTorch 2.x resizes smaller ones on another kernel) of float CPU tensors
+// with C >= 2
 // (LibTorch resizes C = 1, which is also channels-last contiguous, on its
 // channels-last kernel, and channels-last input likewise) that need no
 // gradient; everything else (training included) goes to ATen.
