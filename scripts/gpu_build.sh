@@ -56,9 +56,12 @@ fi
 TORCH_CMAKE="$(cd "$Torch_DIR/.." && pwd)"
 NVCC="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
 # The tests name ../shared/data relative to the source dir.
-if [ ! -d "$REPO/../shared/data" ] && [ -f "$GPU/shared-data.tar" ]; then
-  mkdir -p "$REPO/../shared" && tar -C "$REPO/../shared" -xf "$GPU/shared-data.tar"
-fi
+# (gpu_bundle.sh puts the tar in build-gpu-data, carried by a call of its own.)
+for tarball in "$REPO/build-gpu-data/shared-data.tar" "$GPU/shared-data.tar"; do
+  if [ ! -d "$REPO/../shared/data" ] && [ -f "$tarball" ]; then
+    mkdir -p "$REPO/../shared" && tar -C "$REPO/../shared" -xf "$tarball"
+  fi
+done
 export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # libstdc++ first in NEEDED: see scripts/build_torch2.sh.
 LINK="-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state -Wl,-rpath-link,$LIBDIR -Wl,-rpath,$LIBDIR"

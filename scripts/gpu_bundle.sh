@@ -8,10 +8,15 @@
 #   build-gpu/ovseg-deps.tar.xz   the shared libraries they need that a stock
 #                                 Ubuntu 24.04 image lacks (Debian 12's, which
 #                                 ask for glibc <= 2.36 and GCC 12's libstdc++)
-#   build-gpu/shared-data.tar     ../shared/data, the tests' real data (stored:
-#                                 JPEGs and PNGs do not compress)
-# scripts/gpu_run.sh unpacks them there and runs the tests and the throughput
-# checks. Not carried: glibc, libstdc++, libgcc_s, libgomp (the image's, or
+# and build-gpu-data/ (ignored too), for a call of its own:
+#   build-gpu-data/shared-data.tar  ../shared/data, the tests' real data
+#                                 (stored: JPEGs and PNGs do not compress)
+# The device tool sends at most 64 MiB a call, the checkout included
+# (~22 MiB): build + deps (~36 MiB) and the data (~33 MiB) do not fit in one,
+# so a first call carries build-gpu-data (gpu_run.sh only unpacks it, outside
+# the checkout, where a warm machine keeps it) and a second, at once, carries
+# build-gpu. scripts/gpu_run.sh unpacks them there and runs the tests and the
+# throughput checks. Not carried: glibc, libstdc++, libgcc_s, libgomp (the image's, or
 # the torch wheel's own libgomp), LibTorch and CUDA (the image's torch wheel
 # and its nvidia-* wheels supply the very libraries the build linked).
 #
@@ -101,9 +106,14 @@ find "$STAGE/$BUILD" -type f \( -perm -u+x -o -name '*.so*' \) -print0 |
 tar -C "$STAGE" -cJf "$OUT/ovseg-build.tar.xz" "$BUILD"
 rm -rf "$STAGE"
 
-# 4. The tests' data, as it lies beside the checkout here.
+# 4. The tests' data, as it lies beside the checkout here, in its own carry
+# folder (see the top).
 DATA="$(cd .. && pwd)/shared/data"
-[ -d "$DATA" ] && tar -C "$(dirname "$DATA")" -cf "$OUT/shared-data.tar" data
+DATA_OUT=build-gpu-data
+rm -rf "$DATA_OUT"
+mkdir -p "$DATA_OUT"
+[ -d "$DATA" ] && tar -C "$(dirname "$DATA")" -cf "$DATA_OUT/shared-data.tar" data
+echo "$(dirname "$DATA")" >"$DATA_OUT/shared_at"
 
 # The path this build tree was configured at: the test binaries hold it
 # (OVSEG_SOURCE_DIR, OVSEG_SHARED_DATA, the ctest files), so gpu_run.sh links
@@ -111,4 +121,4 @@ DATA="$(cd .. && pwd)/shared/data"
 echo "$PWD" >"$OUT/configured_at"
 echo "$(dirname "$DATA")" >"$OUT/shared_at"
 "$BUILD/bin/ovseg" --version >/dev/null 2>&1 || true
-du -b "$OUT"/* | awk '{printf "%-40s %7.1f MiB\n", $2, $1 / 1048576; s += $1} END {printf "%-40s %7.1f MiB\n", "total", s / 1048576}'
+du -b "$OUT"/* "$DATA_OUT"/* | awk '{printf "%-40s %7.1f MiB\n", $2, $1 / 1048576; s += $1} END {printf "%-40s %7.1f MiB\n", "total", s / 1048576}'

@@ -71,7 +71,13 @@ TEST_CASE("runtime: loading libovseg_sdk changes nothing; init_process() is expl
   CHECK(out.find("ovseg:") == std::string::npos);
   // LibTorch's own choice, not ours: with OMP_NUM_THREADS=3 (which only
   // LibTorch reads) the probe reports 3 although OVSEG_THREADS says 1.
-  const std::string omp = shell_output("env OMP_NUM_THREADS=3 OVSEG_THREADS=1 '" OVSEG_SDK_LOAD_PROBE "'");
+  // MKL_DYNAMIC=FALSE is for LibTorch 2.x from the PyPI wheel, which is
+  // built with MKL: its at::init_num_threads() sets OpenMP's count to
+  // mkl_get_max_threads(), and MKL's default MKL_DYNAMIC=TRUE caps that at
+  // the physical cores (3 -> 2 on this 2-core machine; Python's torch 2.11
+  // says the same). Debian's 1.13 has no MKL and ignores the variable.
+  const std::string omp = shell_output("env OMP_NUM_THREADS=3 MKL_DYNAMIC=FALSE OVSEG_THREADS=1 '" OVSEG_SDK_LOAD_PROBE
+                                       "'");
   CHECK(omp == "initialised=0 threads=3\n");
   CHECK(ovseg::process_initialised());  // the test main called it
 }

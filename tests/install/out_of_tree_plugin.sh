@@ -24,7 +24,17 @@ if "$tmp/prefix/bin/ovseg" new-plugin other --kind refinment --out "$tmp/src" 2>
 
 generator=()
 if command -v ninja > /dev/null; then generator=(-G Ninja); fi
-cmake -S "$tmp/src/my_mix" -B "$tmp/build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/configure.log" ||
+# The LibTorch the build under test was configured with, as a plugin author
+# outside the tree would pass it: for scripts/build_torch2.sh the wheel's
+# configs and libraries (else Debian's are found: two c10s in one process)
+# and its libstdc++-first linker flags; for the Debian build what it found.
+same_libtorch=()
+for var in Torch_DIR Caffe2_DIR TORCH_LIBRARY c10_LIBRARY CMAKE_EXE_LINKER_FLAGS CMAKE_SHARED_LINKER_FLAGS \
+  CMAKE_MODULE_LINKER_FLAGS CMAKE_CUDA_COMPILER; do
+  value=$(sed -n "s/^$var:[A-Z]*=//p" "$build/CMakeCache.txt")
+  if [ -n "$value" ]; then same_libtorch+=("-D$var=$value"); fi
+done
+cmake -S "$tmp/src/my_mix" -B "$tmp/build" "${generator[@]}" "${same_libtorch[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/configure.log" ||
   { cat "$tmp/configure.log"; exit 1; }
 cmake --build "$tmp/build"
 ctest --test-dir "$tmp/build" --output-on-failure
@@ -35,7 +45,7 @@ ctest --test-dir "$tmp/build" --output-on-failure
 # on the installed world CLIP (tokenizer vocabulary from the installed data
 # folder, never the source tree).
 "$tmp/prefix/bin/ovseg" new-plugin my_attention --kind clip-refinement --out "$tmp/src"
-cmake -S "$tmp/src/my_attention" -B "$tmp/clip_build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+cmake -S "$tmp/src/my_attention" -B "$tmp/clip_build" "${generator[@]}" "${same_libtorch[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
   > "$tmp/clip_configure.log" || { cat "$tmp/clip_configure.log"; exit 1; }
 cmake --build "$tmp/clip_build"
 env -u OVSEG_CLIP_BPE -u OVSEG_DATA_DIR ctest --test-dir "$tmp/clip_build" --output-on-failure
