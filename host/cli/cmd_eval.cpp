@@ -209,8 +209,11 @@ Command eval_command() {
                           false});
   spec.options.push_back({"--checkpoint-every", "N", "images between checkpoints (default 10)", false});
   spec.options.push_back({"--batch-windows", "N",
-                          "windows per batch across images (default: 0 = one image per batch on the CPU, " +
-                              std::to_string(BatchLimits::kDefaultCudaWindows) + " on CUDA); labels do not change",
+                          "windows per batch across images (default " +
+                              std::to_string(BatchLimits::kDefaultCpuWindows) + " on the CPU, " +
+                              std::to_string(BatchLimits::kDefaultCudaWindows) +
+                              " on CUDA, under --batch-memory-mb; 0 = one image's windows per batch); labels do "
+                              "not change",
                           false});
   spec.options.push_back({"--batch-memory-mb", "MB",
                           "cap on one batch's window-phase tensors, measured (default " +

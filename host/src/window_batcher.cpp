@@ -58,8 +58,8 @@ size_t WindowBatcher::batch_windows() const {
   if (!stats_.across_images) return first_image;
   size_t n = static_cast<size_t>(limits_.windows);
   if (limits_.memory_mb > 0) {
-    if (bytes_per_window_ <= 0)  // nothing measured yet: one image's windows
-      n = std::min(n, first_image);
+    if (bytes_per_window_ <= 0)  // nothing measured yet: one window measures it (a whole
+      n = 1;                     // image's could already be far above the cap)
     else
       n = std::min(n,
                    static_cast<size_t>(std::max(1.0, std::floor(limits_.memory_mb * (1 << 20) / bytes_per_window_))));

@@ -9,10 +9,15 @@ namespace ovseg {
 
 struct BatchLimits {
   // Defaults (README "Benchmarks", "Batching windows across images"): on the
-  // CPU one image per batch, since batching across images gained nothing on
-  // COCO-size images on the idle 2-core machine (0.62 vs 0.61 images/s) and
-  // raised the peak resident set by 0.4-0.7 GB; on CUDA 16 windows under a
-  // 512 MB cap, an assumption (no GPU was available to measure it).
+  // CPU at most 8 windows (about one COCO-size image's) under the 512 MB cap:
+  // for NACLIP that is one image's batch (batching more across images gained
+  // nothing on the idle 2-core machine, 0.62 vs 0.61 images/s, and raised the
+  // peak resident set by 0.4-0.7 GB), while CAT-Seg, whose window phase
+  // allocates ~1.5 GB per 384 px window, runs one window at a time (one
+  // image's 8 windows at once took 16 GB and 1.8x the CPU time, measured).
+  // On CUDA 16 windows under the same cap, an assumption (no GPU was
+  // available to measure it).
+  static constexpr int kDefaultCpuWindows = 8;
   static constexpr int kDefaultCudaWindows = 16;
   static constexpr double kDefaultMemoryMb = 512;
   // At most this many windows per batch; 0 = one image's windows per batch
@@ -24,7 +29,7 @@ struct BatchLimits {
 
   static BatchLimits defaults_for(const std::string& device) {
     BatchLimits b;
-    if (device.rfind("cuda", 0) == 0) b.windows = kDefaultCudaWindows;
+    b.windows = device.rfind("cuda", 0) == 0 ? kDefaultCudaWindows : kDefaultCpuWindows;
     return b;
   }
 };

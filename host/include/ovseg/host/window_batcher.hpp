@@ -24,9 +24,9 @@
 //   memory_mb  at most about this many MB of tensors allocated by the
 //              window phase of one batch, from the last batch's measured
 //              peak (TensorMemoryMeter) per window; the first batch is one
-//              image's windows (at most `windows`), so nothing is guessed
-//              before a measurement; 0 = no cap. A batch has at least one
-//              window, whatever the cap.
+//              window, so nothing is guessed before a measurement (one
+//              image's windows of CAT-Seg on the CPU took 16 GB); 0 = no
+//              cap. A batch has at least one window, whatever the cap.
 #pragma once
 
 #include <deque>
