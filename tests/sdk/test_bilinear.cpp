@@ -42,9 +42,13 @@ std::vector<Size> argmax_sizes() {
 }  // namespace
 
 TEST_CASE("bilinear: the fast kernel is in use on this machine") {
-  // On x86-64 with AVX2 + FMA (every machine this project runs on) one of
-  // the variants must match ATen; "aten" here means the fast path was lost.
-#if defined(__x86_64__)
+  // With Debian's LibTorch 1.13 on x86-64 with AVX2 + FMA (the machines this
+  // project runs on) one candidate must match ATen; "aten" means the fast
+  // path was lost. LibTorch 2.x's CPU resize rounds a value by where it falls
+  // in its vectorised loop, which moves with the thread count (the 2.11
+  // wheel here: matched with 2 threads, not with 1), so there the fallback
+  // is legitimate and only reported.
+#if defined(__x86_64__) && TORCH_VERSION_MAJOR < 2
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) CHECK(ovseg::bilinear_kernel() != "aten");
 #endif
   MESSAGE("bilinear kernel: " << ovseg::bilinear_kernel());
@@ -92,18 +96,29 @@ TEST_CASE("bilinear: ResizedArgmax equals argmax of the whole resize, tile by ti
     const int64_t k = 23;
     // Coarse values make ties between classes frequent.
     const at::Tensor maps = at::randint(0, 4, {1, k, s.h, s.w}).to(at::kFloat);
-    const at::Tensor expected = at::upsample_bilinear2d(maps, {s.oh, s.ow}, false)[0].argmax(0);
+    const at::Tensor whole = at::upsample_bilinear2d(maps, {s.oh, s.ow}, false)[0];
+    const at::Tensor expected = whole.argmax(0);
+    // Where ATen resizes the tiles (LibTorch 2.x here, or the double maps
+    // below on 2.x), its rounding moves with the channel count: compare the
+    // pixels without a near-tie there (see "the fast kernel is in use").
+    const at::Tensor top2 = std::get<0>(whole.topk(2, 0));
+    const at::Tensor decided = (top2[0] - top2[1]).gt(1e-4);
+    const auto same = [&](const at::Tensor& labels, bool exact) {
+      return exact ? at::equal(labels, expected)
+                   : at::equal(labels.masked_select(decided), expected.masked_select(decided));
+    };
+    const bool fast_exact = TORCH_VERSION_MAJOR < 2 || ovseg::bilinear_kernel() != "aten";
     for (int64_t tile : {1, 2, 7, 23}) {
       CAPTURE(tile);
       ovseg::ResizedArgmax best(s.oh, s.ow);
       for (int64_t k0 = 0; k0 < k; k0 += tile) best.add(maps.slice(1, k0, std::min(k, k0 + tile)), k0);
       const at::Tensor labels = best.labels();
       CHECK((labels.scalar_type() == at::kLong));
-      CHECK(at::equal(labels, expected));
+      CHECK(same(labels, fast_exact));
       // Double maps take the ATen path (resize in float, argmax, merge): the same labels.
       ovseg::ResizedArgmax slow(s.oh, s.ow);
       for (int64_t k0 = 0; k0 < k; k0 += tile) slow.add(maps.slice(1, k0, std::min(k, k0 + tile)).to(at::kDouble), k0);
-      CHECK(at::equal(slow.labels(), expected));
+      CHECK(same(slow.labels(), TORCH_VERSION_MAJOR < 2));
     }
   }
 }
