@@ -127,6 +127,23 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
+// The kernels of the instruction set this CPU has, chosen once.
+struct KernelFunctions {
+  decltype(&generic::resize_planes_of) resize_planes;
+  decltype(&generic::argmax_rows_of) argmax_rows;
+};
+
+const KernelFunctions& kernel_functions() {
+#if OVSEG_BILINEAR_AVX2
+  static const KernelFunctions f = cpu_has_avx2_fma()
+                                       ? KernelFunctions{&avx2::resize_planes_of, &avx2::argmax_rows_of}
+                                       : KernelFunctions{&generic::resize_planes_of, &generic::argmax_rows_of};
+#else
+  static const KernelFunctions f{&generic::resize_planes_of, &generic::argmax_rows_of};
+#endif
+  return f;
+}
+
 // The fast resize with kernel k: src (N,C,h,w) float CPU.
 at::Tensor resize_with(const Kernel& k, const at::Tensor& x, int64_t height, int64_t width) {
   const at::Tensor src = x.contiguous();
@@ -135,23 +152,8 @@ at::Tensor resize_with(const Kernel& k, const at::Tensor& x, int64_t height, int
   const Axis ay = axis_weights(h, height, k.index), ax = axis_weights(w, width, k.index);
   const float* s = src.data_ptr<float>();
   float* d = dst.data_ptr<float>();
-  const bool avx2 = cpu_has_avx2_fma();
-  at::parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) {
-#if OVSEG_BILINEAR_AVX2
-    if (avx2) {
-      if (k.combine == Variant::Fma)
-        avx2::resize_planes<Variant::Fma>(s, h, w, d, ay, ax, p0, p1);
-      else
-        avx2::resize_planes<Variant::Plain>(s, h, w, d, ay, ax, p0, p1);
-      return;
-    }
-#endif
-    (void)avx2;
-    if (k.combine == Variant::Fma)
-      generic::resize_planes<Variant::Fma>(s, h, w, d, ay, ax, p0, p1);
-    else
-      generic::resize_planes<Variant::Plain>(s, h, w, d, ay, ax, p0, p1);
-  });
+  const auto resize_planes = kernel_functions().resize_planes;
+  at::parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) { resize_planes(k.combine, s, h, w, d, ay, ax, p0, p1); });
   return dst;
 }
 
@@ -280,29 +282,16 @@ void ResizedArgmax::add(const at::Tensor& maps_in, int64_t first) {
   const float* s = src.data_ptr<float>();
   float* best = value_.data_ptr<float>();
   int32_t* index = index_.data_ptr<int32_t>();
-  const Variant v = k.combine;
-  const bool avx2 = cpu_has_avx2_fma();
   const int32_t f = static_cast<int32_t>(first);
+  const auto argmax_rows = kernel_functions().argmax_rows;
   // Blocks of output rows: one block's running maximum and index stay in
   // cache while every class of the tile passes over it.
   constexpr int64_t kRowsPerBlock = 16;
   at::parallel_for(0, (height_ + kRowsPerBlock - 1) / kRowsPerBlock, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t y0 = b * kRowsPerBlock, y1 = std::min(height_, y0 + kRowsPerBlock);
-#if OVSEG_BILINEAR_AVX2
-      if (avx2) {
-        if (v == Variant::Fma)
-          avx2::argmax_rows<Variant::Fma>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
-        else
-          avx2::argmax_rows<Variant::Plain>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
-        continue;
-      }
-#endif
-      (void)avx2;
-      if (v == Variant::Fma)
-        generic::argmax_rows<Variant::Fma>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
-      else
-        generic::argmax_rows<Variant::Plain>(s, channels, h, w, ay, ax, best, index, f, fresh, y0, y1);
+      const int64_t y0 = b * kRowsPerBlock;
+      argmax_rows(k.combine, s, channels, h, w, ay, ax, best, index, f, fresh, y0,
+                  std::min(height_, y0 + kRowsPerBlock));
     }
   });
 }
