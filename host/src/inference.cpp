@@ -119,8 +119,7 @@ std::vector<std::pair<int64_t, int64_t>> class_tiles(int64_t k, int64_t per_tile
 at::Tensor argmax_at_size(const at::Tensor& logits, int64_t height, int64_t width, int64_t max_bytes) {
   expect_shape(logits, {1, -1, -1, -1}, "logits to label");
   const int64_t plane = std::max<int64_t>(1, height * width * static_cast<int64_t>(sizeof(float)));
-  const bool same = logits.size(2) == height && logits.size(3) == width;
-  ResizedArgmax best(height, width);  // resizes each tile unless `same`
+  ResizedArgmax best(height, width);  // resizes each tile (a tile already at the size is kept as is)
   for (const auto& [k0, k1] : class_tiles(logits.size(1), max_bytes / plane))
     best.add(logits.slice(1, k0, k1).to(at::kFloat), k0);
   return best.labels();
