@@ -38,9 +38,12 @@ std::vector<std::string> split_list(const std::string& text) {
 int run_table(const ParsedArgs& args) {
   TableOptions o;
   const std::string out_file = args.get("--out");
+  // A sweep table shows one precision's records (--precision, default fp32).
+  std::string sweep_precision = "fp32";
   try {
     o.format = args.has("--format") ? parse_table_format(args.get("--format"))
                                     : table_format_for_file(out_file, TableFormat::Markdown);
+    if (args.has("--precision")) sweep_precision = to_string(parse_precision(args.get("--precision")));
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("ovseg table: ") + e.what());
   }
@@ -141,13 +144,6 @@ int run_table(const ParsedArgs& args) {
     layout.sweep->datasets.clear();
     for (const auto& d : o.datasets) layout.sweep->datasets.push_back(dataset_from_column_name(d));
   }
-  // A sweep table shows one precision's records (--precision, default fp32).
-  std::string sweep_precision = "fp32";
-  if (args.has("--precision")) try {
-      sweep_precision = to_string(parse_precision(args.get("--precision")));
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(std::string("ovseg table --precision: ") + e.what());
-    }
   ComparisonTable table;
   try {
     table = layout.sweep ? build_ablation_table(ablation_from_records(*layout.sweep, records, sweep_precision), o)
